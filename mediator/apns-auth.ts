@@ -1,0 +1,99 @@
+/**
+ * APNs credentials. Token auth: an ES256 JWT `{alg, kid}{iss: teamId, iat}` signed with the
+ * team's .p8 key. Apple refuses tokens older than one hour (ExpiredProviderToken) and ones
+ * regenerated more often than every 20 minutes (TooManyProviderTokenUpdates), so the token is
+ * cached and refreshed inside that window. Certificate auth: a PKCS#12 (.p12) bundle read with
+ * node-forge into the PEM key and certificate node:tls wants.
+ */
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import forge from 'node-forge';
+import { MediatorError } from './errors.js';
+import { signJwt } from './jwt.js';
+
+/** Refresh after 40 minutes: inside Apple's 20–60 minute window with margin both ways. */
+export const PROVIDER_TOKEN_REFRESH_MS = 40 * 60_000;
+/** An ExpiredProviderToken answer may force a new token, but not more often than this. */
+export const PROVIDER_TOKEN_MIN_AGE_MS = 20 * 60_000;
+
+export class ProviderTokenSigner {
+  private token = '';
+  private issuedAt = 0;
+  constructor(
+    readonly teamId: string,
+    readonly keyId: string,
+    private readonly key: KeyObject,
+    private readonly now: () => number = Date.now,
+    private readonly onMint?: () => void,
+  ) {
+    if (key.asymmetricKeyType !== 'ec') {
+      throw new MediatorError('ERR_MEDIATOR_CREDENTIALS', `APNs key ${keyId} is not an EC (P-256) key`);
+    }
+  }
+
+  /** The current `authorization` header value; minted on first use and every 40 minutes. */
+  header(): string {
+    const now = this.now();
+    if (!this.token || now - this.issuedAt >= PROVIDER_TOKEN_REFRESH_MS) this.mint(now);
+    return this.token;
+  }
+
+  /**
+   * Called after APNs said ExpiredProviderToken for `used`. Mints a new token unless another
+   * request already did (many in-flight requests get the same answer at once).
+   * InvalidProviderToken is not handled here: a new signature with the same key would not help.
+   */
+  refresh(used: string): void {
+    if (used !== this.token) return;
+    this.mint(this.now());
+  }
+
+  private mint(now: number): void {
+    const jwt = signJwt('ES256', { kid: this.keyId }, { iss: this.teamId, iat: Math.floor(now / 1000) }, this.key);
+    this.token = `bearer ${jwt}`;
+    this.issuedAt = now;
+    this.onMint?.();
+  }
+}
+
+export function loadP8Key(pem: string | Buffer, field: string): KeyObject {
+  try {
+    const key = createPrivateKey(pem);
+    if (key.asymmetricKeyType !== 'ec') throw new Error(`key type is ${key.asymmetricKeyType}, not ec`);
+    return key;
+  } catch (err) {
+    throw new MediatorError('ERR_MEDIATOR_CREDENTIALS', `${field}: not a usable APNs .p8 key (${(err as Error).message})`, { cause: err, field });
+  }
+}
+
+export interface CertificateCredentials {
+  certPem: string;
+  keyPem: string;
+  /** The certificate's subject CN, e.g. "Apple VoIP Services: com.example.app" (for logs). */
+  subject: string;
+}
+
+/** Reads a .p12 bundle (DER) with its passphrase; errors name `field` and never the passphrase. */
+export function loadP12(der: Buffer, passphrase: string, field: string): CertificateCredentials {
+  let p12: forge.pkcs12.Pkcs12Pfx;
+  try {
+    const asn1 = forge.asn1.fromDer(forge.util.createBuffer(der.toString('binary')));
+    p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, passphrase);
+  } catch (err) {
+    throw new MediatorError('ERR_MEDIATOR_CREDENTIALS', `${field}: cannot open PKCS#12 (wrong passphrase or not a .p12 file)`, { cause: err, field });
+  }
+  const certBags = p12.getBags({ bagType: forge.pki.oids.certBag })[forge.pki.oids.certBag] ?? [];
+  const keyBags = [
+    ...(p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag })[forge.pki.oids.pkcs8ShroudedKeyBag] ?? []),
+    ...(p12.getBags({ bagType: forge.pki.oids.keyBag })[forge.pki.oids.keyBag] ?? []),
+  ];
+  const cert = certBags.find((b) => b.cert)?.cert;
+  const key = keyBags.find((b) => b.key)?.key;
+  if (!cert) throw new MediatorError('ERR_MEDIATOR_CREDENTIALS', `${field}: PKCS#12 holds no certificate`, { field });
+  if (!key) throw new MediatorError('ERR_MEDIATOR_CREDENTIALS', `${field}: PKCS#12 holds no private key`, { field });
+  const cn = cert.subject.getField('CN') as { value?: string } | null;
+  return {
+    certPem: forge.pki.certificateToPem(cert),
+    keyPem: forge.pki.privateKeyToPem(key as forge.pki.rsa.PrivateKey),
+    subject: cn?.value ?? '',
+  };
+}

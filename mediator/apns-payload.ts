@@ -1,0 +1,135 @@
+/**
+ * How each verb becomes an APNs request: topic, push type, priority, expiration, collapse id
+ * and JSON payload. Apple's rules that shape it ("Sending notification requests to APNs"):
+ *  - VoIP pushes go to the `<bundle>.voip` topic with apns-push-type voip and priority 10;
+ *    since iOS 13 each must be reported to CallKit, so only call verbs may use the VoIP token;
+ *  - background pushes (content-available, no alert) must use priority 5 and push type
+ *    background, or APNs refuses them;
+ *  - apns-collapse-id is at most 64 bytes; apns-expiration 0 means "deliver now or never".
+ * Our own fields travel under the top-level key `sipis`, beside `aps`.
+ */
+import type { PushRequest } from '../core/push/protocol.js';
+import { tokenKindOf } from '../core/push/protocol.js';
+
+export type ApnsPushType = 'voip' | 'alert' | 'background';
+
+export interface ApnsNotification {
+  topic: string;
+  pushType: ApnsPushType;
+  priority: 5 | 10;
+  /** seconds since the epoch; 0 = do not store. */
+  expiration: number;
+  collapseId?: string;
+  payload: string;
+}
+
+export interface ApnsTtl {
+  /** Lifetime of a call push: a call rings for seconds, a stale one only confuses. */
+  callSec: number;
+  /** Lifetime of texts, missed calls and warnings. */
+  textSec: number;
+}
+
+export const DEFAULT_APNS_TTL: ApnsTtl = { callSec: 30, textSec: 24 * 3600 };
+
+/** Verbs whose VoIP push makes sense to CallKit (report-then-end for the last two). */
+const VOIP_OK = new Set(['NotifyIncomingCall', 'NotifyIncomingCallMissed', 'NotifyIncomingCallAnsweredElsewhere']);
+
+export type BuildResult = { ok: true; n: ApnsNotification } | { ok: false; field: string; reason: string };
+
+function collapse(s: string): string {
+  // 64 bytes at most; ids are ASCII in practice, cut by bytes to be safe.
+  const b = Buffer.from(s, 'utf8');
+  return b.length <= 64 ? s : b.subarray(0, 64).toString('utf8').replace(/\uFFFD+$/, '');
+}
+
+export function buildApnsNotification(r: PushRequest, bundleId: string, ttl: ApnsTtl, nowSec: number): BuildResult {
+  const kind = tokenKindOf(r);
+  if (kind === 'voip' && !VOIP_OK.has(r.verb)) {
+    return { ok: false, field: 'tokenKind', reason: `${r.verb} cannot go to a PushKit VoIP token (iOS 13+ requires every VoIP push to report a call)` };
+  }
+  const sipis: Record<string, unknown> = { verb: r.verb, selector: r.selector, requestId: r.requestId, ...r.payload };
+  const textExp = nowSec + ttl.textSec;
+  if (kind === 'voip') {
+    const exp = r.verb === 'NotifyIncomingCall' ? nowSec + ttl.callSec : textExp;
+    return {
+      ok: true,
+      n: {
+        topic: `${bundleId}.voip`,
+        pushType: 'voip',
+        priority: 10,
+        expiration: exp,
+        collapseId: collapse((r.payload as { callId: string }).callId),
+        payload: JSON.stringify({ aps: {}, sipis }),
+      },
+    };
+  }
+  let aps: Record<string, unknown>;
+  let pushType: ApnsPushType = 'alert';
+  let expiration = textExp;
+  let collapseId: string | undefined;
+  switch (r.verb) {
+    case 'NotifyIncomingCall':
+      // A device without a PushKit token (or an app that wants it so): a plain alert.
+      aps = { alert: { title: r.payload.callerName ?? r.payload.callerUri, body: 'Incoming call' }, sound: 'default' };
+      expiration = nowSec + ttl.callSec;
+      collapseId = collapse(r.payload.callId);
+      break;
+    case 'NotifyIncomingCallMissed':
+      aps = { alert: { title: 'Missed call', body: r.payload.callerName ?? r.payload.callerUri }, sound: 'default' };
+      if (r.payload.badge !== undefined) aps.badge = r.payload.badge;
+      collapseId = collapse(r.payload.callId);
+      break;
+    case 'NotifyIncomingCallAnsweredElsewhere':
+      aps = { 'content-available': 1 };
+      pushType = 'background';
+      expiration = nowSec + ttl.callSec;
+      collapseId = collapse(r.payload.callId);
+      break;
+    case 'NotifyTextMessage':
+      aps = {
+        alert: { title: r.payload.senderName ?? r.payload.senderUri, body: r.payload.preview ?? 'New message' },
+        sound: 'default',
+        'thread-id': r.selector,
+        'mutable-content': 1,
+      };
+      if (r.payload.badge !== undefined) aps.badge = r.payload.badge;
+      if (r.payload.messageId) collapseId = collapse(`msg-${r.payload.messageId}`);
+      break;
+    case 'NotifyGenericTextMessage':
+      aps = { alert: r.payload.title ? { title: r.payload.title, body: r.payload.text } : { body: r.payload.text }, sound: 'default' };
+      if (r.payload.badge !== undefined) aps.badge = r.payload.badge;
+      break;
+    case 'NotifyReprovision':
+      aps = { 'content-available': 1 };
+      pushType = 'background';
+      collapseId = 'sipis-reprovision';
+      break;
+    case 'NotifyExpiryWarning':
+      aps = { alert: { body: r.payload.text ?? `Push registration expires at ${r.payload.expiresAt}` } };
+      collapseId = 'sipis-expiry-warning';
+      break;
+    case 'NotifyInstanceOff':
+      if (r.payload.text) aps = { alert: { body: r.payload.text } };
+      else {
+        aps = { 'content-available': 1 };
+        pushType = 'background';
+      }
+      collapseId = 'sipis-instance-off';
+      break;
+  }
+  const n: ApnsNotification = {
+    topic: bundleId,
+    pushType,
+    priority: pushType === 'background' ? 5 : 10,
+    expiration,
+    payload: JSON.stringify({ aps, sipis }),
+  };
+  if (collapseId) n.collapseId = collapseId;
+  return { ok: true, n };
+}
+
+/** APNs payload limits: 5 KB for VoIP, 4 KB for the rest. */
+export function apnsPayloadLimit(pushType: ApnsPushType): number {
+  return pushType === 'voip' ? 5120 : 4096;
+}

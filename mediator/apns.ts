@@ -1,0 +1,143 @@
+/**
+ * APNs adapter: one app's pushes over a pool of HTTP/2 connections to its endpoint
+ * (`POST /3/device/<token>`, Apple's "Sending notification requests to APNs"), with token
+ * (JWT) or certificate (TLS client auth) credentials, and APNs's answers mapped onto our
+ * four outcomes ("Handling notification responses from APNs").
+ */
+import type { Logger } from 'pino';
+import type { PushRequest } from '../core/push/protocol.js';
+import { runWithRetries, parseRetryAfter, type Attempt, type PushAdapter, type PushResult, type RetryPolicy, DEFAULT_RETRY } from './adapter.js';
+import { ProviderTokenSigner } from './apns-auth.js';
+import { apnsPayloadLimit, buildApnsNotification, DEFAULT_APNS_TTL, type ApnsTtl } from './apns-payload.js';
+import { H2Pool } from './h2pool.js';
+import type { MediatorMetrics } from './metrics.js';
+import type { ApnsApp } from './registry.js';
+
+export interface ApnsAdapterOptions {
+  app: ApnsApp;
+  log: Logger;
+  metrics?: MediatorMetrics;
+  ttl?: ApnsTtl;
+  retry?: RetryPolicy;
+  /** Most time one HTTP/2 exchange may take before it is cancelled and retried. */
+  attemptTimeoutMs?: number;
+  maxQueue?: number;
+  maxStreamsPerConnection?: number;
+}
+
+/** Reasons after which the token will never work again for this topic. */
+const DEAD_REASONS = new Set(['BadDeviceToken', 'DeviceTokenNotForTopic', 'Unregistered', 'ExpiredToken']);
+
+export class ApnsAdapter implements PushAdapter {
+  readonly platform = 'apns' as const;
+  private readonly pool: H2Pool;
+  private readonly signer: ProviderTokenSigner | undefined;
+  private readonly ttl: ApnsTtl;
+  private readonly retry: RetryPolicy;
+  private readonly attemptTimeoutMs: number;
+  private readonly log: Logger;
+  private readonly authority: string;
+
+  constructor(private readonly opts: ApnsAdapterOptions) {
+    const { app, metrics } = opts;
+    this.log = opts.log.child({ component: 'apns', appId: app.appId });
+    this.ttl = opts.ttl ?? DEFAULT_APNS_TTL;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 5000;
+    this.authority = new URL(app.endpoint).host;
+    const tls: NonNullable<ConstructorParameters<typeof H2Pool>[0]['tls']> = {};
+    if (app.ca) tls.ca = app.ca;
+    if (app.auth.type === 'certificate') {
+      tls.cert = app.auth.certPem;
+      tls.key = app.auth.keyPem;
+    } else {
+      this.signer = new ProviderTokenSigner(app.auth.teamId, app.auth.keyId, app.auth.key, Date.now, () =>
+        metrics?.authRefreshes.inc({ platform: 'apns' }),
+      );
+    }
+    this.pool = new H2Pool({
+      origin: app.endpoint,
+      connections: app.connections,
+      maxQueue: opts.maxQueue ?? 10_000,
+      maxStreamsPerConnection: opts.maxStreamsPerConnection ?? 1000,
+      tls,
+      log: this.log,
+      onConnectionEvent: (event) => metrics?.connections.inc({ platform: 'apns', event }),
+    });
+  }
+
+  get pending(): number {
+    return this.pool.inFlight + this.pool.queued;
+  }
+
+  async send(r: PushRequest, deadline: number): Promise<PushResult> {
+    const built = buildApnsNotification(r, this.opts.app.bundleId, this.ttl, Math.floor(Date.now() / 1000));
+    if (!built.ok) return { outcome: 'rejected', reason: built.reason, field: built.field };
+    const n = built.n;
+    const body = Buffer.from(n.payload);
+    if (body.length > apnsPayloadLimit(n.pushType)) {
+      return { outcome: 'rejected', reason: `APNs payload is ${body.length} bytes, over ${apnsPayloadLimit(n.pushType)}`, field: 'payload' };
+    }
+    const headers: Record<string, string> = {
+      ':method': 'POST',
+      ':path': `/3/device/${r.deviceToken}`,
+      ':authority': this.authority,
+      'apns-topic': n.topic,
+      'apns-push-type': n.pushType,
+      'apns-priority': String(n.priority),
+      'apns-expiration': String(n.expiration),
+      'apns-id': r.requestId,
+      'content-type': 'application/json',
+    };
+    if (n.collapseId) headers['apns-collapse-id'] = n.collapseId;
+    let usedToken = '';
+    const metrics = this.opts.metrics;
+    const attempt = async (): Promise<Attempt> => {
+      if (this.signer) {
+        usedToken = this.signer.header();
+        headers.authorization = usedToken;
+      }
+      const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
+      let res;
+      try {
+        res = await this.pool.request(headers, body, timeout);
+      } catch (err) {
+        metrics?.upstreamAttempts.inc({ platform: 'apns', status: (err as { code?: string }).code ?? 'error' });
+        throw err;
+      }
+      metrics?.upstreamAttempts.inc({ platform: 'apns', status: String(res.status) });
+      return this.classify(res.status, res.headers['apns-id'], res.body, res.headers['retry-after']);
+    };
+    return runWithRetries(
+      attempt,
+      () => this.signer?.refresh(usedToken),
+      deadline,
+      this.retry,
+      (reason) => metrics?.upstreamRetries.inc({ platform: 'apns', reason }),
+    );
+  }
+
+  private classify(status: number, apnsId: string | string[] | undefined, body: Buffer, retryAfter: string | string[] | undefined): Attempt {
+    if (status === 200) return { kind: 'delivered', pushId: typeof apnsId === 'string' ? apnsId : '' };
+    let reason = `HTTP ${status}`;
+    try {
+      const j = JSON.parse(body.toString('utf8')) as { reason?: unknown };
+      if (typeof j.reason === 'string') reason = j.reason;
+    } catch {
+      // APNs always sends {"reason": …}; a proxy in between may not.
+    }
+    if (DEAD_REASONS.has(reason) || status === 410) return { kind: 'token-dead', reason: `apns: ${reason}` };
+    if (status === 403 && reason === 'ExpiredProviderToken') return { kind: 'reauth', reason: `apns: ${reason}` };
+    if (status === 429 || status >= 500 || reason === 'TooManyProviderTokenUpdates') {
+      const delayMs = parseRetryAfter(retryAfter);
+      return delayMs === undefined ? { kind: 'retry', reason: `apns: ${reason}` } : { kind: 'retry', reason: `apns: ${reason}`, delayMs };
+    }
+    if (status === 413 || reason === 'PayloadTooLarge') return { kind: 'rejected', reason: `apns: ${reason}`, field: 'payload' };
+    this.log.warn({ status, reason }, 'APNs refused the request');
+    return { kind: 'rejected', reason: `apns: ${reason}` };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Routes validated push requests to the adapter of their app, bounds the work in flight
+ * (a full mediator answers retry-later at once instead of queueing without end), stamps
+ * each request with a deadline, and swaps the app registry on reload without dropping
+ * requests that are already on their way (old adapters close after the longest deadline).
+ */
+import type { Logger } from 'pino';
+import type { PushRequest } from '../core/push/protocol.js';
+import type { Platform, PushAdapter, PushResult } from './adapter.js';
+import { ApnsAdapter } from './apns.js';
+import { FcmAdapter } from './fcm.js';
+import type { MediatorMetrics } from './metrics.js';
+import type { AppConfig, Registry } from './registry.js';
+
+export interface DispatcherOptions {
+  log: Logger;
+  metrics: MediatorMetrics;
+  /** Most requests being worked on at once; beyond it answers are retry-later. */
+  maxInFlight: number;
+  /** Time budget of one push, retries included (calls ring for seconds: keep it short). */
+  deadlineMs: number;
+  attemptTimeoutMs: number;
+  /** Builds an adapter; tests may swap it. */
+  adapterFactory?: (app: AppConfig) => PushAdapter;
+}
+
+interface Entry {
+  app: AppConfig;
+  adapter: PushAdapter;
+}
+
+export type DispatchResult = PushResult & { platform?: Platform };
+
+export class Dispatcher {
+  private entries = new Map<string, Entry>();
+  private inFlightCount = 0;
+  private readonly log: Logger;
+  private readonly retired = new Set<NodeJS.Timeout>();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly opts: DispatcherOptions, registry: Registry) {
+    this.log = opts.log.child({ component: 'dispatcher' });
+    this.swap(registry);
+  }
+
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+
+  hasApp(appId: string): boolean {
+    return this.entries.has(appId);
+  }
+
+  appIds(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  async dispatch(r: PushRequest): Promise<DispatchResult> {
+    const entry = this.entries.get(r.appId);
+    if (!entry) return { outcome: 'rejected', reason: `unknown app "${r.appId}"`, field: 'appId' };
+    if (this.inFlightCount >= this.opts.maxInFlight) {
+      return { outcome: 'retry-later', reason: 'mediator busy', retryAfterMs: 1000, platform: entry.app.platform };
+    }
+    this.inFlightCount++;
+    try {
+      const res = await entry.adapter.send(r, Date.now() + this.opts.deadlineMs);
+      return { ...res, platform: entry.app.platform };
+    } catch (err) {
+      // Adapters do not throw by contract; if one does, the caller still gets an answer.
+      this.log.error({ err, appId: r.appId, requestId: r.requestId }, 'adapter failed');
+      return { outcome: 'retry-later', reason: 'internal error', retryAfterMs: 5000, platform: entry.app.platform };
+    } finally {
+      this.inFlightCount--;
+      if (this.inFlightCount === 0 && this.idleWaiters.length) {
+        const w = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const f of w) f();
+      }
+    }
+  }
+
+  /** Resolves when nothing is in flight, or after `ms`. */
+  idle(ms: number): Promise<boolean> {
+    if (this.inFlightCount === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), ms);
+      this.idleWaiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Installs a new registry; unchanged apps keep their adapter (and its warm connections). */
+  swap(registry: Registry): { added: string[]; changed: string[]; removed: string[] } {
+    const next = new Map<string, Entry>();
+    const added: string[] = [];
+    const changed: string[] = [];
+    const toRetire: PushAdapter[] = [];
+    for (const [appId, app] of registry.apps) {
+      const old = this.entries.get(appId);
+      if (old && old.app.fingerprint === app.fingerprint) {
+        next.set(appId, old);
+        continue;
+      }
+      if (old) {
+        changed.push(appId);
+        toRetire.push(old.adapter);
+      } else added.push(appId);
+      next.set(appId, { app, adapter: this.makeAdapter(app) });
+    }
+    const removed: string[] = [];
+    for (const [appId, old] of this.entries) {
+      if (!registry.apps.has(appId)) {
+        removed.push(appId);
+        toRetire.push(old.adapter);
+      }
+    }
+    this.entries = next;
+    if (toRetire.length) {
+      // Requests already holding the old adapter finish on it; close it after they must have.
+      const t = setTimeout(() => {
+        this.retired.delete(t);
+        for (const a of toRetire) void a.close();
+      }, this.opts.deadlineMs + this.opts.attemptTimeoutMs + 1000);
+      t.unref();
+      this.retired.add(t);
+    }
+    return { added, changed, removed };
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.retired) clearTimeout(t);
+    this.retired.clear();
+    await Promise.all([...this.entries.values()].map((e) => e.adapter.close()));
+  }
+
+  private makeAdapter(app: AppConfig): PushAdapter {
+    if (this.opts.adapterFactory) return this.opts.adapterFactory(app);
+    const common = { log: this.opts.log, metrics: this.opts.metrics, attemptTimeoutMs: this.opts.attemptTimeoutMs };
+    return app.platform === 'apns' ? new ApnsAdapter({ ...common, app }) : new FcmAdapter({ ...common, app });
+  }
+}
