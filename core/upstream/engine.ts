@@ -1,0 +1,422 @@
+/**
+ * The register-on-behalf engine: every enabled account owned by this shard kept registered at
+ * its provider (DESIGN.md flow 2). It owns
+ *  - one `Registration` machine per account (registration.ts: the RFC logic),
+ *  - one due-time heap for all refresh/retry timers and ONE native timer for the earliest,
+ *  - a token bucket every new REGISTER transaction passes through (start-up and provider
+ *    recovery go out at `rate`/s; follow-ups inside an exchange — the answer to a 401, the retry
+ *    after a 423 — go first, so exchanges already started finish before new ones start),
+ *  - the batched state writer (state-writer.ts).
+ * Sending is delegated to a `RegistrationSender` (sender.ts over core/transaction).
+ */
+import type { Logger } from 'pino';
+import { pickChallenge as sipPickChallenge, buildAuthorization } from '../sip/digest.js';
+import { DEFAULT_BACKOFF, type BackoffConfig, type Random } from './backoff.js';
+import { DueHeap } from './due-heap.js';
+import { TokenBucket } from './pacer.js';
+import { DEFAULT_POLICY, Registration, type Decision, type MachineContext, type RegistrationPolicy } from './registration.js';
+import { StateWriter, type SaveRecords } from './state-writer.js';
+import { REGISTRATION_STATES, type Authorizer, type RegisterOutcome, type RegisterSpec, type RegistrationRecord, type RegistrationSender, type RegistrationState, type UpstreamAccount } from './types.js';
+
+export interface EngineOptions {
+  sender: RegistrationSender;
+  /** batched upsert of registration rows (core/store saveRegistrationStates); none = not persisted. */
+  save?: SaveRecords;
+  /** REGISTER transactions started per second (default 200). */
+  rate?: number;
+  /** tokens saved up (default rate/10, at least 1). */
+  burst?: number;
+  policy?: Partial<Omit<RegistrationPolicy, 'backoff'>> & { backoff?: Partial<BackoffConfig> };
+  /** does this shard own the account? (core/shard; default: every account). */
+  owns?: (accountId: string) => boolean;
+  /** state writer: flush interval (default 1000 ms) and batch size (default 1000). */
+  flushIntervalMs?: number;
+  flushBatch?: number;
+  log?: Logger;
+  /** 'real' (default): Date.now and one setTimeout. 'manual': time moves only with advance(). */
+  clock?: 'real' | 'manual';
+  startTime?: number;
+  random?: Random;
+  authorize?: Authorizer;
+}
+
+export interface EngineCounters {
+  registersSent: number;
+  unregistersSent: number;
+  /** final responses by class: 2xx, 401/407 challenges, other failures. */
+  responsesOk: number;
+  challenges: number;
+  failures: number;
+  timeouts: number;
+  dbErrors: number;
+  dbWrites: number;
+}
+
+const defaultAuthorize: Authorizer = (challenge, req) => buildAuthorization({ challenge, ...req });
+
+export class UpstreamEngine {
+  readonly counters: EngineCounters = { registersSent: 0, unregistersSent: 0, responsesOk: 0, challenges: 0, failures: 0, timeouts: 0, dbErrors: 0, dbWrites: 0 };
+  private readonly accounts = new Map<string, Registration>();
+  /** machines sending one last unREGISTER for an old registrar, not tracked in `accounts`. */
+  private readonly detached = new Set<Registration>();
+  private readonly heap = new DueHeap<Registration>();
+  /** follow-up requests of running exchanges, FIFO; entries carry the generation they were queued for. */
+  private priority: Array<{ m: Registration; gen: number }> = [];
+  private priorityHead = 0;
+  private readonly bucket: TokenBucket;
+  private readonly writer: StateWriter<Registration> | undefined;
+  private readonly ctx: MachineContext;
+  private readonly owns: (id: string) => boolean;
+  private readonly log: Logger | undefined;
+  private readonly manual: boolean;
+  private manualNow: number;
+  private timer: NodeJS.Timeout | null = null;
+  private armedAt = Infinity;
+  private started = false;
+  private stopped = false;
+  inFlight = 0;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.manual = opts.clock === 'manual';
+    this.manualNow = opts.startTime ?? 0;
+    const rate = opts.rate ?? 200;
+    this.bucket = new TokenBucket(rate, opts.burst ?? Math.max(1, Math.floor(rate / 10)), this.now());
+    const policy: RegistrationPolicy = { ...DEFAULT_POLICY, ...opts.policy, backoff: { ...DEFAULT_BACKOFF, ...opts.policy?.backoff } };
+    this.ctx = { policy, random: opts.random ?? Math.random, authorize: opts.authorize ?? defaultAuthorize, pickChallenge: sipPickChallenge };
+    this.owns = opts.owns ?? (() => true);
+    this.log = opts.log;
+    if (opts.save) {
+      this.writer = new StateWriter<Registration>(opts.save, {
+        intervalMs: opts.flushIntervalMs ?? 1000,
+        batchSize: opts.flushBatch ?? 1000,
+        onError: (err, n) => {
+          this.counters.dbErrors++;
+          this.log?.warn({ err, records: n }, 'saving registration states failed; kept for retry');
+        },
+        onWritten: (n) => {
+          this.counters.dbWrites += n;
+        },
+      });
+    }
+  }
+
+  now(): number {
+    return this.manual ? this.manualNow : Date.now();
+  }
+
+  get size(): number {
+    return this.accounts.size;
+  }
+
+  get pendingWrites(): number {
+    return this.writer?.size ?? 0;
+  }
+
+  get(accountId: string): Registration | undefined {
+    return this.accounts.get(accountId);
+  }
+
+  countByState(): Record<RegistrationState, number> {
+    const out = Object.fromEntries(REGISTRATION_STATES.map((s) => [s, 0])) as Record<RegistrationState, number>;
+    for (const m of this.accounts.values()) out[m.state]++;
+    return out;
+  }
+
+  /**
+   * Loads the accounts and their stored rows at start-up. An account whose binding is still
+   * valid is scheduled for its refresh time instead of being re-registered now, so a restart
+   * costs the provider nothing extra; the rest are due now and leave at the paced rate.
+   */
+  load(accounts: Iterable<UpstreamAccount>, records: ReadonlyMap<string, RegistrationRecord> | ((id: string) => RegistrationRecord | undefined)): void {
+    const lookup = typeof records === 'function' ? records : (id: string) => records.get(id);
+    const now = this.now();
+    for (const a of accounts) {
+      if (!a.enabled || !this.owns(a.id) || this.accounts.has(a.id)) continue;
+      const rec = lookup(a.id);
+      const m = new Registration(a, rec, this.ctx.policy);
+      this.accounts.set(a.id, m);
+      this.markDirty(m);
+      m.beginExchange(false);
+      this.heap.schedule(m, this.firstDue(m, now));
+    }
+    this.arm();
+  }
+
+  private firstDue(m: Registration, now: number): number {
+    if (m.registeredUntil <= now) return now;
+    const p = this.ctx.policy;
+    const expires = m.wantedExpires(p);
+    const lead = expires * (1 - (p.refreshMin + (p.refreshMax - p.refreshMin) * this.ctx.random())) * 1000;
+    const at = m.registeredUntil - Math.max(lead, Math.min(p.refreshLeadS * 1000, (m.registeredUntil - now) / 2));
+    return Math.max(now, Math.round(at));
+  }
+
+  start(): void {
+    this.started = true;
+    this.arm();
+  }
+
+  /**
+   * An account was added or changed (store LISTEN/NOTIFY). A disabled account is unregistered;
+   * a new password or auth user re-registers at once; a new registrar or outbound proxy removes
+   * the binding at the old registrar first (a detached last unREGISTER) and registers at the new
+   * one with a new Call-ID (RFC 3261 §10.2.4: one Call-ID per registrar).
+   */
+  upsertAccount(a: UpstreamAccount): void {
+    if (this.stopped) return;
+    if (!this.owns(a.id)) {
+      this.drop(a.id, false);
+      return;
+    }
+    const m = this.accounts.get(a.id);
+    if (!a.enabled) {
+      if (m) this.removeAccount(a.id, { deleted: false });
+      return;
+    }
+    const now = this.now();
+    if (!m) {
+      const fresh = new Registration(a, undefined, this.ctx.policy);
+      this.accounts.set(a.id, fresh);
+      this.markDirty(fresh);
+      this.restart(fresh, now, false);
+      return;
+    }
+    if (m.removeWhenDone) {
+      // re-enabled while its unREGISTER was pending: register again instead
+      m.removeWhenDone = false;
+      m.persist = true;
+      m.account = a;
+      m.resetAuth();
+      this.markDirty(m);
+      this.restart(m, now, false);
+      return;
+    }
+    const old = m.account;
+    const moved = old.registrar !== a.registrar || old.aor !== a.aor || (old.outboundProxy ?? '') !== (a.outboundProxy ?? '');
+    const authChanged = old.password !== a.password || old.authUser !== a.authUser;
+    const expiresChanged = (old.expires ?? 0) !== (a.expires ?? 0);
+    if (!moved && !authChanged && !expiresChanged) {
+      m.account = a;
+      return;
+    }
+    if (moved && m.mayHaveBinding(now)) this.unregisterDetached(m, old, now);
+    m.account = a;
+    if (authChanged || moved) m.resetAuth();
+    if (moved) {
+      m.newDialogIdentity();
+      m.registeredUntil = 0;
+    }
+    this.markDirty(m);
+    this.restart(m, now, false);
+  }
+
+  /** Disable/delete: one unREGISTER when a binding may exist, then the machine is dropped. */
+  removeAccount(accountId: string, opts: { deleted: boolean }): void {
+    const m = this.accounts.get(accountId);
+    if (!m) return;
+    const now = this.now();
+    if (!m.mayHaveBinding(now)) {
+      this.drop(accountId, !opts.deleted);
+      return;
+    }
+    m.removeWhenDone = true;
+    if (opts.deleted) {
+      this.writer?.forget(m);
+      m.persist = false;
+    }
+    this.restart(m, now, true);
+  }
+
+  /** After a LISTEN reconnect ('resync'): the full list of accounts, diffed against memory. */
+  syncAccounts(all: Iterable<UpstreamAccount>): void {
+    const seen = new Set<string>();
+    for (const a of all) {
+      seen.add(a.id);
+      if (this.accounts.has(a.id) || (a.enabled && this.owns(a.id))) this.upsertAccount(a);
+    }
+    for (const id of [...this.accounts.keys()]) if (!seen.has(id)) this.removeAccount(id, { deleted: true });
+  }
+
+  private drop(accountId: string, persistIdle: boolean): void {
+    const m = this.accounts.get(accountId);
+    if (!m) return;
+    this.accounts.delete(accountId);
+    this.heap.cancel(m);
+    m.generation++;
+    if (persistIdle && m.state !== 'Idle') {
+      m.state = 'Idle';
+      m.registeredUntil = 0;
+      this.markDirty(m);
+    } else {
+      this.writer?.forget(m);
+    }
+  }
+
+  private unregisterDetached(m: Registration, old: UpstreamAccount, now: number): void {
+    const d = new Registration(old, undefined, this.ctx.policy);
+    d.callId = m.callId;
+    d.cseq = m.cseq;
+    d.cseqCeiling = m.cseqCeiling;
+    d.registeredUntil = m.registeredUntil;
+    d.removeWhenDone = true;
+    d.persist = false;
+    this.detached.add(d);
+    d.beginExchange(true);
+    this.heap.schedule(d, now);
+    this.arm();
+  }
+
+  /** Drops whatever the machine was doing and starts a new exchange now (paced). */
+  private restart(m: Registration, now: number, unregister: boolean): void {
+    m.generation++;
+    m.inFlight = false;
+    m.wantUnregister = unregister;
+    this.heap.schedule(m, now);
+    this.arm();
+  }
+
+  private markDirty(m: Registration): void {
+    if (this.writer && m.persist) this.writer.mark(m);
+    else m.dirty = false;
+  }
+
+  /** Manual clock only: moves time forward and runs what became due. */
+  advance(ms: number): void {
+    if (!this.manual) throw new Error('advance() needs clock: manual');
+    this.manualNow += ms;
+    this.pump();
+  }
+
+  /** Starts every exchange that is due, as far as the token bucket allows. */
+  pump(): void {
+    if (this.stopped || !this.started) return;
+    const now = this.now();
+    for (;;) {
+      let m: Registration | undefined;
+      let followUp = false;
+      while (this.priorityHead < this.priority.length) {
+        const e = this.priority[this.priorityHead]!;
+        if (e.gen === e.m.generation && !e.m.inFlight && (this.accounts.get(e.m.account.id) === e.m || this.detached.has(e.m))) break;
+        this.priorityHead++; // stale: the account changed since
+      }
+      if (this.priorityHead < this.priority.length) followUp = true;
+      else {
+        const top = this.heap.peek();
+        if (!top || top.dueAt > now) break;
+      }
+      if (!this.bucket.tryTake(now)) break;
+      if (followUp) m = this.priority[this.priorityHead++]!.m;
+      else {
+        m = this.heap.popDue(now)!;
+        m.beginExchange(m.wantUnregister);
+      }
+      this.send(m, now);
+    }
+    if (this.priorityHead > 1024 && this.priorityHead * 2 > this.priority.length) {
+      this.priority = this.priority.slice(this.priorityHead);
+      this.priorityHead = 0;
+    }
+    this.arm();
+  }
+
+  private send(m: Registration, now: number): void {
+    const spec = m.nextRequest(this.ctx);
+    if (spec.expires === 0) this.counters.unregistersSent++;
+    else this.counters.registersSent++;
+    if (m.dirty) this.markDirty(m);
+    this.inFlight++;
+    void now;
+    this.opts.sender.send(spec).then(
+      (outcome) => this.onOutcome(m, spec, outcome),
+      (err: unknown) => this.onOutcome(m, spec, { kind: 'timeout', reason: `send failed: ${(err as Error)?.message ?? String(err)}` }),
+    );
+  }
+
+  private onOutcome(m: Registration, spec: RegisterSpec, outcome: RegisterOutcome): void {
+    this.inFlight--;
+    if (this.stopped) return;
+    if (spec.generation !== m.generation || !m.inFlight) return; // superseded by an account change
+    const now = this.now();
+    const before = m.state;
+    let d: Decision;
+    if (outcome.kind === 'response') {
+      const s = outcome.response.status;
+      if (s >= 200 && s < 300) this.counters.responsesOk++;
+      else if (s === 401 || s === 407) this.counters.challenges++;
+      else this.counters.failures++;
+      d = m.onResponse(outcome.response, now, this.ctx);
+    } else {
+      this.counters.timeouts++;
+      d = m.onTimeout(outcome.reason, now, this.ctx);
+    }
+    if (m.state !== before && this.log) {
+      const level = m.state === 'Unauthorized' || m.state === 'Error' ? 'info' : 'debug';
+      this.log[level]({ account: m.account.id, from: before, to: m.state, status: m.lastStatus, reason: m.lastReason }, 'registration state');
+    }
+    if (m.dirty) this.markDirty(m);
+    this.apply(m, d);
+  }
+
+  private apply(m: Registration, d: Decision): void {
+    switch (d.next) {
+      case 'now':
+        this.priority.push({ m, gen: m.generation });
+        this.arm(true);
+        return;
+      case 'at':
+        m.wantUnregister = false;
+        this.heap.schedule(m, d.at);
+        this.arm();
+        return;
+      case 'done':
+        if (this.detached.delete(m)) return;
+        if (this.accounts.get(m.account.id) === m) {
+          this.accounts.delete(m.account.id);
+          this.heap.cancel(m);
+        }
+        if (m.persist) this.markDirty(m);
+        return;
+    }
+  }
+
+  /** Keeps exactly one native timer, set for the earliest thing that can happen. */
+  private arm(immediate = false): void {
+    if (this.manual || this.stopped || !this.started) return;
+    const now = this.now();
+    let at = Infinity;
+    if (immediate || this.priorityHead < this.priority.length) at = now + this.bucket.waitMs(now);
+    else {
+      const top = this.heap.peek();
+      if (top) at = top.dueAt <= now ? now + this.bucket.waitMs(now) : top.dueAt;
+    }
+    if (at === Infinity) return;
+    if (this.timer && this.armedAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.armedAt = at;
+    // setTimeout holds at most 2^31−1 ms; a later timer simply re-arms on firing
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.armedAt = Infinity;
+      this.pump();
+    }, Math.min(Math.max(at - now, 0), 0x7fffffff));
+  }
+
+  /**
+   * SIGTERM: unregister nothing (the bindings stay valid at the providers and are refreshed by
+   * the next start), stop the timer, write the pending states.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.writer) {
+      this.writer.stop();
+      await this.writer.flush();
+    }
+  }
+
+  /** Writes pending states now (tests, shutdown). */
+  async flush(): Promise<void> {
+    await this.writer?.flush();
+  }
+}

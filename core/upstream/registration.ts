@@ -1,0 +1,354 @@
+/**
+ * One account's registration at its provider, as pure logic: inputs are the account, responses,
+ * timeouts and the time; outputs are the REGISTER to send next (`nextRequest`) and a `Decision`
+ * (send again now, or at time T, or stop). The engine (engine.ts) owns timers, pacing, sockets
+ * and the database; this file owns RFC 3261 §10.2 and the retry policy.
+ *
+ * Exchange: one or more REGISTERs until a final verdict (a 2xx, or a failure). Inside one
+ * exchange a 401/407 is answered once with credentials for the fresh nonce, a 423 is retried
+ * with the Min-Expires asked for, a stale nonce (RFC 2617 §3.2.1 stale=true) is answered without
+ * counting as a failure. Between exchanges the last challenge is kept and credentials are sent
+ * preemptively with nc+1 (RFC 2617 §3.2.2 nonce reuse), which halves the REGISTERs per refresh
+ * when the registrar allows it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AuthChallenge } from '../sip/types.js';
+import { backoffDelay, retryAfterDelay, type BackoffConfig, type Random } from './backoff.js';
+import { contactUserFor } from './contact.js';
+import type { HeapItem } from './due-heap.js';
+import type { Authorizer, RegisterResponse, RegisterSpec, RegistrationRecord, RegistrationState, UpstreamAccount } from './types.js';
+
+export interface RegistrationPolicy {
+  /** seconds asked for when the account does not say (default 3600). */
+  defaultExpires: number;
+  backoff: BackoffConfig;
+  /** refresh at a uniformly random point in [refreshMin, refreshMax] of the granted expiry. */
+  refreshMin: number;
+  refreshMax: number;
+  /**
+   * seconds to keep free before the binding runs out, when the expiry is long enough: one UDP
+   * transaction can take 32 s (Timer F, RFC 3261 §17.1.2.2) before we even know it failed.
+   */
+  refreshLeadS: number;
+  /** CSeq numbers reserved per database write (see `reserveCseq`). */
+  cseqBlock: number;
+  /** REGISTERs one exchange may use before giving up (auth, stale, 423 retries). */
+  maxRequestsPerExchange: number;
+}
+
+export const DEFAULT_POLICY: Readonly<Omit<RegistrationPolicy, 'backoff'>> = Object.freeze({
+  defaultExpires: 3600,
+  refreshMin: 0.5,
+  refreshMax: 0.85,
+  refreshLeadS: 40,
+  cseqBlock: 64,
+  maxRequestsPerExchange: 6,
+});
+
+export interface MachineContext {
+  policy: RegistrationPolicy;
+  random: Random;
+  authorize: Authorizer;
+  /** picks the challenge to answer among several (strongest supported algorithm), or undefined. */
+  pickChallenge: (challenges: readonly AuthChallenge[]) => AuthChallenge | undefined;
+}
+
+/** What to do after a response or a timeout. */
+export type Decision =
+  /** send the next REGISTER of this exchange right away (priority over new exchanges). */
+  | { next: 'now' }
+  /** start a new exchange at `at` (ms). */
+  | { next: 'at'; at: number }
+  /** nothing more: an unregistration finished, the engine drops the machine. */
+  | { next: 'done' };
+
+/** A fresh Call-ID: 16 random bytes, hex (RFC 3261 §8.1.1.4: globally unique over space and time). */
+export function newCallId(): string {
+  return randomBytes(16).toString('hex') + '@sipis';
+}
+
+/** Delay (ms) from a 2xx granting `granted` seconds to the refresh. */
+export function refreshDelay(granted: number, policy: RegistrationPolicy, random: Random): number {
+  const g = Math.max(granted, 1);
+  let s = g * (policy.refreshMin + (policy.refreshMax - policy.refreshMin) * random());
+  // keep room for a failed transaction and a retry before the binding runs out
+  if (g - s < policy.refreshLeadS && g > 2 * policy.refreshLeadS) s = g - policy.refreshLeadS;
+  return Math.max(Math.round(s * 1000), 500);
+}
+
+export class Registration implements HeapItem {
+  dueAt = 0;
+  heapIndex = -1;
+
+  state: RegistrationState = 'Idle';
+  callId: string;
+  /** last CSeq used on callId. */
+  cseq: number;
+  /** every CSeq ≤ this is covered by a database write (or pending one). */
+  cseqCeiling: number;
+  /** epoch ms the current binding runs out; 0 when none. */
+  registeredUntil = 0;
+  /** the expiry the registrar granted last (s). */
+  granted = 0;
+  /** learned from 423 Min-Expires; asked for from then on. */
+  minExpires = 0;
+  lastStatus: number | null = null;
+  lastReason: string | null = null;
+
+  /** bumped on every account change: responses to older requests are ignored. */
+  generation = 0;
+  inFlight = false;
+  /** true while the current exchange removes our binding (disable, delete, registrar move). */
+  unregistering = false;
+  /** set when the engine should drop the machine after the unregistration. */
+  removeWhenDone = false;
+  /** has unsaved changes for the state writer. */
+  dirty = false;
+  /** false for machines whose row must not be written (deleted account, detached unREGISTER). */
+  persist = true;
+  /** the next exchange the engine starts removes our binding. */
+  wantUnregister = false;
+
+  /** consecutive failed exchanges (transient), for the exponential backoff. */
+  failures = 0;
+  private challenge: AuthChallenge | undefined;
+  private challengeIsProxy = false;
+  private nc = 0;
+  /** requests sent in the current exchange. */
+  private exchangeRequests = 0;
+  /** requests in this exchange whose credentials answered a challenge received in this exchange. */
+  private freshAuthSent = 0;
+  private lastSentFresh = false;
+  /** expires the current exchange asks for (raised by 423). */
+  private asking = 0;
+
+  constructor(
+    public account: UpstreamAccount,
+    record?: Pick<RegistrationRecord, 'callId' | 'cseq' | 'state' | 'expiresAt'>,
+    policy?: Pick<RegistrationPolicy, 'cseqBlock'>,
+  ) {
+    if (record) {
+      this.callId = record.callId;
+      // Resume one block above the stored ceiling: a block reserved just before a crash may not
+      // have reached the database, and a CSeq must never be reused on a Call-ID (RFC 3261 §10.2.4).
+      this.cseq = record.cseq + (policy?.cseqBlock ?? DEFAULT_POLICY.cseqBlock);
+      this.cseqCeiling = this.cseq;
+      this.dirty = true;
+      if (record.state === 'Registered' && record.expiresAt) this.registeredUntil = record.expiresAt;
+      this.state = record.state === 'Registered' ? 'Registered' : record.state === 'Registering' ? 'Idle' : record.state;
+    } else {
+      this.callId = newCallId();
+      this.cseq = 0;
+      this.cseqCeiling = 0;
+      this.dirty = true;
+    }
+  }
+
+  /** Expires to ask for on the next registering REGISTER. */
+  wantedExpires(policy: RegistrationPolicy): number {
+    const e = this.account.expires && this.account.expires > 0 ? this.account.expires : policy.defaultExpires;
+    return Math.max(e, this.minExpires);
+  }
+
+  /** Is a binding of ours possibly present at the registrar (so an unREGISTER is worth sending)? */
+  mayHaveBinding(now: number): boolean {
+    return this.inFlight || this.registeredUntil > now;
+  }
+
+  /** Marks the start of a new exchange (a refresh, a first registration, an unregistration). */
+  beginExchange(unregister: boolean): void {
+    this.unregistering = unregister;
+    this.exchangeRequests = 0;
+    this.freshAuthSent = 0;
+    this.asking = 0;
+  }
+
+  /** Builds the next REGISTER of the current exchange; bumps the CSeq (RFC 3261 §10.2.4). */
+  nextRequest(ctx: MachineContext): RegisterSpec {
+    const a = this.account;
+    if (this.asking === 0) this.asking = this.wantedExpires(ctx.policy);
+    this.cseq += 1;
+    if (this.cseq > this.cseqCeiling) {
+      this.cseqCeiling = this.cseq + ctx.policy.cseqBlock - 1;
+      this.dirty = true;
+    }
+    this.exchangeRequests += 1;
+    this.inFlight = true;
+    if (!this.unregistering && this.state !== 'Registered' && this.state !== 'Registering') {
+      this.state = 'Registering';
+      this.dirty = true;
+    }
+    const spec: RegisterSpec = {
+      accountId: a.id,
+      requestUri: a.registrar,
+      aor: a.aor,
+      callId: this.callId,
+      cseq: this.cseq,
+      contactUser: contactUserFor(a.id),
+      expires: this.unregistering ? 0 : this.asking,
+      generation: this.generation,
+    };
+    if (a.outboundProxy) spec.outboundProxy = a.outboundProxy;
+    this.lastSentFresh = false;
+    if (this.challenge) {
+      this.nc += 1;
+      spec.authorization = {
+        header: this.challengeIsProxy ? 'Proxy-Authorization' : 'Authorization',
+        value: ctx.authorize(this.challenge, { method: 'REGISTER', uri: a.registrar, username: a.authUser, password: a.password, nc: this.nc }),
+      };
+      this.lastSentFresh = this.nc === 1;
+      if (this.lastSentFresh) this.freshAuthSent += 1;
+    }
+    return spec;
+  }
+
+  /** A final response to the request built by the last `nextRequest`. */
+  onResponse(res: RegisterResponse, now: number, ctx: MachineContext): Decision {
+    this.inFlight = false;
+    this.lastStatus = res.status;
+    this.lastReason = res.reason ?? null;
+    const s = res.status;
+    if (s >= 200 && s < 300) return this.onSuccess(res, now, ctx);
+    if (s === 401 || s === 407) return this.onChallenge(res, now, ctx);
+    if (s === 423) {
+      // RFC 3261 §10.2.8 / §10.3 step 7: retry at once asking for at least Min-Expires.
+      const min = res.minExpires;
+      if (min !== undefined && min > this.asking && !this.unregistering && this.exchangeRequests < ctx.policy.maxRequestsPerExchange) {
+        this.minExpires = min;
+        this.asking = min;
+        return { next: 'now' };
+      }
+      return this.transientFailure(res.retryAfter, now, ctx);
+    }
+    if (s === 403 || s === 404) {
+      // The provider says this account may not register here: wrong user, barred, unknown AOR.
+      return this.permanentFailure(s === 403 ? 'Unauthorized' : 'Error', now, ctx);
+    }
+    return this.transientFailure(res.retryAfter, now, ctx);
+  }
+
+  /** No final response: Timer F or a transport error (RFC 3261 §8.1.3.1 treats both as failure). */
+  onTimeout(reason: string, now: number, ctx: MachineContext): Decision {
+    this.inFlight = false;
+    this.lastStatus = 0;
+    this.lastReason = reason;
+    return this.transientFailure(undefined, now, ctx);
+  }
+
+  private onSuccess(res: RegisterResponse, now: number, ctx: MachineContext): Decision {
+    this.failures = 0;
+    if (this.unregistering) return this.finishUnregister(now, ctx);
+    // RFC 3261 §10.2.4: the expiry granted is the one in our Contact in the 200, else Expires.
+    const user = contactUserFor(this.account.id);
+    let granted: number | undefined;
+    for (const c of res.contacts) {
+      if (c.uri.user === user || c.uri.raw.includes(`:${user}@`)) {
+        granted = c.expires ?? res.expires;
+        break;
+      }
+    }
+    if (granted === undefined) granted = res.expires ?? this.asking;
+    if (granted <= 0) {
+      // a 2xx that does not keep our binding: treat like a server failure
+      this.lastReason = 'binding not kept';
+      return this.transientFailure(undefined, now, ctx);
+    }
+    this.granted = granted;
+    this.registeredUntil = now + granted * 1000;
+    this.setState('Registered');
+    this.dirty = true; // expiresAt changed
+    return { next: 'at', at: now + refreshDelay(granted, ctx.policy, ctx.random) };
+  }
+
+  private onChallenge(res: RegisterResponse, now: number, ctx: MachineContext): Decision {
+    const chosen = ctx.pickChallenge(res.challenges);
+    if (!chosen) {
+      this.lastReason = 'no usable challenge';
+      return this.permanentFailure('Unauthorized', now, ctx);
+    }
+    const stale = (chosen.params.get('stale') ?? '').toLowerCase() === 'true';
+    this.challenge = chosen;
+    this.challengeIsProxy = res.status === 407;
+    this.nc = 0;
+    if (this.exchangeRequests >= ctx.policy.maxRequestsPerExchange) return this.permanentFailure('Unauthorized', now, ctx);
+    // stale=true: our credentials were right, only the nonce aged; answer at no cost (RFC 2617 §3.2.1).
+    if (stale) return { next: 'now' };
+    // A second rejection of credentials made for a fresh nonce: the password is wrong.
+    if (this.freshAuthSent >= 1 && this.lastSentFresh) {
+      this.challenge = undefined;
+      return this.permanentFailure('Unauthorized', now, ctx);
+    }
+    return { next: 'now' };
+  }
+
+  private finishUnregister(now: number, ctx: MachineContext): Decision {
+    this.registeredUntil = 0;
+    this.unregistering = false;
+    this.setState('Idle');
+    if (this.removeWhenDone) return { next: 'done' };
+    // a registrar move: register at the new one right away (engine swaps the account first)
+    return { next: 'at', at: now };
+  }
+
+  private transientFailure(retryAfter: number | undefined, now: number, ctx: MachineContext): Decision {
+    if (this.unregistering) return this.finishUnregisterFailed(now);
+    this.failures += 1;
+    const delay = retryAfter !== undefined ? retryAfterDelay(retryAfter, ctx.policy.backoff, ctx.random) : backoffDelay(this.failures, ctx.policy.backoff, ctx.random);
+    // the old binding may still hold: keep saying Registered until it runs out
+    this.setState(this.registeredUntil > now ? 'Registered' : 'Error');
+    return { next: 'at', at: now + delay };
+  }
+
+  private permanentFailure(state: 'Unauthorized' | 'Error', now: number, ctx: MachineContext): Decision {
+    if (this.unregistering) return this.finishUnregisterFailed(now);
+    this.failures += 1;
+    this.setState(state);
+    return { next: 'at', at: now + backoffDelayLong(ctx) };
+  }
+
+  /** One unREGISTER attempt only: the binding expires on its own anyway. */
+  private finishUnregisterFailed(now: number): Decision {
+    this.unregistering = false;
+    this.registeredUntil = 0;
+    this.setState('Idle');
+    return this.removeWhenDone ? { next: 'done' } : { next: 'at', at: now };
+  }
+
+  private setState(s: RegistrationState): void {
+    if (this.state !== s) {
+      this.state = s;
+      this.dirty = true;
+    }
+  }
+
+  /** Forgets auth state (new password or user): the next REGISTER starts without credentials. */
+  resetAuth(): void {
+    this.challenge = undefined;
+    this.nc = 0;
+    this.failures = 0;
+  }
+
+  /** Starts over with a new Call-ID (new registrar: RFC 3261 §10.2.4 keeps one Call-ID per registrar). */
+  newDialogIdentity(): void {
+    this.callId = newCallId();
+    this.minExpires = 0;
+    this.dirty = true;
+  }
+
+  toRecord(): RegistrationRecord {
+    return {
+      accountId: this.account.id,
+      state: this.state,
+      callId: this.callId,
+      cseq: this.cseqCeiling,
+      expiresAt: this.registeredUntil > 0 ? this.registeredUntil : null,
+      lastStatus: this.lastStatus,
+      lastReason: this.lastReason,
+    };
+  }
+}
+
+function backoffDelayLong(ctx: MachineContext): number {
+  const b = ctx.policy.backoff;
+  return Math.round(b.authFailureMs * (1 - b.jitter / 2 + b.jitter * ctx.random()));
+}
