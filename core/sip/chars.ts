@@ -1,0 +1,161 @@
+/**
+ * Character classes of the RFC 3261 §25.1 grammar as 256-entry tables (one array load per byte,
+ * no regular expressions), and small string helpers shared by the header grammars.
+ */
+
+function table(chars: string, ranges: Array<[number, number]> = []): Uint8Array {
+  const t = new Uint8Array(256);
+  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1;
+  for (const [a, b] of ranges) for (let c = a; c <= b; c++) t[c] = 1;
+  return t;
+}
+
+const ALNUM: Array<[number, number]> = [
+  [0x30, 0x39],
+  [0x41, 0x5a],
+  [0x61, 0x7a],
+];
+
+/** token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~") */
+export const TOKEN = table("-.!%*_+`'~", ALNUM);
+
+/** word (Call-ID): token chars plus "(" ")" "<" ">" ":" "\" DQUOTE "/" "[" "]" "?" "{" "}". */
+export const WORD = table('-.!%*_+`\'~()<>:\\"/[]?{}', ALNUM);
+
+export const SP = 0x20;
+export const HTAB = 0x09;
+export const CR = 0x0d;
+export const LF = 0x0a;
+
+export function isWs(c: number): boolean {
+  return c === SP || c === HTAB;
+}
+
+/** index of the first non-SP/HTAB char at or after i (or end). */
+export function skipWs(s: string, i: number, end: number): number {
+  while (i < end) {
+    const c = s.charCodeAt(i);
+    if (c !== SP && c !== HTAB) break;
+    i++;
+  }
+  return i;
+}
+
+/** index after the last non-SP/HTAB char before end (or start). */
+export function trimEnd(s: string, start: number, end: number): number {
+  while (end > start) {
+    const c = s.charCodeAt(end - 1);
+    if (c !== SP && c !== HTAB) break;
+    end--;
+  }
+  return end;
+}
+
+/** index after a run of token chars starting at i. */
+export function scanToken(s: string, i: number, end: number): number {
+  while (i < end) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || TOKEN[c] === 0) break;
+    i++;
+  }
+  return i;
+}
+
+export function isToken(s: string): boolean {
+  return s.length > 0 && scanToken(s, 0, s.length) === s.length;
+}
+
+/**
+ * Given s[i] === '"', returns the index just after the closing quote, or -1 when the
+ * quoted-string is unterminated (RFC 3261 §25.1 quoted-pair: a backslash escapes any char).
+ */
+export function scanQuoted(s: string, i: number, end: number): number {
+  i++;
+  while (i < end) {
+    const c = s.charCodeAt(i);
+    if (c === 0x5c) i += 2;
+    else if (c === 0x22) return i + 1;
+    else i++;
+  }
+  return -1;
+}
+
+/** The content of a quoted-string s[start..end) (quotes included) with quoted-pairs resolved. */
+export function unquote(s: string, start: number, end: number): string {
+  const inner = s.slice(start + 1, end - 1);
+  if (inner.indexOf('\\') < 0) return inner;
+  let out = '';
+  for (let i = 0; i < inner.length; i++) {
+    const c = inner[i]!;
+    if (c === '\\' && i + 1 < inner.length) {
+      out += inner[i + 1];
+      i++;
+    } else out += c;
+  }
+  return out;
+}
+
+function hexVal(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  c |= 0x20;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/**
+ * Resolves %HH escapes (RFC 3261 §19.1.2, RFC 3986 §2.1). An invalid escape is kept verbatim;
+ * the decoded bytes are read as UTF-8 when they form valid UTF-8, else as latin1.
+ */
+export function unescapePct(s: string): string {
+  if (s.indexOf('%') < 0) return s;
+  const bytes: number[] = [];
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x25 && i + 2 < s.length) {
+      const h = hexVal(s.charCodeAt(i + 1));
+      const l = hexVal(s.charCodeAt(i + 2));
+      if (h >= 0 && l >= 0) {
+        const b = (h << 4) | l;
+        if (b >= 0x80) ascii = false;
+        bytes.push(b);
+        i += 2;
+        continue;
+      }
+    }
+    if (c >= 0x80) {
+      // already-decoded text (e.g. a UTF-8 header value): keep its UTF-8 bytes
+      ascii = false;
+      for (const b of Buffer.from(String.fromCharCode(c), 'utf8')) bytes.push(b);
+    } else bytes.push(c);
+  }
+  const buf = Buffer.from(bytes);
+  if (ascii) return buf.toString('latin1');
+  const text = buf.toString('utf8');
+  return text.indexOf('\ufffd') >= 0 ? buf.toString('latin1') : text;
+}
+
+/** ASCII lowercase without allocating when the string is already lowercase. */
+export function lower(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return s.toLowerCase();
+  }
+  return s;
+}
+
+/** Parses 1*DIGIT in s[start..end); -1 when not all digits or above max. */
+export function parseDigits(s: string, start: number, end: number, max: number): number {
+  if (start >= end) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+    if (n > max) return -1;
+  }
+  return n;
+}
+
+/** 2**32 - 1: the largest delta-seconds / CSeq value (RFC 3261 §8.1.1.5, §20.19; RFC 4475 §3.1.2.4). */
+export const MAX_UINT32 = 4294967295;

@@ -1,0 +1,209 @@
+/**
+ * Known header fields: a small integer id per header (the compact form maps to the same id),
+ * whether its grammar is a comma-separated list, and a hash table so the scanner can identify a
+ * header name from its bytes while it walks them, without building a string.
+ */
+
+export const H = {
+  UNKNOWN: 0,
+  VIA: 1,
+  FROM: 2,
+  TO: 3,
+  CALL_ID: 4,
+  CSEQ: 5,
+  CONTACT: 6,
+  MAX_FORWARDS: 7,
+  CONTENT_LENGTH: 8,
+  CONTENT_TYPE: 9,
+  ROUTE: 10,
+  RECORD_ROUTE: 11,
+  EXPIRES: 12,
+  SUPPORTED: 13,
+  REQUIRE: 14,
+  ALLOW: 15,
+  EVENT: 16,
+  WWW_AUTHENTICATE: 17,
+  PROXY_AUTHENTICATE: 18,
+  AUTHORIZATION: 19,
+  PROXY_AUTHORIZATION: 20,
+  RETRY_AFTER: 21,
+  DATE: 22,
+  ACCEPT_CONTACT: 23,
+  REFERRED_BY: 24,
+  REQUEST_DISPOSITION: 25,
+  CONTENT_ENCODING: 26,
+  IDENTITY_INFO: 27,
+  REFER_TO: 28,
+  SUBJECT: 29,
+  ALLOW_EVENTS: 30,
+  SESSION_EXPIRES: 31,
+  IDENTITY: 32,
+  REJECT_CONTACT: 33,
+} as const;
+
+interface Known {
+  name: string;
+  /** RFC 3261 §7.3.1: only headers whose grammar is `x *(COMMA x)` may be split on commas. */
+  list: boolean;
+  compact?: string;
+}
+
+/**
+ * Index = id for the first entries (the H constants); later entries are known only for their
+ * canonical spelling and list rule.
+ */
+const KNOWN: Known[] = [
+  { name: '', list: false },
+  { name: 'Via', list: true, compact: 'v' },
+  { name: 'From', list: false, compact: 'f' },
+  { name: 'To', list: false, compact: 't' },
+  { name: 'Call-ID', list: false, compact: 'i' },
+  { name: 'CSeq', list: false },
+  { name: 'Contact', list: true, compact: 'm' },
+  { name: 'Max-Forwards', list: false },
+  { name: 'Content-Length', list: false, compact: 'l' },
+  { name: 'Content-Type', list: false, compact: 'c' },
+  { name: 'Route', list: true },
+  { name: 'Record-Route', list: true },
+  { name: 'Expires', list: false },
+  { name: 'Supported', list: true, compact: 'k' },
+  { name: 'Require', list: true },
+  { name: 'Allow', list: true },
+  { name: 'Event', list: false, compact: 'o' },
+  { name: 'WWW-Authenticate', list: false },
+  { name: 'Proxy-Authenticate', list: false },
+  { name: 'Authorization', list: false },
+  { name: 'Proxy-Authorization', list: false },
+  { name: 'Retry-After', list: false },
+  { name: 'Date', list: false },
+  { name: 'Accept-Contact', list: true, compact: 'a' }, // RFC 3841
+  { name: 'Referred-By', list: false, compact: 'b' }, // RFC 3892
+  { name: 'Request-Disposition', list: true, compact: 'd' }, // RFC 3841
+  { name: 'Content-Encoding', list: true, compact: 'e' },
+  { name: 'Identity-Info', list: false, compact: 'n' }, // RFC 4474
+  { name: 'Refer-To', list: false, compact: 'r' }, // RFC 3515
+  { name: 'Subject', list: false, compact: 's' },
+  { name: 'Allow-Events', list: true, compact: 'u' }, // RFC 6665
+  { name: 'Session-Expires', list: false, compact: 'x' }, // RFC 4028
+  { name: 'Identity', list: false, compact: 'y' }, // RFC 4474 / 8224
+  { name: 'Reject-Contact', list: true, compact: 'j' }, // RFC 3841
+  // list headers known only for splitting (RFC 3261 §20 and extensions)
+  { name: 'Accept', list: true },
+  { name: 'Accept-Encoding', list: true },
+  { name: 'Accept-Language', list: true },
+  { name: 'Alert-Info', list: true },
+  { name: 'Call-Info', list: true },
+  { name: 'Error-Info', list: true },
+  { name: 'Content-Language', list: true },
+  { name: 'In-Reply-To', list: true },
+  { name: 'Proxy-Require', list: true },
+  { name: 'Unsupported', list: true },
+  { name: 'Warning', list: true },
+  { name: 'Path', list: true }, // RFC 3327
+  { name: 'Service-Route', list: true }, // RFC 3608
+  { name: 'P-Asserted-Identity', list: true }, // RFC 3325
+  { name: 'P-Preferred-Identity', list: true },
+  { name: 'Reason', list: true }, // RFC 3326
+  { name: 'Security-Client', list: true }, // RFC 3329
+  { name: 'Security-Server', list: true },
+  { name: 'Security-Verify', list: true },
+  { name: 'Feature-Caps', list: true }, // RFC 6809
+  { name: 'History-Info', list: true }, // RFC 7044
+  { name: 'Permission-Missing', list: true },
+  { name: 'Trigger-Consent', list: true },
+  { name: 'P-Associated-URI', list: true },
+  { name: 'P-Visited-Network-ID', list: true },
+  { name: 'Privacy', list: false },
+  { name: 'Min-Expires', list: false },
+  { name: 'Min-SE', list: false },
+  { name: 'User-Agent', list: false },
+  { name: 'Server', list: false },
+  { name: 'Timestamp', list: false },
+  { name: 'Organization', list: false },
+  { name: 'Priority', list: false },
+  { name: 'MIME-Version', list: false },
+  { name: 'Content-Disposition', list: false },
+  { name: 'Reply-To', list: false },
+  { name: 'RSeq', list: false },
+  { name: 'RAck', list: false },
+  { name: 'Subscription-State', list: false },
+];
+
+export const HEADER_COUNT = KNOWN.length;
+/** canonical spelling per id. */
+export const CANONICAL: readonly string[] = KNOWN.map((k) => k.name);
+/** lowercase spelling per id. */
+const LOWER: readonly string[] = KNOWN.map((k) => k.name.toLowerCase());
+/** 1 when the header's values may be split on commas. */
+export const IS_LIST = Uint8Array.from(KNOWN.map((k) => (k.list ? 1 : 0)));
+
+/** compact form (lowercase char code) → id. */
+const COMPACT = new Uint8Array(128);
+for (let id = 1; id < KNOWN.length; id++) {
+  const c = KNOWN[id]!.compact;
+  if (c) COMPACT[c.charCodeAt(0)] = id;
+}
+
+/**
+ * The scanner folds each name byte into this hash while it looks for the colon:
+ * h = h * 31 + (byte | 0x20), kept to 31 bits. `| 0x20` lowercases letters and leaves the
+ * other token chars of known names ('-', digits) unchanged.
+ */
+export const TABLE_BITS = 10;
+const TABLE_MASK = (1 << TABLE_BITS) - 1;
+const SLOTS = new Uint8Array(1 << TABLE_BITS); // id per slot, 0 = empty
+
+export function hashStep(h: number, c: number): number {
+  return (Math.imul(h, 31) + (c | 0x20)) | 0;
+}
+
+function hashString(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = hashStep(h, s.charCodeAt(i));
+  return h;
+}
+
+for (let id = 1; id < KNOWN.length; id++) {
+  let slot = hashString(LOWER[id]!) & TABLE_MASK;
+  while (SLOTS[slot] !== 0) slot = (slot + 1) & TABLE_MASK;
+  SLOTS[slot] = id;
+}
+
+/** Identifies the header name buf[start..end) given its hash; 0 when unknown. */
+export function idFromBytes(buf: Uint8Array, start: number, end: number, hash: number): number {
+  const len = end - start;
+  if (len === 1) {
+    const c = buf[start]! | 0x20;
+    return c < 128 ? COMPACT[c]! : 0;
+  }
+  let slot = hash & TABLE_MASK;
+  for (;;) {
+    const id = SLOTS[slot]!;
+    if (id === 0) return 0;
+    const name = LOWER[id]!;
+    if (name.length === len) {
+      let i = 0;
+      while (i < len && (buf[start + i]! | 0x20) === name.charCodeAt(i)) i++;
+      if (i === len) return id;
+    }
+    slot = (slot + 1) & TABLE_MASK;
+  }
+}
+
+const byName = new Map<string, number>();
+
+/** Id of a header name given as a string (any case, full or compact form); 0 when unknown. */
+export function idFromName(name: string): number {
+  let id = byName.get(name);
+  if (id !== undefined) return id;
+  const b = Buffer.from(name, 'latin1');
+  id = idFromBytes(b, 0, b.length, hashString(name.toLowerCase()));
+  if (byName.size < 4096) byName.set(name, id);
+  return id;
+}
+
+/** The canonical (full, conventional case) spelling of a header name. */
+export function canonicalName(name: string): string {
+  const id = idFromName(name);
+  return id === 0 ? name : CANONICAL[id]!;
+}

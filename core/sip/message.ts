@@ -1,0 +1,472 @@
+/**
+ * SipMessage: a parsed message that keeps the received Buffer and the offsets found by the
+ * scanner, and decodes values only when asked (then caches them). The headers the parser
+ * validates (see validate.ts) are decoded once at parse time and served from the cache, so no
+ * accessor of a successfully parsed message throws; the other typed accessors return undefined
+ * or [] for a malformed value.
+ *
+ * Mutation (setHeader, addHeader, removeHeader, setBody) builds new bytes by copying the untouched
+ * byte ranges of the current message and writing only the changed fields, then re-indexes and
+ * re-validates them; a change that would make the message invalid throws and leaves it as it was.
+ */
+import { SipParseError } from './errors.js';
+import { isToken, lower } from './chars.js';
+import { H, IS_LIST, idFromName } from './header-names.js';
+import { FOLDED, STRIDE, type MessageIndex } from './scanner.js';
+import { latin1, unfold, utf8 } from './header-value.js';
+import { listElements, parseEvent, parseNumberValue, parseRetryAfter } from './values.js';
+import { parseNameAddrAt } from './name-addr.js';
+import { rewriteMessage } from './serialize.js';
+import { parseAuth } from './auth-header.js';
+import { MAX_UINT32 } from './chars.js';
+import type {
+  AuthChallenge,
+  AuthCredentials,
+  CSeq,
+  Contact,
+  EventHeader,
+  NameAddr,
+  SipUri,
+  Via,
+} from './types.js';
+
+/** A header field to write: an original line (its index) or a new `name: value`. */
+export type HeaderEdit = number | [name: string, value: string];
+
+export interface AddHeaderOptions {
+  /** insert before the first field of the same name (or before all fields when there is none). */
+  first?: boolean;
+}
+
+export class SipMessage {
+  /** the bytes the message was parsed from (not copied; may hold trailing bytes). */
+  raw: Buffer;
+  /** @internal scanner offsets */
+  _ix: MessageIndex;
+  /** @internal decoded header values by index */
+  _vals: Array<string | undefined> | undefined = undefined;
+  // @internal caches filled at parse time (validated headers) or on first use
+  _method: string | undefined = undefined;
+  _uri: string | undefined = undefined;
+  _requestUri: SipUri | undefined = undefined;
+  _reason: string | undefined = undefined;
+  _callId: string | undefined = undefined;
+  _cseq: CSeq | undefined = undefined;
+  _via: Via[] | undefined = undefined;
+  _from: NameAddr | undefined = undefined;
+  _to: NameAddr | undefined = undefined;
+  _contact: Contact[] | undefined = undefined;
+  _route: NameAddr[] | undefined = undefined;
+  _recordRoute: NameAddr[] | undefined = undefined;
+  _maxForwards: number | undefined | null = null;
+  _expires: number | undefined | null = null;
+
+  /** @internal use parseMessage / createRequest / createResponse. */
+  constructor(raw: Buffer, ix: MessageIndex) {
+    this.raw = raw;
+    this._ix = ix;
+  }
+
+  get isRequest(): boolean {
+    return this._ix.isRequest;
+  }
+
+  /** request method (case-sensitive, §7.1); '' for a response (use cseq.method). */
+  get method(): string {
+    if (this._method === undefined) {
+      const ix = this._ix;
+      this._method = ix.isRequest ? latin1(this.raw, ix.start, ix.methodEnd) : '';
+    }
+    return this._method;
+  }
+
+  /** the Request-URI text as received; '' for a response. */
+  get uri(): string {
+    if (this._uri === undefined) {
+      const ix = this._ix;
+      this._uri = ix.isRequest ? utf8(this.raw, ix.uriStart, ix.uriEnd) : '';
+    }
+    return this._uri;
+  }
+
+  /** the parsed Request-URI (validated at parse time); for a response an empty opaque URI. */
+  get requestUri(): SipUri {
+    if (this._requestUri === undefined) {
+      this._requestUri = { scheme: '', host: '', params: new Map(), headers: new Map(), opaque: '', raw: '' };
+    }
+    return this._requestUri;
+  }
+
+  /** status code of a response; 0 for a request. */
+  get status(): number {
+    return this._ix.status;
+  }
+
+  /** reason phrase of a response (UTF-8); '' for a request. */
+  get reason(): string {
+    if (this._reason === undefined) {
+      const ix = this._ix;
+      this._reason = ix.isRequest ? '' : utf8(this.raw, ix.reasonStart, ix.reasonEnd);
+    }
+    return this._reason;
+  }
+
+  /** the start line without its CRLF. */
+  get startLine(): string {
+    return utf8(this.raw, this._ix.start, this._ix.startLineEnd);
+  }
+
+  // ---- generic header access ------------------------------------------------------------
+
+  /** number of header fields (lines after unfolding). */
+  get headerCount(): number {
+    return this._ix.count;
+  }
+
+  /** @internal the decoded (unfolded, trimmed) value of header i. */
+  _value(i: number): string {
+    let vals = this._vals;
+    if (vals === undefined) vals = this._vals = new Array<string | undefined>(this._ix.count);
+    let v = vals[i];
+    if (v === undefined) {
+      const h = this._ix.h;
+      const o = i * STRIDE;
+      v = utf8(this.raw, h[o + 2]!, h[o + 3]!);
+      if ((h[o + 5]! & FOLDED) !== 0) v = unfold(v);
+      vals[i] = v;
+    }
+    return v;
+  }
+
+  /** @internal the header name of field i as written. */
+  _name(i: number): string {
+    const h = this._ix.h;
+    return latin1(this.raw, h[i * STRIDE]!, h[i * STRIDE + 1]!);
+  }
+
+  /** @internal known-header id of field i (0 when unknown). */
+  _id(i: number): number {
+    return this._ix.h[i * STRIDE + 5]! & 0xff;
+  }
+
+  /** @internal does field i have this name (id, or lowercase name for unknown headers)? */
+  _is(i: number, id: number, lname: string): boolean {
+    const h = this._ix.h;
+    const o = i * STRIDE;
+    const hid = h[o + 5]! & 0xff;
+    if (id !== 0) return hid === id;
+    if (hid !== 0) return false;
+    const s = h[o]!;
+    const len = h[o + 1]! - s;
+    if (len !== lname.length) return false;
+    const raw = this.raw;
+    for (let k = 0; k < len; k++) {
+      let c = raw[s + k]!;
+      if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+      if (c !== lname.charCodeAt(k)) return false;
+    }
+    return true;
+  }
+
+  /** @internal index of the first field with this id / name, -1 when absent. */
+  _find(id: number, lname: string): number {
+    const n = this._ix.count;
+    if (id !== 0) {
+      const h = this._ix.h;
+      for (let i = 0, o = 5; i < n; i++, o += STRIDE) if ((h[o]! & 0xff) === id) return i;
+      return -1;
+    }
+    for (let i = 0; i < n; i++) if (this._is(i, 0, lname)) return i;
+    return -1;
+  }
+
+  /** @internal the raw (unsplit) values of every field with this id / name, in order. */
+  _lines(id: number, lname: string): string[] {
+    const out: string[] = [];
+    const n = this._ix.count;
+    for (let i = 0; i < n; i++) if (this._is(i, id, lname)) out.push(this._value(i));
+    return out;
+  }
+
+  /**
+   * The first value of a header (any case, full or compact name), undefined when absent. For list
+   * headers (Via, Contact, Route, Supported, …) that is the first comma-separated element.
+   */
+  header(name: string): string | undefined {
+    const id = idFromName(name);
+    const i = this._find(id, id === 0 ? lower(name) : '');
+    if (i < 0) return undefined;
+    const v = this._value(i);
+    if (id !== 0 && IS_LIST[id] === 1) {
+      const els = listElements(v);
+      return els.length > 0 ? els[0] : v;
+    }
+    return v;
+  }
+
+  /**
+   * Every value of a header in order. List headers are split on the commas that separate
+   * elements (not inside quotes or <>); other headers give one value per field line
+   * (RFC 3261 §7.3.1: WWW-Authenticate, Authorization, Date, … are never split).
+   */
+  headerValues(name: string): string[] {
+    const id = idFromName(name);
+    const lines = this._lines(id, id === 0 ? lower(name) : '');
+    if (id === 0 || IS_LIST[id] === 0) return lines;
+    const out: string[] = [];
+    for (const v of lines) for (const e of listElements(v)) out.push(e);
+    return out;
+  }
+
+  hasHeader(name: string): boolean {
+    const id = idFromName(name);
+    return this._find(id, id === 0 ? lower(name) : '') >= 0;
+  }
+
+  /** All header fields as [name as written, value], in order, one entry per field line. */
+  headers(): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (let i = 0; i < this._ix.count; i++) out.push([this._name(i), this._value(i)]);
+    return out;
+  }
+
+  /** The body as a view of `raw` (not copied). */
+  get body(): Buffer {
+    return this.raw.subarray(this._ix.bodyStart, this._ix.bodyEnd);
+  }
+
+  /** Bytes after the body (a datagram longer than Content-Length says): reported, not an error. */
+  get trailingBytes(): number {
+    return this.raw.length - this._ix.bodyEnd;
+  }
+
+  // ---- typed accessors (validated at parse time: served from cache) --------------------
+
+  get callId(): string {
+    return this._callId ?? '';
+  }
+
+  get cseq(): CSeq {
+    return this._cseq ?? { seq: 0, method: '' };
+  }
+
+  get via(): Via[] {
+    return this._via ?? [];
+  }
+
+  /** the topmost Via (the one the transaction layer matches on). */
+  get topVia(): Via | undefined {
+    return this._via?.[0];
+  }
+
+  get from(): NameAddr {
+    return this._from!;
+  }
+
+  get to(): NameAddr {
+    return this._to!;
+  }
+
+  get contact(): Contact[] {
+    return this._contact ?? [];
+  }
+
+  get route(): NameAddr[] {
+    return this._route ?? [];
+  }
+
+  get recordRoute(): NameAddr[] {
+    return this._recordRoute ?? [];
+  }
+
+  get maxForwards(): number | undefined {
+    return this._maxForwards ?? undefined;
+  }
+
+  /** the Expires header in seconds (§20.19). */
+  get expires(): number | undefined {
+    return this._expires ?? undefined;
+  }
+
+  // ---- typed accessors decoded on first use -----------------------------------------------
+
+  /** the Content-Type value as written (media type with its parameters). */
+  get contentType(): string | undefined {
+    const i = this._find(H.CONTENT_TYPE, '');
+    return i < 0 ? undefined : this._value(i);
+  }
+
+  /** the media type of Content-Type, lowercased, without parameters ('application/sdp'). */
+  get mediaType(): string | undefined {
+    const ct = this.contentType;
+    if (ct === undefined) return undefined;
+    const semi = ct.indexOf(';');
+    return lower((semi < 0 ? ct : ct.slice(0, semi)).trim()).replace(/\s+/g, '');
+  }
+
+  /** Content-Length as received, or the body length when the header is absent. */
+  get contentLength(): number {
+    const cl = this._ix.contentLength;
+    return cl >= 0 ? cl : this._ix.bodyEnd - this._ix.bodyStart;
+  }
+
+  get supported(): string[] {
+    return this._tokens(H.SUPPORTED);
+  }
+
+  get require(): string[] {
+    return this._tokens(H.REQUIRE);
+  }
+
+  get allow(): string[] {
+    return this._tokens(H.ALLOW);
+  }
+
+  private _tokens(id: number): string[] {
+    const out: string[] = [];
+    for (const v of this._lines(id, '')) for (const e of listElements(v)) out.push(e);
+    return out;
+  }
+
+  get event(): EventHeader | undefined {
+    const i = this._find(H.EVENT, '');
+    return i < 0 ? undefined : (parseEvent(this._value(i)) ?? undefined);
+  }
+
+  /** Retry-After in seconds (validated at parse time when present). */
+  get retryAfter(): number | undefined {
+    const i = this._find(H.RETRY_AFTER, '');
+    if (i < 0) return undefined;
+    const n = parseRetryAfter(this._value(i));
+    return n < 0 ? undefined : n;
+  }
+
+  /** Min-Expires in seconds (RFC 3261 §20.23, sent with 423). */
+  get minExpires(): number | undefined {
+    const v = this.header('Min-Expires');
+    if (v === undefined) return undefined;
+    const n = parseNumberValue(v, MAX_UINT32);
+    return n < 0 ? undefined : n;
+  }
+
+  get wwwAuthenticate(): AuthChallenge[] {
+    return this._auth(H.WWW_AUTHENTICATE);
+  }
+
+  get proxyAuthenticate(): AuthChallenge[] {
+    return this._auth(H.PROXY_AUTHENTICATE);
+  }
+
+  get authorization(): AuthCredentials[] {
+    return this._auth(H.AUTHORIZATION);
+  }
+
+  get proxyAuthorization(): AuthCredentials[] {
+    return this._auth(H.PROXY_AUTHORIZATION);
+  }
+
+  private _auth(id: number): AuthChallenge[] {
+    const out: AuthChallenge[] = [];
+    for (const v of this._lines(id, '')) {
+      const a = parseAuth(v);
+      if (a !== null) out.push(a);
+    }
+    return out;
+  }
+
+  /** name-addr list headers other than those validated at parse (Path, Service-Route, P-Asserted-Identity, …). */
+  nameAddrs(name: string): NameAddr[] {
+    const out: NameAddr[] = [];
+    for (const v of this.headerValues(name)) {
+      const na = parseNameAddrAt(v, 0, v.length);
+      if (na !== null) out.push(na);
+    }
+    return out;
+  }
+
+  // ---- mutation ---------------------------------------------------------------------------
+
+  /** Replaces every field of this name with one field (at the first one's place, else at the end). */
+  setHeader(name: string, value: string): void {
+    checkField(name, value);
+    const id = idFromName(name);
+    const lname = id === 0 ? lower(name) : '';
+    const edits: HeaderEdit[] = [];
+    let placed = false;
+    for (let i = 0; i < this._ix.count; i++) {
+      if (this._is(i, id, lname)) {
+        if (!placed) edits.push([name, value]);
+        placed = true;
+      } else edits.push(i);
+    }
+    if (!placed) edits.push([name, value]);
+    this._rewrite(edits, undefined);
+  }
+
+  /** Adds a field: at the end, or with `first` before the first field of that name (Via, Route). */
+  addHeader(name: string, value: string, opts: AddHeaderOptions = {}): void {
+    checkField(name, value);
+    const id = idFromName(name);
+    const lname = id === 0 ? lower(name) : '';
+    const edits: HeaderEdit[] = [];
+    let placed = false;
+    for (let i = 0; i < this._ix.count; i++) {
+      if (opts.first && !placed && this._is(i, id, lname)) {
+        edits.push([name, value]);
+        placed = true;
+      }
+      edits.push(i);
+    }
+    if (!placed) {
+      if (opts.first && this._ix.count > 0 && this._find(id, lname) < 0) edits.unshift([name, value]);
+      else edits.push([name, value]);
+    }
+    this._rewrite(edits, undefined);
+  }
+
+  /** Removes every field of this name (the mandatory ones cannot be removed). */
+  removeHeader(name: string): void {
+    const id = idFromName(name);
+    const lname = id === 0 ? lower(name) : '';
+    const edits: HeaderEdit[] = [];
+    for (let i = 0; i < this._ix.count; i++) if (!this._is(i, id, lname)) edits.push(i);
+    if (edits.length !== this._ix.count) this._rewrite(edits, undefined);
+  }
+
+  /** Replaces the body, updating Content-Length (and Content-Type when given). */
+  setBody(body: Buffer | Uint8Array | string, contentType?: string): void {
+    const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.isBuffer(body) ? body : Buffer.from(body);
+    if (contentType !== undefined) checkField('Content-Type', contentType);
+    const edits: HeaderEdit[] = [];
+    let clPlaced = false;
+    let ctPlaced = contentType === undefined;
+    for (let i = 0; i < this._ix.count; i++) {
+      const id = this._id(i);
+      if (id === H.CONTENT_LENGTH) {
+        if (!clPlaced) edits.push([this._name(i), String(buf.length)]);
+        clPlaced = true;
+      } else if (id === H.CONTENT_TYPE && contentType !== undefined) {
+        if (!ctPlaced) edits.push([this._name(i), contentType]);
+        ctPlaced = true;
+      } else edits.push(i);
+    }
+    if (!ctPlaced) edits.push(['Content-Type', contentType!]);
+    if (!clPlaced) edits.push(['Content-Length', String(buf.length)]);
+    this._rewrite(edits, buf);
+  }
+
+  /** @internal builds, re-indexes and re-validates new bytes (serialize.ts). */
+  _rewrite(edits: HeaderEdit[], body: Buffer | undefined): void {
+    rewriteMessage(this, edits, body);
+  }
+}
+
+/** RFC 3261 §7.3: a field name is a token; a value must not contain CR or LF. */
+function checkField(name: string, value: string): void {
+  if (!isToken(name)) throw new SipParseError('BAD_HEADER', `invalid header field name ${JSON.stringify(name)}`);
+  for (let k = 0; k < value.length; k++) {
+    const c = value.charCodeAt(k);
+    if (c === 0x0d || c === 0x0a) throw new SipParseError('BAD_HEADER_VALUE', 'header value contains CR or LF', name);
+  }
+}
+

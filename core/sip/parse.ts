@@ -1,0 +1,65 @@
+/**
+ * parseMessage: scan (scanner.ts) then validate (validate.ts). Limits bound every allocation:
+ * the input is rejected before any work when it exceeds maxMessageBytes.
+ */
+import { SipParseError } from './errors.js';
+import { SipMessage } from './message.js';
+import { scanMessage } from './scanner.js';
+import { validateMessage } from './validate.js';
+import type { ParseLimits, ParseOptions } from './types.js';
+
+export const DEFAULT_LIMITS: Readonly<ParseLimits> = Object.freeze({
+  maxMessageBytes: 65536,
+  maxHeaders: 256,
+  maxHeaderBytes: 8192,
+  maxBodyBytes: 65536,
+});
+
+/** No limits: for messages this process builds itself (createRequest, mutations). */
+export const UNLIMITED: Readonly<ParseLimits> = Object.freeze({
+  maxMessageBytes: Infinity,
+  maxHeaders: Infinity,
+  maxHeaderBytes: Infinity,
+  maxBodyBytes: Infinity,
+});
+
+function asBuffer(bytes: Buffer | Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Parses one SIP message (RFC 3261 §7). Throws SipParseError with a stable `code`.
+ * The returned message keeps `bytes` (not copied): do not reuse that memory while it lives.
+ */
+export function parseMessage(bytes: Buffer | Uint8Array, opts?: ParseOptions): SipMessage {
+  const buf = asBuffer(bytes);
+  const limits = opts?.limits === undefined ? DEFAULT_LIMITS : { ...DEFAULT_LIMITS, ...opts.limits };
+  if (buf.length > limits.maxMessageBytes) {
+    throw new SipParseError('TOO_LARGE', `message of ${buf.length} bytes exceeds ${limits.maxMessageBytes}`);
+  }
+  const ix = scanMessage(buf, limits, opts?.framing === 'stream');
+  const m = new SipMessage(buf, ix);
+  validateMessage(m);
+  return m;
+}
+
+/** @internal parse without the size limits (our own bytes). */
+export function parseOwn(buf: Buffer): SipMessage {
+  const m = new SipMessage(buf, scanMessage(buf, UNLIMITED, false));
+  validateMessage(m);
+  return m;
+}
+
+/**
+ * RFC 5626 §3.5.1 / RFC 3261 §7.5: a datagram of only CR and LF (CRLFCRLF ping, CRLF pong)
+ * is a keep-alive, not a message.
+ */
+export function isKeepAlive(bytes: Buffer | Uint8Array): boolean {
+  const n = bytes.length;
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i];
+    if (c !== 0x0d && c !== 0x0a) return false;
+  }
+  return true;
+}

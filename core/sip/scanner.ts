@@ -1,0 +1,226 @@
+/**
+ * The one pass over the bytes: finds the start line and, for every header field, the offsets of
+ * its name, value and line (folded continuation lines included), identifies known names while
+ * walking them, and frames the body by Content-Length. Nothing is decoded here except the
+ * Content-Length digits and the start line's numbers; every loop advances by at least one byte
+ * and is bounded by the input, which is bounded by `maxMessageBytes`.
+ */
+import { SipParseError } from './errors.js';
+import { TOKEN } from './chars.js';
+import { CANONICAL, H, idFromBytes } from './header-names.js';
+import type { ParseLimits } from './types.js';
+
+/** Offsets of one message inside its buffer; SipMessage keeps these and decodes on demand. */
+export interface MessageIndex {
+  start: number;
+  isRequest: boolean;
+  /** request: end of method, start and end of the Request-URI. */
+  methodEnd: number;
+  uriStart: number;
+  uriEnd: number;
+  /** response: status code and reason phrase range. */
+  status: number;
+  reasonStart: number;
+  reasonEnd: number;
+  /** end of the start line's text (before CRLF). */
+  startLineEnd: number;
+  /** 6 numbers per header: lineStart, nameEnd, valueStart, valueEnd, lineEnd, id | folded << 8. */
+  h: number[];
+  count: number;
+  /** -1 when there is no Content-Length header. */
+  contentLength: number;
+  bodyStart: number;
+  bodyEnd: number;
+}
+
+export const STRIDE = 6;
+export const FOLDED = 0x100;
+
+function fail(code: ConstructorParameters<typeof SipParseError>[0], msg: string, header?: string): never {
+  throw new SipParseError(code, msg, header);
+}
+
+function nameAt(buf: Uint8Array, s: number, e: number): string {
+  return Buffer.from(buf.buffer, buf.byteOffset + s, Math.min(e - s, 100)).toString('latin1');
+}
+
+/** RFC 3261 §7.1: Request-Line = Method SP Request-URI SP SIP-Version CRLF */
+function scanRequestLine(buf: Uint8Array, p: number, end: number, ix: MessageIndex): void {
+  let i = p;
+  while (i < end && TOKEN[buf[i]!] === 1) i++;
+  if (i === p || i >= end || buf[i] !== 0x20) fail('BAD_START_LINE', 'invalid request line: method');
+  ix.methodEnd = i;
+  const us = i + 1;
+  let last = end - 1;
+  while (last > us && buf[last] !== 0x20) last--;
+  if (last <= us) fail('BAD_START_LINE', 'invalid request line: expected Method SP Request-URI SP SIP-Version');
+  // the version: exactly SIP/2.0 (case-insensitive literal, §7.1)
+  const vs = last + 1;
+  if (vs >= end) fail('BAD_START_LINE', 'invalid request line: no SIP-Version');
+  checkVersion(buf, vs, end);
+  for (let k = us; k < last; k++) {
+    const c = buf[k]!;
+    if (c === 0x20 || c === 0x09) fail('BAD_URI', 'Request-URI contains whitespace');
+    if (c === 0x3c || c === 0x3e) fail('BAD_URI', 'Request-URI enclosed in <>');
+    if (c < 0x20 || c === 0x7f) fail('BAD_URI', 'Request-URI contains a control character');
+  }
+  ix.uriStart = us;
+  ix.uriEnd = last;
+}
+
+function checkVersion(buf: Uint8Array, vs: number, end: number): void {
+  const ok =
+    end - vs === 7 &&
+    (buf[vs]! | 0x20) === 0x73 &&
+    (buf[vs + 1]! | 0x20) === 0x69 &&
+    (buf[vs + 2]! | 0x20) === 0x70 &&
+    buf[vs + 3] === 0x2f &&
+    buf[vs + 4] === 0x32 &&
+    buf[vs + 5] === 0x2e &&
+    buf[vs + 6] === 0x30;
+  if (ok) return;
+  const looksSip = end - vs > 4 && (buf[vs]! | 0x20) === 0x73 && (buf[vs + 1]! | 0x20) === 0x69 && (buf[vs + 2]! | 0x20) === 0x70 && buf[vs + 3] === 0x2f;
+  if (looksSip) fail('BAD_VERSION', `unsupported SIP version ${nameAt(buf, vs, end)}`);
+  fail('BAD_START_LINE', 'invalid start line: no SIP-Version');
+}
+
+/** RFC 3261 §7.2: Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF */
+function scanStatusLine(buf: Uint8Array, p: number, end: number, ix: MessageIndex): void {
+  let i = p;
+  while (i < end && buf[i] !== 0x20) i++;
+  checkVersion(buf, p, i);
+  if (end - i < 4) fail('BAD_START_LINE', 'invalid status line: no status code');
+  const d0 = buf[i + 1]! - 0x30;
+  const d1 = buf[i + 2]! - 0x30;
+  const d2 = buf[i + 3]! - 0x30;
+  if (d0 < 1 || d0 > 6 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (i + 4 < end && buf[i + 4] !== 0x20)) {
+    fail('BAD_START_LINE', 'invalid status line: Status-Code must be three digits 100-699');
+  }
+  ix.status = d0 * 100 + d1 * 10 + d2;
+  ix.reasonStart = Math.min(i + 5, end);
+  ix.reasonEnd = end;
+}
+
+/** Scans a message; throws SipParseError. `buf` must be at most limits.maxMessageBytes long. */
+export function scanMessage(buf: Uint8Array, limits: ParseLimits, stream: boolean): MessageIndex {
+  const len = buf.length;
+  let p = 0;
+  // RFC 3261 §7.5: CRLFs before the start line are ignored (and alone they are a keep-alive).
+  while (p < len && (buf[p] === 0x0d || buf[p] === 0x0a)) p++;
+  if (p === len) fail(len === 0 ? 'EMPTY' : 'KEEPALIVE', len === 0 ? 'empty message' : 'CRLF keep-alive');
+  const ix: MessageIndex = {
+    start: p,
+    isRequest: true,
+    methodEnd: 0,
+    uriStart: 0,
+    uriEnd: 0,
+    status: 0,
+    reasonStart: 0,
+    reasonEnd: 0,
+    startLineEnd: 0,
+    h: [],
+    count: 0,
+    contentLength: -1,
+    bodyStart: 0,
+    bodyEnd: 0,
+  };
+  let e = p;
+  const lineCap = Math.min(len, p + limits.maxHeaderBytes);
+  while (e < lineCap && buf[e] !== 0x0a) e++;
+  if (e >= len) fail('TRUNCATED', 'no line end after the start line');
+  if (buf[e] !== 0x0a) fail('HEADER_TOO_LONG', 'start line longer than maxHeaderBytes');
+  const slEnd = e > p && buf[e - 1] === 0x0d ? e - 1 : e;
+  ix.startLineEnd = slEnd;
+  if (slEnd - p > 4 && buf[p] === 0x53 && buf[p + 1] === 0x49 && buf[p + 2] === 0x50 && buf[p + 3] === 0x2f) {
+    ix.isRequest = false;
+    scanStatusLine(buf, p, slEnd, ix);
+  } else if (slEnd - p > 4 && (buf[p]! | 0x20) === 0x73 && (buf[p + 1]! | 0x20) === 0x69 && (buf[p + 2]! | 0x20) === 0x70 && buf[p + 3] === 0x2f) {
+    ix.isRequest = false;
+    scanStatusLine(buf, p, slEnd, ix);
+  } else scanRequestLine(buf, p, slEnd, ix);
+  p = e + 1;
+
+  const h = ix.h;
+  const maxHeaders = limits.maxHeaders;
+  const maxHeaderBytes = limits.maxHeaderBytes;
+  let n = 0;
+  let cl = -1;
+  for (;;) {
+    if (p >= len) fail('TRUNCATED', 'no empty line after the header fields');
+    let c = buf[p]!;
+    if (c === 0x0d && p + 1 < len && buf[p + 1] === 0x0a) {
+      p += 2;
+      break;
+    }
+    if (c === 0x0a) {
+      p++;
+      break;
+    }
+    if (n === maxHeaders) fail('TOO_MANY_HEADERS', `more than ${maxHeaders} header fields`);
+    const ls = p;
+    let hash = 0;
+    while (p < len) {
+      c = buf[p]!;
+      if (TOKEN[c] === 0) break;
+      hash = (Math.imul(hash, 31) + (c | 0x20)) | 0;
+      p++;
+    }
+    const ne = p;
+    if (ne === ls) fail('BAD_HEADER', c === 0x20 || c === 0x09 ? 'continuation line without a header field' : 'invalid header field name');
+    while (p < len && (buf[p] === 0x20 || buf[p] === 0x09)) p++;
+    if (p >= len || buf[p] !== 0x3a) fail('BAD_HEADER', 'header field name not followed by a colon', nameAt(buf, ls, ne));
+    p++;
+    const vsRaw = p;
+    let folded = 0;
+    let q = p;
+    const cap = Math.min(len, ls + maxHeaderBytes);
+    for (;;) {
+      while (q < cap && buf[q] !== 0x0a) q++;
+      if (q >= cap) {
+        if (q >= len) fail('TRUNCATED', 'header field line not terminated', nameAt(buf, ls, ne));
+        fail('HEADER_TOO_LONG', `header field longer than ${maxHeaderBytes} bytes`, nameAt(buf, ls, ne));
+      }
+      // RFC 3261 §7.3.1: a line starting with SP or HTAB continues the header field (folding)
+      if (q + 1 < len && (buf[q + 1] === 0x20 || buf[q + 1] === 0x09)) {
+        folded = FOLDED;
+        q++;
+        continue;
+      }
+      break;
+    }
+    let vs = vsRaw;
+    while (vs < q && (buf[vs] === 0x20 || buf[vs] === 0x09 || buf[vs] === 0x0d || buf[vs] === 0x0a)) vs++;
+    let ve = q;
+    while (ve > vs && (buf[ve - 1] === 0x20 || buf[ve - 1] === 0x09 || buf[ve - 1] === 0x0d || buf[ve - 1] === 0x0a)) ve--;
+    const id = idFromBytes(buf, ls, ne, hash);
+    if (id === H.CONTENT_LENGTH) {
+      let v = 0;
+      if (ve === vs) fail('BAD_CONTENT_LENGTH', 'empty Content-Length');
+      for (let k = vs; k < ve; k++) {
+        const d = buf[k]! - 0x30;
+        if (d < 0 || d > 9) fail('BAD_CONTENT_LENGTH', 'Content-Length is not a number');
+        v = v * 10 + d;
+        if (v > 0x7fffffff) fail('BAD_CONTENT_LENGTH', 'Content-Length out of range');
+      }
+      if (cl >= 0 && cl !== v) fail('BAD_CONTENT_LENGTH', 'conflicting Content-Length header fields');
+      cl = v;
+    }
+    h.push(ls, ne, vs, ve, q + 1, id | folded);
+    n++;
+    p = q + 1;
+  }
+  ix.count = n;
+  ix.bodyStart = p;
+  ix.contentLength = cl;
+  if (cl >= 0) {
+    if (cl > len - p) fail('BAD_CONTENT_LENGTH', `Content-Length ${cl} larger than the ${len - p} bytes present`);
+    if (cl > limits.maxBodyBytes) fail('BODY_TOO_LARGE', `body of ${cl} bytes exceeds ${limits.maxBodyBytes}`);
+    ix.bodyEnd = p + cl;
+  } else {
+    // RFC 3261 §18.3: over a stream Content-Length is mandatory; in a datagram the body is the rest
+    if (stream) fail('MISSING_HEADER', 'Content-Length is required on stream transports', CANONICAL[H.CONTENT_LENGTH]);
+    if (len - p > limits.maxBodyBytes) fail('BODY_TOO_LARGE', `body of ${len - p} bytes exceeds ${limits.maxBodyBytes}`);
+    ix.bodyEnd = len;
+  }
+  return ix;
+}
