@@ -260,8 +260,8 @@ export class UpstreamEngine {
     d.registeredUntil = m.registeredUntil;
     d.removeWhenDone = true;
     d.persist = false;
+    d.wantUnregister = true;
     this.detached.add(d);
-    d.beginExchange(true);
     this.heap.schedule(d, now);
     this.arm();
   }

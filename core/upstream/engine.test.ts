@@ -1,0 +1,276 @@
+import test from 'ava';
+import { seededRandom } from './backoff.js';
+import { UpstreamEngine, type EngineOptions } from './engine.js';
+import type { RegisterOutcome, RegisterResponse, RegisterSpec, RegistrationRecord, UpstreamAccount } from './types.js';
+
+const settle = () => new Promise<void>((r) => setImmediate(r));
+
+const account = (id: string, over: Partial<UpstreamAccount> = {}): UpstreamAccount => ({
+  id,
+  aor: `sip:u${id}@example.com`,
+  authUser: `u${id}`,
+  password: 'pw',
+  registrar: 'sip:example.com',
+  expires: 600,
+  enabled: true,
+  ...over,
+});
+
+const challenge = { scheme: 'Digest', params: new Map([['realm', 'example.com'], ['nonce', 'n1'], ['qop', 'auth']]) };
+const ok = (spec: RegisterSpec): RegisterResponse => ({ status: 200, contacts: [], challenges: [], expires: spec.expires });
+
+/** A registrar in memory: 401 without credentials, 200 with; everything sent is recorded. */
+function harness(opts: Partial<EngineOptions> = {}, respond?: (spec: RegisterSpec) => RegisterOutcome) {
+  const sent: RegisterSpec[] = [];
+  const saved: RegistrationRecord[][] = [];
+  const engine = new UpstreamEngine({
+    clock: 'manual',
+    startTime: 1_000_000,
+    random: seededRandom(1),
+    rate: 100,
+    burst: 10,
+    sender: {
+      async send(spec) {
+        sent.push(spec);
+        if (respond) return respond(spec);
+        return { kind: 'response', response: spec.authorization ? ok(spec) : { status: 401, contacts: [], challenges: [challenge] } };
+      },
+    },
+    save: async (records) => {
+      saved.push(records);
+    },
+    ...opts,
+  });
+  return { engine, sent, saved };
+}
+
+test('start-up is paced by the token bucket; follow-ups (401 answers) go before new exchanges', async (t) => {
+  const { engine, sent } = harness();
+  engine.load(
+    Array.from({ length: 500 }, (_, i) => account(String(i))),
+    new Map(),
+  );
+  engine.start();
+  engine.pump();
+  t.is(sent.length, 10, 'the burst');
+  await settle();
+  // 10 ms later: one token; it goes to a follow-up (an answer to a 401), not a new account
+  engine.advance(10);
+  t.is(sent.length, 11);
+  t.truthy(sent[10]!.authorization);
+  for (let i = 0; i < 100; i++) {
+    engine.advance(10);
+    await settle();
+  }
+  // 1 s at 100/s: 10 + 100 REGISTERs in all, half of them answers to challenges
+  t.is(sent.length, 111);
+  t.true(engine.countByState().Registered >= 45);
+});
+
+test('accounts whose stored binding is still valid are not re-registered at start', async (t) => {
+  const { engine, sent } = harness();
+  const now = engine.now();
+  const records = new Map<string, RegistrationRecord>([
+    ['a', { accountId: 'a', state: 'Registered', callId: 'cid-a', cseq: 10, expiresAt: now + 500_000, lastStatus: 200, lastReason: null }],
+    ['b', { accountId: 'b', state: 'Registered', callId: 'cid-b', cseq: 10, expiresAt: now - 1, lastStatus: 200, lastReason: null }],
+  ]);
+  engine.load([account('a'), account('b')], records);
+  engine.start();
+  engine.pump();
+  t.deepEqual(
+    sent.map((s) => s.accountId),
+    ['b'],
+  );
+  t.is(sent[0]!.callId, 'cid-b', 'Call-ID kept across restarts');
+  t.true(sent[0]!.cseq > 10);
+  t.is(engine.get('a')!.state, 'Registered');
+  const due = engine.get('a')!.dueAt;
+  t.true(due > now && due < now + 500_000 - 40_000, `refresh of a scheduled before its binding runs out: ${due - now}`);
+  engine.advance(due - now);
+  await settle();
+  t.is(sent.filter((s) => s.accountId === 'a').length, 1);
+  t.is(sent.find((s) => s.accountId === 'a')!.callId, 'cid-a');
+});
+
+test('disable → one unREGISTER (Expires 0, same Call-ID, next CSeq), then Idle persisted and dropped', async (t) => {
+  const { engine, sent, saved } = harness();
+  engine.load([account('x')], new Map());
+  engine.start();
+  engine.pump();
+  await settle();
+  engine.advance(100);
+  await settle();
+  t.is(engine.get('x')!.state, 'Registered');
+  const last = sent.at(-1)!;
+  engine.upsertAccount(account('x', { enabled: false }));
+  engine.advance(100);
+  await settle();
+  const un = sent.at(-1)!;
+  t.is(un.expires, 0);
+  t.is(un.callId, last.callId);
+  t.is(un.cseq, last.cseq + 1);
+  t.truthy(un.authorization, 'credentials sent preemptively');
+  t.is(engine.get('x'), undefined);
+  await engine.flush();
+  const rows = saved.flat().filter((r) => r.accountId === 'x');
+  t.is(rows.at(-1)!.state, 'Idle');
+  // nothing more is sent for it
+  const n = sent.length;
+  engine.advance(3_600_000);
+  await settle();
+  t.is(sent.length, n);
+});
+
+test('delete → unREGISTER, and no row written afterwards (the account row is gone)', async (t) => {
+  const { engine, sent, saved } = harness();
+  engine.load([account('d')], new Map());
+  engine.start();
+  engine.pump();
+  await settle();
+  engine.advance(100);
+  await settle();
+  await engine.flush();
+  saved.length = 0;
+  engine.removeAccount('d', { deleted: true });
+  engine.advance(100);
+  await settle();
+  t.is(sent.at(-1)!.expires, 0);
+  await engine.flush();
+  t.is(saved.flat().filter((r) => r.accountId === 'd').length, 0);
+});
+
+test('password change → re-registered at once without the old credentials', async (t) => {
+  const { engine, sent } = harness();
+  engine.load([account('p')], new Map());
+  engine.start();
+  engine.pump();
+  await settle();
+  engine.advance(100);
+  await settle();
+  const n = sent.length;
+  engine.upsertAccount(account('p', { password: 'new' }));
+  engine.advance(100);
+  await settle();
+  engine.advance(100);
+  await settle();
+  const after = sent.slice(n);
+  t.is(after.length, 2);
+  t.is(after[0]!.authorization, undefined);
+  t.truthy(after[1]!.authorization);
+  t.is(after[0]!.expires, 600);
+  t.is(engine.get('p')!.state, 'Registered');
+  // an unchanged account (same fields) sends nothing
+  engine.upsertAccount(account('p', { password: 'new' }));
+  engine.advance(100);
+  await settle();
+  t.is(sent.length, n + 2);
+});
+
+test('registrar change → unREGISTER at the old registrar (old Call-ID), REGISTER at the new one (new Call-ID)', async (t) => {
+  const { engine, sent } = harness();
+  engine.load([account('r')], new Map());
+  engine.start();
+  engine.pump();
+  await settle();
+  engine.advance(100);
+  await settle();
+  const oldCallId = sent.at(-1)!.callId;
+  const n = sent.length;
+  engine.upsertAccount(account('r', { registrar: 'sip:other.example.com' }));
+  for (let i = 0; i < 5; i++) {
+    engine.advance(100);
+    await settle();
+  }
+  const after = sent.slice(n);
+  const un = after.find((s) => s.expires === 0)!;
+  t.is(un.requestUri, 'sip:example.com');
+  t.is(un.callId, oldCallId);
+  const reg = after.filter((s) => s.expires > 0);
+  t.true(reg.length >= 1);
+  t.is(reg[0]!.requestUri, 'sip:other.example.com');
+  t.not(reg[0]!.callId, oldCallId);
+  t.is(engine.get('r')!.state, 'Registered');
+  t.is(engine.get('r')!.account.registrar, 'sip:other.example.com');
+});
+
+test('resync diff: new accounts registered, vanished ones unregistered, shard predicate respected', async (t) => {
+  const { engine, sent } = harness({ owns: (id) => id !== 'foreign' });
+  engine.load([account('keep'), account('gone'), account('foreign')], new Map());
+  engine.start();
+  engine.pump();
+  await settle();
+  engine.advance(100);
+  await settle();
+  t.is(engine.size, 2);
+  t.false(sent.some((s) => s.accountId === 'foreign'));
+  engine.syncAccounts([account('keep'), account('new'), account('foreign')]);
+  for (let i = 0; i < 5; i++) {
+    engine.advance(100);
+    await settle();
+  }
+  t.truthy(sent.find((s) => s.accountId === 'gone' && s.expires === 0));
+  t.is(engine.get('gone'), undefined);
+  t.is(engine.get('new')!.state, 'Registered');
+  t.false(sent.some((s) => s.accountId === 'foreign'));
+});
+
+test('re-enabled while its unREGISTER is pending: registers again', async (t) => {
+  const { engine, sent } = harness({ rate: 1, burst: 1 });
+  engine.load([account('z')], new Map());
+  engine.start();
+  engine.pump();
+  await settle();
+  engine.advance(1000);
+  await settle();
+  t.is(engine.get('z')!.state, 'Registered');
+  engine.upsertAccount(account('z', { enabled: false }));
+  engine.upsertAccount(account('z'));
+  for (let i = 0; i < 5; i++) {
+    engine.advance(1000);
+    await settle();
+  }
+  t.is(engine.get('z')!.state, 'Registered');
+  t.is(sent.at(-1)!.expires, 600);
+});
+
+test('a dead database keeps registrations going; states are written once it is back', async (t) => {
+  let dbUp = false;
+  const saved: RegistrationRecord[] = [];
+  const { engine } = harness({
+    save: async (records) => {
+      if (!dbUp) throw new Error('connection refused');
+      saved.push(...records);
+    },
+  });
+  engine.load([account('1'), account('2')], new Map());
+  engine.start();
+  engine.pump();
+  await settle();
+  engine.advance(100);
+  await settle();
+  await engine.flush();
+  t.is(engine.countByState().Registered, 2);
+  t.true(engine.counters.dbErrors >= 1);
+  t.is(saved.length, 0);
+  t.is(engine.pendingWrites, 2);
+  dbUp = true;
+  await engine.flush();
+  t.is(engine.pendingWrites, 0);
+  t.deepEqual(saved.map((r) => [r.accountId, r.state]).sort(), [['1', 'Registered'], ['2', 'Registered']]);
+  await engine.stop();
+});
+
+test('timeouts back off instead of retrying at once', async (t) => {
+  const { engine, sent } = harness({}, () => ({ kind: 'timeout', reason: 'Timer F' }));
+  engine.load([account('t')], new Map());
+  engine.start();
+  engine.pump();
+  await settle();
+  t.is(engine.get('t')!.state, 'Error');
+  engine.advance(20_000);
+  await settle();
+  t.is(sent.length, 1, 'no retry before the 30 s ± 20 % backoff');
+  engine.advance(20_000);
+  await settle();
+  t.is(sent.length, 2);
+});
