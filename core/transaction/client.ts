@@ -1,0 +1,151 @@
+/**
+ * What INVITE and non-INVITE client transactions share: the request as bytes, the ordered RFC 3263
+ * target list with failover, the TU's callbacks, and termination.
+ *
+ * Failover (RFC 3263 §4.3): when Timer B/F fires or the transport fails before any response came
+ * back, the next target is tried as a new transaction (a new branch, so a late answer from the
+ * first target cannot be taken for one from the second). The TU keeps the same object.
+ */
+import { serializeMessage, type SipMessage } from '../sip/index.js';
+import type { Endpoint } from '../transport/index.js';
+import type { TxContext, TxState } from './context.js';
+import { TransactionError } from './errors.js';
+import { newBranch } from './ids.js';
+
+const EMPTY = Buffer.alloc(0);
+import { clientKey } from './key.js';
+
+export interface ClientTransactionUser {
+  /** every response the state machine passes up (1xx, the final one, RFC 6026 extra 2xx). */
+  onResponse(res: SipMessage, tx: ClientTransaction): void;
+  /** Timer B/F (ERR_TX_TIMEOUT, treat as 408) or a transport failure (ERR_TX_TRANSPORT, 503). */
+  onError?(err: TransactionError, tx: ClientTransaction): void;
+  onTerminated?(tx: ClientTransaction): void;
+}
+
+/** The layer's side of a client transaction: re-keying on failover. */
+export interface ClientTxContext extends TxContext {
+  rekey(tx: ClientTransaction, oldKey: string): void;
+}
+
+export abstract class ClientTransaction {
+  readonly isClient = true;
+  abstract readonly isInvite: boolean;
+  state: TxState;
+  key: string;
+  branch: string;
+  /** the target this transaction sends to now. */
+  target: Endpoint;
+  /** the datagram (re)transmitted. */
+  protected data: Buffer;
+  private targetIndex = 0;
+  /** the failure that ended the transaction, if one did. */
+  error: TransactionError | undefined;
+  /** true once any response arrived: from then on no failover. */
+  protected answered = false;
+
+  /** the RFC 3263 targets, known once `begin` is called. */
+  private targets: Endpoint[] = [];
+
+  constructor(
+    protected readonly ctx: ClientTxContext,
+    /** the request; its top Via carries this transaction's branch once `begin` ran. */
+    public request: SipMessage,
+    public user: ClientTransactionUser,
+    /**
+     * true: the layer writes our Via, replacing any the request has (createRequest needs one, so
+     * the TU may put a placeholder): sent-by of the socket used, a new branch, `rport` per RFC
+     * 3581; replaced again on failover. false: the request keeps its Via (CANCEL, which must
+     * repeat the INVITE's, §9.1).
+     */
+    private readonly ownVia: boolean,
+    initial: TxState,
+  ) {
+    this.state = initial;
+    this.branch = ownVia ? newBranch() : request.via[0]!.branch!;
+    this.key = clientKey(this.branch, request.cseq.method);
+    this.target = { address: '', port: 0 };
+    this.data = EMPTY;
+  }
+
+  /** Starts the transaction towards `targets` (in RFC 3263 order). */
+  begin(targets: Endpoint[]): void {
+    if (this.state === 'Terminated') return;
+    if (targets.length === 0) {
+      this.fail(new TransactionError('ERR_TX_TRANSPORT', 'no target to send to'));
+      return;
+    }
+    this.targets = targets;
+    this.target = targets[0]!;
+    if (this.ownVia) {
+      let sb;
+      try {
+        sb = this.ctx.transport.sentBy(this.target);
+      } catch (err) {
+        this.fail(new TransactionError('ERR_TX_TRANSPORT', `no socket for ${this.target.address}`, { cause: err }));
+        return;
+      }
+      this.request.setHeader('Via', `SIP/2.0/UDP ${sb.host}:${sb.port};branch=${this.branch};rport`);
+    }
+    this.data = serializeMessage(this.request);
+    this.start();
+  }
+
+  /** Sends the request and starts the timers. */
+  protected abstract start(): void;
+  /** A response whose branch and CSeq method match this transaction. */
+  abstract receive(res: SipMessage): void;
+  protected abstract cancelTimers(): void;
+
+  protected transmit(): void {
+    const branch = this.branch;
+    this.ctx.transport.send(this.data, this.target, undefined, (err) => {
+      // An error for a send of a previous target (after failover) is stale.
+      if (err && this.state !== 'Terminated' && this.branch === branch) {
+        this.fail(new TransactionError('ERR_TX_TRANSPORT', `request not sent to ${this.target.address}:${this.target.port}: ${err.message}`, { cause: err }));
+      }
+    });
+  }
+
+  /** Timeout or transport error: try the next target, else terminate and tell the TU. */
+  protected fail(err: TransactionError): void {
+    if (!this.answered && this.ownVia && this.targetIndex + 1 < this.targets.length) {
+      this.cancelTimers();
+      this.target = this.targets[++this.targetIndex]!;
+      const oldKey = this.key;
+      this.branch = newBranch();
+      this.key = clientKey(this.branch, this.request.cseq.method);
+      const sb = this.ctx.transport.sentBy(this.target);
+      // The layer added the only Via: replace it.
+      this.request.setHeader('Via', `SIP/2.0/UDP ${sb.host}:${sb.port};branch=${this.branch};rport`);
+      this.data = serializeMessage(this.request);
+      this.ctx.rekey(this, oldKey);
+      this.restart();
+      return;
+    }
+    const user = this.user;
+    this.error = err;
+    this.terminate();
+    user.onError?.(err, this);
+  }
+
+  /** Ends the transaction with `err` without trying other targets (resolution failed). */
+  abort(err: TransactionError): void {
+    if (this.state === 'Terminated') return;
+    const user = this.user;
+    this.error = err;
+    this.terminate();
+    user.onError?.(err, this);
+  }
+
+  /** Back to the initial state for the next target. */
+  protected abstract restart(): void;
+
+  terminate(): void {
+    if (this.state === 'Terminated') return;
+    this.state = 'Terminated';
+    this.cancelTimers();
+    this.ctx.terminated(this);
+    this.user.onTerminated?.(this);
+  }
+}

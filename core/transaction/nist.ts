@@ -1,0 +1,45 @@
+/**
+ * Non-INVITE server transaction, RFC 3261 §17.2.2 (figure 8).
+ *
+ *   Trying --1xx from TU--> Proceeding --final from TU--> Completed --Timer J--> Terminated
+ *   Trying --final from TU--> Completed
+ * A retransmitted request is absorbed in Trying and answered with the last response after that.
+ * Timer J (64*T1 on UDP) keeps the transaction in Completed to absorb late retransmissions.
+ */
+import type { SipMessage } from '../sip/index.js';
+import type { Endpoint } from '../transport/index.js';
+import type { TxContext } from './context.js';
+import { ServerTransaction } from './server.js';
+import type { WheelTimer } from './wheel.js';
+
+export class NonInviteServerTransaction extends ServerTransaction {
+  readonly isInvite = false;
+  private timerJ: WheelTimer | null = null;
+
+  constructor(ctx: TxContext, key: string, request: SipMessage, local: Endpoint) {
+    super(ctx, key, request, local, 'Trying');
+  }
+
+  receive(_req: SipMessage): void {
+    // Trying: absorbed (the TU has not answered yet). Proceeding/Completed: resend.
+    if ((this.state === 'Proceeding' || this.state === 'Completed') && this.lastResponse) this.transmit(this.lastResponse);
+  }
+
+  respond(res: SipMessage): void {
+    const s = this.state;
+    if (s === 'Completed' || s === 'Terminated') throw this.stateError(`response ${res.status}`);
+    this.sendResponse(res);
+    if (this.state === 'Terminated') return; // the send failed synchronously
+    if (res.status < 200) {
+      this.state = 'Proceeding';
+      return;
+    }
+    this.state = 'Completed';
+    this.timerJ = this.ctx.wheel.schedule(this.ctx.timers.J, () => this.terminate());
+  }
+
+  protected cancelTimers(): void {
+    this.ctx.wheel.cancel(this.timerJ);
+    this.timerJ = null;
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * What INVITE and non-INVITE server transactions share: the request, where responses go
+ * (§18.2.2, computed once from the stamped top Via), the last response kept as bytes for
+ * retransmission, and the TU's hooks.
+ */
+import { createResponse, serializeMessage, type SipMessage } from '../sip/index.js';
+import { responseTarget, type Endpoint } from '../transport/index.js';
+import type { TxContext, TxState } from './context.js';
+import { TransactionError } from './errors.js';
+import { newTag } from './ids.js';
+
+export interface ReplyOptions {
+  /** extra header fields, in order. */
+  headers?: Array<[string, string]>;
+  body?: Buffer | string;
+  contentType?: string;
+  /** the To tag for this response; default: one tag per transaction, made on first use. */
+  toTag?: string;
+}
+
+export abstract class ServerTransaction {
+  readonly isClient = false;
+  abstract readonly isInvite: boolean;
+  state: TxState;
+  /** where responses go (§18.2.2) and the socket they leave from. */
+  readonly remote: Endpoint;
+  readonly local: Endpoint;
+  /** the last response sent, re-sent when the request is retransmitted. */
+  protected lastResponse: Buffer | null = null;
+  lastStatus = 0;
+  private tag: string | undefined;
+  /** Transport error or Timer H: the TU learns that its response did not get through. */
+  onError: ((err: TransactionError, tx: ServerTransaction) => void) | undefined;
+  onTerminated: ((tx: ServerTransaction) => void) | undefined;
+
+  constructor(
+    protected readonly ctx: TxContext,
+    readonly key: string,
+    /** the request that created the transaction. */
+    public request: SipMessage,
+    local: Endpoint,
+    initial: TxState,
+  ) {
+    this.state = initial;
+    this.remote = responseTarget(request.via[0]!);
+    this.local = local;
+  }
+
+  /** The To tag this transaction puts in its responses (§8.2.6.2): the request's, or a new one. */
+  get toTag(): string {
+    return (this.tag ??= this.request.to.tag ?? newTag());
+  }
+
+  /** Builds a response to the request and sends it through the state machine. */
+  reply(status: number, reason?: string, opts: ReplyOptions = {}): SipMessage {
+    const res = this.buildResponse(status, reason, opts);
+    this.respond(res);
+    return res;
+  }
+
+  buildResponse(status: number, reason?: string, opts: ReplyOptions = {}): SipMessage {
+    // §8.2.6.2: a To tag on every response but 100 Trying (one tag per transaction).
+    return createResponse(this.request, status, reason, {
+      toTag: status > 100 && !this.request.to.tag ? (opts.toTag ?? this.toTag) : undefined,
+      headers: opts.headers,
+      body: opts.body,
+      contentType: opts.contentType,
+    });
+  }
+
+  /** Passes a response from the TU through the state machine (§17.2.1, §17.2.2). */
+  abstract respond(res: SipMessage): void;
+  /** A retransmission of the request (or an ACK, for INVITE) arrived. */
+  abstract receive(req: SipMessage): void;
+
+  protected transmit(data: Buffer): void {
+    this.ctx.transport.send(data, this.remote, this.local, (err) => {
+      if (err && this.state !== 'Terminated') this.fail(new TransactionError('ERR_TX_TRANSPORT', `response not sent: ${err.message}`, { cause: err }));
+    });
+  }
+
+  protected sendResponse(res: SipMessage): void {
+    const data = serializeMessage(res);
+    this.lastResponse = data;
+    this.lastStatus = res.status;
+    this.transmit(data);
+  }
+
+  /** §17.2.4: a transport failure terminates the transaction and tells the TU. */
+  protected fail(err: TransactionError): void {
+    const cb = this.onError;
+    this.terminate();
+    cb?.(err, this);
+  }
+
+  protected abstract cancelTimers(): void;
+
+  terminate(): void {
+    if (this.state === 'Terminated') return;
+    this.state = 'Terminated';
+    this.cancelTimers();
+    this.lastResponse = null;
+    this.ctx.terminated(this);
+    const cb = this.onTerminated;
+    this.onError = this.onTerminated = undefined;
+    cb?.(this);
+  }
+
+  protected stateError(what: string): TransactionError {
+    return new TransactionError('ERR_TX_STATE', `${what} in state ${this.state}`);
+  }
+}

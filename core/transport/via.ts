@@ -1,0 +1,44 @@
+/**
+ * RFC 3261 §18.2.1 with RFC 3581: the server transport stamps the top Via of every received
+ * request with `received` (when the sent-by host is not the source address) and fills an empty
+ * `rport` with the source port; §18.2.2 then sends responses to received:rport.
+ */
+import type { SipMessage } from '../sip/index.js';
+import type { Via } from '../sip/types.js';
+import { stripBrackets, type Endpoint } from './types.js';
+
+/** Serializes a Via with `received`/`rport` set for `remote`. */
+export function viaWithReceived(v: Via, remote: Endpoint, setReceived: boolean): string {
+  let s = `${v.protocol}/${v.transport} ${v.host}${v.port !== undefined ? `:${v.port}` : ''}`;
+  for (const [k, val] of v.params) {
+    if (k === 'received') continue;
+    if (k === 'rport') s += `;rport=${remote.port}`;
+    else s += val === null ? `;${k}` : `;${k}=${val}`;
+  }
+  if (setReceived) s += `;received=${remote.address}`;
+  return s;
+}
+
+/** Rewrites the top Via when RFC 3581 asks for it; leaves the message untouched otherwise. */
+export function stampVia(msg: SipMessage, remote: Endpoint): void {
+  const vias = msg.via;
+  const top = vias[0]!;
+  const setReceived = stripBrackets(top.host) !== remote.address;
+  const fillRport = top.hasRport && top.rport !== remote.port;
+  if (!setReceived && !fillRport && top.received === undefined) return;
+  if (!setReceived && !fillRport && top.received === remote.address) return;
+  const values = vias.map((v, i) => (i === 0 ? viaWithReceived(v, remote, setReceived) : v.raw));
+  // One rewrite: every Via field becomes one comma-separated field (§7.3.1 allows it), in order.
+  msg.setHeader('Via', values.join(', '));
+}
+
+/**
+ * §18.2.2 for UDP: where a response goes. `received` (or the sent-by host when the request came
+ * from it) at `rport` (or the sent-by port, default 5060). `maddr` (multicast) is not supported: a
+ * response to a Via with maddr goes to received/sent-by like any other.
+ */
+export function responseTarget(top: Via): Endpoint {
+  const address = top.received ?? stripBrackets(top.host);
+  const port = top.rport ?? top.port ?? 5060;
+  return { address, port };
+}
