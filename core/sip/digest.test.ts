@@ -1,4 +1,7 @@
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { fixturePath } from '../../fixtures/paths.js';
+import { parseMessage, serializeMessage } from './index.js';
 import type { AuthChallenge, AuthCredentials } from './types.js';
 import {
   buildAuthorization,
@@ -392,4 +395,35 @@ test('DigestClientState reuses a nonce with increasing nc, restarts at 1 on a ne
 test('DigestServer refuses short secrets', (t) => {
   t.like(t.throws(() => new DigestServer({ secret: 'short' }), { instanceOf: DigestError }), { code: 'ERR_DIGEST_BAD_SECRET' });
   t.throws(() => new DigestServer({ secret: [] }), { instanceOf: DigestError });
+});
+
+// ---------------------------------------------------------------- through real messages
+
+test('through the message parser: 401 with two challenges → SHA-256 picked → REGISTER verified', (t) => {
+  const r401 = parseMessage(readFileSync(fixturePath('messages', 'register-401.sip')));
+  t.is(r401.wwwAuthenticate.length, 2);
+  const picked = pickChallenge(r401.wwwAuthenticate);
+  t.is(picked?.params.get('algorithm'), 'SHA-256');
+  t.is(picked?.params.get('qop'), 'auth');
+
+  // our own server's challenge, carried in a real header and parsed back
+  const server = new DigestServer({ secret: SECRET });
+  const realm = 'sipis.example.net';
+  const reg = parseMessage(readFileSync(fixturePath('messages', 'register-auth.sip')));
+  reg.removeHeader('Authorization');
+  const challengeMsg = parseMessage(readFileSync(fixturePath('messages', 'register-401.sip')));
+  challengeMsg.removeHeader('WWW-Authenticate');
+  challengeMsg.addHeader('WWW-Authenticate', server.buildChallenge({ realm, algorithm: 'SHA-256', opaque: 'o/p"q', now: NOW }));
+  const ch = pickChallenge(parseMessage(serializeMessage(challengeMsg)).wwwAuthenticate);
+  t.truthy(ch);
+  t.is(ch?.params.get('opaque'), 'o/p"q');
+  reg.setHeader('Authorization', buildAuthorization({ challenge: ch as AuthChallenge, method: reg.method, uri: reg.uri, username: 'alice', password: 'pw', nc: 1 }));
+  const received = parseMessage(serializeMessage(reg));
+  const creds = received.authorization;
+  t.is(creds.length, 1);
+  t.deepEqual(
+    server.verifyCredentials({ credentials: creds[0]!, method: received.method, realm, password: 'pw', now: NOW, requestUri: received.uri, opaque: 'o/p"q' }),
+    { ok: true, username: 'alice', algorithm: 'SHA-256', qop: 'auth', nc: 1, nonceIssuedAt: NOW },
+  );
+  t.like(server.verifyCredentials({ credentials: creds[0]!, method: received.method, realm, password: 'px', now: NOW }), { reason: 'bad-response' });
 });
