@@ -1,0 +1,244 @@
+/**
+ * sipis configuration: defaults < JSON file (`--config FILE` or SIPIS_CONFIG) < environment
+ * (SIPIS_*) < command-line flags. Every value is validated with an error that names the field
+ * (`ServerError` ERR_CONFIG_INVALID, `.field`), so a typo in a deployment is one readable line,
+ * not a stack trace. The table `FIELDS` is the single description of every setting: file path,
+ * env name, flag, type and help text (the --help output is generated from it).
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { ServerError } from './errors.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface SipisConfig {
+  /** UDP addresses to listen on, `host:port` (`[v6]:port`). */
+  listen: string[];
+  /** host (name or IP) put in our Contact and Via when it differs from the bound address (NAT). */
+  advertise: string | undefined;
+  /** the SIPIS domain: digest realm for devices, our own identity. */
+  domain: string;
+  /** PostgreSQL connection string (libpq). */
+  databaseUrl: string | undefined;
+  /** key for the encrypted account passwords in the store (same as sipis-ctl's). */
+  secretKey: string | undefined;
+  upstream: {
+    /** REGISTER transactions started per second (token bucket). */
+    registerRate: number;
+    /** seconds asked for when an account does not say. */
+    defaultExpires: number;
+    backoffBaseS: number;
+    backoffMaxS: number;
+    /** delay after an authentication failure (401 twice, 403, 404). */
+    authFailureBackoffS: number;
+    /** how often pending registration states are written to the database. */
+    flushIntervalMs: number;
+  };
+  admin: {
+    host: string;
+    /** 0 = any free port; -1 = no admin HTTP. */
+    port: number;
+  };
+  logLevel: LogLevel;
+  shard: {
+    /** the shard set, `host:port[;weight=N][;id=NAME]` each; empty = this process owns everything. */
+    backends: string[];
+    /** which of them this process is (its id, default `host:port`). */
+    self: string | undefined;
+  };
+}
+
+export function defaultConfig(): SipisConfig {
+  return {
+    listen: ['0.0.0.0:5060'],
+    advertise: undefined,
+    domain: hostname(),
+    databaseUrl: undefined,
+    secretKey: undefined,
+    upstream: { registerRate: 200, defaultExpires: 3600, backoffBaseS: 30, backoffMaxS: 1800, authFailureBackoffS: 1800, flushIntervalMs: 1000 },
+    admin: { host: '127.0.0.1', port: 8088 },
+    logLevel: 'info',
+    shard: { backends: [], self: undefined },
+  };
+}
+
+type Kind = 'string' | 'list' | 'int' | 'number' | 'level';
+
+interface Field {
+  /** dotted path in the JSON file and in SipisConfig. */
+  path: string;
+  env: string;
+  flag: string;
+  kind: Kind;
+  help: string;
+  min?: number;
+  max?: number;
+}
+
+export const FIELDS: readonly Field[] = [
+  { path: 'listen', env: 'SIPIS_LISTEN', flag: '--listen', kind: 'list', help: 'UDP host:port to listen on, comma-separated (default 0.0.0.0:5060)' },
+  { path: 'advertise', env: 'SIPIS_ADVERTISE', flag: '--advertise', kind: 'string', help: 'host to put in Contact/Via instead of the bound address' },
+  { path: 'domain', env: 'SIPIS_DOMAIN', flag: '--domain', kind: 'string', help: 'SIPIS domain and digest realm (default: host name)' },
+  { path: 'databaseUrl', env: 'SIPIS_DATABASE_URL', flag: '--database-url', kind: 'string', help: 'PostgreSQL connection string (required)' },
+  { path: 'secretKey', env: 'SIPIS_SECRET_KEY', flag: '--secret-key', kind: 'string', help: 'key that encrypts account passwords in the store (required)' },
+  { path: 'upstream.registerRate', env: 'SIPIS_REGISTER_RATE', flag: '--register-rate', kind: 'number', min: 0.01, max: 1e6, help: 'REGISTERs started per second (default 200)' },
+  { path: 'upstream.defaultExpires', env: 'SIPIS_DEFAULT_EXPIRES', flag: '--default-expires', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'registration expiry asked for, seconds (default 3600)' },
+  { path: 'upstream.backoffBaseS', env: 'SIPIS_BACKOFF_BASE', flag: '--backoff-base', kind: 'number', min: 0.1, max: 86400, help: 'first retry delay after a failure, seconds (default 30)' },
+  { path: 'upstream.backoffMaxS', env: 'SIPIS_BACKOFF_MAX', flag: '--backoff-max', kind: 'number', min: 0.1, max: 86400 * 7, help: 'retry delay cap, seconds (default 1800)' },
+  { path: 'upstream.authFailureBackoffS', env: 'SIPIS_AUTH_FAILURE_BACKOFF', flag: '--auth-failure-backoff', kind: 'number', min: 1, max: 86400 * 7, help: 'delay after a wrong password / 403 / 404, seconds (default 1800)' },
+  { path: 'upstream.flushIntervalMs', env: 'SIPIS_FLUSH_INTERVAL_MS', flag: '--flush-interval-ms', kind: 'int', min: 10, max: 600_000, help: 'how often registration states are written, ms (default 1000)' },
+  { path: 'admin.host', env: 'SIPIS_ADMIN_HOST', flag: '--admin-host', kind: 'string', help: 'admin HTTP address (default 127.0.0.1)' },
+  { path: 'admin.port', env: 'SIPIS_ADMIN_PORT', flag: '--admin-port', kind: 'int', min: -1, max: 65535, help: 'admin HTTP port, 0 = any, -1 = off (default 8088)' },
+  { path: 'logLevel', env: 'SIPIS_LOG_LEVEL', flag: '--log-level', kind: 'level', help: `log level: ${LOG_LEVELS.join(', ')} (default info)` },
+  { path: 'shard.backends', env: 'SIPIS_SHARD_BACKENDS', flag: '--shard-backends', kind: 'list', help: 'all shards, host:port[;weight=N][;id=NAME], comma-separated' },
+  { path: 'shard.self', env: 'SIPIS_SHARD_SELF', flag: '--shard-self', kind: 'string', help: 'the id of this shard among --shard-backends' },
+];
+
+const bad = (field: string, msg: string): ServerError => new ServerError('ERR_CONFIG_INVALID', `config ${field}: ${msg}`, { field });
+
+function convert(f: Field, raw: unknown, source: string): unknown {
+  const where = `${f.path} (${source})`;
+  switch (f.kind) {
+    case 'string':
+      if (typeof raw !== 'string' || raw.trim() === '') throw bad(f.path, `${where} must be a non-empty string, got ${JSON.stringify(raw)}`);
+      return raw.trim();
+    case 'list': {
+      const list = typeof raw === 'string' ? raw.split(',') : raw;
+      if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) throw bad(f.path, `${where} must be a list of strings`);
+      return list.map((x: string) => x.trim()).filter((x: string) => x !== '');
+    }
+    case 'int':
+    case 'number': {
+      const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isFinite(n)) throw bad(f.path, `${where} must be a number, got ${JSON.stringify(raw)}`);
+      if (f.kind === 'int' && !Number.isInteger(n)) throw bad(f.path, `${where} must be an integer, got ${n}`);
+      if ((f.min !== undefined && n < f.min) || (f.max !== undefined && n > f.max)) throw bad(f.path, `${where} must be between ${f.min} and ${f.max}, got ${n}`);
+      return n;
+    }
+    case 'level':
+      if (typeof raw !== 'string' || !LOG_LEVELS.includes(raw as LogLevel)) throw bad(f.path, `${where} must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
+      return raw;
+  }
+}
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let o = obj;
+  for (const p of parts.slice(0, -1)) o = o[p] as Record<string, unknown>;
+  o[parts.at(-1)!] = value;
+}
+
+function getPath(obj: unknown, path: string): unknown {
+  let o = obj;
+  for (const p of path.split('.')) {
+    if (o === null || typeof o !== 'object') return undefined;
+    o = (o as Record<string, unknown>)[p];
+  }
+  return o;
+}
+
+export interface ParsedArgs {
+  help: boolean;
+  configFile: string | undefined;
+  /** flag → value, as given. */
+  values: Map<string, string>;
+}
+
+/** `--name value` or `--name=value`; throws ERR_USAGE for unknown flags and missing values. */
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const out: ParsedArgs = { help: false, configFile: undefined, values: new Map() };
+  const known = new Set(FIELDS.map((f) => f.flag));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') {
+      out.help = true;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (name !== '--config' && !known.has(name)) throw new ServerError('ERR_USAGE', `unknown option ${JSON.stringify(name)} (see --help)`);
+    let value: string | undefined;
+    if (eq > 0) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) throw new ServerError('ERR_USAGE', `option ${name} needs a value`);
+      i++;
+    }
+    if (name === '--config') out.configFile = value;
+    else out.values.set(name, value);
+  }
+  return out;
+}
+
+function parseListen(field: string, text: string): string {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : -1;
+  if (!m || port < 0 || port > 65535) throw bad(field, `${JSON.stringify(text)} is not host:port or [v6]:port`);
+  return text;
+}
+
+/** Merges defaults, file, env and flags; validates; throws ServerError naming the field. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): SipisConfig {
+  const args = parseArgs(argv);
+  const cfg = defaultConfig() as unknown as Record<string, unknown>;
+  const file = args.configFile ?? env.SIPIS_CONFIG;
+  if (file) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ServerError('ERR_CONFIG_FILE', `config file ${file}: ${(err as Error).message}`, { cause: err, field: 'config' });
+    }
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ServerError('ERR_CONFIG_FILE', `config file ${file}: must hold a JSON object`, { field: 'config' });
+    checkUnknownKeys(json as Record<string, unknown>, defaultConfig() as unknown as Record<string, unknown>, '');
+    for (const f of FIELDS) {
+      const v = getPath(json, f.path);
+      if (v !== undefined && v !== null) setPath(cfg, f.path, convert(f, v, `file ${file}`));
+    }
+  }
+  for (const f of FIELDS) {
+    const v = env[f.env];
+    if (v !== undefined && v !== '') setPath(cfg, f.path, convert(f, v, `env ${f.env}`));
+  }
+  for (const f of FIELDS) {
+    const v = args.values.get(f.flag);
+    if (v !== undefined) setPath(cfg, f.path, convert(f, v, `flag ${f.flag}`));
+  }
+  const c = cfg as unknown as SipisConfig;
+  if (c.listen.length === 0) throw bad('listen', 'at least one listen address is needed');
+  c.listen = c.listen.map((l) => parseListen('listen', l));
+  if (c.upstream.backoffMaxS < c.upstream.backoffBaseS) throw bad('upstream.backoffMaxS', `must be >= upstream.backoffBaseS (${c.upstream.backoffBaseS})`);
+  if (c.shard.backends.length > 0 && !c.shard.self) throw bad('shard.self', 'is required when shard.backends is set');
+  return c;
+}
+
+function checkUnknownKeys(json: Record<string, unknown>, shape: Record<string, unknown>, prefix: string): void {
+  for (const [k, v] of Object.entries(json)) {
+    const path = prefix + k;
+    if (!(k in shape)) throw bad(path, `unknown setting ${JSON.stringify(path)}`);
+    const s = shape[k];
+    if (s && typeof s === 'object' && !Array.isArray(s) && v && typeof v === 'object' && !Array.isArray(v)) checkUnknownKeys(v as Record<string, unknown>, s as Record<string, unknown>, path + '.');
+  }
+}
+
+/** Checks the settings the running server cannot do without (the stack launcher fills them in). */
+export function requireRuntime(c: SipisConfig): asserts c is SipisConfig & { databaseUrl: string; secretKey: string } {
+  if (!c.databaseUrl) throw bad('databaseUrl', 'is required (--database-url or SIPIS_DATABASE_URL)');
+  if (!c.secretKey) throw bad('secretKey', 'is required (--secret-key or SIPIS_SECRET_KEY)');
+}
+
+export function usage(): string {
+  const lines = [
+    'usage: sipis [--config FILE] [options]',
+    '',
+    'The SIPIS server: registers every enabled account at its provider and serves devices over UDP.',
+    'Settings come from defaults < JSON file (--config, SIPIS_CONFIG) < environment < options.',
+    '',
+    'options (environment variable in brackets):',
+    `  --config FILE${' '.repeat(22)}JSON file with the settings below (nested as in the dotted names) [SIPIS_CONFIG]`,
+  ];
+  for (const f of FIELDS) lines.push(`  ${(f.flag + ' VALUE').padEnd(34)} ${f.help} [${f.env}]`);
+  lines.push('  --help                             this text', '', 'exit codes: 0 stopped cleanly, 1 start-up failure, 2 usage or config error');
+  return lines.join('\n');
+}
