@@ -1,0 +1,267 @@
+import test from 'ava';
+import { pino } from 'pino';
+import { PUSH_VERBS } from '../core/push/protocol.js';
+import { requestFor } from '../fixtures/push/requests.js';
+import { APNS_CERT_APP, APNS_TOKEN_APP, apnsToken, makePushEnv, type PushEnv } from '../fixtures/push/env.js';
+import { ApnsAdapter } from './apns.js';
+import { MediatorMetrics } from './metrics.js';
+import { loadRegistry, type ApnsApp } from './registry.js';
+
+const log = pino({ level: 'silent' });
+let env: PushEnv;
+
+test.before(async () => {
+  env = await makePushEnv();
+});
+test.after.always(async () => {
+  await env?.cleanup();
+});
+
+function app(id: string): ApnsApp {
+  const a = loadRegistry(env.appsFile).apps.get(id);
+  if (!a || a.platform !== 'apns') throw new Error('no app');
+  return a;
+}
+
+const fast = { baseDelayMs: 5, maxDelayMs: 50, retryLaterMs: 3000 };
+
+test.serial('every verb is delivered with the right topic, push type, priority and expiration (token auth)', async (t) => {
+  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  try {
+    for (const verb of PUSH_VERBS) {
+      const tok = apnsToken();
+      const r = requestFor(verb, APNS_TOKEN_APP, tok);
+      const res = await a.send(r, Date.now() + 5000);
+      t.deepEqual(res, { outcome: 'delivered', pushId: r.requestId }, verb);
+      const got = env.apns.received.find((x) => x.token === tok);
+      t.truthy(got, verb);
+      if (!got) continue;
+      t.is(got.auth, 'token');
+      t.is(got.apnsId, r.requestId);
+      const sipis = got.payload.sipis as Record<string, unknown>;
+      t.is(sipis.verb, verb);
+      t.is(sipis.selector, 'alice@example.com');
+      const now = Date.now() / 1000;
+      if (verb === 'NotifyIncomingCall') {
+        t.is(got.topic, `${APNS_TOKEN_APP}.voip`);
+        t.is(got.pushType, 'voip');
+        t.is(got.priority, '10');
+        t.true(Number(got.expiration) > now && Number(got.expiration) <= now + 31);
+        t.is(sipis.callerName, 'Bob');
+        t.is(got.collapseId, 'c1@x');
+      } else if (verb === 'NotifyIncomingCallAnsweredElsewhere' || verb === 'NotifyReprovision') {
+        t.is(got.topic, APNS_TOKEN_APP);
+        t.is(got.pushType, 'background');
+        t.is(got.priority, '5');
+      } else {
+        t.is(got.topic, APNS_TOKEN_APP);
+        t.is(got.pushType, 'alert');
+        t.is(got.priority, '10');
+        t.true(Number(got.expiration) > now + 3600, `${verb} lives longer than a call`);
+      }
+    }
+  } finally {
+    await a.close();
+  }
+});
+
+test.serial('certificate auth from a .p12 file', async (t) => {
+  const a = new ApnsAdapter({ app: app(APNS_CERT_APP), log, retry: fast });
+  try {
+    const tok = apnsToken();
+    const res = await a.send(requestFor('NotifyIncomingCall', APNS_CERT_APP, tok), Date.now() + 5000);
+    t.is(res.outcome, 'delivered');
+    const got = env.apns.received.find((x) => x.token === tok);
+    t.is(got?.auth, 'certificate');
+    t.is(got?.topic, `${APNS_CERT_APP}.voip`);
+  } finally {
+    await a.close();
+  }
+});
+
+test.serial('a VoIP token cannot carry a text message', async (t) => {
+  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  try {
+    const res = await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken(), 'voip'), Date.now() + 5000);
+    t.is(res.outcome, 'rejected');
+    t.is(res.outcome === 'rejected' ? res.field : '', 'tokenKind');
+    // A remote-notification token for a call is a plain alert on the bundle topic.
+    const tok = apnsToken();
+    const r2 = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, tok, 'remote'), Date.now() + 5000);
+    t.is(r2.outcome, 'delivered');
+    t.is(env.apns.received.find((x) => x.token === tok)?.pushType, 'alert');
+  } finally {
+    await a.close();
+  }
+});
+
+test.serial('410 Unregistered and 400 BadDeviceToken mean token dead', async (t) => {
+  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  try {
+    const dead = apnsToken();
+    env.apns.deadTokens.add(dead);
+    const r1 = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, dead), Date.now() + 5000);
+    t.deepEqual(r1, { outcome: 'token-dead', reason: 'apns: Unregistered' });
+    const bad = apnsToken();
+    env.apns.badTokens.add(bad);
+    const r2 = await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, bad), Date.now() + 5000);
+    t.deepEqual(r2, { outcome: 'token-dead', reason: 'apns: BadDeviceToken' });
+    // DeviceTokenNotForTopic (e.g. a sandbox token sent to production).
+    env.apns.failNext(1, { status: 400, body: { reason: 'DeviceTokenNotForTopic' } });
+    const r3 = await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000);
+    t.deepEqual(r3, { outcome: 'token-dead', reason: 'apns: DeviceTokenNotForTopic' });
+  } finally {
+    await a.close();
+  }
+});
+
+test.serial('403 ExpiredProviderToken: one new JWT and one retry', async (t) => {
+  const metrics = new MediatorMetrics();
+  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast, metrics });
+  try {
+    t.is((await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)).outcome, 'delivered');
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 1);
+    env.apns.expireProviderTokens();
+    const res = await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000);
+    t.is(res.outcome, 'delivered');
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 2);
+    t.is(metrics.upstreamAttempts.get({ platform: 'apns', status: '403' }), 1);
+    // If the new token is refused as well, no retry loop: retry-later, token kept.
+    env.apns.failNext(2, { status: 403, body: { reason: 'ExpiredProviderToken' } });
+    const res2 = await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000);
+    t.is(res2.outcome, 'retry-later');
+  } finally {
+    await a.close();
+  }
+});
+
+test.serial('429/500/503 are retried with backoff; past the deadline the answer is retry-later', async (t) => {
+  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  try {
+    env.apns.failNext(1, { status: 429, body: { reason: 'TooManyRequests' } });
+    env.apns.failNext(1, { status: 500, body: { reason: 'InternalServerError' } });
+    env.apns.failNext(1, { status: 503, body: { reason: 'ServiceUnavailable' } });
+    const tok = apnsToken();
+    t.is((await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, tok), Date.now() + 5000)).outcome, 'delivered');
+    t.is(env.apns.received.filter((x) => x.token === tok).length, 1);
+    env.apns.failNext(1000, { status: 503, body: { reason: 'ServiceUnavailable' } });
+    const res = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 300);
+    env.apns.scripted.length = 0;
+    t.is(res.outcome, 'retry-later');
+    t.true(res.outcome === 'retry-later' && res.retryAfterMs > 0);
+    // Retry-After from the service is passed on.
+    env.apns.failNext(1000, { status: 429, headers: { 'retry-after': '7' }, body: { reason: 'TooManyRequests' } });
+    const res2 = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 300);
+    env.apns.scripted.length = 0;
+    t.deepEqual(res2, { outcome: 'retry-later', reason: 'apns: TooManyRequests', retryAfterMs: 7000 });
+  } finally {
+    await a.close();
+  }
+});
+
+test.serial('a slow APNs: attempts time out and the caller still gets an answer by the deadline', async (t) => {
+  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast, attemptTimeoutMs: 100 });
+  env.apns.delayMs = 400;
+  try {
+    const res = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 300);
+    t.is(res.outcome, 'retry-later');
+  } finally {
+    env.apns.delayMs = 0;
+    await a.close();
+  }
+});
+
+test.serial('payload rules: oversized payload rejected before sending, bad request reasons are rejected', async (t) => {
+  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  try {
+    const r = requestFor('NotifyGenericTextMessage', APNS_TOKEN_APP, apnsToken());
+    (r.payload as { text: string }).text = 'x'.repeat(5000);
+    const res = await a.send(r, Date.now() + 5000);
+    t.is(res.outcome, 'rejected');
+    t.is(res.outcome === 'rejected' ? res.field : '', 'payload');
+    env.apns.failNext(1, { status: 400, body: { reason: 'TopicDisallowed' } });
+    t.deepEqual(await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000), {
+      outcome: 'rejected',
+      reason: 'apns: TopicDisallowed',
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+async function fireAndCount(a: ApnsAdapter, n: number): Promise<Record<string, number>> {
+  const results = await Promise.all(
+    Array.from({ length: n }, () => a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)),
+  );
+  const counts: Record<string, number> = {};
+  for (const r of results) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
+  return counts;
+}
+
+test.serial('GOAWAY mid-stream with 200 concurrent requests: every request gets an outcome, none is lost', async (t) => {
+  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  try {
+    const before = env.apns.stats.goaways;
+    env.apns.delayMs = 5; // keep streams open so the GOAWAY catches some in flight
+    env.apns.goawayAfter(50);
+    const counts = await fireAndCount(a, 200);
+    t.is(env.apns.stats.goaways, before + 1);
+    t.is((counts.delivered ?? 0) + (counts['token-dead'] ?? 0) + (counts['retry-later'] ?? 0), 200);
+    t.is(counts.delivered, 200, JSON.stringify(counts));
+    t.true(env.apns.stats.refused > 0, 'some streams were refused by the GOAWAY and retried');
+  } finally {
+    env.apns.delayMs = 0;
+    await a.close();
+  }
+});
+
+test.serial('a dropped connection with 200 requests in flight: all retried on a new connection', async (t) => {
+  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  try {
+    env.apns.delayMs = 5;
+    const dropped = env.apns.stats.dropped;
+    env.apns.dropAfter(80);
+    const counts = await fireAndCount(a, 200);
+    t.is(env.apns.stats.dropped, dropped + 1);
+    t.is(counts.delivered, 200, JSON.stringify(counts));
+  } finally {
+    env.apns.delayMs = 0;
+    await a.close();
+  }
+});
+
+test.serial('SETTINGS_MAX_CONCURRENT_STREAMS is respected; the excess waits in the queue', async (t) => {
+  const small = await makePushEnv({ apnsMaxConcurrentStreams: 5, connections: 1 });
+  const a0 = loadRegistry(small.appsFile).apps.get(APNS_TOKEN_APP) as ApnsApp;
+  const a = new ApnsAdapter({ app: a0, log, retry: fast });
+  let maxOpen = 0;
+  let open = 0;
+  small.apns.server.on('stream', (s) => {
+    open++;
+    maxOpen = Math.max(maxOpen, open);
+    s.on('close', () => open--);
+  });
+  try {
+    small.apns.delayMs = 5;
+    const results = await Promise.all(
+      Array.from({ length: 40 }, () => a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)),
+    );
+    t.true(results.every((r) => r.outcome === 'delivered'));
+    t.true(maxOpen <= 5, `at most 5 streams open at once, saw ${maxOpen}`);
+    t.is(small.apns.stats.refused, 0);
+  } finally {
+    await a.close();
+    await small.cleanup();
+  }
+});
+
+test.serial('APNs unreachable: retry-later by the deadline', async (t) => {
+  const a0 = { ...app(APNS_TOKEN_APP), endpoint: 'https://127.0.0.1:1' };
+  const a = new ApnsAdapter({ app: a0, log, retry: fast });
+  try {
+    const res = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 300);
+    t.is(res.outcome, 'retry-later');
+  } finally {
+    await a.close();
+  }
+});
