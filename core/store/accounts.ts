@@ -1,0 +1,363 @@
+/**
+ * Accounts: provisioning (sipis-ctl, admin API) and the reads the upstream engine needs.
+ * Passwords are sealed with the keyring's current key on write and opened only on demand
+ * (`password(id)`); list and get results never carry them.
+ */
+import type { Keyring } from './config.js';
+import { decryptSecret, encryptSecret } from './crypto.js';
+import { StoreError } from './errors.js';
+import type { Pool } from './pool.js';
+import { checkExpires, checkTransport, normalizeServerUri, parseAor, type Transport } from './validate.js';
+
+export interface Account {
+  id: number;
+  aor: string;
+  authUser: string;
+  realm: string | null;
+  registrar: string;
+  outboundProxy: string | null;
+  transport: Transport;
+  expires: number;
+  enabled: boolean;
+  displayName: string | null;
+  premium: boolean;
+  shardKey: string;
+  /** a password is stored (sealed, or waiting in password_plain to be sealed). */
+  hasPassword: boolean;
+  /** keyring id that sealed the password; null when none or still pending. */
+  passwordKeyId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AccountInput {
+  aor: string;
+  /** default: the AOR's user part. */
+  authUser?: string;
+  password?: string;
+  realm?: string | null;
+  /** default: sip:<AOR host>. */
+  registrar?: string;
+  outboundProxy?: string | null;
+  transport?: Transport | string;
+  expires?: number;
+  enabled?: boolean;
+  displayName?: string | null;
+  premium?: boolean;
+}
+
+export type AccountPatch = Partial<Omit<AccountInput, 'aor'>> & { aor?: string };
+
+export interface ListOptions {
+  /** keyset cursor: rows with id > afterId (0 = from the start). */
+  afterId?: number;
+  /** rows scanned per page (default 1000, at most 10,000). */
+  limit?: number;
+  /** only enabled (true) or disabled (false) accounts; both when undefined. */
+  enabled?: boolean;
+  /**
+   * Shard predicate over the shard key (core/shard decides ownership). Applied after the page
+   * is read, so a page may return fewer rows than `limit`: keep paging until nextAfterId is null.
+   */
+  shard?: (shardKey: string) => boolean;
+}
+
+export interface Page<T> {
+  rows: T[];
+  /** cursor for the next page, or null when the scan is complete. */
+  nextAfterId: number | null;
+}
+
+/** the columns an Account is built from, optionally qualified by a table alias. */
+export function accountColumns(alias = ''): string {
+  const p = alias ? `${alias}.` : '';
+  return `${p}id, ${p}aor, ${p}auth_user, ${p}realm, ${p}registrar, ${p}outbound_proxy, ${p}transport, ${p}expires,
+  ${p}enabled, ${p}display_name, ${p}premium, ${p}shard_key,
+  (${p}password_enc IS NOT NULL OR ${p}password_plain IS NOT NULL) AS has_password, ${p}password_key_id,
+  ${p}created_at, ${p}updated_at`;
+}
+const COLUMNS = accountColumns();
+
+export interface AccountRow {
+  id: string | number;
+  aor: string;
+  auth_user: string;
+  realm: string | null;
+  registrar: string;
+  outbound_proxy: string | null;
+  transport: Transport;
+  expires: number;
+  enabled: boolean;
+  display_name: string | null;
+  premium: boolean;
+  shard_key: string;
+  has_password: boolean;
+  password_key_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function accountFromRow(r: AccountRow): Account {
+  return {
+    id: Number(r.id),
+    aor: r.aor,
+    authUser: r.auth_user,
+    realm: r.realm,
+    registrar: r.registrar,
+    outboundProxy: r.outbound_proxy,
+    transport: r.transport,
+    expires: r.expires,
+    enabled: r.enabled,
+    displayName: r.display_name,
+    premium: r.premium,
+    shardKey: r.shard_key,
+    hasPassword: r.has_password,
+    passwordKeyId: r.password_key_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export class AccountStore {
+  constructor(
+    private readonly pool: Pool,
+    private readonly keyring: Keyring | undefined,
+  ) {}
+
+  /** creates an account; STORE_CONFLICT when the AOR exists. */
+  async add(input: AccountInput): Promise<Account> {
+    const { aor, user, host } = parseAor(input.aor);
+    const cols: Record<string, unknown> = {
+      aor,
+      auth_user: nonEmpty(input.authUser ?? decodeURIComponentSafe(user), 'auth user'),
+      registrar: normalizeServerUri(input.registrar ?? `sip:${host}`, 'registrar'),
+      outbound_proxy: input.outboundProxy ? normalizeServerUri(input.outboundProxy, 'outbound proxy') : null,
+      transport: checkTransport(input.transport ?? 'udp'),
+      expires: checkExpires(input.expires ?? 3600),
+      enabled: input.enabled ?? true,
+      realm: input.realm ?? null,
+      display_name: input.displayName ?? null,
+      premium: input.premium ?? false,
+    };
+    if (input.password !== undefined) Object.assign(cols, this.sealColumns(input.password));
+    const names = Object.keys(cols);
+    // ON CONFLICT DO NOTHING + RETURNING tells a duplicate apart without parsing error text
+    const rows = await this.pool.query<AccountRow>(
+      `INSERT INTO account (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})
+       ON CONFLICT (aor) DO NOTHING RETURNING ${COLUMNS}`,
+      Object.values(cols) as never,
+    );
+    if (!rows[0]) throw new StoreError('STORE_CONFLICT', `an account with AOR ${aor} already exists`);
+    return accountFromRow(rows[0]);
+  }
+
+  async get(id: number): Promise<Account | null> {
+    const rows = await this.pool.execute<AccountRow>('account_by_id', `SELECT ${COLUMNS} FROM account WHERE id = $1`, [id]);
+    return rows[0] ? accountFromRow(rows[0]) : null;
+  }
+
+  async getByAor(aor: string): Promise<Account | null> {
+    const norm = parseAor(aor).aor;
+    const rows = await this.pool.execute<AccountRow>('account_by_aor', `SELECT ${COLUMNS} FROM account WHERE aor = $1`, [norm]);
+    return rows[0] ? accountFromRow(rows[0]) : null;
+  }
+
+  /** accounts whose shard key (lower user@host) is `key`: routing of incoming requests. */
+  async findByShardKey(key: string): Promise<Account[]> {
+    const rows = await this.pool.execute<AccountRow>('account_by_key', `SELECT ${COLUMNS} FROM account WHERE shard_key = $1`, [key.toLowerCase()]);
+    return rows.map(accountFromRow);
+  }
+
+  /** an id ("42") or an AOR ("sip:alice@example.com"), as typed by an operator. */
+  async resolve(ref: string): Promise<Account | null> {
+    if (/^\d+$/.test(ref)) return this.get(Number(ref));
+    return this.getByAor(ref);
+  }
+
+  /** changes the given fields; STORE_NOT_FOUND / STORE_CONFLICT. */
+  async update(id: number, patch: AccountPatch): Promise<Account> {
+    const cols: Record<string, unknown> = {};
+    if (patch.aor !== undefined) cols.aor = parseAor(patch.aor).aor;
+    if (patch.authUser !== undefined) cols.auth_user = nonEmpty(patch.authUser, 'auth user');
+    if (patch.registrar !== undefined) cols.registrar = normalizeServerUri(patch.registrar, 'registrar');
+    if (patch.outboundProxy !== undefined) cols.outbound_proxy = patch.outboundProxy ? normalizeServerUri(patch.outboundProxy, 'outbound proxy') : null;
+    if (patch.transport !== undefined) cols.transport = checkTransport(patch.transport);
+    if (patch.expires !== undefined) cols.expires = checkExpires(patch.expires);
+    if (patch.enabled !== undefined) cols.enabled = patch.enabled;
+    if (patch.realm !== undefined) cols.realm = patch.realm;
+    if (patch.displayName !== undefined) cols.display_name = patch.displayName;
+    if (patch.premium !== undefined) cols.premium = patch.premium;
+    if (patch.password !== undefined) Object.assign(cols, this.sealColumns(patch.password));
+    const names = Object.keys(cols);
+    if (!names.length) {
+      const cur = await this.get(id);
+      if (!cur) throw new StoreError('STORE_NOT_FOUND', `no account with id ${id}`);
+      return cur;
+    }
+    const rows = await this.pool.query<AccountRow>(
+      `UPDATE account SET ${names.map((n, i) => `${n} = $${i + 2}`).join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id, ...Object.values(cols)] as never,
+    );
+    if (!rows[0]) throw new StoreError('STORE_NOT_FOUND', `no account with id ${id}`);
+    return accountFromRow(rows[0]);
+  }
+
+  async setEnabled(id: number, enabled: boolean): Promise<Account> {
+    return this.update(id, { enabled });
+  }
+
+  /** deletes the account and everything hanging off it (cascade); false when absent. */
+  async remove(id: number): Promise<boolean> {
+    const rows = await this.pool.query<{ id: string }>('DELETE FROM account WHERE id = $1 RETURNING id', [id]);
+    return rows.length > 0;
+  }
+
+  /**
+   * The account's password in clear, for digest authentication only: never log it.
+   * A plaintext written by plain SQL is sealed first. null when the account has none.
+   */
+  async password(id: number): Promise<string | null> {
+    const rows = await this.pool.execute<{ password_enc: Buffer | null; password_key_id: string | null; password_plain: string | null }>(
+      'account_secret',
+      'SELECT password_enc, password_key_id, password_plain FROM account WHERE id = $1',
+      [id],
+    );
+    const r = rows[0];
+    if (!r) throw new StoreError('STORE_NOT_FOUND', `no account with id ${id}`);
+    if (r.password_plain !== null) {
+      // written by plain SQL and not sealed yet: seal it now, hand out what was read
+      this.requireKeyring();
+      await this.sealPending(id);
+      return r.password_plain;
+    }
+    if (!r.password_enc || !r.password_key_id) return null;
+    return decryptSecret(this.requireKeyring(), r.password_enc, r.password_key_id);
+  }
+
+  /** one page of accounts in id order (keyset pagination: cheap at any depth). */
+  async list(opts: ListOptions = {}): Promise<Page<Account>> {
+    const limit = Math.min(10_000, Math.max(1, opts.limit ?? 1000));
+    const after = opts.afterId ?? 0;
+    let rows: AccountRow[];
+    if (opts.enabled === undefined) {
+      rows = await this.pool.execute<AccountRow>('account_page', `SELECT ${COLUMNS} FROM account WHERE id > $1 ORDER BY id LIMIT $2`, [after, limit]);
+    } else {
+      rows = await this.pool.execute<AccountRow>(
+        'account_page_enabled',
+        `SELECT ${COLUMNS} FROM account WHERE enabled = $3 AND id > $1 ORDER BY id LIMIT $2`,
+        [after, limit, opts.enabled],
+      );
+    }
+    const nextAfterId = rows.length === limit ? Number(rows[rows.length - 1]!.id) : null;
+    let accounts = rows.map(accountFromRow);
+    if (opts.shard) accounts = accounts.filter((a) => opts.shard!(a.shardKey));
+    return { rows: accounts, nextAfterId };
+  }
+
+  /** every account matching `opts`, page by page. */
+  async *iterate(opts: Omit<ListOptions, 'afterId'> = {}): AsyncGenerator<Account> {
+    let after: number | null = 0;
+    while (after !== null) {
+      const page: Page<Account> = await this.list({ ...opts, afterId: after });
+      yield* page.rows;
+      after = page.nextAfterId;
+    }
+  }
+
+  async count(): Promise<{ total: number; enabled: number }> {
+    const rows = await this.pool.query<{ total: string; enabled: string }>(
+      'SELECT count(*) AS total, count(*) FILTER (WHERE enabled) AS enabled FROM account',
+    );
+    return { total: Number(rows[0]!.total), enabled: Number(rows[0]!.enabled) };
+  }
+
+  /**
+   * Seals plaintext passwords written by plain SQL (all of them, or one account). Safe when
+   * several sipis race: the UPDATE only applies while the row still holds the same plaintext.
+   */
+  async sealPending(id?: number): Promise<number> {
+    const keyring = this.keyring;
+    if (!keyring) return 0;
+    let sealed = 0;
+    let after = 0;
+    for (;;) {
+      const rows = await this.pool.query<{ id: string; password_plain: string }>(
+        id === undefined
+          ? 'SELECT id, password_plain FROM account WHERE password_plain IS NOT NULL AND id > $1 ORDER BY id LIMIT 500'
+          : 'SELECT id, password_plain FROM account WHERE password_plain IS NOT NULL AND id = $2 AND id > $1',
+        id === undefined ? [after] : [after, id],
+      );
+      if (!rows.length) return sealed;
+      for (const r of rows) {
+        const { enc, keyId } = encryptSecret(keyring, r.password_plain);
+        const done = await this.pool.query(
+          'UPDATE account SET password_enc = $2, password_key_id = $3, password_plain = NULL WHERE id = $1 AND password_plain = $4 RETURNING id',
+          [r.id, enc, keyId, r.password_plain],
+        );
+        sealed += done.length;
+        after = Number(r.id);
+      }
+      if (id !== undefined) return sealed;
+    }
+  }
+
+  /**
+   * Re-seals every password not under the current key (`sipis-ctl db rotate-key`). Rows whose
+   * key is not in the keyring are reported, not touched. Resumable: run it again after a failure.
+   */
+  async rotateKeys(batch = 500): Promise<{ rotated: number; failed: Array<{ id: number; reason: string }> }> {
+    const keyring = this.requireKeyring();
+    let rotated = 0;
+    const failed: Array<{ id: number; reason: string }> = [];
+    let after = 0;
+    for (;;) {
+      const rows = await this.pool.query<{ id: string; password_enc: Buffer; password_key_id: string }>(
+        `SELECT id, password_enc, password_key_id FROM account
+         WHERE password_enc IS NOT NULL AND password_key_id <> $1 AND id > $2 ORDER BY id LIMIT $3`,
+        [keyring.currentKeyId, after, batch],
+      );
+      if (!rows.length) break;
+      for (const r of rows) {
+        after = Number(r.id);
+        let plain: string;
+        try {
+          plain = decryptSecret(keyring, r.password_enc, r.password_key_id);
+        } catch (err) {
+          failed.push({ id: after, reason: (err as Error).message });
+          continue;
+        }
+        const { enc, keyId } = encryptSecret(keyring, plain);
+        const done = await this.pool.query(
+          'UPDATE account SET password_enc = $2, password_key_id = $3 WHERE id = $1 AND password_key_id = $4 AND password_plain IS NULL RETURNING id',
+          [r.id, enc, keyId, r.password_key_id],
+        );
+        rotated += done.length;
+      }
+    }
+    rotated += await this.sealPending();
+    return { rotated, failed };
+  }
+
+  private sealColumns(password: string): Record<string, unknown> {
+    const { enc, keyId } = encryptSecret(this.requireKeyring(), password);
+    return { password_enc: enc, password_key_id: keyId, password_plain: null };
+  }
+
+  private requireKeyring(): Keyring {
+    if (!this.keyring) throw new StoreError('STORE_KEY', 'no secret key configured (SIPIS_SECRET_KEY or a key file)');
+    return this.keyring;
+  }
+}
+
+function nonEmpty(s: string, what: string): string {
+  if (!s.trim()) throw new StoreError('STORE_INVALID', `${what} must not be empty`);
+  return s;
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
