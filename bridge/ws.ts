@@ -127,6 +127,7 @@ export class WsListener {
         ctx.relay.fromPhone(flow, buf);
       },
       close: (ws, code) => {
+        ctx.log.debug({ code }, 'WebSocket closed');
         const data = ws.getUserData();
         const flow = data.flow;
         ctx.release(data.address);
