@@ -76,7 +76,7 @@ test('usage errors: unknown option, missing value; --help', (t) => {
   t.is(t.throws(() => parseArgs(['--listen']), { instanceOf: ServerError })?.code, 'ERR_USAGE');
   t.is(t.throws(() => parseArgs(['--listen', '--domain', 'x']), { instanceOf: ServerError })?.code, 'ERR_USAGE');
   t.true(parseArgs(['--help']).help);
-  t.regex(usage(), /SIPIS_DATABASE_URL/);
+  t.regex(usage(), /SIPIS_DB_URL/);
   t.regex(usage(), /--register-rate/);
 });
 
@@ -87,4 +87,6 @@ test('requireRuntime wants the database URL and the secret key', (t) => {
   t.is(t.throws(() => requireRuntime(c), { instanceOf: ServerError })?.field, 'secretKey');
   c.secretKey = 'k';
   t.notThrows(() => requireRuntime(c));
+  t.is(loadConfig([], { DATABASE_URL: 'postgres://fallback' }).databaseUrl, 'postgres://fallback');
+  t.is(loadConfig([], { DATABASE_URL: 'postgres://fallback', SIPIS_DB_URL: 'postgres://mine' }).databaseUrl, 'postgres://mine');
 });

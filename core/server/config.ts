@@ -21,8 +21,10 @@ export interface SipisConfig {
   domain: string;
   /** PostgreSQL connection string (libpq). */
   databaseUrl: string | undefined;
-  /** key for the encrypted account passwords in the store (same as sipis-ctl's). */
+  /** keyring text for the encrypted account passwords (core/store/config.ts format, same as sipis-ctl's). */
   secretKey: string | undefined;
+  /** a file holding the keyring instead (wins over secretKey). */
+  secretKeyFile: string | undefined;
   upstream: {
     /** REGISTER transactions started per second (token bucket). */
     registerRate: number;
@@ -56,6 +58,7 @@ export function defaultConfig(): SipisConfig {
     domain: hostname(),
     databaseUrl: undefined,
     secretKey: undefined,
+    secretKeyFile: undefined,
     upstream: { registerRate: 200, defaultExpires: 3600, backoffBaseS: 30, backoffMaxS: 1800, authFailureBackoffS: 1800, flushIntervalMs: 1000 },
     admin: { host: '127.0.0.1', port: 8088 },
     logLevel: 'info',
@@ -80,8 +83,9 @@ export const FIELDS: readonly Field[] = [
   { path: 'listen', env: 'SIPIS_LISTEN', flag: '--listen', kind: 'list', help: 'UDP host:port to listen on, comma-separated (default 0.0.0.0:5060)' },
   { path: 'advertise', env: 'SIPIS_ADVERTISE', flag: '--advertise', kind: 'string', help: 'host to put in Contact/Via instead of the bound address' },
   { path: 'domain', env: 'SIPIS_DOMAIN', flag: '--domain', kind: 'string', help: 'SIPIS domain and digest realm (default: host name)' },
-  { path: 'databaseUrl', env: 'SIPIS_DATABASE_URL', flag: '--database-url', kind: 'string', help: 'PostgreSQL connection string (required)' },
-  { path: 'secretKey', env: 'SIPIS_SECRET_KEY', flag: '--secret-key', kind: 'string', help: 'key that encrypts account passwords in the store (required)' },
+  { path: 'databaseUrl', env: 'SIPIS_DB_URL', flag: '--db-url', kind: 'string', help: 'PostgreSQL connection string (required; DATABASE_URL also read)' },
+  { path: 'secretKey', env: 'SIPIS_SECRET_KEY', flag: '--secret-key', kind: 'string', help: 'keyring "<id>:<base64 32 bytes>[,...]" for account passwords (or --secret-key-file)' },
+  { path: 'secretKeyFile', env: 'SIPIS_SECRET_KEY_FILE', flag: '--secret-key-file', kind: 'string', help: 'file holding the keyring (sipis-ctl db gen-key writes one)' },
   { path: 'upstream.registerRate', env: 'SIPIS_REGISTER_RATE', flag: '--register-rate', kind: 'number', min: 0.01, max: 1e6, help: 'REGISTERs started per second (default 200)' },
   { path: 'upstream.defaultExpires', env: 'SIPIS_DEFAULT_EXPIRES', flag: '--default-expires', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'registration expiry asked for, seconds (default 3600)' },
   { path: 'upstream.backoffBaseS', env: 'SIPIS_BACKOFF_BASE', flag: '--backoff-base', kind: 'number', min: 0.1, max: 86400, help: 'first retry delay after a failure, seconds (default 30)' },
@@ -197,6 +201,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       if (v !== undefined && v !== null) setPath(cfg, f.path, convert(f, v, `file ${file}`));
     }
   }
+  if (env.DATABASE_URL && !env.SIPIS_DB_URL) env = { ...env, SIPIS_DB_URL: env.DATABASE_URL };
   for (const f of FIELDS) {
     const v = env[f.env];
     if (v !== undefined && v !== '') setPath(cfg, f.path, convert(f, v, `env ${f.env}`));
@@ -223,9 +228,9 @@ function checkUnknownKeys(json: Record<string, unknown>, shape: Record<string, u
 }
 
 /** Checks the settings the running server cannot do without (the stack launcher fills them in). */
-export function requireRuntime(c: SipisConfig): asserts c is SipisConfig & { databaseUrl: string; secretKey: string } {
-  if (!c.databaseUrl) throw bad('databaseUrl', 'is required (--database-url or SIPIS_DATABASE_URL)');
-  if (!c.secretKey) throw bad('secretKey', 'is required (--secret-key or SIPIS_SECRET_KEY)');
+export function requireRuntime(c: SipisConfig): asserts c is SipisConfig & { databaseUrl: string } {
+  if (!c.databaseUrl) throw bad('databaseUrl', 'is required (--db-url or SIPIS_DB_URL)');
+  if (!c.secretKey && !c.secretKeyFile) throw bad('secretKey', 'is required (--secret-key, SIPIS_SECRET_KEY or --secret-key-file)');
 }
 
 export function usage(): string {

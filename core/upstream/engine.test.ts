@@ -71,8 +71,8 @@ test('accounts whose stored binding is still valid are not re-registered at star
   const { engine, sent } = harness();
   const now = engine.now();
   const records = new Map<string, RegistrationRecord>([
-    ['a', { accountId: 'a', state: 'Registered', callId: 'cid-a', cseq: 10, expiresAt: now + 500_000, lastStatus: 200, lastReason: null }],
-    ['b', { accountId: 'b', state: 'Registered', callId: 'cid-b', cseq: 10, expiresAt: now - 1, lastStatus: 200, lastReason: null }],
+    ['a', { accountId: 'a', state: 'Registered', callId: 'cid-a', cseq: 10, expiresAt: now + 500_000, lastStatus: 200, lastReason: null, failures: 0, retryAt: null, failingSince: null }],
+    ['b', { accountId: 'b', state: 'Registered', callId: 'cid-b', cseq: 10, expiresAt: now - 1, lastStatus: 200, lastReason: null, failures: 0, retryAt: null, failingSince: null }],
   ]);
   engine.load([account('a'), account('b')], records);
   engine.start();

@@ -111,6 +111,8 @@ export class Registration implements HeapItem {
 
   /** consecutive failed exchanges (transient), for the exponential backoff. */
   failures = 0;
+  /** epoch ms of the first failure since the last success; 0 when not failing. */
+  failingSince = 0;
   private challenge: AuthChallenge | undefined;
   private challengeIsProxy = false;
   private nc = 0;
@@ -237,6 +239,7 @@ export class Registration implements HeapItem {
 
   private onSuccess(res: RegisterResponse, now: number, ctx: MachineContext): Decision {
     this.failures = 0;
+    this.failingSince = 0;
     if (this.unregistering) return this.finishUnregister(now, ctx);
     // RFC 3261 §10.2.4: the expiry granted is the one in our Contact in the 200, else Expires.
     const user = contactUserFor(this.account.id);
@@ -293,6 +296,8 @@ export class Registration implements HeapItem {
   private transientFailure(retryAfter: number | undefined, now: number, ctx: MachineContext): Decision {
     if (this.unregistering) return this.finishUnregisterFailed(now);
     this.failures += 1;
+    if (!this.failingSince) this.failingSince = now;
+    this.dirty = true;
     const delay = retryAfter !== undefined ? retryAfterDelay(retryAfter, ctx.policy.backoff, ctx.random) : backoffDelay(this.failures, ctx.policy.backoff, ctx.random);
     // the old binding may still hold: keep saying Registered until it runs out
     this.setState(this.registeredUntil > now ? 'Registered' : 'Error');
@@ -302,6 +307,8 @@ export class Registration implements HeapItem {
   private permanentFailure(state: 'Unauthorized' | 'Error', now: number, ctx: MachineContext): Decision {
     if (this.unregistering) return this.finishUnregisterFailed(now);
     this.failures += 1;
+    if (!this.failingSince) this.failingSince = now;
+    this.dirty = true;
     this.setState(state);
     return { next: 'at', at: now + backoffDelayLong(ctx) };
   }
@@ -344,6 +351,9 @@ export class Registration implements HeapItem {
       expiresAt: this.registeredUntil > 0 ? this.registeredUntil : null,
       lastStatus: this.lastStatus,
       lastReason: this.lastReason,
+      failures: this.failures,
+      retryAt: this.failures > 0 && this.heapIndex >= 0 ? this.dueAt : null,
+      failingSince: this.failingSince || null,
     };
   }
 }

@@ -88,6 +88,10 @@ export interface RegistrationRecord {
   /** last final status (0 for a timeout) and a short reason, for operators. */
   lastStatus: number | null;
   lastReason: string | null;
+  /** consecutive failed exchanges, when the next retry is due, since when it fails (epoch ms). */
+  failures: number;
+  retryAt: number | null;
+  failingSince: number | null;
 }
 
 /** Computes a digest Authorization/Proxy-Authorization value (core/sip/digest.ts). */
