@@ -1,0 +1,124 @@
+/**
+ * Bad streams close their own connection only: garbage, a Content-Length over the limit, a
+ * client trickling headers one byte at a time (slowloris), too many connections from one
+ * address, idle connections; a healthy phone on the same bridge keeps working throughout.
+ */
+import test from 'ava';
+import { bridgeWithPeers, udpPeer } from './testing/harness.js';
+import { MiniUa } from './testing/sipua.js';
+import { tcpWire, wsWire, type StreamWire } from './testing/wires.js';
+
+async function setup(t: import('ava').ExecutionContext, over: Parameters<typeof bridgeWithPeers>[1] = () => undefined) {
+  const peer = await udpPeer();
+  const bridge = await bridgeWithPeers([peer], over);
+  t.teardown(async () => {
+    peer.wire.close();
+    await bridge.close();
+  });
+  const wire = await tcpWire(bridge.addresses.tcp!.port);
+  const phone = new MiniUa({ wire, transport: 'TCP', sentBy: `127.0.0.1:${wire.localPort}`, aor: 'good@example.com', contactParams: ';transport=tcp' });
+  t.teardown(() => phone.close());
+  t.is((await phone.register()).status, 200);
+  return { peer, bridge, phone };
+}
+
+const closedWithin = (w: StreamWire, ms: number) => Promise.race([w.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+test('garbage, an oversized Content-Length and a missing Content-Length close only their connection', async (t) => {
+  const { bridge, phone } = await setup(t, (c) => (c.limits.maxMessageBytes = 4096));
+  const port = bridge.addresses.tcp!.port;
+  const cases: Array<[string, string]> = [
+    ['ERR_FRAME_BAD_START_LINE', '\x16\x03\x01\x02\x00garbage that is no SIP\r\n\r\n'],
+    ['ERR_FRAME_MESSAGE_TOO_LARGE', 'MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 999999\r\n\r\n'],
+    ['ERR_FRAME_MISSING_CONTENT_LENGTH', 'OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP x;branch=z9hG4bKa\r\n\r\n'],
+    ['ERR_FRAME_HEADERS_TOO_LARGE', `OPTIONS sip:a@b SIP/2.0\r\nX-Big: ${'a'.repeat(5000)}`],
+  ];
+  for (const [code, bytes] of cases) {
+    const bad = await tcpWire(port);
+    bad.socket.write(bytes);
+    t.true(await closedWithin(bad, 3000), `${code} closed the connection`);
+    t.is(bridge.metrics.framingErrors.get(code), 1, code);
+  }
+  t.is((await phone.register()).status, 200, 'the healthy phone still works');
+  t.is(bridge.metrics.connections.get('tcp'), 1);
+});
+
+test('slowloris: headers trickled a byte at a time are cut off after the header timeout', async (t) => {
+  const { bridge, phone } = await setup(t, (c) => {
+    c.limits.headerTimeoutMs = 600;
+    c.limits.idleTimeoutMs = 10_000;
+  });
+  const slow = await tcpWire(bridge.addresses.tcp!.port);
+  const text = 'REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKslow\r\n';
+  let i = 0;
+  const timer = setInterval(() => {
+    if (i < text.length && !slow.socket.destroyed) slow.socket.write(text[i++]!);
+  }, 50);
+  t.teardown(() => clearInterval(timer));
+  t.true(await closedWithin(slow, 5000));
+  clearInterval(timer);
+  t.true(i < text.length, 'closed before the headers could complete');
+  t.is(bridge.metrics.connectionsRejected.get('header-timeout'), 1);
+  t.is((await phone.register()).status, 200);
+});
+
+test('an idle connection is closed; keep-alive pings are answered and keep it open', async (t) => {
+  const { bridge } = await setup(t, (c) => {
+    c.limits.headerTimeoutMs = 300;
+    c.limits.idleTimeoutMs = 800;
+  });
+  const idle = await tcpWire(bridge.addresses.tcp!.port);
+  const pinger = await tcpWire(bridge.addresses.tcp!.port);
+  let pongs = 0;
+  pinger.socket.on('data', (d: Buffer) => (pongs += d.toString() === '\r\n' ? 1 : 0));
+  const timer = setInterval(() => pinger.socket.write('\r\n\r\n'), 200);
+  t.teardown(() => clearInterval(timer));
+  t.true(await closedWithin(idle, 4000));
+  t.false(pinger.socket.destroyed);
+  clearInterval(timer);
+  t.true(pongs >= 3, `pongs ${pongs}`);
+  t.true(bridge.metrics.keepAlives.get('tcp') >= 3);
+  t.true(bridge.metrics.connectionsRejected.get('idle-timeout') >= 1);
+});
+
+test('connections per source address are limited, over TCP and WebSocket', async (t) => {
+  const { bridge } = await setup(t, (c) => (c.limits.maxConnectionsPerAddress = 3));
+  // the registered phone holds one; two more fit, the next is refused
+  const ok1 = await tcpWire(bridge.addresses.tcp!.port);
+  const ok2 = await wsWire(bridge.addresses.ws!.port);
+  t.teardown(() => {
+    ok1.close();
+    ok2.close();
+  });
+  const refused = await tcpWire(bridge.addresses.tcp!.port);
+  t.true(await closedWithin(refused, 2000));
+  const refusedWs = await wsWire(bridge.addresses.ws!.port);
+  t.regex(refusedWs.handshake, /^HTTP\/1\.1 503/);
+  t.is(bridge.metrics.connectionsRejected.get('per-address-limit'), 2);
+  t.false(ok1.socket.destroyed);
+});
+
+test('a WebSocket without the sip subprotocol is refused (RFC 7118 §4.1)', async (t) => {
+  const { bridge } = await setup(t);
+  const w = await wsWire(bridge.addresses.ws!.port, { protocol: '' });
+  t.regex(w.handshake, /^HTTP\/1\.1 400/);
+  t.is(bridge.metrics.connectionsRejected.get('ws-no-sip-subprotocol'), 1);
+});
+
+test('a WebSocket message over the size limit closes that WebSocket only', async (t) => {
+  const { bridge, phone } = await setup(t, (c) => (c.limits.maxMessageBytes = 2048));
+  const w = await wsWire(bridge.addresses.ws!.port);
+  w.send(Buffer.from(`MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 5000\r\n\r\n${'x'.repeat(5000)}`));
+  t.true(await closedWithin(w, 3000));
+  t.is((await phone.register()).status, 200);
+});
+
+test('requests the bridge answers itself: Max-Forwards 0 → 483, unusable From → 400', async (t) => {
+  const { phone } = await setup(t);
+  const r1 = phone.request('OPTIONS', 'sip:x@example.com', { headers: '' });
+  phone.send(r1.text.replace('Max-Forwards: 70', 'Max-Forwards: 0').replace(/branch=z9hG4bK\w+/, 'branch=z9hG4bKmf0'));
+  t.is((await phone.waitFor((m) => m.status === 483)).status, 483);
+  phone.send('OPTIONS sip:x@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.9.9.9;branch=z9hG4bKbadkey\r\nFrom: garbage;tag=1\r\nTo: <sip:x@example.com>\r\nCall-ID: bk\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n');
+  const bad = await phone.waitFor((m) => m.status === 400);
+  t.regex(bad.first(1)!, /received=127\.0\.0\.1/);
+});
