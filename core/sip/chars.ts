@@ -159,3 +159,68 @@ export function parseDigits(s: string, start: number, end: number, max: number):
 
 /** 2**32 - 1: the largest delta-seconds / CSeq value (RFC 3261 §8.1.1.5, §20.19; RFC 4475 §3.1.2.4). */
 export const MAX_UINT32 = 4294967295;
+
+// ---- byte-level helpers (the grammars run over the received bytes, see uri.ts, via.ts) ----
+
+/**
+ * Skips LWS: SP, HTAB, and CR/LF. Inside a header value CR/LF only occur as part of a fold
+ * (CRLF followed by whitespace, §7.3.1), which is equivalent to one SP.
+ */
+export function skipLws(b: Uint8Array, i: number, end: number): number {
+  while (i < end) {
+    const c = b[i]!;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) break;
+    i++;
+  }
+  return i;
+}
+
+export function trimLws(b: Uint8Array, start: number, end: number): number {
+  while (end > start) {
+    const c = b[end - 1]!;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) break;
+    end--;
+  }
+  return end;
+}
+
+export function tokenEnd(b: Uint8Array, i: number, end: number): number {
+  while (i < end && TOKEN[b[i]!] === 1) i++;
+  return i;
+}
+
+/** b[i] is '"': index just after the closing quote, -1 when unterminated. */
+export function quotedEnd(b: Uint8Array, i: number, end: number): number {
+  i++;
+  while (i < end) {
+    const c = b[i]!;
+    if (c === 0x5c) i += 2;
+    else if (c === 0x22) return i + 1;
+    else i++;
+  }
+  return -1;
+}
+
+/** Case-insensitive comparison of b[s..e) with a lowercase ASCII name. */
+export function eqLower(b: Uint8Array, s: number, e: number, name: string): boolean {
+  if (e - s !== name.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    let c = b[s + k]!;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== name.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/** 1*DIGIT in b[s..e) at most max; -1 otherwise. */
+export function digitsValue(b: Uint8Array, s: number, e: number, max: number): number {
+  if (s >= e) return -1;
+  let n = 0;
+  for (let i = s; i < e; i++) {
+    const d = b[i]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+    if (n > max) return -1;
+  }
+  return n;
+}

@@ -145,49 +145,50 @@ for (let id = 1; id < KNOWN.length; id++) {
 }
 
 /**
- * The scanner folds each name byte into this hash while it looks for the colon:
- * h = h * 31 + (byte | 0x20), kept to 31 bits. `| 0x20` lowercases letters and leaves the
- * other token chars of known names ('-', digits) unchanged.
+ * Name lookup without hashing: the candidates for a (length, first letter) pair are chained
+ * (usually one), then the remaining bytes are compared case-insensitively with the lowercase
+ * spelling, kept as bytes.
  */
-export const TABLE_BITS = 10;
-const TABLE_MASK = (1 << TABLE_BITS) - 1;
-const SLOTS = new Uint8Array(1 << TABLE_BITS); // id per slot, 0 = empty
-
-export function hashStep(h: number, c: number): number {
-  return (Math.imul(h, 31) + (c | 0x20)) | 0;
+const MAX_NAME = 32;
+const NAME_BYTES = Buffer.from(LOWER.join(''), 'latin1');
+const NAME_OFF = new Int32Array(KNOWN.length);
+const FIRST = new Uint8Array(MAX_NAME * 128);
+const NEXT = new Uint8Array(KNOWN.length);
+{
+  let off = 0;
+  for (let id = 0; id < KNOWN.length; id++) {
+    NAME_OFF[id] = off;
+    off += LOWER[id]!.length;
+  }
+  for (let id = KNOWN.length - 1; id >= 1; id--) {
+    const n = LOWER[id]!;
+    const slot = (n.length << 7) | n.charCodeAt(0);
+    NEXT[id] = FIRST[slot]!;
+    FIRST[slot] = id;
+  }
 }
 
-function hashString(s: string): number {
-  let h = 0;
-  for (let i = 0; i < s.length; i++) h = hashStep(h, s.charCodeAt(i));
-  return h;
-}
-
-for (let id = 1; id < KNOWN.length; id++) {
-  let slot = hashString(LOWER[id]!) & TABLE_MASK;
-  while (SLOTS[slot] !== 0) slot = (slot + 1) & TABLE_MASK;
-  SLOTS[slot] = id;
-}
-
-/** Identifies the header name buf[start..end) given its hash; 0 when unknown. */
-export function idFromBytes(buf: Uint8Array, start: number, end: number, hash: number): number {
+/** Identifies the header name buf[start..end) (any case, full or compact form); 0 when unknown. */
+export function idFromBytes(buf: Uint8Array, start: number, end: number): number {
   const len = end - start;
-  if (len === 1) {
-    const c = buf[start]! | 0x20;
-    return c < 128 ? COMPACT[c]! : 0;
-  }
-  let slot = hash & TABLE_MASK;
-  for (;;) {
-    const id = SLOTS[slot]!;
-    if (id === 0) return 0;
-    const name = LOWER[id]!;
-    if (name.length === len) {
-      let i = 0;
-      while (i < len && (buf[start + i]! | 0x20) === name.charCodeAt(i)) i++;
-      if (i === len) return id;
+  let c = buf[start]!;
+  if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+  if (c >= 0x80) return 0;
+  if (len === 1) return COMPACT[c]!;
+  if (len >= MAX_NAME) return 0;
+  let id = FIRST[(len << 7) | c]!;
+  while (id !== 0) {
+    const off = NAME_OFF[id]!;
+    let k = 1;
+    for (; k < len; k++) {
+      let d = buf[start + k]!;
+      if (d >= 0x41 && d <= 0x5a) d |= 0x20;
+      if (d !== NAME_BYTES[off + k]) break;
     }
-    slot = (slot + 1) & TABLE_MASK;
+    if (k === len) return id;
+    id = NEXT[id]!;
   }
+  return 0;
 }
 
 const byName = new Map<string, number>();
@@ -197,7 +198,7 @@ export function idFromName(name: string): number {
   let id = byName.get(name);
   if (id !== undefined) return id;
   const b = Buffer.from(name, 'latin1');
-  id = idFromBytes(b, 0, b.length, hashString(name.toLowerCase()));
+  id = b.length === 0 ? 0 : idFromBytes(b, 0, b.length);
   if (byName.size < 4096) byName.set(name, id);
   return id;
 }

@@ -1,21 +1,35 @@
 /**
- * Decoding of header-field values from the original bytes: UTF-8 (RFC 3261 §25: TEXT-UTF8 in
- * display names, reason phrases and extension headers), and folded values normalised so each
- * CRLF + whitespace run becomes one SP (§7.3.1: equivalent to a single SP).
+ * Decoding of values from the original bytes, only when asked: `ascii` (latin1) for tokens,
+ * hosts and numbers; `text` (UTF-8, RFC 3261 §25 TEXT-UTF8) for display names, reason phrases
+ * and whole values, with folds normalised so each CRLF + whitespace run becomes one SP
+ * (§7.3.1: equivalent to a single SP).
  */
+import { unquote } from './chars.js';
 
 interface FastSlice {
   utf8Slice(start: number, end: number): string;
   latin1Slice(start: number, end: number): string;
 }
 
-/** Buffer's unchecked slice decoders (the checked toString(enc, s, e) validates its arguments). */
+/** Buffer's unchecked slice decoders (toString(enc, s, e) re-validates its arguments). */
 export function utf8(buf: Buffer, start: number, end: number): string {
   return (buf as unknown as FastSlice).utf8Slice(start, end);
 }
 
 export function latin1(buf: Buffer, start: number, end: number): string {
   return (buf as unknown as FastSlice).latin1Slice(start, end);
+}
+
+/** UTF-8 text of buf[start..end) with folds normalised. */
+export function text(buf: Buffer, start: number, end: number): string {
+  const v = utf8(buf, start, end);
+  return v.indexOf('\n') < 0 && v.indexOf('\r') < 0 ? v : unfold(v);
+}
+
+/** The content of the quoted-string buf[start..end) (quotes included), escapes resolved. */
+export function quotedText(buf: Buffer, start: number, end: number): string {
+  const v = text(buf, start, end);
+  return unquote(v, 0, v.length);
 }
 
 export function unfold(v: string): string {

@@ -13,9 +13,9 @@ import { SipParseError } from './errors.js';
 import { isToken, lower } from './chars.js';
 import { H, IS_LIST, idFromName } from './header-names.js';
 import { FOLDED, STRIDE, type MessageIndex } from './scanner.js';
-import { latin1, unfold, utf8 } from './header-value.js';
-import { listElements, parseEvent, parseNumberValue, parseRetryAfter } from './values.js';
-import { parseNameAddrAt } from './name-addr.js';
+import { latin1, text, utf8 } from './header-value.js';
+import { listElements, parseEvent, parseNumberValue, retryAfterValue } from './values.js';
+import { parseNameAddr } from './name-addr.js';
 import { rewriteMessage } from './serialize.js';
 import { parseAuth } from './auth-header.js';
 import { MAX_UINT32 } from './chars.js';
@@ -51,6 +51,10 @@ export class SipMessage {
   _requestUri: SipUri | undefined = undefined;
   _reason: string | undefined = undefined;
   _callId: string | undefined = undefined;
+  /** header index of Call-ID (set at parse). */
+  _callIdAt = -1;
+  /** CSeq: [seq, method start, method end] (set at parse). */
+  _cseqAt: [number, number, number] | null = null;
   _cseq: CSeq | undefined = undefined;
   _via: Via[] | undefined = undefined;
   _from: NameAddr | undefined = undefined;
@@ -58,8 +62,9 @@ export class SipMessage {
   _contact: Contact[] | undefined = undefined;
   _route: NameAddr[] | undefined = undefined;
   _recordRoute: NameAddr[] | undefined = undefined;
-  _maxForwards: number | undefined | null = null;
-  _expires: number | undefined | null = null;
+  /** -1 when absent */
+  _maxForwards = -1;
+  _expires = -1;
 
   /** @internal use parseMessage / createRequest / createResponse. */
   constructor(raw: Buffer, ix: MessageIndex) {
@@ -131,8 +136,7 @@ export class SipMessage {
     if (v === undefined) {
       const h = this._ix.h;
       const o = i * STRIDE;
-      v = utf8(this.raw, h[o + 2]!, h[o + 3]!);
-      if ((h[o + 5]! & FOLDED) !== 0) v = unfold(v);
+      v = (h[o + 5]! & FOLDED) !== 0 ? text(this.raw, h[o + 2]!, h[o + 3]!) : utf8(this.raw, h[o + 2]!, h[o + 3]!);
       vals[i] = v;
     }
     return v;
@@ -243,11 +247,18 @@ export class SipMessage {
   // ---- typed accessors (validated at parse time: served from cache) --------------------
 
   get callId(): string {
-    return this._callId ?? '';
+    if (this._callId === undefined) this._callId = this._callIdAt < 0 ? '' : this._value(this._callIdAt);
+    return this._callId;
   }
 
   get cseq(): CSeq {
-    return this._cseq ?? { seq: 0, method: '' };
+    if (this._cseq === undefined) {
+      const c = this._cseqAt;
+      if (c === null) return { seq: 0, method: '' };
+      // a request's CSeq method equals its method (checked at parse): share the string
+      this._cseq = { seq: c[0], method: this._ix.isRequest ? this.method : latin1(this.raw, c[1], c[2]) };
+    }
+    return this._cseq;
   }
 
   get via(): Via[] {
@@ -280,12 +291,12 @@ export class SipMessage {
   }
 
   get maxForwards(): number | undefined {
-    return this._maxForwards ?? undefined;
+    return this._maxForwards < 0 ? undefined : this._maxForwards;
   }
 
   /** the Expires header in seconds (§20.19). */
   get expires(): number | undefined {
-    return this._expires ?? undefined;
+    return this._expires < 0 ? undefined : this._expires;
   }
 
   // ---- typed accessors decoded on first use -----------------------------------------------
@@ -337,7 +348,8 @@ export class SipMessage {
   get retryAfter(): number | undefined {
     const i = this._find(H.RETRY_AFTER, '');
     if (i < 0) return undefined;
-    const n = parseRetryAfter(this._value(i));
+    const h = this._ix.h;
+    const n = retryAfterValue(this.raw, h[i * STRIDE + 2]!, h[i * STRIDE + 3]!);
     return n < 0 ? undefined : n;
   }
 
@@ -378,7 +390,7 @@ export class SipMessage {
   nameAddrs(name: string): NameAddr[] {
     const out: NameAddr[] = [];
     for (const v of this.headerValues(name)) {
-      const na = parseNameAddrAt(v, 0, v.length);
+      const na = parseNameAddr(v);
       if (na !== null) out.push(na);
     }
     return out;

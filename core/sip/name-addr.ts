@@ -1,120 +1,279 @@
 /**
- * name-addr / addr-spec with header parameters (RFC 3261 §20.10, §20.20, §20.30, §20.34, §20.39,
- * §25.1): From, To, Contact, Route, Record-Route.
+ * name-addr / addr-spec with header parameters over bytes (RFC 3261 §20.10, §20.20, §20.30,
+ * §20.34, §20.39, §25.1): From, To, Contact, Route, Record-Route.
  *   ( name-addr / addr-spec ) *( SEMI param )
  *   name-addr = [ display-name ] LAQUOT addr-spec RAQUOT
  *   display-name = *(token LWS) / quoted-string
  * In the addr-spec form a URI with a comma, question mark or semicolon is not allowed (§20:
  * it MUST be enclosed in angle brackets; RFC 4475 §3.1.2.13), and spaces never are (§3.1.2.14).
+ * Scanning validates and records offsets; values are decoded when read (see NameAddrView).
  */
-import { MAX_UINT32, TOKEN, parseDigits, scanQuoted, skipWs, trimEnd, unquote } from './chars.js';
-import { parseParams } from './params.js';
-import { tryParseUriAt } from './uri.js';
+import { MAX_UINT32, TOKEN, digitsValue, eqLower, quotedEnd, skipLws, trimLws } from './chars.js';
+import { P, PARAMS_BAD, PARAMS_END, nextParam, paramsMap } from './params.js';
+import { scanUri, type UriView } from './uri.js';
+import { latin1, quotedText, text, utf8 } from './header-value.js';
 import type { Contact, NameAddr, Params, SipUri } from './types.js';
 
-/** Parses s[start..end) as a name-addr or addr-spec with parameters; null when invalid. */
-export function parseNameAddrAt(s: string, start: number, end: number): NameAddr | null {
-  let i = skipWs(s, start, end);
-  end = trimEnd(s, i, end);
+export class NameAddrView implements NameAddr {
+  /** display name range; dnQuoted when it is a quoted-string. -1 = none. */
+  dnS = -1;
+  dnE = -1;
+  dnQuoted = false;
+  paramsS = -1;
+  paramsE = -1;
+  tagS = -1;
+  tagE = -1;
+  private _displayName: string | undefined | null = null;
+  private _uri: SipUri;
+  private _params: Params | undefined = undefined;
+  private _tag: string | undefined | null = null;
+  private _raw: string | undefined = undefined;
+
+  constructor(
+    readonly b: Buffer,
+    readonly s: number,
+    readonly e: number,
+    uri: UriView,
+  ) {
+    this._uri = uri;
+  }
+
+  get displayName(): string | undefined {
+    if (this._displayName === null) {
+      if (this.dnS < 0) this._displayName = undefined;
+      else this._displayName = this.dnQuoted ? quotedText(this.b, this.dnS, this.dnE) : text(this.b, this.dnS, this.dnE);
+    }
+    return this._displayName;
+  }
+  set displayName(v: string | undefined) {
+    this._displayName = v;
+  }
+
+  get uri(): SipUri {
+    return this._uri;
+  }
+  set uri(v: SipUri) {
+    this._uri = v;
+  }
+
+  get params(): Params {
+    if (this._params === undefined) this._params = this.paramsS < 0 ? new Map() : paramsMap(this.b, this.paramsS, this.paramsE);
+    return this._params;
+  }
+  set params(v: Params) {
+    this._params = v;
+  }
+
+  get tag(): string | undefined {
+    if (this._tag === null) this._tag = this.tagS < 0 ? undefined : latin1(this.b, this.tagS, this.tagE);
+    return this._tag;
+  }
+  set tag(v: string | undefined) {
+    this._tag = v;
+  }
+
+  get raw(): string {
+    if (this._raw === undefined) this._raw = text(this.b, this.s, this.e);
+    return this._raw;
+  }
+  set raw(v: string) {
+    this._raw = v;
+  }
+
+  /** @internal called for each header parameter while scanning; false rejects the value. */
+  onParam(_b: Buffer): boolean {
+    return true;
+  }
+
+  toJSON(): object {
+    return { displayName: this.displayName, uri: this.uri, params: Object.fromEntries(this.params), tag: this.tag, raw: this.raw };
+  }
+}
+
+/** Scans b[start..end) as a name-addr or addr-spec with parameters; null when invalid. */
+function scanInto<T extends NameAddrView>(
+  b: Buffer,
+  start: number,
+  end: number,
+  make: new (b: Buffer, s: number, e: number, uri: UriView) => T,
+): T | null {
+  let i = skipLws(b, start, end);
+  end = trimLws(b, i, end);
   const first = i;
-  let displayName: string | undefined;
+  let dnS = -1;
+  let dnE = -1;
+  let dnQuoted = false;
   let bracketed = false;
-  if (i < end && s.charCodeAt(i) === 0x22) {
-    const q = scanQuoted(s, i, end);
+  if (i < end && b[i] === 0x22) {
+    const q = quotedEnd(b, i, end);
     if (q < 0) return null;
-    displayName = unquote(s, i, q);
-    i = skipWs(s, q, end);
-    if (i >= end || s.charCodeAt(i) !== 0x3c) return null;
+    dnS = i;
+    dnE = q;
+    dnQuoted = true;
+    i = skipLws(b, q, end);
+    if (i >= end || b[i] !== 0x3c) return null;
     bracketed = true;
   } else {
-    // *(token LWS) then '<' means a token display name; anything else is an addr-spec.
+    // *(token LWS) then '<' means a token display name; anything else is an addr-spec
     let j = i;
     while (j < end) {
-      const c = s.charCodeAt(j);
+      const c = b[j]!;
       if (c === 0x3c) break;
-      if (c !== 0x20 && c !== 0x09 && (c > 0xff || TOKEN[c] === 0)) break;
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a && TOKEN[c] === 0) break;
       j++;
     }
-    if (j < end && s.charCodeAt(j) === 0x3c) {
-      const dn = trimEnd(s, first, j);
-      if (dn > first) displayName = s.slice(first, dn);
+    if (j < end && b[j] === 0x3c) {
+      const dn = trimLws(b, first, j);
+      if (dn > first) {
+        dnS = first;
+        dnE = dn;
+      }
       i = j;
       bracketed = true;
     }
   }
-  let uri: SipUri | null;
+  let uri: UriView | null;
   if (bracketed) {
-    const gt = s.indexOf('>', i + 1);
-    if (gt < 0 || gt >= end) return null;
-    uri = tryParseUriAt(s, i + 1, gt);
+    let gt = i + 1;
+    while (gt < end && b[gt] !== 0x3e) gt++;
+    if (gt >= end) return null;
+    uri = scanUri(b, i + 1, gt);
     i = gt + 1;
   } else {
     let j = i;
     while (j < end) {
-      const c = s.charCodeAt(j);
-      if (c === 0x3b || c === 0x20 || c === 0x09) break;
+      const c = b[j]!;
+      if (c === 0x3b || c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a) break;
       if (c === 0x2c || c === 0x3f) return null;
       j++;
     }
-    uri = tryParseUriAt(s, i, j);
+    uri = scanUri(b, i, j);
     i = j;
   }
   if (uri === null) return null;
-  const params: Params = new Map();
-  if (!parseParams(s, i, end, params)) return null;
-  const na: NameAddr = { uri, params, raw: first === 0 && end === s.length ? s : s.slice(first, end) };
-  if (displayName !== undefined) na.displayName = displayName;
-  const tag = params.get('tag');
-  if (tag) na.tag = tag;
+  const na = new make(b, first, end, uri);
+  na.dnS = dnS;
+  na.dnE = dnE;
+  na.dnQuoted = dnQuoted;
+  const ps = i;
+  for (;;) {
+    const r = nextParam(b, i, end);
+    if (r === PARAMS_END) break;
+    if (r === PARAMS_BAD) return null;
+    if (eqLower(b, P[0]!, P[1]!, 'tag') && P[2]! >= 0) {
+      na.tagS = P[2]!;
+      na.tagE = P[3]!;
+    }
+    if (!na.onParam(b)) return null;
+    i = r;
+  }
+  if (i > ps) {
+    na.paramsS = ps;
+    na.paramsE = end;
+  }
   return na;
 }
 
+export function scanNameAddr(b: Buffer, start: number, end: number): NameAddrView | null {
+  return scanInto(b, start, end, NameAddrView);
+}
+
+/** Parses a name-addr / addr-spec text; null when invalid. */
 export function parseNameAddr(s: string): NameAddr | null {
-  return parseNameAddrAt(s, 0, s.length);
+  const b = Buffer.from(s, 'utf8');
+  return scanNameAddr(b, 0, b.length);
 }
 
 /** q = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) (§25.1 qvalue); -1 when invalid. */
-function parseQ(v: string): number {
-  if (v.length === 0 || v.length > 5) return -1;
-  const n = Number(v);
-  if (!(n >= 0 && n <= 1) || (v[0] !== '0' && v[0] !== '1') || (v.length > 1 && v[1] !== '.')) return -1;
-  return n;
+function qValue(b: Uint8Array, s: number, e: number): number {
+  const len = e - s;
+  if (len < 1 || len > 5) return -1;
+  const d0 = b[s]! - 0x30;
+  if (d0 !== 0 && d0 !== 1) return -1;
+  if (len === 1) return d0;
+  if (b[s + 1] !== 0x2e) return -1;
+  let frac = 0;
+  let scale = 1;
+  for (let k = s + 2; k < e; k++) {
+    const d = b[k]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    frac = frac * 10 + d;
+    scale *= 10;
+  }
+  const q = d0 + frac / scale;
+  return q > 1 ? -1 : q;
 }
 
-/**
- * Contact value (§20.10): `*` or a name-addr/addr-spec with contact-params. expires is
- * delta-seconds at most 2**32-1 (RFC 4475 §3.1.2.4), q a qvalue.
- */
-export function parseContactAt(s: string, start: number, end: number): Contact | null {
-  const a = skipWs(s, start, end);
-  const b = trimEnd(s, a, end);
-  if (b === a + 1 && s.charCodeAt(a) === 0x2a) {
-    return {
-      star: true,
-      uri: { scheme: '', host: '', params: new Map(), headers: new Map(), opaque: '', raw: '*' },
-      params: new Map(),
-      raw: '*',
-    };
+/** Contact value (§20.10): a name-addr/addr-spec with contact-params, or `*`. */
+export class ContactView extends NameAddrView implements Contact {
+  star = false;
+  expires: number | undefined = undefined;
+  q: number | undefined = undefined;
+  instS = -1;
+  instE = -1;
+  instQuoted = false;
+  private _instance: string | undefined | null = null;
+
+  override onParam(b: Buffer): boolean {
+    const ns = P[0]!;
+    const ne = P[1]!;
+    const len = ne - ns;
+    if (len === 7 && eqLower(b, ns, ne, 'expires')) {
+      // delta-seconds at most 2**32-1 (RFC 4475 §3.1.2.4)
+      const n = P[2]! < 0 || P[4] === 1 ? -1 : digitsValue(b, P[2]!, P[3]!, MAX_UINT32);
+      if (n < 0) return false;
+      this.expires = n;
+    } else if (len === 1 && (b[ns]! | 0x20) === 0x71) {
+      const n = P[2]! < 0 || P[4] === 1 ? -1 : qValue(b, P[2]!, P[3]!);
+      if (n < 0) return false;
+      this.q = n;
+    } else if (len === 13 && eqLower(b, ns, ne, '+sip.instance') && P[2]! >= 0) {
+      this.instS = P[2]!;
+      this.instE = P[3]!;
+      this.instQuoted = P[4] === 1;
+    }
+    return true;
   }
-  const na = parseNameAddrAt(s, a, b) as Contact | null;
-  if (na === null) return null;
-  na.star = false;
-  const exp = na.params.get('expires');
-  if (exp !== undefined) {
-    const n = exp === null ? -1 : parseDigits(exp, 0, exp.length, MAX_UINT32);
-    if (n < 0) return null;
-    na.expires = n;
+
+  /** RFC 5626 §4.1: `+sip.instance="<urn:uuid:…>"` without its quotes and angle brackets. */
+  get instance(): string | undefined {
+    if (this._instance === null) {
+      if (this.instS < 0) this._instance = undefined;
+      else {
+        let v = this.instQuoted ? quotedText(this.b, this.instS, this.instE) : utf8(this.b, this.instS, this.instE);
+        if (v.charCodeAt(0) === 0x3c && v.endsWith('>')) v = v.slice(1, -1);
+        this._instance = v;
+      }
+    }
+    return this._instance;
   }
-  const q = na.params.get('q');
-  if (q !== undefined) {
-    const n = q === null ? -1 : parseQ(q);
-    if (n < 0) return null;
-    na.q = n;
+  set instance(v: string | undefined) {
+    this._instance = v;
   }
-  const inst = na.params.get('+sip.instance');
-  if (inst) {
-    // RFC 5626 §4.1: +sip.instance="<urn:uuid:…>"; the parser already removed the quotes.
-    na.instance = inst.charCodeAt(0) === 0x3c && inst.endsWith('>') ? inst.slice(1, -1) : inst;
+
+  override toJSON(): object {
+    return { ...super.toJSON(), star: this.star, expires: this.expires, q: this.q, instance: this.instance };
   }
-  return na;
 }
+
+
+export function scanContact(b: Buffer, start: number, end: number): ContactView | null {
+  const a = skipLws(b, start, end);
+  const z = trimLws(b, a, end);
+  if (z === a + 1 && b[a] === 0x2a) {
+    const u = scanUri(Buffer.from('x:*'), 0, 3)!;
+    u.scheme = '';
+    u.opaque = '';
+    u.raw = '*';
+    const c = new ContactView(b, a, z, u);
+    c.star = true;
+    return c;
+  }
+  return scanInto(b, start, end, ContactView);
+}
+
+export function parseContact(s: string): Contact | null {
+  const b = Buffer.from(s, 'utf8');
+  return scanContact(b, 0, b.length);
+}
+

@@ -1,44 +1,84 @@
 /**
- * Header-field parameters (RFC 3261 §25.1 generic-param): `*( SEMI token [ EQUAL gen-value ] )`
- * with SEMI = SWS ";" SWS and EQUAL = SWS "=" SWS. Names are lowercased; quoted values are
- * unquoted; a flag parameter maps to null.
+ * Header-field parameters over bytes (RFC 3261 §25.1 generic-param):
+ *   *( SEMI token [ EQUAL gen-value ] ), SEMI = SWS ";" SWS, EQUAL = SWS "=" SWS,
+ *   gen-value = token / host / quoted-string
+ * `nextParam` walks one parameter at a time into the scratch `P` (no allocation), so the
+ * grammars can validate and pick out the parameters they know; `paramsMap` builds the Map
+ * only when an accessor asks for it (names lowercased, quoted values unquoted, flags → null).
  */
-import { scanQuoted, scanToken, skipWs, unquote, lower } from './chars.js';
+import { lower, quotedEnd, skipLws, tokenEnd } from './chars.js';
+import { latin1, quotedText, utf8 } from './header-value.js';
 import type { Params } from './types.js';
 
-/** gen-value chars beyond token: host (IPv6 brackets and colons) and a few seen in the wild. */
+/** Offsets of the last parameter read by nextParam: name start/end, value start/end (-1 = flag), quoted flag. */
+export const P = new Int32Array(5);
+
+/** gen-value chars beyond token: host (IPv6 brackets, colons) and others seen in the wild. */
 function isValueChar(c: number): boolean {
   return c > 0x20 && c !== 0x3b && c !== 0x2c && c !== 0x22 && c !== 0x3c && c !== 0x3e && c !== 0x3d && c !== 0x7f;
 }
 
-/**
- * Parses parameters starting at s[i] (after optional whitespace, a ';' or the end) up to end.
- * Returns false when the text is not a parameter list.
- */
-export function parseParams(s: string, i: number, end: number, params: Params): boolean {
+export const PARAMS_END = -2;
+export const PARAMS_BAD = -1;
+
+/** Reads `;name[=value]` at b[i..] (after optional LWS). Returns the index after it, PARAMS_END, or PARAMS_BAD. */
+export function nextParam(b: Uint8Array, i: number, end: number): number {
+  i = skipLws(b, i, end);
+  if (i >= end) return PARAMS_END;
+  if (b[i] !== 0x3b) return PARAMS_BAD;
+  i = skipLws(b, i + 1, end);
+  const ns = i;
+  i = tokenEnd(b, i, end);
+  if (i === ns) return PARAMS_BAD;
+  P[0] = ns;
+  P[1] = i;
+  P[4] = 0;
+  const j = skipLws(b, i, end);
+  if (j < end && b[j] === 0x3d) {
+    i = skipLws(b, j + 1, end);
+    if (i < end && b[i] === 0x22) {
+      const q = quotedEnd(b, i, end);
+      if (q < 0) return PARAMS_BAD;
+      P[2] = i;
+      P[3] = q;
+      P[4] = 1;
+      return q;
+    }
+    const vs = i;
+    while (i < end && isValueChar(b[i]!)) i++;
+    if (i === vs) return PARAMS_BAD;
+    P[2] = vs;
+    P[3] = i;
+    return i;
+  }
+  P[2] = -1;
+  P[3] = -1;
+  return i;
+}
+
+/** true when b[s..e) is a valid parameter list. */
+export function validParams(b: Uint8Array, s: number, e: number): boolean {
   for (;;) {
-    i = skipWs(s, i, end);
-    if (i >= end) return true;
-    if (s.charCodeAt(i) !== 0x3b) return false;
-    i = skipWs(s, i + 1, end);
-    const ns = i;
-    i = scanToken(s, i, end);
-    if (i === ns) return false;
-    const name = lower(s.slice(ns, i));
-    i = skipWs(s, i, end);
-    if (i < end && s.charCodeAt(i) === 0x3d) {
-      i = skipWs(s, i + 1, end);
-      if (i < end && s.charCodeAt(i) === 0x22) {
-        const q = scanQuoted(s, i, end);
-        if (q < 0) return false;
-        params.set(name, unquote(s, i, q));
-        i = q;
-      } else {
-        const vs = i;
-        while (i < end && isValueChar(s.charCodeAt(i))) i++;
-        if (i === vs) return false;
-        params.set(name, s.slice(vs, i));
-      }
-    } else params.set(name, null);
+    const r = nextParam(b, s, e);
+    if (r === PARAMS_END) return true;
+    if (r === PARAMS_BAD) return false;
+    s = r;
+  }
+}
+
+/** The value of the last parameter read (P), decoded. */
+export function paramValue(buf: Buffer): string | null {
+  if (P[2] < 0) return null;
+  return P[4] === 1 ? quotedText(buf, P[2]!, P[3]!) : utf8(buf, P[2]!, P[3]!);
+}
+
+/** Builds the Map of a (valid) parameter list buf[s..e). */
+export function paramsMap(buf: Buffer, s: number, e: number): Params {
+  const m: Params = new Map();
+  for (;;) {
+    const r = nextParam(buf, s, e);
+    if (r < 0) return m;
+    m.set(lower(latin1(buf, P[0]!, P[1]!)), paramValue(buf));
+    s = r;
   }
 }

@@ -102,7 +102,7 @@ function scanStatusLine(buf: Uint8Array, p: number, end: number, ix: MessageInde
 }
 
 /** Scans a message; throws SipParseError. `buf` must be at most limits.maxMessageBytes long. */
-export function scanMessage(buf: Uint8Array, limits: ParseLimits, stream: boolean): MessageIndex {
+export function scanMessage(buf: Buffer, limits: ParseLimits, stream: boolean): MessageIndex {
   const len = buf.length;
   let p = 0;
   // RFC 3261 §7.5: CRLFs before the start line are ignored (and alone they are a keep-alive).
@@ -158,11 +158,9 @@ export function scanMessage(buf: Uint8Array, limits: ParseLimits, stream: boolea
     }
     if (n === maxHeaders) fail('TOO_MANY_HEADERS', `more than ${maxHeaders} header fields`);
     const ls = p;
-    let hash = 0;
     while (p < len) {
       c = buf[p]!;
       if (TOKEN[c] === 0) break;
-      hash = (Math.imul(hash, 31) + (c | 0x20)) | 0;
       p++;
     }
     const ne = p;
@@ -175,8 +173,10 @@ export function scanMessage(buf: Uint8Array, limits: ParseLimits, stream: boolea
     let q = p;
     const cap = Math.min(len, ls + maxHeaderBytes);
     for (;;) {
-      while (q < cap && buf[q] !== 0x0a) q++;
-      if (q >= cap) {
+      // native memchr: the value bytes are not otherwise looked at here
+      q = buf.indexOf(0x0a, q);
+      if (q < 0 || q >= cap) {
+        q = q < 0 ? len : q;
         if (q >= len) fail('TRUNCATED', 'header field line not terminated', nameAt(buf, ls, ne));
         fail('HEADER_TOO_LONG', `header field longer than ${maxHeaderBytes} bytes`, nameAt(buf, ls, ne));
       }
@@ -192,7 +192,7 @@ export function scanMessage(buf: Uint8Array, limits: ParseLimits, stream: boolea
     while (vs < q && (buf[vs] === 0x20 || buf[vs] === 0x09 || buf[vs] === 0x0d || buf[vs] === 0x0a)) vs++;
     let ve = q;
     while (ve > vs && (buf[ve - 1] === 0x20 || buf[ve - 1] === 0x09 || buf[ve - 1] === 0x0d || buf[ve - 1] === 0x0a)) ve--;
-    const id = idFromBytes(buf, ls, ne, hash);
+    const id = idFromBytes(buf, ls, ne);
     if (id === H.CONTENT_LENGTH) {
       let v = 0;
       if (ve === vs) fail('BAD_CONTENT_LENGTH', 'empty Content-Length');

@@ -1,10 +1,11 @@
 /**
  * URIs: RFC 3261 §19.1 SIP/SIPS, RFC 3966 tel, any other scheme kept opaque (RFC 3986 §3.1).
- * Parsing works on the decoded text with charCode loops; invalid input yields null from
- * `tryParseUri` (used by the header grammars) or a SipParseError from `parseUri`.
+ * `scanUri` validates the bytes and returns a UriView that records offsets; each part is
+ * decoded (and %-unescaped, §19.1.2) the first time it is read. Parts can be reassigned.
  */
 import { SipParseError } from './errors.js';
 import { lower, unescapePct } from './chars.js';
+import { latin1, utf8 } from './header-value.js';
 import type { Params, SipUri } from './types.js';
 
 function isAlpha(c: number): boolean {
@@ -15,145 +16,296 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
-/** Characters never allowed unescaped anywhere in a URI inside a SIP message. */
-function isForbidden(c: number): boolean {
-  return c <= 0x20 || c === 0x22 || c === 0x3c || c === 0x3e || c === 0x7f;
-}
-
-/** hostname / IPv4address chars (RFC 3261 §25.1 host); '_' tolerated, seen in the wild. */
+/** hostname / IPv4address chars (§25.1 host); '_' tolerated, seen in the wild. */
 function isHostChar(c: number): boolean {
   return isAlpha(c) || isDigit(c) || c === 0x2d || c === 0x2e || c === 0x5f;
 }
 
-function isHexOrColon(c: number): boolean {
+function isIpv6Char(c: number): boolean {
   return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) || c === 0x3a || c === 0x2e;
 }
 
-/** Parses `;name[=value]` pairs in s[start..end) into params (names lowercased, both unescaped). */
-function parseUriParams(s: string, start: number, end: number, params: Params): boolean {
-  let i = start;
-  while (i < end) {
-    // s[i] === ';'
-    i++;
+const KIND_SIP = 0;
+const KIND_TEL = 1;
+const KIND_OTHER = 2;
+
+/** Parses `;name[=value]…` (URI parameters) of a valid URI into a Map (names lowercased, unescaped). */
+function uriParamsMap(b: Buffer, s: number, e: number): Params {
+  const m: Params = new Map();
+  let i = s;
+  while (i < e) {
+    i++; // ';'
     let j = i;
     let eq = -1;
-    while (j < end) {
-      const c = s.charCodeAt(j);
-      if (c === 0x3b) break;
-      if (c === 0x3d && eq < 0) eq = j;
+    while (j < e && b[j] !== 0x3b) {
+      if (b[j] === 0x3d && eq < 0) eq = j;
       j++;
     }
-    if (eq === i || j === i) return false; // ";=x" or an empty ";;"
-    if (eq < 0) params.set(lower(unescapePct(s.slice(i, j))), null);
-    else params.set(lower(unescapePct(s.slice(i, eq))), unescapePct(s.slice(eq + 1, j)));
+    if (eq < 0) m.set(lower(unescapePct(utf8(b, i, j))), null);
+    else m.set(lower(unescapePct(utf8(b, i, eq))), unescapePct(utf8(b, eq + 1, j)));
     i = j;
   }
-  return true;
+  return m;
 }
 
-function parseUriHeaders(s: string, start: number, end: number, headers: Map<string, string>): boolean {
-  let i = start;
-  while (i < end) {
-    let j = s.indexOf('&', i);
-    if (j < 0 || j > end) j = end;
-    const eq = s.indexOf('=', i);
-    if (eq < 0 || eq >= j || eq === i) return false;
-    headers.set(unescapePct(s.slice(i, eq)), unescapePct(s.slice(eq + 1, j)));
-    i = j + 1;
+function validUriParams(b: Uint8Array, s: number, e: number): boolean {
+  let i = s;
+  while (i < e) {
+    if (b[i] !== 0x3b) return false;
+    i++;
+    const ns = i;
+    while (i < e && b[i] !== 0x3b && b[i] !== 0x3d) i++;
+    if (i === ns) return false; // ";;" or ";=x"
+    if (i < e && b[i] === 0x3d) {
+      i++;
+      while (i < e && b[i] !== 0x3b) i++;
+    }
   }
   return true;
 }
 
-/** Parses the URI text s[start..end); null when it is not a valid URI. */
-export function tryParseUriAt(s: string, start: number, end: number): SipUri | null {
-  const raw = start === 0 && end === s.length ? s : s.slice(start, end);
+function uriHeadersMap(b: Buffer, s: number, e: number): Map<string, string> {
+  const m = new Map<string, string>();
+  let i = s;
+  while (i < e) {
+    let j = i;
+    let eq = -1;
+    while (j < e && b[j] !== 0x26) {
+      if (b[j] === 0x3d && eq < 0) eq = j;
+      j++;
+    }
+    if (eq > i) m.set(unescapePct(utf8(b, i, eq)), unescapePct(utf8(b, eq + 1, j)));
+    i = j + 1;
+  }
+  return m;
+}
+
+function validUriHeaders(b: Uint8Array, s: number, e: number): boolean {
+  let i = s;
+  while (i < e) {
+    const ns = i;
+    while (i < e && b[i] !== 0x26 && b[i] !== 0x3d) i++;
+    if (i === ns || i >= e || b[i] !== 0x3d) return false; // hname "=" hvalue
+    while (i < e && b[i] !== 0x26) i++;
+    i++;
+  }
+  return true;
+}
+
+/** A URI over the bytes it was read from. Fields are decoded on first read; all can be set. */
+export class UriView implements SipUri {
+  // offsets (-1 = absent)
+  userS = -1;
+  userE = -1;
+  passS = -1;
+  passE = -1;
+  hostS = -1;
+  hostE = -1;
+  paramsS = -1;
+  paramsE = -1;
+  hdrS = -1;
+  hdrE = -1;
+  kind = KIND_SIP;
+  private _scheme: string | undefined = undefined;
+  private _user: string | undefined | null = null;
+  private _password: string | undefined | null = null;
+  private _host: string | undefined = undefined;
+  private _port: number | undefined;
+  private _params: Params | undefined = undefined;
+  private _headers: Map<string, string> | undefined = undefined;
+  private _opaque: string | undefined | null = null;
+  private _raw: string | undefined = undefined;
+
+  constructor(
+    readonly b: Buffer,
+    readonly s: number,
+    readonly e: number,
+    readonly schemeEnd: number,
+  ) {}
+
+  get scheme(): string {
+    if (this._scheme === undefined) this._scheme = lower(latin1(this.b, this.s, this.schemeEnd));
+    return this._scheme;
+  }
+  set scheme(v: string) {
+    this._scheme = v;
+  }
+
+  get user(): string | undefined {
+    if (this._user === null) this._user = this.userS < 0 ? undefined : unescapePct(utf8(this.b, this.userS, this.userE));
+    return this._user;
+  }
+  set user(v: string | undefined) {
+    this._user = v;
+  }
+
+  get password(): string | undefined {
+    if (this._password === null) this._password = this.passS < 0 ? undefined : unescapePct(utf8(this.b, this.passS, this.passE));
+    return this._password;
+  }
+  set password(v: string | undefined) {
+    this._password = v;
+  }
+
+  get host(): string {
+    if (this._host === undefined) this._host = this.hostS < 0 ? '' : lower(latin1(this.b, this.hostS, this.hostE));
+    return this._host;
+  }
+  set host(v: string) {
+    this._host = v;
+  }
+
+  get port(): number | undefined {
+    return this._port;
+  }
+  set port(v: number | undefined) {
+    this._port = v;
+  }
+
+  get params(): Params {
+    if (this._params === undefined) this._params = this.paramsS < 0 ? new Map() : uriParamsMap(this.b, this.paramsS, this.paramsE);
+    return this._params;
+  }
+  set params(v: Params) {
+    this._params = v;
+  }
+
+  get headers(): Map<string, string> {
+    if (this._headers === undefined) this._headers = this.hdrS < 0 ? new Map() : uriHeadersMap(this.b, this.hdrS, this.hdrE);
+    return this._headers;
+  }
+  set headers(v: Map<string, string>) {
+    this._headers = v;
+  }
+
+  get opaque(): string | undefined {
+    if (this._opaque === null) this._opaque = this.kind === KIND_OTHER ? utf8(this.b, this.schemeEnd + 1, this.e) : undefined;
+    return this._opaque;
+  }
+  set opaque(v: string | undefined) {
+    this._opaque = v;
+  }
+
+  get raw(): string {
+    if (this._raw === undefined) this._raw = utf8(this.b, this.s, this.e);
+    return this._raw;
+  }
+  set raw(v: string) {
+    this._raw = v;
+  }
+
+  /** true when the URI has `?headers` (not allowed in a Request-URI, §19.1.1). */
+  get hasHeaders(): boolean {
+    return this.hdrS >= 0;
+  }
+
+  toJSON(): object {
+    return { scheme: this.scheme, user: this.user, password: this.password, host: this.host, port: this.port, params: Object.fromEntries(this.params), headers: Object.fromEntries(this.headers), opaque: this.opaque, raw: this.raw };
+  }
+}
+
+/** Validates the URI bytes b[s..e) and returns its view; null when invalid. */
+export function scanUri(b: Buffer, s: number, e: number): UriView | null {
   // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"
-  let i = start;
-  if (i >= end || !isAlpha(s.charCodeAt(i))) return null;
-  while (i < end) {
-    const c = s.charCodeAt(i);
+  let i = s;
+  if (i >= e || !isAlpha(b[i]!)) return null;
+  while (i < e) {
+    const c = b[i]!;
     if (c === 0x3a) break;
     if (!isAlpha(c) && !isDigit(c) && c !== 0x2b && c !== 0x2d && c !== 0x2e) return null;
     i++;
   }
-  if (i >= end - 1) return null;
-  for (let k = i + 1; k < end; k++) if (isForbidden(s.charCodeAt(k))) return null;
-  const scheme = lower(s.slice(start, i));
+  if (i >= e - 1) return null;
   const rest = i + 1;
-  const params: Params = new Map();
-  const headers = new Map<string, string>();
-  if (scheme === 'tel') {
-    // RFC 3966: telephone-subscriber = number *( ";" par )
-    let semi = s.indexOf(';', rest);
-    if (semi < 0 || semi > end) semi = end;
-    if (semi === rest) return null;
-    if (!parseUriParams(s, semi, end, params)) return null;
-    return { scheme, user: unescapePct(s.slice(rest, semi)), host: '', params, headers, raw };
+  for (let k = rest; k < e; k++) {
+    // never unescaped in a URI inside a SIP message: whitespace, controls, '"', '<', '>'
+    const c = b[k]!;
+    if (c <= 0x20 || c === 0x22 || c === 0x3c || c === 0x3e || c === 0x7f) return null;
   }
-  if (scheme !== 'sip' && scheme !== 'sips') {
-    return { scheme, host: '', params, headers, opaque: s.slice(rest, end), raw };
+  const u = new UriView(b, s, e, i);
+  const len = i - s;
+  const c0 = b[s]! | 0x20;
+  const isSip = (len === 3 || (len === 4 && (b[s + 3]! | 0x20) === 0x73)) && c0 === 0x73 && (b[s + 1]! | 0x20) === 0x69 && (b[s + 2]! | 0x20) === 0x70;
+  if (!isSip) {
+    if (len === 3 && c0 === 0x74 && (b[s + 1]! | 0x20) === 0x65 && (b[s + 2]! | 0x20) === 0x6c) {
+      // RFC 3966: telephone-subscriber = number *( ";" par )
+      u.kind = KIND_TEL;
+      let semi = rest;
+      while (semi < e && b[semi] !== 0x3b) semi++;
+      if (semi === rest || !validUriParams(b, semi, e)) return null;
+      u.userS = rest;
+      u.userE = semi;
+      if (semi < e) {
+        u.paramsS = semi;
+        u.paramsE = e;
+      }
+      return u;
+    }
+    u.kind = KIND_OTHER;
+    return u;
   }
   // userinfo ends at the first '@': '@' is never allowed unescaped in user, password,
-  // parameters or headers, while ';', '?' and ':' are (user-unreserved, §25.1).
-  let user: string | undefined;
-  let password: string | undefined;
+  // parameters or headers, while ';', '?' and ':' are allowed in the user part (§25.1).
   let hostStart = rest;
-  const at = s.indexOf('@', rest);
-  if (at >= 0 && at < end) {
+  let at = rest;
+  while (at < e && b[at] !== 0x40) at++;
+  if (at < e) {
     if (at === rest) return null;
-    let colon = s.indexOf(':', rest);
-    if (colon > at) colon = -1;
-    if (colon < 0) user = unescapePct(s.slice(rest, at));
-    else {
-      if (colon === rest) return null;
-      user = unescapePct(s.slice(rest, colon));
-      password = unescapePct(s.slice(colon + 1, at));
+    let colon = rest;
+    while (colon < at && b[colon] !== 0x3a) colon++;
+    if (colon === rest) return null;
+    u.userS = rest;
+    u.userE = colon;
+    if (colon < at) {
+      u.passS = colon + 1;
+      u.passE = at;
     }
     hostStart = at + 1;
   }
-  // hostport
   let h = hostStart;
-  if (h < end && s.charCodeAt(h) === 0x5b) {
+  if (h < e && b[h] === 0x5b) {
     // IPv6reference = "[" IPv6address "]"
     h++;
-    while (h < end && isHexOrColon(s.charCodeAt(h))) h++;
-    if (h >= end || s.charCodeAt(h) !== 0x5d || h === hostStart + 1) return null;
+    while (h < e && isIpv6Char(b[h]!)) h++;
+    if (h >= e || b[h] !== 0x5d || h === hostStart + 1) return null;
     h++;
   } else {
-    while (h < end && isHostChar(s.charCodeAt(h))) h++;
+    while (h < e && isHostChar(b[h]!)) h++;
     if (h === hostStart) return null;
   }
-  const host = lower(s.slice(hostStart, h));
-  let port: number | undefined;
-  if (h < end && s.charCodeAt(h) === 0x3a) {
+  u.hostS = hostStart;
+  u.hostE = h;
+  if (h < e && b[h] === 0x3a) {
     h++;
     const ps = h;
     let n = 0;
-    while (h < end && isDigit(s.charCodeAt(h))) {
-      n = n * 10 + s.charCodeAt(h) - 0x30;
+    while (h < e && isDigit(b[h]!)) {
+      n = n * 10 + b[h]! - 0x30;
       if (n > 65535) return null;
       h++;
     }
     if (h === ps) return null;
-    port = n;
+    u.port = n;
   }
-  if (h < end) {
-    const c = s.charCodeAt(h);
-    if (c !== 0x3b && c !== 0x3f) return null;
+  if (h < e && b[h] !== 0x3b && b[h] !== 0x3f) return null;
+  let q = h;
+  while (q < e && b[q] !== 0x3f) q++;
+  if (q > h) {
+    if (!validUriParams(b, h, q)) return null;
+    u.paramsS = h;
+    u.paramsE = q;
   }
-  let q = s.indexOf('?', h);
-  if (q < 0 || q > end) q = end;
-  if (!parseUriParams(s, h, q, params)) return null;
-  if (q < end && !parseUriHeaders(s, q + 1, end, headers)) return null;
-  const uri: SipUri = { scheme, host, params, headers, raw };
-  if (user !== undefined) uri.user = user;
-  if (password !== undefined) uri.password = password;
-  if (port !== undefined) uri.port = port;
-  return uri;
+  if (q < e) {
+    if (!validUriHeaders(b, q + 1, e)) return null;
+    u.hdrS = q + 1;
+    u.hdrE = e;
+  }
+  return u;
 }
 
 export function tryParseUri(text: string): SipUri | null {
-  return tryParseUriAt(text, 0, text.length);
+  const b = Buffer.from(text, 'utf8');
+  return scanUri(b, 0, b.length);
 }
 
 /** Parses a URI; throws SipParseError BAD_URI. */
@@ -177,7 +329,7 @@ function escapeComponent(s: string, allowed: string): string {
     const c = s.charCodeAt(i);
     if (isAlpha(c) || isDigit(c) || (c < 0x80 && allowed.indexOf(s[i]!) >= 0)) continue;
     out += s.slice(start, i);
-    for (const b of Buffer.from(s[i]!, 'utf8')) out += '%' + (b < 16 ? '0' : '') + b.toString(16).toUpperCase();
+    for (const byte of Buffer.from(s[i]!, 'utf8')) out += '%' + (byte < 16 ? '0' : '') + byte.toString(16).toUpperCase();
     start = i + 1;
   }
   return start === 0 ? s : out + s.slice(start);
@@ -195,7 +347,7 @@ function formatParams(params: Params): string {
 /** Writes a URI from its parts, escaping what each component does not allow. */
 export function formatUri(uri: SipUri): string {
   if (uri.opaque !== undefined) return `${uri.scheme}:${uri.opaque}`;
-  if (uri.scheme === 'tel') return `tel:${escapeComponent(uri.user ?? '', PARAM_OK)}${formatParams(uri.params)}`;
+  if (uri.scheme === 'tel') return `tel:${escapeComponent(uri.user ?? '', PARAM_OK + '+')}${formatParams(uri.params)}`;
   let out = uri.scheme + ':';
   if (uri.user !== undefined) {
     out += escapeComponent(uri.user, USER_OK);

@@ -1,40 +1,40 @@
 /**
- * Parse-time validation (RFC 3261 §8.1.1, §8.2.2, §20; RFC 4475 §3.1.2): the start line's URI,
- * the mandatory headers (Via, From, To, Call-ID, CSeq) and every header whose value the stack
- * relies on (Contact, Route, Record-Route, Max-Forwards, Expires, Retry-After, Date). Each value
- * is decoded once here and cached on the message, so the accessors never throw afterwards.
+ * Parse-time validation (RFC 3261 §8.1.1, §8.2.2, §20; RFC 4475 §3.1.2) over the bytes: the
+ * Request-URI, the mandatory headers (Via, From, To, Call-ID, CSeq) and every header whose
+ * value the stack relies on (Contact, Route, Record-Route, Max-Forwards, Expires, Retry-After,
+ * Date). The scans record offsets in small views cached on the message (no strings, no Maps),
+ * so a successfully parsed message never throws from an accessor and pays for decoding only
+ * what is read.
  */
 import { SipParseError } from './errors.js';
 import { MAX_UINT32 } from './chars.js';
 import { CANONICAL, H } from './header-names.js';
-import { tryParseUri } from './uri.js';
-import { splitList, parseCSeq, parseNumberValue, parseRetryAfter, isValidDate } from './values.js';
-import { parseContactAt, parseNameAddrAt } from './name-addr.js';
-import { parseViaAt } from './via.js';
+import { scanUri } from './uri.js';
+import { numberValue, retryAfterValue, scanCSeq, splitListBytes, validDate } from './values.js';
+import { scanContact, scanNameAddr, type ContactView, type NameAddrView } from './name-addr.js';
+import { scanVia, type ViaView } from './via.js';
 import { STRIDE } from './scanner.js';
 import type { SipMessage } from './message.js';
-import type { Contact, NameAddr, Via } from './types.js';
 
 function bad(id: number, what: string): never {
   throw new SipParseError('BAD_HEADER_VALUE', `invalid ${what}`, CANONICAL[id]);
 }
 
-function single(m: SipMessage, i: number, prev: unknown, id: number): string {
-  // §7.3.1: these headers have one value; a second field is an error (RFC 4475 §3.1.2.? multi)
-  if (prev !== undefined) throw new SipParseError('BAD_HEADER', 'header field appears more than once', CANONICAL[id]);
-  return m._value(i);
+function once(seen: boolean, id: number): void {
+  // §7.3.1 / RFC 4475 §3.1.2.19: a single-valued header field appearing twice is an error
+  if (seen) throw new SipParseError('BAD_HEADER', 'header field appears more than once', CANONICAL[id]);
 }
 
-const scratch: number[] = [];
+const pairs: number[] = [];
 
-function eachElement<T>(v: string, id: number, parse: (s: string, a: number, b: number) => T | null, out: T[]): void {
-  scratch.length = 0;
-  splitList(v, scratch);
-  for (let k = 0; k < scratch.length; k += 2) {
-    const a = scratch[k]!;
-    const b = scratch[k + 1]!;
-    if (a === b) bad(id, 'empty list element');
-    const x = parse(v, a, b);
+function eachElement<T>(b: Buffer, s: number, e: number, id: number, scan: (b: Buffer, s: number, e: number) => T | null, out: T[]): void {
+  pairs.length = 0;
+  splitListBytes(b, s, e, pairs);
+  for (let k = 0; k < pairs.length; k += 2) {
+    const a = pairs[k]!;
+    const z = pairs[k + 1]!;
+    if (a === z) bad(id, 'empty list element');
+    const x = scan(b, a, z);
     if (x === null) bad(id, 'value');
     out.push(x);
   }
@@ -42,105 +42,103 @@ function eachElement<T>(v: string, id: number, parse: (s: string, a: number, b: 
 
 export function validateMessage(m: SipMessage): void {
   const ix = m._ix;
+  const b = m.raw;
   if (ix.isRequest) {
-    const uri = tryParseUri(m.uri);
-    if (uri === null) throw new SipParseError('BAD_URI', `invalid Request-URI ${JSON.stringify(m.uri.slice(0, 200))}`);
-    // §19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.9)
-    if ((uri.scheme === 'sip' || uri.scheme === 'sips') && uri.headers.size > 0) {
-      throw new SipParseError('BAD_URI', 'Request-URI contains escaped headers');
-    }
+    const uri = scanUri(b, ix.uriStart, ix.uriEnd);
+    if (uri === null) throw new SipParseError('BAD_URI', 'invalid Request-URI');
+    // §19.1.1 table: headers are not allowed in a SIP Request-URI (RFC 4475 §3.1.2.9)
+    if (uri.kind === 0 && uri.hasHeaders) throw new SipParseError('BAD_URI', 'Request-URI contains escaped headers');
     m._requestUri = uri;
-  } else if (ix.status < 100 || ix.status > 699) {
-    throw new SipParseError('BAD_START_LINE', `status code ${ix.status} out of range`);
   }
   const h = ix.h;
-  let via: Via[] | undefined;
-  let contact: Contact[] | undefined;
-  let route: NameAddr[] | undefined;
-  let recordRoute: NameAddr[] | undefined;
-  let from: NameAddr | undefined;
-  let to: NameAddr | undefined;
-  let callId: string | undefined;
-  let cseqText: string | undefined;
-  let maxForwards: number | undefined;
-  let expires: number | undefined;
-  let sawMaxForwards = false;
-  let sawExpires = false;
-  for (let i = 0, o = 5; i < ix.count; i++, o += STRIDE) {
-    const id = h[o]! & 0xff;
+  let via: ViaView[] | undefined;
+  let contact: ContactView[] | undefined;
+  let route: NameAddrView[] | undefined;
+  let recordRoute: NameAddrView[] | undefined;
+  let from: NameAddrView | undefined;
+  let to: NameAddrView | undefined;
+  let callIdAt = -1;
+  let cseq: [number, number, number] | null | undefined;
+  let maxForwards = -1;
+  let expires = -1;
+  for (let i = 0, o = 0; i < ix.count; i++, o += STRIDE) {
+    const id = h[o + 5]! & 0xff;
+    if (id === 0 || id > H.DATE) continue;
+    const s = h[o + 2]!;
+    const e = h[o + 3]!;
     switch (id) {
       case H.VIA:
-        eachElement(m._value(i), id, parseViaAt, (via ??= []));
+        eachElement(b, s, e, id, scanVia, (via ??= []));
         break;
-      case H.FROM: {
-        const v = single(m, i, from, id);
-        from = parseNameAddrAt(v, 0, v.length) ?? bad(id, 'name-addr');
+      case H.FROM:
+        once(from !== undefined, id);
+        from = scanNameAddr(b, s, e) ?? bad(id, 'name-addr');
         break;
-      }
-      case H.TO: {
-        const v = single(m, i, to, id);
-        to = parseNameAddrAt(v, 0, v.length) ?? bad(id, 'name-addr');
+      case H.TO:
+        once(to !== undefined, id);
+        to = scanNameAddr(b, s, e) ?? bad(id, 'name-addr');
         break;
-      }
       case H.CALL_ID: {
-        const v = single(m, i, callId, id);
-        // callid = word [ "@" word ]: at least no whitespace inside (§25.1)
-        if (v.length === 0 || v.indexOf(' ') >= 0 || v.indexOf('\t') >= 0) bad(id, 'Call-ID');
-        callId = v;
+        once(callIdAt >= 0, id);
+        // callid = word [ "@" word ] (§25.1): non-empty, no whitespace inside
+        if (s === e) bad(id, 'Call-ID');
+        for (let k = s; k < e; k++) {
+          const c = b[k]!;
+          if (c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a) bad(id, 'Call-ID');
+        }
+        callIdAt = i;
         break;
       }
       case H.CSEQ:
-        cseqText = single(m, i, cseqText, id);
+        once(cseq !== undefined, id);
+        cseq = scanCSeq(b, s, e) ?? bad(id, 'CSeq');
         break;
       case H.CONTACT:
-        eachElement(m._value(i), id, parseContactAt, (contact ??= []));
+        eachElement(b, s, e, id, scanContact, (contact ??= []));
         break;
       case H.ROUTE:
-        eachElement(m._value(i), id, parseNameAddrAt, (route ??= []));
+        eachElement(b, s, e, id, scanNameAddr, (route ??= []));
         break;
       case H.RECORD_ROUTE:
-        eachElement(m._value(i), id, parseNameAddrAt, (recordRoute ??= []));
+        eachElement(b, s, e, id, scanNameAddr, (recordRoute ??= []));
         break;
-      case H.MAX_FORWARDS: {
-        const v = single(m, i, sawMaxForwards ? 1 : undefined, id);
-        sawMaxForwards = true;
-        const n = parseNumberValue(v, 255);
-        if (n < 0) bad(id, 'Max-Forwards (0-255)');
-        maxForwards = n;
+      case H.MAX_FORWARDS:
+        once(maxForwards >= 0, id);
+        maxForwards = numberValue(b, s, e, 255);
+        if (maxForwards < 0) bad(id, 'Max-Forwards (0-255)');
         break;
-      }
-      case H.EXPIRES: {
-        const v = single(m, i, sawExpires ? 1 : undefined, id);
-        sawExpires = true;
-        const n = parseNumberValue(v, MAX_UINT32);
-        if (n < 0) bad(id, 'Expires (delta-seconds)');
-        expires = n;
+      case H.EXPIRES:
+        once(expires >= 0, id);
+        expires = numberValue(b, s, e, MAX_UINT32);
+        if (expires < 0) bad(id, 'Expires (delta-seconds)');
         break;
-      }
       case H.RETRY_AFTER:
-        if (parseRetryAfter(m._value(i)) < 0) bad(id, 'Retry-After (delta-seconds)');
+        if (retryAfterValue(b, s, e) < 0) bad(id, 'Retry-After (delta-seconds)');
         break;
       case H.DATE:
-        if (!isValidDate(m._value(i))) bad(id, 'Date (rfc1123-date in GMT)');
+        if (!validDate(b, s, e)) bad(id, 'Date (rfc1123-date in GMT)');
         break;
     }
   }
-  // §8.1.1: To, From, CSeq, Call-ID, Max-Forwards (optional here) and Via are mandatory
+  // §8.1.1: To, From, CSeq, Call-ID and Via are mandatory (Max-Forwards is optional here)
   if (via === undefined) missing(H.VIA);
   if (from === undefined) missing(H.FROM);
   if (to === undefined) missing(H.TO);
-  if (callId === undefined) missing(H.CALL_ID);
-  if (cseqText === undefined) missing(H.CSEQ);
-  const cseq = parseCSeq(cseqText) ?? bad(H.CSEQ, 'CSeq');
-  // §8.2.2 / RFC 4475 §3.1.2.16-17: the CSeq method must match the request method
-  if (ix.isRequest && cseq.method !== m.method) {
-    throw new SipParseError('BAD_HEADER_VALUE', `CSeq method ${cseq.method} does not match ${m.method}`, 'CSeq');
+  if (callIdAt < 0) missing(H.CALL_ID);
+  if (cseq === undefined || cseq === null) missing(H.CSEQ);
+  // RFC 4475 §3.1.2.16-17: the CSeq method must equal the request method (case-sensitive)
+  if (ix.isRequest) {
+    const ms = ix.start;
+    const len = ix.methodEnd - ms;
+    let same = cseq[2] - cseq[1] === len;
+    for (let k = 0; same && k < len; k++) same = b[ms + k] === b[cseq[1] + k];
+    if (!same) throw new SipParseError('BAD_HEADER_VALUE', 'CSeq method does not match the request method', 'CSeq');
   }
   m._via = via;
   m._from = from;
   m._to = to;
-  m._callId = callId;
-  m._cseq = cseq;
+  m._callIdAt = callIdAt;
+  m._cseqAt = cseq;
   m._contact = contact;
   m._route = route;
   m._recordRoute = recordRoute;

@@ -1,87 +1,99 @@
 /**
  * Small header grammars: comma lists (RFC 3261 §7.3.1), CSeq, numeric values, Event, Date.
- * Each returns null (or -1) for invalid text; the parser turns that into a typed error for the
- * headers it validates, and accessors of other headers return undefined.
+ * Invalid text yields null or -1; the parser turns that into a typed error for the headers it
+ * validates, and accessors of other headers return undefined.
  */
-import { MAX_UINT32, parseDigits, scanQuoted, scanToken, skipWs, trimEnd, lower } from './chars.js';
-import { parseParams } from './params.js';
-import type { CSeq, EventHeader } from './types.js';
+import { MAX_UINT32, digitsValue, lower, quotedEnd, scanQuoted, skipLws, skipWs, tokenEnd, trimEnd, trimLws } from './chars.js';
+import { paramsMap, validParams } from './params.js';
+import { latin1 } from './header-value.js';
+import type { EventHeader } from './types.js';
 
 /**
- * Splits a list header value on the commas that separate elements, not those inside a
- * quoted-string or between angle brackets. Pushes [start, end) pairs (trimmed, possibly empty)
- * into out and returns out.
+ * Splits a list value b[s..e) on the commas that separate elements, not those inside a
+ * quoted-string or between angle brackets. Appends [start, end) pairs (LWS-trimmed, possibly
+ * empty) to out. An unterminated quote or bracket runs to the end (the element grammar rejects it).
  */
-export function splitList(s: string, out: number[] = []): number[] {
+export function splitListBytes(b: Uint8Array, s: number, e: number, out: number[]): void {
+  let start = s;
+  let i = s;
+  while (i < e) {
+    const c = b[i]!;
+    if (c === 0x22) {
+      const q = quotedEnd(b, i, e);
+      i = q < 0 ? e : q;
+    } else if (c === 0x3c) {
+      while (i < e && b[i] !== 0x3e) i++;
+      i++;
+    } else if (c === 0x2c) {
+      const a = skipLws(b, start, i);
+      out.push(a, trimLws(b, a, i));
+      start = ++i;
+    } else i++;
+  }
+  const a = skipLws(b, start, e);
+  out.push(a, trimLws(b, a, Math.min(i, e)));
+}
+
+/** The same split over a decoded value: the non-empty trimmed elements. */
+export function listElements(s: string): string[] {
+  const out: string[] = [];
   const end = s.length;
   let start = 0;
   let i = 0;
-  while (i < end) {
-    const c = s.charCodeAt(i);
-    if (c === 0x22) {
+  while (i <= end) {
+    const c = i < end ? s.charCodeAt(i) : 0x2c;
+    if (c === 0x22 && i < end) {
       const q = scanQuoted(s, i, end);
       i = q < 0 ? end : q;
-    } else if (c === 0x3c) {
+    } else if (c === 0x3c && i < end) {
       const g = s.indexOf('>', i + 1);
       i = g < 0 ? end : g + 1;
     } else if (c === 0x2c) {
       const a = skipWs(s, start, i);
-      out.push(a, trimEnd(s, a, i));
+      const z = trimEnd(s, a, i);
+      if (z > a) out.push(s.slice(a, z));
       start = ++i;
     } else i++;
   }
-  const a = skipWs(s, start, end);
-  out.push(a, trimEnd(s, a, end));
   return out;
 }
 
-/** The non-empty elements of a list value. */
-export function listElements(s: string): string[] {
-  const r = splitList(s);
-  const out: string[] = [];
-  for (let k = 0; k < r.length; k += 2) if (r[k + 1]! > r[k]!) out.push(s.slice(r[k], r[k + 1]));
-  return out;
-}
-
-/** CSeq = 1*DIGIT LWS Method (§20.16); the number is at most 2**32-1 (RFC 4475 §3.1.2.4). */
-export function parseCSeq(s: string): CSeq | null {
-  const end = s.length;
-  let i = skipWs(s, 0, end);
+/** CSeq = 1*DIGIT LWS Method (§20.16): [seq, methodStart, methodEnd], or null. seq ≤ 2**32-1 (RFC 4475 §3.1.2.4). */
+export function scanCSeq(b: Uint8Array, s: number, e: number): [number, number, number] | null {
+  let i = skipLws(b, s, e);
   const ds = i;
-  while (i < end && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++;
-  const seq = parseDigits(s, ds, i, MAX_UINT32);
+  while (i < e && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
+  const seq = digitsValue(b, ds, i, MAX_UINT32);
   if (seq < 0) return null;
-  const ms = skipWs(s, i, end);
+  const ms = skipLws(b, i, e);
   if (ms === i) return null;
-  const me = scanToken(s, ms, end);
-  if (me === ms || skipWs(s, me, end) !== end) return null;
-  return { seq, method: s.slice(ms, me) };
+  const me = tokenEnd(b, ms, e);
+  if (me === ms || skipLws(b, me, e) !== e) return null;
+  return [seq, ms, me];
 }
 
-/** A whole value that is 1*DIGIT (with surrounding whitespace), at most max; -1 otherwise. */
-export function parseNumberValue(s: string, max: number): number {
-  const a = skipWs(s, 0, s.length);
-  return parseDigits(s, a, trimEnd(s, a, s.length), max);
+/** A whole value b[s..e) that is 1*DIGIT (LWS around it allowed), at most max; -1 otherwise. */
+export function numberValue(b: Uint8Array, s: number, e: number, max: number): number {
+  const a = skipLws(b, s, e);
+  return digitsValue(b, a, trimLws(b, a, e), max);
 }
 
 /** Retry-After = delta-seconds [ comment ] *( SEMI retry-param ) (§20.33); -1 when invalid. */
-export function parseRetryAfter(s: string): number {
-  const end = s.length;
-  let i = skipWs(s, 0, end);
+export function retryAfterValue(b: Uint8Array, s: number, e: number): number {
+  let i = skipLws(b, s, e);
   const ds = i;
-  while (i < end && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++;
-  return parseDigits(s, ds, i, MAX_UINT32);
+  while (i < e && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
+  return digitsValue(b, ds, i, MAX_UINT32);
 }
 
-/** Event = event-type *( SEMI event-param ) (RFC 6665 §8.2.1). */
-export function parseEvent(s: string): EventHeader | null {
-  const end = s.length;
-  const ts = skipWs(s, 0, end);
-  const te = scanToken(s, ts, end);
-  if (te === ts) return null;
-  const params = new Map<string, string | null>();
-  if (!parseParams(s, te, end, params)) return null;
-  const ev: EventHeader = { type: lower(s.slice(ts, te)), params };
+/** Event = event-type *( SEMI event-param ) (RFC 6665 §8.2.1); null when invalid. */
+export function parseEvent(v: string): EventHeader | null {
+  const b = Buffer.from(v, 'utf8');
+  const ts = skipLws(b, 0, b.length);
+  const te = tokenEnd(b, ts, b.length);
+  if (te === ts || !validParams(b, te, b.length)) return null;
+  const params = paramsMap(b, te, b.length);
+  const ev: EventHeader = { type: lower(latin1(b, ts, te)), params };
   const id = params.get('id');
   if (id) ev.id = id;
   return ev;
@@ -89,23 +101,23 @@ export function parseEvent(s: string): EventHeader | null {
 
 /**
  * Date = rfc1123-date (§20.17): `wkday "," SP date1 SP time SP "GMT"`. Only GMT is allowed
- * (RFC 4475 §3.1.2.12 is a Date in EST that must be rejected).
+ * (RFC 4475 §3.1.2.12: a Date in EST must be rejected).
  */
-export function isValidDate(s: string): boolean {
-  const v = s.trim();
+export function validDate(b: Uint8Array, s: number, e: number): boolean {
+  s = skipLws(b, s, e);
+  e = trimLws(b, s, e);
   // "Sat, 13 Nov 2010 23:29:00 GMT"
-  if (v.length !== 29 || v.charCodeAt(3) !== 0x2c || !v.endsWith(' GMT')) return false;
-  const digitsAt = [5, 6, 12, 13, 14, 15, 17, 18, 20, 21, 23, 24];
-  for (const k of digitsAt) {
-    const c = v.charCodeAt(k);
+  if (e - s !== 29 || b[s + 3] !== 0x2c || b[s + 25] !== 0x20 || b[s + 26] !== 0x47 || b[s + 27] !== 0x4d || b[s + 28] !== 0x54) return false;
+  for (const k of [5, 6, 12, 13, 14, 15, 17, 18, 20, 21, 23, 24]) {
+    const c = b[s + k]!;
     if (c < 0x30 || c > 0x39) return false;
   }
-  return v[4] === ' ' && v[7] === ' ' && v[11] === ' ' && v[16] === ' ' && v[19] === ':' && v[22] === ':';
+  return b[s + 4] === 0x20 && b[s + 7] === 0x20 && b[s + 11] === 0x20 && b[s + 16] === 0x20 && b[s + 19] === 0x3a && b[s + 22] === 0x3a;
 }
 
-/** option-tag lists (Supported, Require, Allow, …): the non-empty trimmed elements. */
-export function parseTokenList(values: string[]): string[] {
-  const out: string[] = [];
-  for (const v of values) for (const e of listElements(v)) out.push(e);
-  return out;
+
+/** A whole decoded value that is 1*DIGIT, at most max; -1 otherwise. */
+export function parseNumberValue(v: string, max: number): number {
+  const b = Buffer.from(v, 'latin1');
+  return numberValue(b, 0, b.length, max);
 }

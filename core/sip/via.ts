@@ -1,104 +1,270 @@
 /**
- * Via (RFC 3261 §20.42, §25.1; RFC 3581 rport):
+ * Via over bytes (RFC 3261 §20.42, §25.1; RFC 3581 rport):
  *   via-parm = sent-protocol LWS sent-by *( SEMI via-params )
  *   sent-protocol = protocol-name SLASH protocol-version SLASH transport   (SLASH = SWS "/" SWS)
  *   sent-by = host [ COLON port ]
+ * Scanning validates and records offsets of the parts and of the known parameters; strings are
+ * made when a field is read.
  */
-import { parseDigits, scanToken, skipWs, trimEnd } from './chars.js';
-import { parseParams } from './params.js';
+import { digitsValue, eqLower, skipLws, tokenEnd, trimLws } from './chars.js';
+import { P, PARAMS_BAD, PARAMS_END, nextParam, paramsMap } from './params.js';
+import { latin1, text } from './header-value.js';
 import type { Params, Via } from './types.js';
 
 function isHostChar(c: number): boolean {
-  return (
-    (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x2e || c === 0x5f
-  );
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x2e || c === 0x5f;
 }
 
 function isIpv6Char(c: number): boolean {
   return (c >= 0x30 && c <= 0x3a) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) || c === 0x2e;
 }
 
-/** Parses one via-parm s[start..end); null when invalid. */
-export function parseViaAt(s: string, start: number, end: number): Via | null {
-  let i = skipWs(s, start, end);
-  end = trimEnd(s, i, end);
-  const first = i;
-  // protocol-name / protocol-version / transport, each a token, separated by SWS "/" SWS
-  let j = scanToken(s, i, end);
+function upperAscii(b: Buffer, s: number, e: number): string {
+  const v = latin1(b, s, e);
+  for (let k = 0; k < v.length; k++) {
+    const c = v.charCodeAt(k);
+    if (c >= 0x61 && c <= 0x7a) return v.toUpperCase();
+  }
+  return v;
+}
+
+export class ViaView implements Via {
+  nameS = 0;
+  nameE = 0;
+  verS = 0;
+  verE = 0;
+  transS = 0;
+  transE = 0;
+  hostS = 0;
+  hostE = 0;
+  paramsS = -1;
+  paramsE = -1;
+  branchS = -1;
+  branchE = -1;
+  receivedS = -1;
+  receivedE = -1;
+  maddrS = -1;
+  maddrE = -1;
+  hasRport = false;
+  port: number | undefined = undefined;
+  rport: number | undefined = undefined;
+  ttl: number | undefined = undefined;
+  private _protocol: string | undefined = undefined;
+  private _transport: string | undefined = undefined;
+  private _host: string | undefined = undefined;
+  private _branch: string | undefined | null = null;
+  private _received: string | undefined | null = null;
+  private _maddr: string | undefined | null = null;
+  private _params: Params | undefined = undefined;
+  private _raw: string | undefined = undefined;
+
+  constructor(
+    readonly b: Buffer,
+    readonly s: number,
+    readonly e: number,
+  ) {}
+
+  get protocol(): string {
+    if (this._protocol === undefined) {
+      const b = this.b;
+      const v = this.verS;
+      const isSip20 = this.verE - v === 3 && b[v] === 0x32 && b[v + 1] === 0x2e && b[v + 2] === 0x30 && eqLower(b, this.nameS, this.nameE, 'sip');
+      this._protocol = isSip20 ? 'SIP/2.0' : upperAscii(b, this.nameS, this.nameE) + '/' + latin1(b, this.verS, this.verE);
+    }
+    return this._protocol;
+  }
+  set protocol(v: string) {
+    this._protocol = v;
+  }
+
+  get transport(): string {
+    if (this._transport === undefined) {
+      const b = this.b;
+      const s = this.transS;
+      const len = this.transE - s;
+      // the common cases without a slice
+      if (len === 3 && eqLower(b, s, this.transE, 'udp')) this._transport = 'UDP';
+      else if (len === 3 && eqLower(b, s, this.transE, 'tcp')) this._transport = 'TCP';
+      else if (len === 3 && eqLower(b, s, this.transE, 'tls')) this._transport = 'TLS';
+      else this._transport = upperAscii(b, s, this.transE);
+    }
+    return this._transport;
+  }
+  set transport(v: string) {
+    this._transport = v;
+  }
+
+  get host(): string {
+    if (this._host === undefined) this._host = latin1(this.b, this.hostS, this.hostE).toLowerCase();
+    return this._host;
+  }
+  set host(v: string) {
+    this._host = v;
+  }
+
+  get branch(): string | undefined {
+    if (this._branch === null) this._branch = this.branchS < 0 ? undefined : latin1(this.b, this.branchS, this.branchE);
+    return this._branch;
+  }
+  set branch(v: string | undefined) {
+    this._branch = v;
+  }
+
+  get received(): string | undefined {
+    if (this._received === null) this._received = this.receivedS < 0 ? undefined : latin1(this.b, this.receivedS, this.receivedE);
+    return this._received;
+  }
+  set received(v: string | undefined) {
+    this._received = v;
+  }
+
+  get maddr(): string | undefined {
+    if (this._maddr === null) this._maddr = this.maddrS < 0 ? undefined : latin1(this.b, this.maddrS, this.maddrE);
+    return this._maddr;
+  }
+  set maddr(v: string | undefined) {
+    this._maddr = v;
+  }
+
+  get params(): Params {
+    if (this._params === undefined) this._params = this.paramsS < 0 ? new Map() : paramsMap(this.b, this.paramsS, this.paramsE);
+    return this._params;
+  }
+  set params(v: Params) {
+    this._params = v;
+  }
+
+  get raw(): string {
+    if (this._raw === undefined) this._raw = text(this.b, this.s, this.e);
+    return this._raw;
+  }
+  set raw(v: string) {
+    this._raw = v;
+  }
+
+  toJSON(): object {
+    return {
+      protocol: this.protocol,
+      transport: this.transport,
+      host: this.host,
+      port: this.port,
+      branch: this.branch,
+      received: this.received,
+      hasRport: this.hasRport,
+      rport: this.rport,
+      maddr: this.maddr,
+      ttl: this.ttl,
+      params: Object.fromEntries(this.params),
+      raw: this.raw,
+    };
+  }
+}
+
+/** Validates one via-parm b[start..end) and returns its view; null when invalid. */
+export function scanVia(b: Buffer, start: number, end: number): ViaView | null {
+  let i = skipLws(b, start, end);
+  end = trimLws(b, i, end);
+  const v = new ViaView(b, i, end);
+  // protocol-name SLASH protocol-version SLASH transport
+  let j = tokenEnd(b, i, end);
   if (j === i) return null;
-  const name = s.slice(i, j);
-  i = skipWs(s, j, end);
-  if (s.charCodeAt(i) !== 0x2f) return null;
-  i = skipWs(s, i + 1, end);
-  j = scanToken(s, i, end);
+  v.nameS = i;
+  v.nameE = j;
+  i = skipLws(b, j, end);
+  if (b[i] !== 0x2f) return null;
+  i = skipLws(b, i + 1, end);
+  j = tokenEnd(b, i, end);
   if (j === i) return null;
-  const version = s.slice(i, j);
-  i = skipWs(s, j, end);
-  if (s.charCodeAt(i) !== 0x2f) return null;
-  i = skipWs(s, i + 1, end);
-  j = scanToken(s, i, end);
+  v.verS = i;
+  v.verE = j;
+  i = skipLws(b, j, end);
+  if (b[i] !== 0x2f) return null;
+  i = skipLws(b, i + 1, end);
+  j = tokenEnd(b, i, end);
   if (j === i) return null;
-  const transport = s.slice(i, j).toUpperCase();
-  i = skipWs(s, j, end);
-  if (i === j) return null; // LWS is mandatory before sent-by
-  // sent-by
+  v.transS = i;
+  v.transE = j;
+  i = skipLws(b, j, end);
+  if (i === j) return null; // LWS before sent-by is mandatory
+  // sent-by = host [ COLON port ]
   const hs = i;
-  if (s.charCodeAt(i) === 0x5b) {
+  if (b[i] === 0x5b) {
     i++;
-    while (i < end && isIpv6Char(s.charCodeAt(i))) i++;
-    if (i >= end || s.charCodeAt(i) !== 0x5d || i === hs + 1) return null;
+    while (i < end && isIpv6Char(b[i]!)) i++;
+    if (i >= end || b[i] !== 0x5d || i === hs + 1) return null;
     i++;
   } else {
-    while (i < end && isHostChar(s.charCodeAt(i))) i++;
+    while (i < end && isHostChar(b[i]!)) i++;
     if (i === hs) return null;
   }
-  const host = s.slice(hs, i).toLowerCase();
-  let port: number | undefined;
+  v.hostS = hs;
+  v.hostE = i;
   const afterHost = i;
-  i = skipWs(s, i, end);
-  if (i < end && s.charCodeAt(i) === 0x3a) {
-    i = skipWs(s, i + 1, end);
+  i = skipLws(b, i, end);
+  if (i < end && b[i] === 0x3a) {
+    i = skipLws(b, i + 1, end);
     const ps = i;
-    while (i < end && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++;
-    const p = parseDigits(s, ps, i, 65535);
-    if (p < 0) return null;
-    port = p;
+    while (i < end && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
+    const port = digitsValue(b, ps, i, 65535);
+    if (port < 0) return null;
+    v.port = port;
   } else i = afterHost;
-  const params: Params = new Map();
-  if (!parseParams(s, i, end, params)) return null;
-  const via: Via = {
-    protocol: name.toUpperCase() + '/' + version,
-    transport,
-    host,
-    hasRport: params.has('rport'),
-    params,
-    raw: first === 0 && end === s.length ? s : s.slice(first, end),
-  };
-  if (port !== undefined) via.port = port;
-  const branch = params.get('branch');
-  if (branch) via.branch = branch;
-  const received = params.get('received');
-  if (received) via.received = received;
-  const rport = params.get('rport');
-  if (rport) {
-    const n = parseDigits(rport, 0, rport.length, 65535);
-    if (n < 0) return null;
-    via.rport = n;
+  const paramsStart = i;
+  for (;;) {
+    const r = nextParam(b, i, end);
+    if (r === PARAMS_END) break;
+    if (r === PARAMS_BAD) return null;
+    const ns = P[0]!;
+    const ne = P[1]!;
+    const vs = P[2]!;
+    const ve = P[3]!;
+    switch (ne - ns) {
+      case 6:
+        if (eqLower(b, ns, ne, 'branch')) {
+          if (vs < 0 || P[4] === 1) return null;
+          v.branchS = vs;
+          v.branchE = ve;
+        }
+        break;
+      case 8:
+        if (eqLower(b, ns, ne, 'received') && vs >= 0) {
+          v.receivedS = vs;
+          v.receivedE = ve;
+        }
+        break;
+      case 5:
+        if (eqLower(b, ns, ne, 'rport')) {
+          // RFC 3581 §4: rport, or rport=port in a response
+          v.hasRport = true;
+          if (vs >= 0) {
+            const n = digitsValue(b, vs, ve, 65535);
+            if (n < 0) return null;
+            v.rport = n;
+          }
+        } else if (eqLower(b, ns, ne, 'maddr') && vs >= 0) {
+          v.maddrS = vs;
+          v.maddrE = ve;
+        }
+        break;
+      case 3:
+        if (eqLower(b, ns, ne, 'ttl')) {
+          const n = vs < 0 ? -1 : digitsValue(b, vs, ve, 255);
+          if (n < 0) return null;
+          v.ttl = n;
+        }
+        break;
+    }
+    i = r;
   }
-  const maddr = params.get('maddr');
-  if (maddr) via.maddr = maddr;
-  const ttl = params.get('ttl');
-  if (ttl !== undefined) {
-    const n = ttl === null ? -1 : parseDigits(ttl, 0, ttl.length, 255);
-    if (n < 0) return null;
-    via.ttl = n;
+  if (i > paramsStart) {
+    v.paramsS = paramsStart;
+    v.paramsE = end;
   }
-  if (params.has('branch') && !branch) return null;
-  return via;
+  return v;
 }
 
-/** Parses a whole Via value already split; kept for symmetry with the other grammars. */
+/** Parses one via-parm text; null when invalid. */
 export function parseVia(s: string): Via | null {
-  return parseViaAt(s, 0, s.length);
+  const b = Buffer.from(s, 'utf8');
+  return scanVia(b, 0, b.length);
 }
-

@@ -1,0 +1,67 @@
+/**
+ * sip-parse: our parser against the npm peers on three realistic messages, with
+ * `buf.toString('latin1')` of the same bytes as the floor (a decode every text parser pays).
+ * Task: parse, then read Call-ID, CSeq, top Via branch, From tag and To tag.
+ * Serializer: build a 200 to a parsed INVITE and encode it (createResponse + serializeMessage),
+ * against sip.js makeResponse + stringify, with the encoding of those bytes as the floor.
+ */
+import { runMicro, withRatios, type BenchRow, type BenchSuite, type MicroTask } from '../lib.js';
+import { createResponse, parseMessage, serializeMessage } from '../../core/sip/index.js';
+import { MESSAGES, INVITE } from './messages.js';
+import { drachtioTask, sipJs, sipJsRespond, sipJsTask } from './peers.js';
+
+function oursTask(buf: Buffer): unknown {
+  const m = parseMessage(buf);
+  return [m.callId, m.cseq.seq, m.topVia?.branch, m.from.tag, m.to.tag];
+}
+
+const PEERS = ['sip', 'drachtio-sip'];
+
+/** Adds ratios against the floor and, for our row, against the fastest peer. */
+function annotate(rows: BenchRow[], floor: string, ours: string): BenchRow[] {
+  withRatios(rows, floor);
+  const peerRows = rows.filter((r) => PEERS.some((p) => r.name.startsWith(p + ' ')));
+  const fastest = peerRows.reduce<BenchRow | undefined>((a, r) => (a === undefined || r.medianNs < a.medianNs ? r : a), undefined);
+  const our = rows.find((r) => r.name === ours);
+  if (fastest && our) our.extra = { ...our.extra, vsFastestPeer: `${(fastest.medianNs / our.medianNs).toFixed(1)}x faster than ${fastest.name}` };
+  return rows;
+}
+
+const suite: BenchSuite = {
+  name: 'sip-parse',
+  async run(opts) {
+    const all: BenchRow[] = [];
+    const batch = opts.quick ? 20 : 200;
+    for (const [label, buf] of MESSAGES) {
+      // sanity: every contender extracts the same values
+      const expect = JSON.stringify(oursTask(buf));
+      for (const f of [sipJsTask, drachtioTask]) {
+        const got = JSON.stringify(f(buf));
+        if (got !== expect) throw new Error(`${label}: peer ${f.name} read ${got}, we read ${expect}`);
+      }
+      const tasks: MicroTask[] = [
+        { name: `sipis parse ${label}`, fn: () => oursTask(buf), batch },
+        { name: `sip parse ${label}`, fn: () => sipJsTask(buf), batch: Math.ceil(batch / 10) },
+        { name: `drachtio-sip parse ${label}`, fn: () => drachtioTask(buf), batch: Math.ceil(batch / 10) },
+        { name: `floor latin1 ${label}`, fn: () => buf.toString('latin1'), batch },
+      ];
+      const rows = await runMicro('sip-parse', tasks, opts);
+      all.push(...annotate(rows, `floor latin1 ${label}`, `sipis parse ${label}`));
+      for (const r of rows) r.extra = { ...r.extra, bytes: buf.length };
+    }
+    // serializer: respond 200 to a parsed INVITE
+    const req = parseMessage(INVITE);
+    const sipReq = sipJs.parse(INVITE.toString('binary'))!;
+    const text = serializeMessage(createResponse(req, 200, undefined, { toTag: 'b5a8c3' })).toString('latin1');
+    const tasks: MicroTask[] = [
+      { name: 'sipis respond 200', fn: () => serializeMessage(createResponse(req, 200, undefined, { toTag: 'b5a8c3' })), batch },
+      { name: 'sip respond 200', fn: () => sipJsRespond(sipReq), batch: Math.ceil(batch / 10) },
+      { name: 'floor encode 200', fn: () => Buffer.from(text, 'latin1'), batch },
+    ];
+    const rows = await runMicro('sip-parse', tasks, opts);
+    all.push(...annotate(rows, 'floor encode 200', 'sipis respond 200'));
+    return all;
+  },
+};
+
+export default suite;
