@@ -1,0 +1,238 @@
+/**
+ * Wiring of the sipis server: store (migrations applied at open), UDP transport, transaction
+ * layer, upstream engine (loaded from the store, following LISTEN/NOTIFY), admin HTTP.
+ * `startSipis` is what the binary (main.ts) and the local stack (stack.ts) call; tests call it
+ * in-process.
+ *
+ * Other parts of sipis (device registrar, call tunnel, messages) hook into the returned
+ * `layer` (`layer.onRequest`); incoming INVITEs are mapped to accounts with
+ * `accountIdFromUser(req.requestUri.user)` (core/upstream/contact.ts).
+ */
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { ShardRing, parseBackendSpec } from '../shard/index.js';
+import { Store, parseKeyring, type Keyring } from '../store/index.js';
+import { TransactionLayer } from '../transaction/index.js';
+import { SipResolver, UdpTransport, type UdpListen } from '../transport/index.js';
+import { contactUserFor } from '../upstream/contact.js';
+import { UpstreamEngine } from '../upstream/engine.js';
+import { SipRegistrationSender } from '../upstream/sender.js';
+import { AdminServer, type HealthReport } from './admin.js';
+import type { SipisConfig } from './config.js';
+import { ServerError } from './errors.js';
+import { counter, formatMetrics, gauge, type Metric } from './metrics.js';
+import { followAccountChanges, loadIntoEngine, toStored } from './upstream-store.js';
+
+export interface SipisServer {
+  config: SipisConfig;
+  log: Logger;
+  store: Store;
+  transport: UdpTransport;
+  layer: TransactionLayer;
+  engine: UpstreamEngine;
+  admin: AdminServer | undefined;
+  adminAddress: AddressInfo | undefined;
+  /** accounts loaded at start-up. */
+  loaded: number;
+  /** SIGTERM path: unregister nothing, flush states, close everything. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** engine tuning for tests (e.g. short backoff); merged over what the config says. */
+  engine?: Partial<ConstructorParameters<typeof UpstreamEngine>[0]>;
+  /** transaction timers for tests (T1 etc.). */
+  timers?: { T1?: number; T2?: number; T4?: number };
+}
+
+function parseListen(text: string, advertise: string | undefined): UdpListen {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text)!;
+  const l: UdpListen = { host: m[1] ?? m[2]!, port: Number(m[3]) };
+  if (advertise) l.advertise = advertise;
+  return l;
+}
+
+function keyringOf(cfg: SipisConfig): Keyring | undefined {
+  if (cfg.secretKeyFile) {
+    let text: string;
+    try {
+      text = readFileSync(cfg.secretKeyFile, 'utf8');
+    } catch (err) {
+      throw new ServerError('ERR_CONFIG_INVALID', `config secretKeyFile: cannot read ${cfg.secretKeyFile}: ${(err as Error).message}`, { field: 'secretKeyFile', cause: err });
+    }
+    return parseKeyring(text, cfg.secretKeyFile);
+  }
+  return cfg.secretKey ? parseKeyring(cfg.secretKey, 'secretKey') : undefined;
+}
+
+/** `(shardKey) => boolean` from the shard config: rendezvous home ignoring health (ownership must not flap). */
+export function shardPredicate(cfg: SipisConfig): (shardKey: string) => boolean {
+  if (cfg.shard.backends.length === 0) return () => true;
+  let ring: ShardRing;
+  try {
+    ring = new ShardRing(cfg.shard.backends.map(parseBackendSpec));
+  } catch (err) {
+    throw new ServerError('ERR_CONFIG_INVALID', `config shard.backends: ${(err as Error).message}`, { field: 'shard.backends', cause: err });
+  }
+  const self = cfg.shard.self!;
+  if (!ring.get(self)) throw new ServerError('ERR_CONFIG_INVALID', `config shard.self: ${self} is not one of shard.backends`, { field: 'shard.self' });
+  return (key) => ring.home(key).id === self;
+}
+
+export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Promise<SipisServer> {
+  const log = opts.log ?? pino({ level: cfg.logLevel, base: { name: 'sipis' } });
+  if (!cfg.databaseUrl) throw new ServerError('ERR_CONFIG_INVALID', 'config databaseUrl: is required', { field: 'databaseUrl' });
+  const keyring = keyringOf(cfg);
+  const owns = shardPredicate(cfg);
+
+  let store: Store;
+  try {
+    store = await Store.open({ url: cfg.databaseUrl, keyring, logger: log.child({ component: 'store' }), appName: 'sipis' });
+  } catch (err) {
+    throw new ServerError('ERR_STARTUP_DB', `cannot open the database: ${(err as Error).message}`, { cause: err });
+  }
+  let transport: UdpTransport;
+  try {
+    transport = await UdpTransport.listen({ listen: cfg.listen.map((l) => parseListen(l, cfg.advertise)) });
+  } catch (err) {
+    await store.close();
+    throw new ServerError('ERR_STARTUP_LISTEN', `cannot listen on ${cfg.listen.join(', ')}: ${(err as Error).message}`, { cause: err });
+  }
+  const resolver = new SipResolver();
+  const layer = new TransactionLayer(transport, { logger: log, resolver, ...(opts.timers ? { timers: opts.timers } : {}) });
+  const first = transport.endpoints[0]!;
+  const sb = transport.sentBy(first.address.includes(':') ? { address: '::1', port: 5060 } : { address: '127.0.0.1', port: 5060 });
+  const contactFor = (id: string): string => `sip:${contactUserFor(id)}@${sb.host}:${sb.port}`;
+  const upLog = log.child({ component: 'upstream' });
+  const engine = new UpstreamEngine({
+    sender: new SipRegistrationSender(layer, { resolver }),
+    save: async (records) => {
+      await store.registrations.saveMany(records.map((r) => toStored(r, contactFor)));
+    },
+    rate: cfg.upstream.registerRate,
+    flushIntervalMs: cfg.upstream.flushIntervalMs,
+    policy: {
+      defaultExpires: cfg.upstream.defaultExpires,
+      backoff: { baseMs: cfg.upstream.backoffBaseS * 1000, maxMs: cfg.upstream.backoffMaxS * 1000, authFailureMs: cfg.upstream.authFailureBackoffS * 1000 },
+    },
+    log: upLog,
+    ...opts.engine,
+  });
+
+  let loaded = 0;
+  let unfollow: () => void = () => undefined;
+  try {
+    // subscribe before loading so no change between the load and the subscription is lost
+    unfollow = followAccountChanges(store, engine, owns, upLog);
+    loaded = await loadIntoEngine(store, engine, owns, upLog);
+  } catch (err) {
+    unfollow();
+    layer.close();
+    await transport.close();
+    await store.close();
+    throw new ServerError('ERR_STARTUP_DB', `cannot load accounts: ${(err as Error).message}`, { cause: err });
+  }
+  engine.start();
+  log.info({ listen: transport.endpoints, accounts: loaded, rate: cfg.upstream.registerRate }, 'sipis started');
+
+  let dbOk = true;
+  let dbDetail = '';
+  const health = async (): Promise<HealthReport> => {
+    try {
+      await store.pool.query('SELECT 1');
+      dbOk = true;
+      dbDetail = '';
+    } catch (err) {
+      dbOk = false;
+      dbDetail = (err as Error).message;
+    }
+    const tpOk = transport.endpoints.length > 0;
+    return {
+      ok: dbOk && tpOk,
+      checks: {
+        database: dbOk ? { ok: true } : { ok: false, detail: dbDetail },
+        transport: tpOk ? { ok: true, detail: transport.endpoints.map((e) => `${e.address}:${e.port}`).join(' ') } : { ok: false, detail: 'no socket' },
+      },
+    };
+  };
+  const metrics = (): string => {
+    const by = engine.countByState();
+    const c = engine.counters;
+    const tc = transport.counters;
+    const lc = layer.counters;
+    const list: Metric[] = [
+      { name: 'sipis_upstream_registrations', help: 'accounts by upstream registration state', type: 'gauge', samples: Object.entries(by).map(([state, value]) => ({ labels: { state }, value })) },
+      counter('sipis_upstream_registers_sent_total', 'REGISTER requests sent (refreshes, first registrations, answers to challenges)', c.registersSent),
+      counter('sipis_upstream_unregisters_sent_total', 'REGISTER requests with Expires 0 sent', c.unregistersSent),
+      counter('sipis_upstream_register_ok_total', '2xx responses to REGISTER', c.responsesOk),
+      counter('sipis_upstream_register_challenged_total', '401/407 responses to REGISTER', c.challenges),
+      counter('sipis_upstream_register_failed_total', 'other final error responses to REGISTER', c.failures),
+      counter('sipis_upstream_register_timeouts_total', 'REGISTER transactions without a final response', c.timeouts),
+      gauge('sipis_upstream_in_flight', 'REGISTER transactions in progress', engine.inFlight),
+      gauge('sipis_upstream_pending_state_writes', 'registration states waiting to be written', engine.pendingWrites),
+      counter('sipis_db_errors_total', 'failed registration state writes', c.dbErrors),
+      counter('sipis_db_state_rows_written_total', 'registration state rows written', c.dbWrites),
+      counter('sipis_transactions_client_total', 'client transactions created', lc.clientCreated),
+      counter('sipis_transactions_server_total', 'server transactions created', lc.serverCreated),
+      gauge('sipis_transactions_live', 'live transactions', layer.clients.size + layer.servers.size),
+      counter('sipis_datagrams_in_total', 'UDP datagrams received', tc.datagramsIn),
+      counter('sipis_datagrams_out_total', 'UDP datagrams sent', tc.datagramsOut),
+      counter('sipis_datagram_parse_errors_total', 'datagrams that did not parse', tc.parseErrors),
+      counter('sipis_send_errors_total', 'UDP send errors', tc.sendErrors),
+    ];
+    return formatMetrics(list);
+  };
+  const status = () => ({
+    accounts: engine.countByState(),
+    total: engine.size,
+    inFlight: engine.inFlight,
+    pendingStateWrites: engine.pendingWrites,
+    registersSent: engine.counters.registersSent,
+    listen: transport.endpoints,
+    database: dbOk ? 'up' : 'down',
+  });
+
+  let admin: AdminServer | undefined;
+  let adminAddress: AddressInfo | undefined;
+  if (cfg.admin.port >= 0) {
+    admin = new AdminServer({ health, metrics, status }, log.child({ component: 'admin' }));
+    try {
+      adminAddress = await admin.listen(cfg.admin.host, cfg.admin.port);
+    } catch (err) {
+      await engine.stop();
+      unfollow();
+      layer.close();
+      await transport.close();
+      await store.close();
+      throw new ServerError('ERR_STARTUP_LISTEN', `cannot listen for admin HTTP on ${cfg.admin.host}:${cfg.admin.port}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    config: cfg,
+    log,
+    store,
+    transport,
+    layer,
+    engine,
+    admin,
+    adminAddress,
+    loaded,
+    close() {
+      closing ??= (async () => {
+        unfollow();
+        await engine.stop();
+        await admin?.close();
+        layer.close();
+        await transport.close();
+        await store.close();
+        log.info({ written: engine.counters.dbWrites }, 'sipis stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
