@@ -14,8 +14,8 @@ export interface UdpPeer {
 }
 
 /** A UDP SIP peer on loopback that answers everything (REGISTER 200, INVITE 180+200, …). */
-export async function udpPeer(aor = 'sipis@127.0.0.1'): Promise<UdpPeer> {
-  const wire = await udpWire();
+export async function udpPeer(aor = 'sipis@127.0.0.1', bindPort = 0, target?: { host: string; port: number }): Promise<UdpPeer> {
+  const wire = await udpWire(target, bindPort);
   const ua = new MiniUa({ wire, transport: 'UDP', sentBy: `127.0.0.1:${wire.port}`, aor, autoAnswer: true });
   return { ua, wire, port: wire.port };
 }

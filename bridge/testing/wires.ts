@@ -19,9 +19,9 @@ export interface UdpWire extends Wire {
   sent: number;
 }
 
-export async function udpWire(target: { host: string; port: number } = { host: '127.0.0.1', port: 9 }): Promise<UdpWire> {
+export async function udpWire(target: { host: string; port: number } = { host: '127.0.0.1', port: 9 }, bindPort = 0): Promise<UdpWire> {
   const socket = createSocket('udp4');
-  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  await new Promise<void>((r) => socket.bind(bindPort, '127.0.0.1', r));
   let handler: (m: Buffer) => void = () => undefined;
   let last: { address: string; port: number } | undefined;
   const w: UdpWire = {
