@@ -1,0 +1,88 @@
+/**
+ * TLS specifics: TLS 1.2 minimum, SIGHUP-style reload of certificate and key without dropping
+ * established connections, and the optional client-certificate check.
+ */
+import test from 'ava';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { generateTestCerts, writeTestCerts } from '../fixtures/tls/certs.js';
+import { bridgeWithPeers, udpPeer } from './testing/harness.js';
+import { MiniUa } from './testing/sipua.js';
+import { tlsWire } from './testing/wires.js';
+
+const files = writeTestCerts();
+test.after.always(() => files.remove());
+
+test('reloading the certificate keeps established TLS connections; new ones get the new certificate', async (t) => {
+  const dir = writeTestCerts(); // a private copy we can overwrite
+  t.teardown(() => dir.remove());
+  const peer = await udpPeer();
+  const bridge = await bridgeWithPeers([peer], (c) => {
+    c.listen = { tls: { host: '127.0.0.1', port: 0 } };
+    c.tls = { certFile: dir.cert, keyFile: dir.key, verifyClient: false };
+  });
+  t.teardown(async () => {
+    peer.wire.close();
+    await bridge.close();
+  });
+  const port = bridge.addresses.tls!.port;
+  const oldCa = generateTestCerts().caPem;
+  const wire = await tlsWire(port, { ca: oldCa, servername: 'localhost' });
+  const phone = new MiniUa({ wire, transport: 'TLS', sentBy: `127.0.0.1:${wire.localPort}`, aor: 'a@example.com' });
+  t.teardown(() => phone.close());
+  t.is((await phone.register()).status, 200);
+
+  const next = generateTestCerts({ fresh: true });
+  writeFileSync(dir.cert, next.certPem);
+  writeFileSync(dir.key, next.keyPem);
+  bridge.reloadTls();
+
+  t.is((await phone.register()).status, 200, 'the established connection still works');
+  await t.throwsAsync(tlsWire(port, { ca: oldCa, servername: 'localhost' }), undefined, 'the old CA no longer verifies the served certificate');
+  const fresh = await tlsWire(port, { ca: next.caPem, servername: 'localhost' });
+  fresh.close();
+  t.is(bridge.metrics.connections.get('tls'), 1);
+  // a broken key file on reload is an error and the old context stays
+  copyFileSync(dir.ca, dir.key);
+  t.throws(() => bridge.reloadTls());
+  const again = await tlsWire(port, { ca: next.caPem, servername: 'localhost' });
+  again.close();
+});
+
+test('TLS below 1.2 is refused', async (t) => {
+  const peer = await udpPeer();
+  const bridge = await bridgeWithPeers([peer], (c) => {
+    c.listen = { tls: { host: '127.0.0.1', port: 0 } };
+    c.tls = { certFile: files.cert, keyFile: files.key, verifyClient: false };
+  });
+  t.teardown(async () => {
+    peer.wire.close();
+    await bridge.close();
+  });
+  await t.throwsAsync(tlsWire(bridge.addresses.tls!.port, { ca: generateTestCerts().caPem, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }));
+});
+
+test('with client verification, only phones with a certificate from the CA get through', async (t) => {
+  const peer = await udpPeer();
+  const bridge = await bridgeWithPeers([peer], (c) => {
+    c.listen = { tls: { host: '127.0.0.1', port: 0 } };
+    c.tls = { certFile: files.cert, keyFile: files.key, caFile: files.ca, verifyClient: true };
+  });
+  t.teardown(async () => {
+    peer.wire.close();
+    await bridge.close();
+  });
+  const port = bridge.addresses.tls!.port;
+  const c = generateTestCerts();
+  const wire = await tlsWire(port, { ca: c.caPem, servername: 'localhost', cert: c.clientCertPem, key: c.clientKeyPem });
+  const phone = new MiniUa({ wire, transport: 'TLS', sentBy: `127.0.0.1:${wire.localPort}`, aor: 'a@example.com' });
+  t.teardown(() => phone.close());
+  t.is((await phone.register()).status, 200);
+  // without a client certificate: the handshake fails (TLS 1.3 reports it after connect)
+  const anon = await tlsWire(port, { ca: c.caPem, servername: 'localhost' }).catch((err: Error) => err);
+  if (anon instanceof Error) t.pass();
+  else {
+    const closed = await Promise.race([anon.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+    t.true(closed);
+  }
+  t.true(bridge.metrics.connectionsRejected.get('tls-handshake') >= 1);
+});
