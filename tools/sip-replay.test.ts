@@ -117,3 +117,21 @@ live('the UAS side of a call replays against a live sipp UAC (learned Call-ID, t
   t.is(code, 0, replay.output());
   t.is(c.code, SIPP_EXIT.ok, c.errors || c.output);
 });
+
+live('a digest REGISTER replays with --auth (fresh response for the live nonce) and fails without', async (t) => {
+  const pcap = fixturePath('pcap', 'register-digest.pcapng');
+  const keys = { user: 'alice', password: 'secret' };
+  const ok = await runSipp({ scenario: 'uas-register.xml', keys, calls: 2, timeoutS: 20 });
+  await ok.ready;
+  const r = await replayTool(['--pcap', pcap, '--target', `127.0.0.1:${ok.localPort}`, '--pace', 'fast', '--auth', 'alice:secret']);
+  const s = await ok.stop();
+  t.is(r.code, 0, r.output);
+  t.is(s.stats?.successful, 2, s.errors || s.output);
+
+  const bad = await runSipp({ scenario: 'uas-register.xml', keys, calls: 1, timeoutS: 20 });
+  await bad.ready;
+  const b = await replayTool(['--pcap', pcap, '--target', `127.0.0.1:${bad.localPort}`, '--pace', 'fast', '--timeout', '2000']);
+  await bad.stop();
+  t.is(b.code, 1);
+  t.regex(b.output, /expected 200 \(REGISTER\), got 403 \(REGISTER\)/);
+});

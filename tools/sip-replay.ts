@@ -10,12 +10,15 @@ import { PcapError } from './pcap/index.js';
 import { buildScript, endpointText, parseEndpoint, ReplayError } from './replay/script.js';
 import { formatDiff, replay } from './replay/run.js';
 import type { Endpoint } from './pcap/index.js';
+import type { Credentials } from './replay/rewrite.js';
 
 const USAGE = `usage: sip-replay --pcap FILE --target HOST:PORT [options]
   --side HOST:PORT        the recorded address to play (default: the sender of the first request)
   --bind HOST[:PORT]      local address (default 127.0.0.1, or ::1 for an IPv6 target; port 0)
   --pace recorded|fast    keep the recorded gaps between messages (default) or send at once
   --timeout MS            wait this long for each expected message (default 5000)
+  --auth USER:PASSWORD    answer live digest challenges with these credentials (the recorded
+                          Authorization cannot match the target's nonce); SIPREPLAY_AUTH works too
   --verbose               print each message sent and received
 exit status: 0 the target answered as recorded, 1 it did not (a diff is printed), 2 usage error`;
 
@@ -36,7 +39,14 @@ export async function main(argv: string[]): Promise<number> {
   let pace: 'recorded' | 'fast' = 'recorded';
   let timeoutMs = 5000;
   let verbose = false;
+  let credentials: Credentials | undefined;
+  const authArg = (v: string | undefined): Credentials => {
+    const i = v?.indexOf(':') ?? -1;
+    if (v === undefined || i <= 0) throw new UsageError('--auth needs USER:PASSWORD');
+    return { username: v.slice(0, i), password: v.slice(i + 1) };
+  };
   try {
+    if (process.env.SIPREPLAY_AUTH) credentials = authArg(process.env.SIPREPLAY_AUTH);
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i]!;
       const v = (): string | undefined => argv[++i];
@@ -70,6 +80,9 @@ export async function main(argv: string[]): Promise<number> {
           timeoutMs = t;
           break;
         }
+        case '--auth':
+          credentials = authArg(v());
+          break;
         case '--verbose':
         case '-v':
           verbose = true;
@@ -107,7 +120,7 @@ export async function main(argv: string[]): Promise<number> {
   const trace = verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   trace?.(`playing ${endpointText(script.side)} (peer ${endpointText(script.peer)}) against ${endpointText(target)}: ` +
     `${script.steps.length} messages, ${script.retransmissions} retransmissions dropped`);
-  const result = await replay(script, { target, local, pace, timeoutMs, trace });
+  const result = await replay(script, { target, local, pace, timeoutMs, trace, credentials });
   if (result.ok) {
     process.stdout.write(`ok: ${result.sent.length} sent, ${result.got.length} received as recorded\n`);
     return 0;

@@ -10,11 +10,19 @@
  * one in our later ACK and BYE, its Contact becomes our Request-URI, RFC 3261 12.2.1.1).
  * The mapping is applied as whole-token text substitution over the start line and header
  * fields; bodies are sent as recorded.
+ * A recorded digest response cannot answer the live nonce: with credentials given, each
+ * Authorization / Proxy-Authorization is computed afresh for the live challenge (RFC 3261 22.2).
  */
 import { randomBytes } from 'node:crypto';
-import { parseMessage, type SipMessage } from '../../core/sip/index.js';
+import { parseMessage, type AuthChallenge, type SipMessage } from '../../core/sip/index.js';
+import { buildAuthorization, pickChallenge } from '../../core/sip/digest.js';
 import type { Endpoint } from '../pcap/index.js';
 import { endpointText } from './script.js';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
 
 const fresh = (n: number): string => randomBytes(n).toString('hex');
 
@@ -31,12 +39,15 @@ export class Rewriter {
   private re: RegExp | undefined;
   /** live requests by the recorded request's branch and CSeq method, to answer them. */
   private readonly liveRequests = new Map<string, SipMessage>();
+  /** the latest live challenges per live Call-ID, by header: 'authorization' answers 401, 'proxy-authorization' 407 */
+  private readonly challenges = new Map<string, AuthChallenge[]>();
 
   constructor(
     private readonly recordedSide: Endpoint,
     recordedPeer: Endpoint,
     private readonly local: Endpoint,
     target: Endpoint,
+    private readonly credentials?: Credentials,
   ) {
     this.set(endpointText(recordedSide), endpointText(local));
     this.set(endpointText(recordedPeer), endpointText(target));
@@ -60,6 +71,8 @@ export class Rewriter {
       this.set(rv[0]?.branch, lv[0]?.branch);
       this.liveRequests.set(`${rv[0]?.branch}|${recorded.cseq.method}`, live);
     }
+    if (!live.isRequest && live.status === 401) this.challenges.set(`authorization|${live.callId}`, live.wwwAuthenticate);
+    if (!live.isRequest && live.status === 407) this.challenges.set(`proxy-authorization|${live.callId}`, live.proxyAuthenticate);
     const rc = recorded.contact;
     const lc = live.contact;
     for (let i = 0; i < Math.min(rc.length, lc.length); i++) this.set(rc[i]!.uri.raw, lc[i]!.uri.raw);
@@ -82,7 +95,8 @@ export class Rewriter {
       if (tag && !this.map.has(tag)) this.set(tag, fresh(6));
     }
     const request = recorded.isRequest ? undefined : this.liveRequests.get(`${recorded.via[0]?.branch}|${recorded.cseq.method}`);
-    const lines: string[] = [this.apply(recorded.startLine)];
+    const startLine = this.apply(recorded.startLine);
+    const lines: string[] = [startLine];
     let viaDone = false;
     for (const [name, value] of recorded.headers()) {
       const lower = name.toLowerCase();
@@ -96,12 +110,36 @@ export class Rewriter {
         lines.push(`CSeq: ${request.header('CSeq')}`);
         continue;
       }
+      if (recorded.isRequest && (lower === 'authorization' || lower === 'proxy-authorization')) {
+        const answer = this.authorize(lower, recorded, startLine);
+        if (answer !== undefined) {
+          lines.push(`${name}: ${answer}`);
+          continue;
+        }
+      }
       lines.push(`${name}: ${this.apply(value)}`);
     }
     const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
     const out = Buffer.concat([head, recorded.body]);
     parseMessage(out); // never send what we could not parse ourselves
     return out;
+  }
+
+  /** A fresh digest answer to the live challenge of this request's call, when we have credentials. */
+  private authorize(header: string, recorded: SipMessage, startLine: string): string | undefined {
+    if (!this.credentials) return undefined;
+    const callId = this.map.get(recorded.callId) ?? recorded.callId;
+    const challenges = this.challenges.get(`${header}|${callId}`);
+    const challenge = challenges && pickChallenge(challenges);
+    if (!challenge) return undefined;
+    return buildAuthorization({
+      challenge,
+      method: recorded.method,
+      uri: startLine.split(' ')[1] ?? '',
+      username: this.credentials.username,
+      password: this.credentials.password,
+      nc: 1,
+    });
   }
 
   /** The recorded→live substitution over one line of text, whole tokens only. */

@@ -11,7 +11,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { isKeepAlive, parseMessage, type SipMessage } from '../../core/sip/index.js';
 import type { Endpoint } from '../pcap/index.js';
-import { Rewriter } from './rewrite.js';
+import { Rewriter, type Credentials } from './rewrite.js';
 import { endpointText, messageKey, signature, type Script } from './script.js';
 
 export interface ReplayOptions {
@@ -23,6 +23,8 @@ export interface ReplayOptions {
   timeoutMs?: number;
   /** after the last step, how long to listen for unexpected extra messages (ms). */
   graceMs?: number;
+  /** to answer live digest challenges (the recorded Authorization cannot match a new nonce) */
+  credentials?: Credentials;
   /** called for each event, for --verbose */
   trace?: (line: string) => void;
 }
@@ -78,7 +80,7 @@ export async function replay(script: Script, o: ReplayOptions): Promise<ReplayRe
   sock.on('error', (e) => trace(`socket error: ${e.message}`));
   const local = { ip: localIp, port: sock.address().port };
   trace(`bound ${endpointText(local)}`);
-  const rw = new Rewriter(script.side, script.peer, local, o.target);
+  const rw = new Rewriter(script.side, script.peer, local, o.target, o.credentials);
   const timeoutMs = o.timeoutMs ?? 5000;
   const expected = script.steps.filter((s) => s.dir === 'in').map((s) => signature(s.msg));
   const got: string[] = [];
