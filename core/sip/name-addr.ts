@@ -119,7 +119,8 @@ function scanInto<T extends NameAddrView>(
     while (j < end) {
       const c = b[j]!;
       if (c === 0x3c) break;
-      if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a && TOKEN[c] === 0) break;
+      // UTF-8 in an unquoted display name is outside the grammar but common: tolerated
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a && c < 0x80 && TOKEN[c] === 0) break;
       j++;
     }
     if (j < end && b[j] === 0x3c) {

@@ -1,0 +1,176 @@
+import test from 'ava';
+import {
+  createRequest,
+  createResponse,
+  generateBranch,
+  generateTag,
+  parseMessage,
+  serializeMessage,
+  reasonPhrase,
+  SipParseError,
+} from './index.js';
+
+const crlf = (lines: string[], body = ''): Buffer => Buffer.from(lines.join('\r\n') + '\r\n\r\n' + body, 'utf8');
+
+const INVITE = crlf(
+  [
+    'INVITE sip:bob@biloxi.example.com SIP/2.0',
+    'Via: SIP/2.0/UDP  proxy.example.com;branch=z9hG4bKp1 ,SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK74bf9;received=192.0.2.1',
+    'Via: SIP/2.0/TCP client.atlanta.example.com;branch=z9hG4bKc',
+    'Max-Forwards: 69',
+    'Record-Route: <sip:proxy.example.com;lr>',
+    'From: Alice <sip:alice@atlanta.example.com>;tag=9fxced76sl',
+    'To: Bob',
+    ' <sip:bob@biloxi.example.com>',
+    'Call-ID: 3848276298220188511@atlanta.example.com',
+    'CSeq: 1 INVITE',
+    'Timestamp: 54',
+    'Contact: <sip:alice@pc33.atlanta.example.com>',
+    'Content-Type: application/sdp',
+    'Content-Length: 4',
+  ],
+  'v=0\n',
+);
+
+test('createResponse copies Via (all, in order, byte for byte), From, To, Call-ID, CSeq', (t) => {
+  const req = parseMessage(INVITE);
+  const res = createResponse(req, 180, undefined, { toTag: 'b0b' });
+  const text = serializeMessage(res).toString();
+  t.true(text.startsWith('SIP/2.0 180 Ringing\r\n'));
+  t.true(text.includes('Via: SIP/2.0/UDP  proxy.example.com;branch=z9hG4bKp1 ,SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK74bf9;received=192.0.2.1\r\nVia: SIP/2.0/TCP client.atlanta.example.com;branch=z9hG4bKc\r\n'));
+  t.true(text.includes('From: Alice <sip:alice@atlanta.example.com>;tag=9fxced76sl\r\n'));
+  t.true(text.includes('To: Bob\r\n <sip:bob@biloxi.example.com>;tag=b0b\r\n'));
+  t.true(text.includes('Call-ID: 3848276298220188511@atlanta.example.com\r\nCSeq: 1 INVITE\r\n'));
+  t.true(text.includes('Record-Route: <sip:proxy.example.com;lr>\r\n'), '§12.1.1: dialog-creating response copies Record-Route');
+  t.false(text.includes('Timestamp'));
+  t.false(text.includes('Contact'));
+  t.false(text.includes('Max-Forwards'));
+  t.true(text.endsWith('Content-Length: 0\r\n\r\n'));
+  t.is(res.status, 180);
+  t.is(res.reason, 'Ringing');
+  t.is(res.to.tag, 'b0b');
+  t.is(res.to.displayName, 'Bob');
+  t.deepEqual(res.via.map((v) => v.branch), ['z9hG4bKp1', 'z9hG4bK74bf9', 'z9hG4bKc']);
+  t.deepEqual(res.cseq, { seq: 1, method: 'INVITE' });
+});
+
+test('createResponse: 100 copies Timestamp; existing To tag kept; body and headers', (t) => {
+  const req = parseMessage(INVITE);
+  const trying = serializeMessage(createResponse(req, 100)).toString();
+  t.true(trying.includes('Timestamp: 54\r\n'));
+  t.false(trying.includes('Record-Route'));
+  const tagged = parseMessage(Buffer.from(INVITE.toString().replace(' <sip:bob@biloxi.example.com>\r\n', ' <sip:bob@biloxi.example.com>;tag=old\r\n')));
+  const r = createResponse(tagged, 200, 'Fine', { toTag: 'new', headers: [['Contact', '<sip:bob@192.0.2.9>'], ['X-Sipis-Push-Status', 'Alerting-Device']], body: 'v=0\r\n', contentType: 'application/sdp' });
+  t.is(r.to.tag, 'old');
+  t.is(r.reason, 'Fine');
+  t.is(r.contact[0]!.uri.host, '192.0.2.9');
+  t.is(r.header('x-sipis-push-status'), 'Alerting-Device');
+  t.is(r.body.toString(), 'v=0\r\n');
+  t.is(r.contentLength, 5);
+  t.is(r.contentType, 'application/sdp');
+  t.throws(() => createResponse(req, 200, undefined, { body: 'x' }), { instanceOf: SipParseError });
+  t.throws(() => createResponse(req, 99), { instanceOf: SipParseError });
+  t.throws(() => createResponse(r, 200), { instanceOf: SipParseError });
+});
+
+test('reason phrases', (t) => {
+  t.is(reasonPhrase(200), 'OK');
+  t.is(reasonPhrase(480), 'Temporarily Unavailable');
+  t.is(reasonPhrase(487), 'Request Terminated');
+  t.is(reasonPhrase(499), 'Bad Request');
+});
+
+test('createRequest builds a valid request with Max-Forwards and Content-Length', (t) => {
+  const branch = generateBranch();
+  const tag = generateTag();
+  t.regex(branch, /^z9hG4bK[0-9a-f]{16}$/);
+  t.regex(tag, /^[0-9a-f]{16}$/);
+  t.not(generateBranch(), branch);
+  const m = createRequest({
+    method: 'MESSAGE',
+    uri: 'sip:bob@biloxi.example.com',
+    headers: [
+      ['Via', `SIP/2.0/UDP 192.0.2.1:5060;branch=${branch};rport`],
+      ['From', `<sip:alice@atlanta.example.com>;tag=${tag}`],
+      ['To', '<sip:bob@biloxi.example.com>'],
+      ['Call-ID', 'abc@192.0.2.1'],
+      ['CSeq', '1 MESSAGE'],
+    ],
+    body: 'hello',
+    contentType: 'text/plain',
+  });
+  t.is(m.method, 'MESSAGE');
+  t.is(m.maxForwards, 70);
+  t.is(m.topVia?.branch, branch);
+  t.is(m.from.tag, tag);
+  t.is(m.body.toString(), 'hello');
+  t.is(serializeMessage(m).toString(), `MESSAGE sip:bob@biloxi.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=${branch};rport\r\nFrom: <sip:alice@atlanta.example.com>;tag=${tag}\r\nTo: <sip:bob@biloxi.example.com>\r\nCall-ID: abc@192.0.2.1\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello`);
+  t.true(serializeMessage(parseMessage(serializeMessage(m))).equals(serializeMessage(m)));
+});
+
+test('createRequest rejects what would not parse', (t) => {
+  const headers: Array<[string, string]> = [
+    ['Via', 'SIP/2.0/UDP h;branch=z9hG4bK1'],
+    ['From', '<sip:a@b.example>;tag=1'],
+    ['To', '<sip:a@b.example>'],
+    ['Call-ID', 'x'],
+    ['CSeq', '1 OPTIONS'],
+  ];
+  t.is(t.throws(() => createRequest({ method: 'OPTIONS', uri: 'sip:a b', headers }), { instanceOf: SipParseError }).code, 'BAD_URI');
+  t.is(t.throws(() => createRequest({ method: 'INVITE', uri: 'sip:a@b.example', headers }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
+  t.is(t.throws(() => createRequest({ method: 'OPTIONS', uri: 'sip:a@b.example', headers: headers.slice(1) }), { instanceOf: SipParseError }).code, 'MISSING_HEADER');
+  t.is(t.throws(() => createRequest({ method: 'OPTIONS', uri: 'sip:a@b.example', headers: [...headers, ['X', 'a\r\nInjected: 1']] }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
+  t.is(t.throws(() => createRequest({ method: 'OP TIONS', uri: 'sip:a@b.example', headers }), { instanceOf: SipParseError }).code, 'BAD_START_LINE');
+});
+
+test('mutation copies untouched bytes and writes only the change', (t) => {
+  const req = parseMessage(INVITE);
+  req.setHeader('Max-Forwards', '68');
+  const out = serializeMessage(req).toString();
+  t.is(out, INVITE.toString().replace('Max-Forwards: 69', 'Max-Forwards: 68'));
+  t.is(req.maxForwards, 68);
+  // the folded To is copied as it was, fold included
+  t.true(out.includes('To: Bob\r\n <sip:bob@biloxi.example.com>\r\n'));
+});
+
+test('addHeader first puts a Via on top; removeHeader; setBody updates Content-Length', (t) => {
+  const m = parseMessage(INVITE);
+  m.addHeader('Via', 'SIP/2.0/UDP sipis.example.com;branch=z9hG4bKtop', { first: true });
+  t.is(m.topVia?.branch, 'z9hG4bKtop');
+  t.is(m.via.length, 4);
+  m.removeHeader('Record-Route');
+  t.deepEqual(m.recordRoute, []);
+  m.addHeader('X-Extra', 'one');
+  m.addHeader('X-Extra', 'two');
+  t.deepEqual(m.headerValues('x-extra'), ['one', 'two']);
+  m.setBody(Buffer.from('v=1\r\nfoo\r\n'));
+  t.is(m.contentLength, 10);
+  t.is(m.body.toString(), 'v=1\r\nfoo\r\n');
+  m.setBody('hi', 'text/plain');
+  t.is(m.contentType, 'text/plain');
+  const out = serializeMessage(m).toString();
+  t.true(out.startsWith('INVITE sip:bob@biloxi.example.com SIP/2.0\r\nVia: SIP/2.0/UDP sipis.example.com;branch=z9hG4bKtop\r\nVia: SIP/2.0/UDP  proxy'));
+  t.true(out.includes('Content-Type: text/plain\r\nContent-Length: 2\r\nX-Extra: one\r\nX-Extra: two\r\n\r\nhi'), 'replaced in place');
+  t.false(out.includes('Record-Route'));
+  // re-parsing the output gives the same message
+  t.true(serializeMessage(parseMessage(Buffer.from(out))).equals(Buffer.from(out)));
+});
+
+test('a mutation that would make the message invalid throws and changes nothing', (t) => {
+  const m = parseMessage(INVITE);
+  const before = serializeMessage(m);
+  t.is(t.throws(() => m.setHeader('CSeq', 'x INVITE'), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
+  t.is(t.throws(() => m.removeHeader('From'), { instanceOf: SipParseError }).code, 'MISSING_HEADER');
+  t.is(t.throws(() => m.setHeader('Subject', 'a\r\nb'), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
+  t.is(t.throws(() => m.setHeader('Bad Name', 'x'), { instanceOf: SipParseError }).code, 'BAD_HEADER');
+  t.true(serializeMessage(m).equals(before));
+  t.is(m.cseq.seq, 1);
+});
+
+test('mutation of a message with trailing bytes drops them', (t) => {
+  const m = parseMessage(Buffer.concat([INVITE, Buffer.from('junk')]));
+  t.is(m.trailingBytes, 4);
+  m.setHeader('Subject', 's');
+  t.is(m.trailingBytes, 0);
+  t.is(m.header('subject'), 's');
+});
