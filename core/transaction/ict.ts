@@ -55,9 +55,9 @@ export class InviteClientTransaction extends ClientTransaction {
 
   private fireA(): void {
     if (this.state !== 'Calling') return;
-    this.transmit();
     this.intervalA *= 2;
     this.ctx.wheel.reschedule(this.timerA!, this.intervalA);
+    this.transmit();
   }
 
   private fireB(): void {

@@ -4,20 +4,34 @@
  * A random per-process prefix plus a counter gives uniqueness at the cost of an integer-to-string
  * conversion per id, instead of a crypto call per message.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 
 export const MAGIC_COOKIE = 'z9hG4bK';
 
 const prefix = randomBytes(6).toString('base64url');
 let counter = Math.floor(Math.random() * 0x10000);
 
+/** Random bytes drawn from one 4 KiB buffer refilled when used up: one crypto call per 1024 tags. */
+const pool = Buffer.alloc(4096);
+let poolPos = pool.length;
+
+function random32(): number {
+  if (poolPos + 4 > pool.length) {
+    randomFillSync(pool);
+    poolPos = 0;
+  }
+  const v = pool.readUInt32LE(poolPos);
+  poolPos += 4;
+  return v;
+}
+
 export function newBranch(): string {
   return `${MAGIC_COOKIE}${prefix}${(++counter).toString(36)}`;
 }
 
-/** A To/From tag: random, so it also distinguishes restarts of this process. */
+/** A To/From tag: 32 random bits (§19.3) and a counter, unique within this process. */
 export function newTag(): string {
-  return `${prefix.slice(0, 4)}${randomBytes(4).toString('hex')}${(++counter).toString(36)}`;
+  return `${random32().toString(36)}${(++counter).toString(36)}`;
 }
 
 export function newCallId(host?: string): string {

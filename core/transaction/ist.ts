@@ -82,27 +82,27 @@ export class InviteServerTransaction extends ServerTransaction {
       this.ctx.wheel.cancel(this.trying);
       this.trying = null;
     }
-    this.sendResponse(res);
-    if (this.state === 'Terminated') return;
-    if (status < 200) return;
+    // State and timers first, then the send: an answer to it (an ACK) may come back before
+    // `send` returns on an in-memory transport, and must find the new state.
     const w = this.ctx.wheel;
     const t = this.ctx.timers;
-    if (status < 300) {
+    if (status >= 200 && status < 300) {
       this.state = 'Accepted';
       this.timerIL = w.schedule(t.L, () => this.terminate());
-      return;
+    } else if (status >= 300) {
+      this.state = 'Completed';
+      this.intervalG = t.G;
+      this.timerG = w.schedule(this.intervalG, () => this.fireG());
+      this.timerH = w.schedule(t.H, () => this.fireH());
     }
-    this.state = 'Completed';
-    this.intervalG = t.G;
-    this.timerG = w.schedule(this.intervalG, () => this.fireG());
-    this.timerH = w.schedule(t.H, () => this.fireH());
+    this.sendResponse(res);
   }
 
   private fireG(): void {
     if (this.state !== 'Completed' || !this.lastResponse) return;
-    this.transmit(this.lastResponse);
     this.intervalG = Math.min(2 * this.intervalG, this.ctx.timers.T2);
     this.ctx.wheel.reschedule(this.timerG!, this.intervalG);
+    this.transmit(this.lastResponse);
   }
 
   private fireH(): void {

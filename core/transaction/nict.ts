@@ -37,10 +37,10 @@ export class NonInviteClientTransaction extends ClientTransaction {
 
   private fireE(): void {
     if (this.state !== 'Trying' && this.state !== 'Proceeding') return;
-    this.transmit();
     const T2 = this.ctx.timers.T2;
     this.intervalE = this.state === 'Trying' ? Math.min(2 * this.intervalE, T2) : T2;
     this.ctx.wheel.reschedule(this.timerE!, this.intervalE);
+    this.transmit();
   }
 
   private fireF(): void {

@@ -28,14 +28,12 @@ export class NonInviteServerTransaction extends ServerTransaction {
   respond(res: SipMessage): void {
     const s = this.state;
     if (s === 'Completed' || s === 'Terminated') throw this.stateError(`response ${res.status}`);
-    this.sendResponse(res);
-    if (this.state === 'Terminated') return; // the send failed synchronously
-    if (res.status < 200) {
-      this.state = 'Proceeding';
-      return;
+    if (res.status < 200) this.state = 'Proceeding';
+    else {
+      this.state = 'Completed';
+      this.timerJ = this.ctx.wheel.schedule(this.ctx.timers.J, () => this.terminate());
     }
-    this.state = 'Completed';
-    this.timerJ = this.ctx.wheel.schedule(this.ctx.timers.J, () => this.terminate());
+    this.sendResponse(res);
   }
 
   protected cancelTimers(): void {

@@ -39,6 +39,9 @@ class WheelSlot {
   head: WheelTimer | null = null;
 }
 
+/** Marks a timer detached for firing in the current tick. */
+const DUE = new WheelSlot();
+
 export class TimerWheel {
   readonly tickMs: number;
   private readonly mask: number;
@@ -51,6 +54,7 @@ export class TimerWheel {
   private count = 0;
   private native: NodeJS.Timeout | null = null;
   private running = false;
+  private readonly due: WheelTimer[] = [];
 
   constructor(opts: WheelOptions = {}) {
     this.tickMs = opts.tickMs ?? 10;
@@ -81,12 +85,17 @@ export class TimerWheel {
 
   /** (Re)arms an existing timer object: saves an allocation for retransmit timers (A, E, G). */
   reschedule(t: WheelTimer, delayMs: number): void {
-    if (t.slot) this.unlink(t);
-    // Count from the tick the clock is at now, not from `current`: when the event loop lagged,
-    // `current` trails and a delay measured from it would fire early.
-    const nowTick = Math.max(this.current, Math.floor(this.now() / this.tickMs));
-    // An empty wheel is not ticking: jump over the idle gap instead of walking it later.
-    if (this.count === 0) this.current = nowTick;
+    if (t.slot === DUE) t.slot = null;
+    else if (t.slot) this.unlink(t);
+    // Inside a callback, count from the tick being processed (deterministic under a manual clock
+    // advanced by large steps). Otherwise from the clock: when the event loop lagged, `current`
+    // trails and a delay measured from it would fire early.
+    let nowTick = this.current;
+    if (!this.running) {
+      nowTick = Math.max(this.current, Math.floor(this.now() / this.tickMs));
+      // An empty wheel is not ticking: jump over the idle gap instead of walking it later.
+      if (this.count === 0) this.current = nowTick;
+    }
     const ticks = Math.max(1, Math.ceil(delayMs / this.tickMs));
     t.deadline = nowTick + ticks;
     const slot = this.slots[t.deadline & this.mask]!;
@@ -99,7 +108,9 @@ export class TimerWheel {
   }
 
   cancel(t: WheelTimer | null | undefined): void {
-    if (t && t.slot) this.unlink(t);
+    if (!t || !t.slot) return;
+    if (t.slot === DUE) t.slot = null;
+    else this.unlink(t);
   }
 
   /** Manual clock: moves time forward, firing everything due, in deadline order per tick. */
@@ -150,20 +161,22 @@ export class TimerWheel {
       while (this.current < target && this.count > 0) {
         const tick = ++this.current;
         const slot = this.slots[tick & this.mask]!;
-        // Detach the due timers first: callbacks may schedule into this very slot.
-        let due: WheelTimer | null = null;
+        // Detach the due timers first (callbacks may schedule into this very slot), marked DUE so
+        // that a callback cancelling or re-arming another due timer of this tick is honoured.
+        const due = this.due;
         for (let t = slot.head; t; ) {
           const n = t.next;
           if (t.deadline <= tick) {
             this.unlink(t);
-            t.next = due;
-            due = t;
+            t.slot = DUE;
+            due.push(t);
           }
           t = n;
         }
-        for (let t = due; t; ) {
-          const n = t.next;
-          t.next = null;
+        for (let i = 0; i < due.length; i++) {
+          const t = due[i]!;
+          if (t.slot !== DUE) continue; // cancelled or re-armed by an earlier callback
+          t.slot = null;
           try {
             t.fn();
           } catch (err) {
@@ -172,8 +185,8 @@ export class TimerWheel {
               throw err;
             });
           }
-          t = n;
         }
+        due.length = 0;
       }
       if (this.count === 0) this.current = Math.max(this.current, target);
     } finally {
