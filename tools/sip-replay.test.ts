@@ -9,7 +9,8 @@ import { freeSipPort } from '../fixtures/net.js';
 import { hasSipp, runSipp, SIPP_EXIT } from '../fixtures/sipp.js';
 import { hasCapture } from '../fixtures/capture.js';
 import { FLOWS, recordFlow } from '../fixtures/pcap/record.js';
-import { buildScript, endpointText } from './replay/script.js';
+import { buildScript, endpointText, signature } from './replay/script.js';
+import { ethernet, ipv4, udp, writePcap } from './pcap/testing.js';
 
 const bin = fileURLToPath(new URL('./sip-replay.js', import.meta.url));
 const live = hasSipp() ? test : test.skip;
@@ -134,4 +135,33 @@ live('a digest REGISTER replays with --auth (fresh response for the live nonce) 
   await bad.stop();
   t.is(b.code, 1);
   t.regex(b.output, /expected 200 \(REGISTER\), got 403 \(REGISTER\)/);
+});
+
+test('retransmissions in the capture are dropped from the script', (t) => {
+  const A = '192.0.2.1';
+  const B = '192.0.2.2';
+  const msg = (start: string, cseq: string, toTag = '') =>
+    Buffer.from(
+      `${start}\r\nVia: SIP/2.0/UDP ${A}:5060;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>${toTag}\r\n` +
+        `Call-ID: c1\r\nCSeq: ${cseq}\r\nContent-Length: 0\r\n\r\n`,
+    );
+  const invite = msg(`INVITE sip:b@${B}:5070 SIP/2.0`, '1 INVITE');
+  const ok = msg('SIP/2.0 200 OK', '1 INVITE', ';tag=2');
+  const frame = (ts: number, from: string, to: string, sport: number, dport: number, p: Buffer) => ({
+    ts,
+    data: ethernet(ipv4(from, to, 17, udp(sport, dport, p))),
+  });
+  const pcap = writePcap([
+    frame(1, A, B, 5060, 5070, invite),
+    frame(1.5, A, B, 5060, 5070, invite), // Timer A retransmission
+    frame(2, B, A, 5070, 5060, msg('SIP/2.0 100 Trying', '1 INVITE')),
+    frame(3, B, A, 5070, 5060, ok),
+    frame(4, B, A, 5070, 5060, ok), // 2xx retransmitted by the UAS core (RFC 3261 13.3.1.4)
+    frame(4.1, A, B, 5060, 5070, msg(`ACK sip:b@${B}:5070 SIP/2.0`, '1 ACK', ';tag=2')),
+  ]);
+  const s = buildScript(pcap);
+  t.is(s.retransmissions, 2);
+  t.deepEqual(s.steps.map((x) => `${x.dir} ${signature(x.msg)}`), ['out INVITE', 'in 100 (INVITE)', 'in 200 (INVITE)', 'out ACK']);
+  t.deepEqual(s.side, { ip: A, port: 5060 });
+  t.deepEqual(s.peer, { ip: B, port: 5070 });
 });
