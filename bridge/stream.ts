@@ -103,7 +103,7 @@ export class StreamListener {
 
   constructor(transport: Extract<StreamTransport, 'tcp' | 'tls'>, ctx: BridgeContext, opts: { advertise?: string; tls?: TlsFiles }) {
     this.#ctx = ctx;
-    this.#tls = opts.tls;
+    this.#tls = transport === 'tls' ? opts.tls : undefined;
     this.#advertise = opts.advertise;
     const self = this;
     this.info = {

@@ -1,0 +1,75 @@
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, usage } from './config.js';
+import { BridgeError } from './errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sipis-bridge-cfg-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+const err = (argv: string[], env: NodeJS.ProcessEnv = {}): string => {
+  try {
+    loadConfig(argv, env);
+  } catch (e) {
+    if (e instanceof BridgeError && e.code === 'ERR_CONFIG') return e.message;
+    throw e;
+  }
+  throw new Error('no error');
+};
+
+test('flags: listeners, backends with weights, limits', (t) => {
+  const { config: c } = loadConfig(['--tcp', '0.0.0.0:5060', '--ws=[::1]:8080', '--backend', '10.0.0.1:5070;weight=2', '--backend', '10.0.0.2:5070', '--max-conns-per-ip', '50', '--shard-key', 'from', '--tcp-advertise', 'sip.example.com:5060'], {});
+  t.deepEqual(c.listen.tcp, { host: '0.0.0.0', port: 5060 });
+  t.deepEqual(c.listen.ws, { host: '::1', port: 8080 });
+  t.deepEqual(c.backends, [{ host: '10.0.0.1', port: 5070, weight: 2 }, { host: '10.0.0.2', port: 5070 }]);
+  t.is(c.limits.maxConnectionsPerAddress, 50);
+  t.is(c.shardKey, 'from');
+  t.is(c.advertise.tcp, 'sip.example.com:5060');
+});
+
+test('precedence: file < environment < flags', (t) => {
+  const file = join(dir, 'b.json');
+  writeFileSync(file, JSON.stringify({ listen: { tcp: '127.0.0.1:5060' }, backends: [{ host: '10.0.0.9', port: 5070, weight: 3 }, '10.0.0.8:5070'], limits: { headerTimeoutMs: 5000 }, logLevel: 'warn' }));
+  const a = loadConfig(['--config', file], {}).config;
+  t.is(a.backends.length, 2);
+  t.is(a.backends[0]!.weight, 3);
+  t.is(a.limits.headerTimeoutMs, 5000);
+  t.is(a.logLevel, 'warn');
+  const b = loadConfig([], { SIPIS_BRIDGE_CONFIG: file, SIPIS_BRIDGE_BACKENDS: '10.1.1.1:5070,10.1.1.2:5070;weight=2', SIPIS_BRIDGE_LOG_LEVEL: 'debug' }).config;
+  t.deepEqual(b.backends.map((x) => x.host), ['10.1.1.1', '10.1.1.2']);
+  t.is(b.logLevel, 'debug');
+  const c = loadConfig(['--config', file, '--backend', '10.2.2.2:5070', '--log-level', 'error'], { SIPIS_BRIDGE_BACKENDS: '10.1.1.1:5070' }).config;
+  t.deepEqual(c.backends.map((x) => x.host), ['10.2.2.2']);
+  t.is(c.logLevel, 'error');
+});
+
+test('readable errors name the option and the problem', (t) => {
+  t.regex(err([]), /no listener/);
+  t.regex(err(['--tcp', '127.0.0.1:5060']), /no sipis backend/);
+  t.regex(err(['--tcp', 'nope', '--backend', 'h:1']), /^--tcp: expected host:port/);
+  t.regex(err(['--tcp', '127.0.0.1:99999', '--backend', 'h:1']), /^--tcp: port must be/);
+  t.regex(err(['--tcp', ':1', '--backend', 'h:1;weight=x']), /^--tcp/);
+  t.regex(err(['--tcp', 'h:1', '--backend', 'h:1;weight=x']), /^--backend: .*weight/);
+  t.regex(err(['--bogus']), /^--bogus: unknown option/);
+  t.regex(err(['--tcp']), /^--tcp: needs a value/);
+  t.regex(err(['stray']), /unexpected/);
+  t.regex(err(['--tls', 'h:1', '--backend', 'h:1']), /needs --tls-cert and --tls-key/);
+  t.regex(err(['--tls', 'h:1', '--backend', 'h:1', '--tls-cert', 'c', '--tls-key', 'k', '--tls-verify-client']), /needs --tls-ca/);
+  t.regex(err(['--tcp', 'h:1', '--backend', 'h:1', '--backend', 'h:1']), /appears twice/);
+  t.regex(err(['--tcp', 'h:1', '--backend', 'h:1', '--shard-key', 'via']), /^--shard-key: expected one of auto, from, to/);
+  t.regex(err(['--tcp', 'h:1', '--backend', 'h:1'], { SIPIS_BRIDGE_MAX_MESSAGE_BYTES: '12' }), /^SIPIS_BRIDGE_MAX_MESSAGE_BYTES: expected an integer/);
+  t.regex(err(['--tcp', 'h:1', '--backend', 'h:1', '--idle-timeout', '1000', '--header-timeout', '5000']), /must not be shorter/);
+  const bad = join(dir, 'bad.json');
+  writeFileSync(bad, '{"listen": {"tcp": "h:1"}, "backends": ["h:1"], "colour": 1}');
+  t.regex(err(['--config', bad]), /colour: unknown setting/);
+  writeFileSync(bad, '{not json');
+  t.regex(err(['--config', bad]), /^config file .*bad\.json: /);
+  t.regex(err(['--config', join(dir, 'missing.json')]), /ENOENT/);
+});
+
+test('--help wins over everything and the usage lists every option with its variable', (t) => {
+  t.true(loadConfig(['--bogus', '--help'], {}).help);
+  const u = usage();
+  for (const s of ['--tcp', '--tls-cert', '--backend', 'SIPIS_BRIDGE_BACKENDS', '--admin', '--header-timeout']) t.true(u.includes(s), s);
+});

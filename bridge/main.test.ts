@@ -1,0 +1,61 @@
+/**
+ * The sipis-bridge binary: --help (exit 0), usage errors (exit 2), a real start with a
+ * config from the environment, a relayed REGISTER, SIGHUP reload and a clean SIGTERM.
+ */
+import test from 'ava';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { repoRoot } from '../fixtures/paths.js';
+import { freeTcpPort } from '../fixtures/net.js';
+import { startProc } from '../fixtures/proc.js';
+import { writeTestCerts } from '../fixtures/tls/certs.js';
+import { udpPeer } from './testing/harness.js';
+import { MiniUa } from './testing/sipua.js';
+import { tcpWire } from './testing/wires.js';
+
+const bin = join(repoRoot, 'dist', 'bridge', 'main.js');
+
+test('--help prints usage and exits 0; a bad flag exits 2 with a readable message', (t) => {
+  const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+  t.is(help.status, 0);
+  t.regex(help.stdout, /^usage: sipis-bridge/);
+  const bad = spawnSync(process.execPath, [bin, '--tcp', 'x'], { encoding: 'utf8' });
+  t.is(bad.status, 2);
+  t.regex(bad.stderr, /--tcp: expected host:port/);
+  const none = spawnSync(process.execPath, [bin], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  t.is(none.status, 2);
+  t.regex(none.stderr, /no listener/);
+});
+
+test('the binary relays, reloads on SIGHUP and exits 0 on SIGTERM', async (t) => {
+  const certs = writeTestCerts();
+  t.teardown(() => certs.remove());
+  const peer = await udpPeer();
+  t.teardown(() => peer.wire.close());
+  const [tcp, tls, admin] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
+  const proc = startProc(process.execPath, [bin, '--tcp', `127.0.0.1:${tcp}`, '--admin', `127.0.0.1:${admin}`], {
+    env: {
+      ...process.env,
+      SIPIS_BRIDGE_BACKENDS: `127.0.0.1:${peer.port}`,
+      SIPIS_BRIDGE_TLS: `127.0.0.1:${tls}`,
+      SIPIS_BRIDGE_TLS_CERT: certs.cert,
+      SIPIS_BRIDGE_TLS_KEY: certs.key,
+      SIPIS_BRIDGE_UDP: '127.0.0.1:0',
+    },
+  });
+  t.teardown(() => void proc.stop('SIGKILL'));
+  const line = await proc.waitFor(/"msg":"sipis-bridge listening"[^\n]*|sipis-bridge listening[^\n]*/);
+  t.truthy(line);
+  const udpPort = Number(/"udp":\{"host":"127\.0\.0\.1","port":(\d+)\}/.exec(proc.output())![1]);
+  peer.wire.target = { host: '127.0.0.1', port: udpPort };
+  const wire = await tcpWire(tcp);
+  const phone = new MiniUa({ wire, transport: 'TCP', sentBy: `127.0.0.1:${wire.localPort}`, aor: 'a@example.com' });
+  t.is((await phone.register()).status, 200);
+  const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  t.regex(metrics, /sipis_bridge_messages_to_backend_total\{transport="tcp"\} 1/);
+  proc.child.kill('SIGHUP');
+  await proc.waitFor(/TLS certificate and key reloaded/);
+  t.is((await phone.register()).status, 200);
+  phone.close();
+  t.is(await proc.stop('SIGTERM', 5000), 0);
+});
