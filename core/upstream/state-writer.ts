@@ -40,9 +40,12 @@ export class StateWriter<T extends Persistable> {
     this.delayMs = opts.intervalMs;
   }
 
+  /** states not yet in the database (queued or being written). */
   get size(): number {
-    return this.pending.size;
+    return this.pending.size + this.writing;
   }
+
+  private writing = 0;
 
   mark(item: T): void {
     item.dirty = true;
@@ -90,6 +93,7 @@ export class StateWriter<T extends Persistable> {
         item.dirty = false;
         records.push(item.toRecord());
       }
+      this.writing = records.length;
       try {
         await this.save(records);
         this.written += records.length;
@@ -106,6 +110,8 @@ export class StateWriter<T extends Persistable> {
         this.delayMs = Math.min(this.opts.intervalMs * 2 ** this.failures, this.opts.maxBackoffMs ?? 30_000);
         this.opts.onError?.(err, records.length);
         return;
+      } finally {
+        this.writing = 0;
       }
     }
   }
