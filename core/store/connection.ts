@@ -176,16 +176,21 @@ export class PgConnection {
       const settle = (fn: () => void) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        clearInterval(timer);
         this.pendingReject = null;
         fn();
       };
-      const timer = setTimeout(() => {
-        // the statement may still run on the server; the only safe way to get a usable
-        // connection back is to drop this one (callers retry idempotent writes)
-        settle(() => reject(new StoreError('STORE_TIMEOUT', `query did not complete within ${timeoutMs} ms`)));
-        this.markLost(new StoreError('STORE_TIMEOUT', 'connection dropped after a query deadline'));
-      }, timeoutMs);
+      const began = Date.now();
+      const timer = setInterval(() => {
+        if (Date.now() - began >= timeoutMs) {
+          // the statement may still run on the server; the only safe way to get a usable
+          // connection back is to drop this one (callers retry idempotent writes)
+          settle(() => reject(new StoreError('STORE_TIMEOUT', `query did not complete within ${timeoutMs} ms`)));
+          this.markLost(new StoreError('STORE_TIMEOUT', 'connection dropped after a query deadline'));
+          return;
+        }
+        this.pollStalled();
+      }, Math.min(STALL_CHECK_MS, timeoutMs));
       this.pendingReject = (err) => settle(() => reject(err));
       try {
         start((err, rows) => {
@@ -200,6 +205,18 @@ export class PgConnection {
         this.markLost(mapped);
       }
     });
+  }
+
+  /**
+   * Works around a stall in node-libpq: when the server resets the connection (RST), libuv
+   * reports POLLERR, stops the poll watcher and calls back with UV_EBADF, which node-libpq
+   * ignores; no 'readable' ever comes and the query would wait for its deadline. Doing by hand
+   * what a 'readable' event does (pg-native's reader: PQconsumeInput, then results) surfaces
+   * the error ("server closed the connection") or any result that arrived unnoticed.
+   */
+  private pollStalled(): void {
+    const c = this.client as unknown as { _reading?: boolean; _read?: () => void };
+    if (c._reading && typeof c._read === 'function') c._read();
   }
 
   private mapError(err: Error): StoreError {
@@ -224,6 +241,9 @@ export class PgConnection {
     return new StoreError('STORE_QUERY', msg, { sqlState });
   }
 }
+
+/** how often an outstanding query checks for a silently dead connection. */
+const STALL_CHECK_MS = 500;
 
 function oneLine(s: string): string {
   return s.replace(/^(ERROR|FATAL):\s+/, '').replace(/\s+/g, ' ').trim();
