@@ -36,7 +36,9 @@ export class InviteServerTransaction extends ServerTransaction {
 
   constructor(ctx: TxContext, key: string, request: SipMessage, local: Endpoint) {
     super(ctx, key, request, local, 'Proceeding');
-    this.trying = ctx.wheel.schedule(ctx.timers.trying, () => this.sendTrying());
+    // trying = 0 configures the other choice §17.2.1 allows: 100 at once, no timer.
+    if (ctx.timers.trying <= 0) this.sendTrying();
+    else this.trying = ctx.wheel.schedule(ctx.timers.trying, () => this.sendTrying());
   }
 
   private sendTrying(): void {

@@ -32,8 +32,11 @@ export type CancelHandler = (cancel: SipMessage, invite: InviteServerTransaction
 export type StrayResponseHandler = (res: SipMessage, remote: Endpoint) => void;
 
 export interface TransactionLayerOptions {
-  /** T1/T2/T4 (and the ICT guard C); every other timer derives from them. */
-  timers?: Partial<TimerBase> & { C?: number };
+  /**
+   * T1/T2/T4 (every other timer derives from them), plus two that do not derive: the ICT guard C,
+   * and `trying`, the delay before an INVITE server transaction sends 100 Trying (0: at once).
+   */
+  timers?: Partial<TimerBase> & { C?: number; trying?: number };
   /** a shared wheel (e.g. a manual-clock one in tests); default: a new real-clock wheel. */
   wheel?: TimerWheel;
   /** RFC 3263 resolver for requests without an explicit target; default: system DNS. */
@@ -93,7 +96,10 @@ export class TransactionLayer {
     readonly transport: Transport,
     private readonly opts: TransactionLayerOptions = {},
   ) {
-    this.timers = { ...deriveTimers(opts.timers), ...(opts.timers?.C !== undefined ? { C: opts.timers.C } : {}) };
+    const t = deriveTimers(opts.timers);
+    if (opts.timers?.C !== undefined) t.C = opts.timers.C;
+    if (opts.timers?.trying !== undefined) t.trying = opts.timers.trying;
+    this.timers = t;
     this.wheel = opts.wheel ?? new TimerWheel();
     this.resolver = opts.resolver;
     this.log = opts.logger?.child({ component: 'transaction' });
