@@ -9,6 +9,9 @@
  *   2. after a successful parse no accessor throws, serializeMessage does not throw, and its
  *      output parses again to the same header fields and body;
  *   3. digest helpers given the parsed auth headers return results or throw DigestError only;
+ *      a body is exactly Content-Length long; the mutation API (setHeader, addHeader,
+ *      removeHeader, setBody) either works and keeps the message parseable, or throws a typed
+ *      error and leaves the message unchanged;
  *   4. no single parse + accessor pass hangs: the slowest input is reported, and the test fails
  *      only when it stays above HANG_MS on three re-runs (a hang detector, not a performance
  *      assertion: GC pauses and a busy 2-core machine make single timings noisy).
@@ -24,6 +27,7 @@ import { fixturePath } from '../../fixtures/paths.js';
 import { parseMessage, serializeMessage, SipParseError } from './index.js';
 import type { ParseOptions, SipMessage } from './index.js';
 import { createCredentials, DigestError, DigestServer, pickChallenge } from './digest.js';
+import { SipStackError } from '../errors.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed4475) >>> 0;
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 30_000);
@@ -260,6 +264,61 @@ function check(input: Buffer, opts?: ParseOptions): Outcome {
   } catch (err) {
     return { parsed: true, failure: `serializeMessage output does not parse: ${describe(err)}` };
   }
+  // framing: with a Content-Length the body is exactly that long (§18.3; a longer datagram
+  // leaves trailing bytes, a shorter one is an error, never a short body)
+  if (m.hasHeader('Content-Length') && m.body.length !== m.contentLength) {
+    return { parsed: true, failure: `body of ${m.body.length} bytes with Content-Length ${m.contentLength}` };
+  }
+  return mutateParsed(m, input);
+}
+
+const EDIT_VALUES = ['x', '', '<sip:a@b>', 'SIP/2.0/UDP h;branch=z9hG4bKx', '1 INVITE', '70', 'Digest realm="r", nonce="n"', 'a,b', '"q', '\r\nX: y', 'ü', '9'.repeat(30)];
+let editCounter = 0;
+const edits = { applied: 0, refused: 0 };
+
+/**
+ * The mutation API on a parsed message: each call either works (and the message still
+ * serializes to bytes that parse to the same header fields) or throws a typed error and
+ * leaves the message as it was.
+ */
+function mutateParsed(m: SipMessage, input: Buffer): Outcome {
+  const k = editCounter++;
+  const name = HEADER_NAMES[k % HEADER_NAMES.length]!;
+  const value = EDIT_VALUES[(k >>> 3) % EDIT_VALUES.length]!;
+  const before = serializeMessage(m);
+  try {
+    switch (k % 5) {
+      case 0:
+        m.setHeader(name, value);
+        break;
+      case 1:
+        m.addHeader(name, value, { first: (k & 8) !== 0 });
+        break;
+      case 2:
+        m.removeHeader(name);
+        break;
+      case 3:
+        m.setBody(input.subarray(0, k % 97), (k & 16) !== 0 ? 'text/plain' : undefined);
+        break;
+      default:
+        m.setHeader('X-Fuzz', value);
+    }
+  } catch (err) {
+    if (!(err instanceof SipStackError)) return { parsed: true, failure: `mutation of a parsed message threw ${describe(err)}` };
+    if (!serializeMessage(m).equals(before)) return { parsed: true, failure: 'a refused mutation changed the message' };
+    edits.refused++;
+    return { parsed: true };
+  }
+  edits.applied++;
+  try {
+    touchAll(m);
+    const again = parseMessage(serializeMessage(m), { limits: { maxMessageBytes: Infinity, maxHeaders: Infinity, maxHeaderBytes: Infinity, maxBodyBytes: Infinity } });
+    if (JSON.stringify(again.headers()) !== JSON.stringify(m.headers())) {
+      return { parsed: true, failure: 'after a mutation the serialized message parses to different headers' };
+    }
+  } catch (err) {
+    return { parsed: true, failure: `after a mutation: ${describe(err)}` };
+  }
   return { parsed: true };
 }
 
@@ -318,7 +377,7 @@ test(`mutation fuzz: seed 0x${SEED.toString(16)}, up to ${ITERATIONS} inputs or 
   // hang detector: re-run the slowest input; only a consistently slow one is a finding
   let rerun = Infinity;
   for (let k = 0; k < 3; k++) rerun = Math.min(rerun, timed(slowest.input, slowest.opts)[1]);
-  t.log(`ran ${ran} mutated inputs (${parsed} parsed, ${ran - parsed} rejected) in ${((Date.now() - started) / 1000).toFixed(1)} s; slowest ${slowest.ms.toFixed(1)} ms (${slowest.input.length} bytes), best of 3 re-runs ${rerun.toFixed(1)} ms`);
+  t.log(`ran ${ran} mutated inputs (${parsed} parsed, ${ran - parsed} rejected) in ${((Date.now() - started) / 1000).toFixed(1)} s; slowest ${slowest.ms.toFixed(1)} ms (${slowest.input.length} bytes), best of 3 re-runs ${rerun.toFixed(1)} ms; edits of parsed messages: ${edits.applied} applied, ${edits.refused} refused`);
   if (rerun > HANG_MS) failures.push(`input of ${slowest.input.length} bytes takes ${rerun.toFixed(0)} ms to parse; saved to ${save(slowest.input)}`);
   t.true(ran > 0);
   t.true(parsed > 0, 'no mutated input parsed: the mutations are too destructive to test accessors');
