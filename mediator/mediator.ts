@@ -77,8 +77,8 @@ export async function startMediator(config: MediatorConfig, log: Logger, extra: 
       stopping ??= (async () => {
         server.stopAccepting();
         log.info({ inFlight: dispatcher.inFlight, graceMs }, 'draining');
-        const clean = await dispatcher.idle(graceMs);
-        if (!clean) log.warn({ inFlight: dispatcher.inFlight }, 'grace period over; answering the rest retry-later');
+        const clean = await server.drained(graceMs);
+        if (!clean) log.warn({ open: server.openRequests }, 'grace period over; answering the rest retry-later');
         server.close();
         await dispatcher.close();
         log.info('stopped');

@@ -70,6 +70,7 @@ export class PushServer {
   private draining = false;
   private readonly keys: ApiKeys;
   private readonly open = new Set<Open>();
+  private readonly drainWaiters = new Set<() => void>();
   private readonly log: Logger;
   private readonly limits: ValidationLimits;
 
@@ -127,6 +128,31 @@ export class PushServer {
     return this.open.size;
   }
 
+  /** Resolves true once every accepted request has been answered, false after `ms`. */
+  drained(ms: number): Promise<boolean> {
+    if (this.open.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.drainWaiters.delete(done);
+        resolve(false);
+      }, ms);
+      const done = () => {
+        clearTimeout(t);
+        resolve(true);
+      };
+      this.drainWaiters.add(done);
+    });
+  }
+
+  private settled(o: Open): void {
+    this.open.delete(o);
+    if (this.open.size === 0 && this.drainWaiters.size) {
+      const w = [...this.drainWaiters];
+      this.drainWaiters.clear();
+      for (const f of w) f();
+    }
+  }
+
   private onPush(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
     const started = performance.now();
     // uWS request objects die when this function returns: read every header now.
@@ -136,7 +162,7 @@ export class PushServer {
     const o: Open = { res, requestId: '', done: false };
     res.onAborted(() => {
       o.done = true;
-      this.open.delete(o);
+      this.settled(o);
     });
     const reject = (status: number, metric: string, reason: string, field?: string, close = false) => {
       this.opts.metrics.edgeRejects.inc({ reason: metric });
@@ -223,10 +249,11 @@ export class PushServer {
   }
 
   private finish(o: Open, body: PushResponse, status: number): void {
-    this.open.delete(o);
-    if (o.done) return;
-    o.done = true;
-    this.reply(o.res, status, body, this.draining);
+    if (!o.done) {
+      o.done = true;
+      this.reply(o.res, status, body, this.draining);
+    }
+    this.settled(o);
   }
 
   private reply(res: uWS.HttpResponse, status: number, body: PushResponse, close = false): void {
