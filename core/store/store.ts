@@ -11,7 +11,7 @@ import type { Keyring } from './config.js';
 import { DeviceStore } from './devices.js';
 import { AccountChangeListener, type AccountChange, type ResyncReason } from './listener.js';
 import { MessageStore } from './messages.js';
-import { migrate, schemaVersion } from './migrate.js';
+import { migrate, schemaVersion, type MigrateResult } from './migrate.js';
 import { latestVersion } from './migrations/index.js';
 import { Pool, type PoolOptions } from './pool.js';
 import { RegistrationStore, type RegistrationStateName } from './registrations.js';
@@ -44,6 +44,8 @@ export class Store {
   readonly registrations: RegistrationStore;
   readonly devices: DeviceStore;
   readonly messages: MessageStore;
+  /** what the migration at open did (null when opened with migrate: false). */
+  migration: MigrateResult | null = null;
   private listener: AccountChangeListener | null = null;
   private readonly subscribers = new Set<(ev: AccountChangeEvent) => void>();
   private readonly log: Logger | undefined;
@@ -66,7 +68,7 @@ export class Store {
     await pool.start();
     const store = new Store(pool, opts.keyring, opts.logger);
     try {
-      if (opts.migrate ?? true) await migrate(pool, opts.logger);
+      if (opts.migrate ?? true) store.migration = await migrate(pool, opts.logger);
       else {
         const v = await schemaVersion(pool);
         if (v < latestVersion) {
