@@ -1,0 +1,109 @@
+/**
+ * Memory per idle phone connection held by sipis-bridge (the real binary, its own process):
+ * RSS after opening N idle connections minus RSS before, divided by N. TLS is the case that
+ * matters (target: under 20 KiB per idle TLS connection): node:tls for TLS, uWebSockets.js
+ * (uSockets + OpenSSL, `ssl_prefer_low_memory_usage`) for WSS; TCP is shown for reference.
+ *
+ * N: 1000 (quick), 10000 (full). 50000 runs only when the file-descriptor limit allows both
+ * this process and the bridge to hold that many sockets (this machine's hard limit is 20000,
+ * and an unprivileged process cannot raise it): otherwise the row says it was skipped.
+ *
+ *   npm run bench -- bridge-memory          npm run bench -- --quick bridge-memory
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { freeTcpPort } from '../../fixtures/net.js';
+import { repoRoot } from '../../fixtures/paths.js';
+import { startProc } from '../../fixtures/proc.js';
+import { generateTestCerts, writeTestCerts } from '../../fixtures/tls/certs.js';
+import type { BenchRow, BenchSuite } from '../lib.js';
+import { rssKiB } from './load.js';
+import { wsWire } from '../../bridge/testing/wires.js';
+import { waitTcp } from './relay.bench.js';
+
+function fdLimit(): number {
+  const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m ? Number(m[1]) : 1024;
+}
+
+type Kind = 'tls' | 'tcp' | 'wss';
+
+async function openMany(n: number, port: number, kind: Kind, ca: string): Promise<Socket[]> {
+  const tls = kind === 'tls';
+  const out: Socket[] = [];
+  const batch = 100;
+  for (let i = 0; i < n; i += batch) {
+    const group = await Promise.all(
+      Array.from({ length: Math.min(batch, n - i) }, () =>
+        kind === 'wss' ? wsWire(port, { tls: { ca, servername: 'localhost' } }).then((w) => w.socket) : new Promise<Socket>((resolve, reject) => {
+          const s: Socket = tls ? tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' }) : netConnect({ host: '127.0.0.1', port });
+          s.once(tls ? 'secureConnect' : 'connect', () => resolve(s));
+          s.once('error', reject);
+        }),
+      ),
+    );
+    for (const s of group) s.on('error', () => undefined);
+    out.push(...group);
+  }
+  return out;
+}
+
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const suite: BenchSuite = {
+  name: 'bridge-memory',
+  async run(opts) {
+    const certs = writeTestCerts();
+    const ca = generateTestCerts().caPem;
+    const rows: BenchRow[] = [];
+    const sizes = opts.quick ? [1000] : [10_000, 50_000];
+    try {
+      for (const kind of ['tls', 'wss', 'tcp'] as const) {
+        for (const n of sizes) {
+          const name = `idle ${kind.toUpperCase()} connections held: ${n}`;
+          if (2 * n + 500 > fdLimit()) {
+            rows.push({ suite: 'bridge-memory', name, medianNs: 0, opsPerSec: 0, samples: 0, extra: { skipped: `fd limit ${fdLimit()} < ${2 * n + 500}` } });
+            continue;
+          }
+          const port = await freeTcpPort();
+          const bridge = startProc(process.execPath, [
+            join(repoRoot, 'dist', 'bridge', 'main.js'), `--${kind}`, `127.0.0.1:${port}`, '--tls-cert', certs.cert, '--tls-key', certs.key,
+            '--udp', '127.0.0.1:0', '--backend', '127.0.0.1:9', '--log-level', 'warn', '--idle-timeout', '0', '--max-conns-per-ip', '1000000', '--probe-interval', '60000',
+          ]);
+          try {
+            await waitTcp(port);
+            const pid = bridge.child.pid!;
+            // warm up: the first connections pay for code loading, JIT and TLS context set-up
+            for (const s of await openMany(200, port, kind, ca)) s.destroy();
+            await settle(1000);
+            const before = rssKiB(pid);
+            const t0 = Date.now();
+            const socks = await openMany(n, port, kind, ca);
+            const openS = (Date.now() - t0) / 1000;
+            await settle(opts.quick ? 500 : 2000);
+            const after = rssKiB(pid);
+            const perConn = (after - before) / n;
+            rows.push({
+              suite: 'bridge-memory',
+              name,
+              medianNs: 0,
+              opsPerSec: n / openS,
+              samples: n,
+              extra: { rssBeforeMiB: (before / 1024).toFixed(1), rssAfterMiB: (after / 1024).toFixed(1), kibPerConn: perConn.toFixed(1), target: kind === 'tcp' ? '-' : '< 20 KiB' },
+            });
+            for (const s of socks) s.destroy();
+          } finally {
+            await bridge.stop();
+          }
+        }
+      }
+    } finally {
+      certs.remove();
+    }
+    return rows;
+  },
+};
+
+export default suite;
