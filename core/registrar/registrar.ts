@@ -1,0 +1,454 @@
+/**
+ * The device-facing registrar (DESIGN.md flow 3): phones REGISTER to sipis, over UDP or through
+ * sipis-bridge, authenticate by digest against their account (realm = the sipis domain), and
+ * leave one binding per device instance with its flow, Path and push tokens. Bindings live in
+ * PostgreSQL and in memory (loaded at start, looked up without a query); one sweep timer
+ * expires them.
+ *
+ * RFC 3261 §10.3 is followed step by step in `process`; the checks that need no state are in
+ * plan.ts, the push parameters in pn-params.ts, the flow and Path rules in flow.ts.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { DigestAlgorithm } from '../sip/digest.js';
+import { DigestServer } from '../sip/digest.js';
+import type { AuthCredentials, SipMessage } from '../sip/index.js';
+import { RegistrarBindingStore } from '../store/bindings-registrar.js';
+import type { Store } from '../store/index.js';
+import type { ServerTransaction } from '../transaction/index.js';
+import { StoreAccountDirectory, type AccountDirectory, type DeviceAccount } from './accounts.js';
+import { RegistrarError } from './errors.js';
+import { BridgeTrust, decideFlow, decodeStoredFlow, encodeStoredFlow, type FlowDecision } from './flow.js';
+import { planRegister, type ContactPlan, type ExpiryPolicy } from './plan.js';
+import { featureCaps, redactToken, SUPPORTED_PROVIDERS } from './pn-params.js';
+import type { BindingRecord } from './table.js';
+import { BindingTable } from './table.js';
+import type { Binding, PushTarget, RegisteredInfo, RemovalReason, SourceAddress } from './types.js';
+
+export interface DeviceRegistrarOptions {
+  store: Store;
+  /** the sipis domain: digest realm. */
+  domain: string;
+  /** HMAC key(s) of the stateless nonces (≥ 16 bytes each; the same on every shard). */
+  digestSecret: string | Uint8Array | ReadonlyArray<string | Uint8Array>;
+  nonceTtlSeconds?: number;
+  /** algorithms offered, one challenge each, most preferred first (RFC 8760 §2.4). Default SHA-256, MD5. */
+  algorithms?: readonly DigestAlgorithm[];
+  /** sipis-bridge source addresses (`ip` or `ip:port`) whose X-Sipis-Flow is believed. */
+  bridges?: readonly string[];
+  expires?: Partial<ExpiryPolicy>;
+  push?: { providers?: readonly string[]; appIds?: Readonly<Record<string, string>> };
+  /** where accounts come from; default: the store, cached 30 s. */
+  accounts?: AccountDirectory;
+  sweepIntervalMs?: number;
+  log?: Logger;
+  /** clock (ms), for tests. */
+  now?: () => number;
+}
+
+export interface RegistrarCounters {
+  registers: number;
+  challenges: number;
+  /** 403: wrong password, unknown or disabled account, username not the account's. */
+  forbidden: number;
+  ok: number;
+  rejected: number;
+  unsupportedPush: number;
+  /** X-Sipis-Flow from a source that is not a bridge: ignored. */
+  spoofedFlow: number;
+  /** REGISTER contacts skipped for an old CSeq (§10.3 step 7). */
+  staleCseq: number;
+  storeErrors: number;
+  expired: number;
+  removed: number;
+}
+
+export const DEFAULT_EXPIRY: ExpiryPolicy = { min: 60, max: 7 * 24 * 3600, default: 3600 };
+
+type Listener<A extends unknown[]> = (...args: A) => void;
+
+export class DeviceRegistrar extends EventEmitter {
+  readonly counters: RegistrarCounters = {
+    registers: 0,
+    challenges: 0,
+    forbidden: 0,
+    ok: 0,
+    rejected: 0,
+    unsupportedPush: 0,
+    spoofedFlow: 0,
+    staleCseq: 0,
+    storeErrors: 0,
+    expired: 0,
+    removed: 0,
+  };
+  private readonly table = new BindingTable();
+  private readonly db: RegistrarBindingStore;
+  private readonly digest: DigestServer;
+  private readonly algorithms: readonly DigestAlgorithm[];
+  private readonly trust: BridgeTrust;
+  private readonly expiry: ExpiryPolicy;
+  private readonly push: { providers: readonly string[]; appIds?: Readonly<Record<string, string>> };
+  private readonly accounts: AccountDirectory;
+  private readonly log: Logger | undefined;
+  private readonly now: () => number;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+  /** REGISTERs of one account run one after another (two refreshes racing on one binding). */
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(private readonly opts: DeviceRegistrarOptions) {
+    super();
+    this.db = new RegistrarBindingStore(opts.store.pool);
+    this.digest = new DigestServer({ secret: opts.digestSecret, nonceTtlSeconds: opts.nonceTtlSeconds });
+    this.algorithms = opts.algorithms ?? ['SHA-256', 'MD5'];
+    this.trust = new BridgeTrust(opts.bridges ?? []);
+    this.expiry = { ...DEFAULT_EXPIRY, ...opts.expires };
+    if (!(this.expiry.min > 0 && this.expiry.min <= this.expiry.default && this.expiry.default <= this.expiry.max)) {
+      throw new RegistrarError('ERR_REGISTRAR_CONFIG', `expires must satisfy 0 < min ≤ default ≤ max, got ${JSON.stringify(this.expiry)}`);
+    }
+    this.push = { providers: opts.push?.providers ?? SUPPORTED_PROVIDERS, ...(opts.push?.appIds ? { appIds: opts.push.appIds } : {}) };
+    this.accounts = opts.accounts ?? new StoreAccountDirectory(opts.store);
+    this.log = opts.log?.child({ component: 'registrar' });
+    this.now = opts.now ?? Date.now;
+  }
+
+  override on(event: 'registered', cb: Listener<[Binding, RegisteredInfo]>): this;
+  override on(event: 'removed', cb: Listener<[Binding, RemovalReason]>): this;
+  override on(event: string | symbol, cb: (...args: never[]) => void): this {
+    return super.on(event, cb as (...args: unknown[]) => void);
+  }
+
+  /** Loads every live binding from the database and starts the expiry sweep. Returns the count. */
+  async start(): Promise<number> {
+    await this.db.removeExpired(new Date(this.now()));
+    let n = 0;
+    for await (const page of this.db.live()) {
+      for (const d of page) {
+        let decoded;
+        try {
+          decoded = decodeStoredFlow(d.flowToken, d.viaBridge, d.source);
+        } catch (err) {
+          this.log?.warn({ id: d.id, code: (err as RegistrarError).code }, 'binding with an unreadable flow skipped');
+          continue;
+        }
+        const targets: PushTarget[] = [];
+        for (const t of d.pushTokens) {
+          if (t.deadAt !== null || (t.kind !== 'voip' && t.kind !== 'remote')) continue;
+          const pt: PushTarget = { provider: t.provider, kind: t.kind, appId: t.appId ?? '', token: t.token };
+          if (t.pnParam !== null) pt.param = t.pnParam;
+          targets.push(pt);
+        }
+        const binding: Binding = {
+          id: String(d.id),
+          accountId: String(d.accountId),
+          instanceId: d.instanceId,
+          contact: d.contact,
+          path: decoded.path,
+          flow: decoded.flow,
+          expiresAt: d.expiresAt.getTime(),
+          pushTargets: targets,
+          lastSeen: d.lastSeen.getTime(),
+        };
+        if (d.userAgent !== null) binding.userAgent = d.userAgent;
+        // Call-ID/CSeq are not persisted: after a restart the next REGISTER is accepted as newer.
+        this.table.put({ binding, callId: '', cseq: -1, dueAt: 0, heapIndex: -1 });
+        n++;
+      }
+    }
+    const every = this.opts.sweepIntervalMs ?? 1000;
+    this.sweepTimer = setInterval(() => void this.sweep(), every);
+    this.sweepTimer.unref();
+    this.log?.info({ bindings: n }, 'device bindings loaded');
+    return n;
+  }
+
+  close(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  /** live (unexpired) bindings of the account, from memory. */
+  bindingsOf(accountId: string): Binding[] {
+    const now = this.now();
+    const out: Binding[] = [];
+    for (const r of this.table.ofAccount(accountId)) if (r.binding.expiresAt > now) out.push(r.binding);
+    return out;
+  }
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** the binding with this id, if live. */
+  binding(id: string): Binding | undefined {
+    const r = this.table.get(id);
+    return r && r.binding.expiresAt > this.now() ? r.binding : undefined;
+  }
+
+  /** the account changed (LISTEN/NOTIFY): forget cached credentials; a deleted account's bindings go. */
+  accountChanged(accountId: string, deleted: boolean): void {
+    this.accounts.invalidate(accountId);
+    if (!deleted) return;
+    for (const r of [...this.table.ofAccount(accountId)]) {
+      this.table.remove(r.binding.id);
+      this.counters.removed++;
+      this.emit('removed', r.binding, 'unregistered');
+    }
+  }
+
+  async removeBinding(id: string, reason: 'flow-failed' | 'token-dead'): Promise<void> {
+    const rec = this.table.remove(id);
+    try {
+      await this.db.removeByIds([Number(id)]);
+    } catch (err) {
+      this.counters.storeErrors++;
+      this.log?.warn({ id, err: (err as Error).message }, 'binding removal not written to the database');
+    }
+    if (rec) {
+      this.counters.removed++;
+      this.emit('removed', rec.binding, reason);
+    }
+  }
+
+  /**
+   * The mediator reported a token dead (404): the token is marked dead in the database (a
+   * re-REGISTER with the same token keeps it dead) and dropped from its bindings; a binding left
+   * without any token cannot be woken any more and is removed ('token-dead').
+   */
+  async tokenDead(token: string, provider?: string): Promise<void> {
+    try {
+      await this.db.markTokenDead(token, provider);
+    } catch (err) {
+      this.counters.storeErrors++;
+      this.log?.warn({ token: redactToken(token), err: (err as Error).message }, 'dead token not written to the database');
+    }
+    for (const id of this.table.withToken(token)) {
+      const rec = this.table.get(id);
+      if (!rec) continue;
+      const old = rec.binding.pushTargets.map((t) => t.token);
+      rec.binding.pushTargets = rec.binding.pushTargets.filter((t) => t.token !== token || (provider !== undefined && t.provider !== provider));
+      this.table.reindexTokens(rec, old);
+      this.log?.info({ binding: id, token: redactToken(token) }, 'push token dead');
+      if (rec.binding.pushTargets.length === 0) await this.removeBinding(id, 'token-dead');
+    }
+  }
+
+  /**
+   * Called by the request router for a REGISTER addressed to the sipis domain. Never throws:
+   * every failure becomes a response. `source` is the datagram's source (default: where the
+   * transaction sends responses, i.e. the top Via's received/rport).
+   */
+  handleRegister(tx: ServerTransaction, req: SipMessage, source: SourceAddress = tx.remote): Promise<void> {
+    this.counters.registers++;
+    return this.process(tx, req, source).catch((err: unknown) => {
+      this.log?.error({ err, callId: req.callId }, 'REGISTER failed');
+      if (tx.lastStatus < 200 && tx.state !== 'Terminated') this.reply(tx, 500, undefined, [['Retry-After', '5']]);
+    });
+  }
+
+  private reply(tx: ServerTransaction, status: number, reason?: string, headers: Array<[string, string]> = []): void {
+    if (status >= 300) this.counters.rejected++;
+    tx.reply(status, reason, { headers });
+  }
+
+  private challenge(tx: ServerTransaction, stale: boolean): void {
+    this.counters.challenges++;
+    const headers: Array<[string, string]> = this.algorithms.map((algorithm) => [
+      'WWW-Authenticate',
+      this.digest.buildChallenge({ realm: this.opts.domain, algorithm, stale, now: this.now() }),
+    ]);
+    tx.reply(401, undefined, { headers });
+  }
+
+  private forbid(tx: ServerTransaction, why: string, req: SipMessage): void {
+    this.counters.forbidden++;
+    this.log?.info({ to: req.to.uri.raw, why }, 'REGISTER forbidden');
+    this.reply(tx, 403);
+  }
+
+  private async process(tx: ServerTransaction, req: SipMessage, source: SourceAddress): Promise<void> {
+    const to = req.to.uri;
+    // §10.3 step 4/5: the AOR (To) must be an account, addressed as user@host
+    if ((to.scheme !== 'sip' && to.scheme !== 'sips') || !to.user) return this.reply(tx, 404, 'Not Found');
+    const shardKey = `${to.user}@${to.host}`.toLowerCase();
+
+    // §10.3 step 3 / §22: digest against the account, realm = the sipis domain
+    const creds: AuthCredentials | undefined = req.authorization.find((c) => c.params.get('realm') === this.opts.domain);
+    if (!creds) return this.challenge(tx, false);
+    const username = creds.params.get('username') ?? '';
+    const account = await this.accounts.find(shardKey, username);
+    if (!account || !account.enabled || account.password === null) {
+      // a nonce we did not mint (or one for an old secret) earns a fresh challenge, not a 403
+      const nonce = creds.params.get('nonce') ?? '';
+      if (this.digest.checkNonce(nonce, this.opts.domain) === undefined) return this.challenge(tx, false);
+      return this.forbid(tx, account ? 'account disabled or without password' : 'no such account', req);
+    }
+    const v = this.digest.verifyCredentials({ credentials: creds, method: req.method, realm: this.opts.domain, password: account.password, now: this.now() });
+    if (!v.ok) {
+      switch (v.reason) {
+        case 'stale':
+          return this.challenge(tx, true);
+        case 'bad-response':
+          return this.forbid(tx, 'wrong password', req);
+        case 'missing-param':
+          return this.reply(tx, 400, `Bad Authorization (${v.param ?? 'missing parameter'})`);
+        default:
+          return this.challenge(tx, false);
+      }
+    }
+
+    // §10.3 steps 6–7 without side effects first
+    const plan = planRegister(req, this.expiry, this.push);
+    if (plan.kind === 'reject') {
+      if (plan.status === 555) this.counters.unsupportedPush++;
+      return this.reply(tx, plan.status, plan.reason, plan.headers);
+    }
+    const flowHeader = req.header('X-Sipis-Flow');
+    const decision = decideFlow(source, this.trust, flowHeader, req.headerValues('Path'), req.supported.includes('path'));
+    if (decision.spoofed) {
+      this.counters.spoofedFlow++;
+      this.log?.warn({ source: `${source.address}:${source.port}` }, 'X-Sipis-Flow from an address that is not a bridge: ignored');
+    }
+
+    await this.serialize(account.id, async () => {
+      const events: Array<() => void> = [];
+      if (plan.kind === 'remove-all') await this.removeAll(account, req, events);
+      else if (plan.kind === 'bind') {
+        for (const c of plan.contacts) await this.apply(account, req, c, decision, events);
+      }
+      this.counters.ok++;
+      this.reply(tx, 200, undefined, this.okHeaders(account.id, req, decision, plan.kind === 'bind' ? plan.providers : []));
+      for (const e of events) e();
+    });
+  }
+
+  private async serialize(accountId: string, fn: () => Promise<void>): Promise<void> {
+    const prev = this.chains.get(accountId) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.chains.set(accountId, tail);
+    try {
+      await run;
+    } finally {
+      if (this.chains.get(accountId) === tail) this.chains.delete(accountId);
+    }
+  }
+
+  /** §10.3 step 7: is this REGISTER older than what last updated the binding (same Call-ID)? */
+  private outOfOrder(rec: BindingRecord, req: SipMessage): boolean {
+    if (rec.callId === req.callId && req.cseq.seq <= rec.cseq) {
+      this.counters.staleCseq++;
+      return true;
+    }
+    return false;
+  }
+
+  private async removeAll(account: DeviceAccount, req: SipMessage, events: Array<() => void>): Promise<void> {
+    const gone: BindingRecord[] = [];
+    for (const rec of [...this.table.ofAccount(account.id)]) if (!this.outOfOrder(rec, req)) gone.push(rec);
+    await this.storeOp(() => this.db.removeByIds(gone.map((r) => Number(r.binding.id))));
+    for (const rec of gone) {
+      this.table.remove(rec.binding.id);
+      this.counters.removed++;
+      events.push(() => this.emit('removed', rec.binding, 'unregistered'));
+    }
+  }
+
+  private async apply(account: DeviceAccount, req: SipMessage, c: ContactPlan, decision: FlowDecision, events: Array<() => void>): Promise<void> {
+    const existing = this.table.find(account.id, c.instanceId);
+    if (existing && this.outOfOrder(existing, req)) return;
+    if (c.expires === 0) {
+      if (!existing) return;
+      await this.storeOp(() => this.db.removeByIds([Number(existing.binding.id)]));
+      this.table.remove(existing.binding.id);
+      this.counters.removed++;
+      events.push(() => this.emit('removed', existing.binding, 'unregistered'));
+      return;
+    }
+    const now = this.now();
+    const expiresAt = now + c.expires * 1000;
+    const userAgent = req.header('User-Agent');
+    const up = await this.storeOp(() =>
+      this.db.upsertExact({
+        accountId: Number(account.id),
+        instanceId: c.instanceId,
+        contact: c.uri,
+        source: `${decision.flow.transport}:${decision.flow.source}`,
+        viaBridge: decision.flow.viaBridge,
+        flowToken: encodeStoredFlow(decision.flow, decision.path),
+        expiresAt: new Date(expiresAt),
+        userAgent: userAgent ?? null,
+        pushTokens: c.targets.map((t) => ({ kind: t.kind, provider: t.provider, appId: t.appId, token: t.token, pnParam: t.param ?? null })),
+      }),
+    );
+    const binding: Binding = {
+      id: String(up.id),
+      accountId: account.id,
+      instanceId: c.instanceId,
+      contact: c.uri,
+      path: decision.path,
+      flow: decision.flow,
+      expiresAt,
+      pushTargets: c.targets.filter((t) => !up.deadKinds.includes(t.kind)),
+      lastSeen: now,
+    };
+    if (userAgent !== undefined) binding.userAgent = userAgent;
+    const rec: BindingRecord = { binding, callId: req.callId, cseq: req.cseq.seq, dueAt: 0, heapIndex: -1 };
+    if (c.instanceParam !== undefined) rec.instanceParam = c.instanceParam;
+    this.table.put(rec);
+    const refresh = existing !== undefined;
+    events.push(() => this.emit('registered', binding, { refresh }));
+  }
+
+  private async storeOp<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.counters.storeErrors++;
+      throw new RegistrarError('ERR_REGISTRAR_STORE', `binding not stored: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** §10.3 step 8: every current binding with its remaining time; Path echoed (RFC 3327 §5.3); Feature-Caps (RFC 8599). */
+  private okHeaders(accountId: string, req: SipMessage, decision: FlowDecision, providers: string[]): Array<[string, string]> {
+    const now = this.now();
+    const headers: Array<[string, string]> = [];
+    for (const r of this.table.ofAccount(accountId)) {
+      const left = Math.ceil((r.binding.expiresAt - now) / 1000);
+      if (left <= 0) continue;
+      headers.push(['Contact', `<${r.binding.contact}>;expires=${left}${r.instanceParam !== undefined ? `;+sip.instance=${r.instanceParam}` : ''}`]);
+    }
+    if (decision.path.length > 0 && req.supported.includes('path')) headers.push(['Path', decision.path.join(', ')]);
+    headers.push(['Feature-Caps', featureCaps(providers.length > 0 ? providers : this.push.providers)]);
+    headers.push(['Date', new Date(now).toUTCString()]);
+    return headers;
+  }
+
+  /** drains expired bindings from the heap; one database statement per sweep. */
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const now = this.now();
+      const gone: Binding[] = [];
+      for (let r = this.table.popExpired(now); r; r = this.table.popExpired(now)) gone.push(r.binding);
+      if (gone.length === 0) return;
+      this.counters.expired += gone.length;
+      for (const b of gone) this.emit('removed', b, 'expired');
+      try {
+        await this.db.removeExpiredIds(gone.map((b) => Number(b.id)), new Date(now));
+      } catch (err) {
+        // the rows stay until the next start-up's removeExpired; memory is already right
+        this.counters.storeErrors++;
+        this.log?.warn({ n: gone.length, err: (err as Error).message }, 'expired bindings not deleted from the database');
+      }
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** runs one sweep now (tests, shutdown). */
+  sweepNow(): Promise<void> {
+    return this.sweep();
+  }
+}
