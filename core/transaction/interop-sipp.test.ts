@@ -108,3 +108,21 @@ kamTest('Kamailio as a stateful record-routing proxy between sipp and our UAS: f
   t.is(c.code, SIPP_EXIT.ok, diag(c));
   t.is(ua.stats.cancels, 1);
 });
+
+kamTest('Kamailio between our UAC and sipp: INVITE via the proxy, ACK and BYE along the reversed Record-Route', async (t) => {
+  const ua = await withUa(t);
+  const uas = await runSipp({ scenario: 'uas-call.xml', calls: 1, timeoutS: 20, timeoutError: true, traceMsg: true });
+  await uas.ready;
+  const proxy = await startKamailioProxy(`127.0.0.1:${uas.localPort}`);
+  t.teardown(() => proxy.stop());
+  const res = await ua.call(`sip:callee@127.0.0.1:${uas.localPort}`, { target: { address: '127.0.0.1', port: proxy.port } });
+  t.is(res.byeStatus, 200, JSON.stringify(res));
+  const r = await uas.done;
+  t.is(r.code, SIPP_EXIT.ok, diag(r));
+  // INVITE, ACK and BYE all reached sipp through the proxy: each carries the proxy's Via on top
+  for (const method of ['INVITE', 'ACK', 'BYE']) {
+    const block = r.messages.split(/\n(?=[A-Z]+ sip:)/).find((b) => b.startsWith(`${method} sip:`));
+    t.truthy(block, method);
+    t.regex(block!, new RegExp(`Via: SIP/2\\.0/UDP 127\\.0\\.0\\.1:${proxy.port};branch`), method);
+  }
+});

@@ -19,6 +19,7 @@ import { createResponse, type SipMessage } from '../sip/index.js';
 import type { Endpoint } from '../transport/index.js';
 import type { TxContext } from './context.js';
 import { TransactionError } from './errors.js';
+import { hasMagicCookie } from './key.js';
 import { ServerTransaction } from './server.js';
 import type { WheelTimer } from './wheel.js';
 
@@ -34,8 +35,12 @@ export class InviteServerTransaction extends ServerTransaction {
   /** RFC 6026 §8.7: ACKs seen in Accepted state are handed to this hook (the layer sets it). */
   onAckInAccepted: ((ack: SipMessage) => void) | undefined;
 
+  /** false for an RFC 2543 peer (no magic cookie in the branch). */
+  private readonly rfc3261: boolean;
+
   constructor(ctx: TxContext, key: string, request: SipMessage, local: Endpoint) {
     super(ctx, key, request, local, 'Proceeding');
+    this.rfc3261 = hasMagicCookie(request);
     // trying = 0 configures the other choice §17.2.1 allows: 100 at once, no timer.
     if (ctx.timers.trying <= 0) this.sendTrying();
     else this.trying = ctx.wheel.schedule(ctx.timers.trying, () => this.sendTrying());
@@ -56,6 +61,8 @@ export class InviteServerTransaction extends ServerTransaction {
   }
 
   private receiveAck(ack: SipMessage): void {
+    // §17.2.3, RFC 2543 peers: matched without a branch, the ACK must also carry our To tag.
+    if (!this.rfc3261 && ack.to.tag !== this.toTag) return;
     if (this.state === 'Completed') {
       this.ctx.wheel.cancel(this.timerG);
       this.ctx.wheel.cancel(this.timerH);
