@@ -7,6 +7,7 @@ import type { Keyring } from './config.js';
 import { decryptSecret, encryptSecret } from './crypto.js';
 import { StoreError } from './errors.js';
 import type { Pool } from './pool.js';
+import { arrayLiteral } from './sql-array.js';
 import { checkExpires, checkTransport, normalizeServerUri, parseAor, type Transport } from './validate.js';
 
 export interface Account {
@@ -149,6 +150,54 @@ export class AccountStore {
     );
     if (!rows[0]) throw new StoreError('STORE_CONFLICT', `an account with AOR ${aor} already exists`);
     return accountFromRow(rows[0]);
+  }
+
+  /**
+   * Bulk provisioning: validates and seals every row in JS, then inserts in chunks of 5000 with
+   * one statement each. Existing AORs are skipped (returned in `duplicates`), so a re-run of
+   * the same import is harmless. A chunk over 1000 rows notifies listeners once ('BULK' →
+   * resync) instead of once per row.
+   */
+  async addMany(inputs: readonly AccountInput[]): Promise<{ inserted: number; duplicates: string[] }> {
+    const rows = inputs.map((input) => {
+      const { aor, user, host } = parseAor(input.aor);
+      const sealed = input.password !== undefined ? encryptSecret(this.requireKeyring(), input.password) : null;
+      return {
+        aor,
+        authUser: nonEmpty(input.authUser ?? decodeURIComponentSafe(user), 'auth user'),
+        registrar: normalizeServerUri(input.registrar ?? `sip:${host}`, 'registrar'),
+        outboundProxy: input.outboundProxy ? normalizeServerUri(input.outboundProxy, 'outbound proxy') : null,
+        transport: checkTransport(input.transport ?? 'udp'),
+        expires: checkExpires(input.expires ?? 3600),
+        enabled: input.enabled ?? true,
+        realm: input.realm ?? null,
+        displayName: input.displayName ?? null,
+        premium: input.premium ?? false,
+        enc: sealed ? '\\x' + sealed.enc.toString('hex') : null,
+        keyId: sealed?.keyId ?? null,
+      };
+    });
+    let inserted = 0;
+    const duplicates: string[] = [];
+    for (let i = 0; i < rows.length; i += 5000) {
+      const chunk = rows.slice(i, i + 5000);
+      const col = <K extends keyof (typeof chunk)[number]>(k: K) => arrayLiteral(chunk.map((r) => r[k] as string | number | boolean | null));
+      const got = await this.pool.query<{ aor: string }>(
+        `INSERT INTO account (aor, auth_user, registrar, outbound_proxy, transport, expires, enabled, realm, display_name,
+                              premium, password_enc, password_key_id)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::boolean[],
+                              $8::text[], $9::text[], $10::boolean[], $11::bytea[], $12::text[])
+         ON CONFLICT (aor) DO NOTHING RETURNING aor`,
+        [col('aor'), col('authUser'), col('registrar'), col('outboundProxy'), col('transport'), col('expires'), col('enabled'),
+          col('realm'), col('displayName'), col('premium'), col('enc'), col('keyId')],
+      );
+      inserted += got.length;
+      if (got.length < chunk.length) {
+        const done = new Set(got.map((r) => r.aor));
+        for (const r of chunk) if (!done.has(r.aor)) duplicates.push(r.aor);
+      }
+    }
+    return { inserted, duplicates };
   }
 
   async get(id: number): Promise<Account | null> {

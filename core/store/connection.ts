@@ -208,6 +208,20 @@ export class PgConnection {
   }
 
   /**
+   * Reads whatever the server sent an idle connection: a connection the server closed while we
+   * were not looking (restart, idle timeout) is found dead here, before a query is put on it.
+   * Costs one non-blocking recv().
+   */
+  probe(): boolean {
+    if (this.lostErr) return false;
+    if (!this.busy) {
+      const c = this.client as unknown as { _read?: () => void };
+      if (typeof c._read === 'function') c._read();
+    }
+    return !this.lostErr;
+  }
+
+  /**
    * Works around a stall in node-libpq: when the server resets the connection (RST), libuv
    * reports POLLERR, stops the poll watcher and calls back with UV_EBADF, which node-libpq
    * ignores; no 'readable' ever comes and the query would wait for its deadline. Doing by hand

@@ -148,7 +148,7 @@ export class Pool extends EventEmitter implements Queryable {
     if (this.closed) return Promise.reject(new StoreError('STORE_CLOSED', 'store closed'));
     while (this.idle.length) {
       const c = this.idle.pop()!;
-      if (!c.lost) {
+      if (c.probe()) {
         c.busy = true;
         return Promise.resolve(c);
       }

@@ -148,3 +148,20 @@ test('a query past its deadline fails with STORE_TIMEOUT and the pool carries on
     await pg.stop();
   }
 });
+
+test('idle connections closed by a restart are dropped before use: the next query just works', async (t) => {
+  const pg = await cluster();
+  const store = await Store.open({ url: pg.url, size: 3, listen: false, ...fast });
+  try {
+    // open three connections and leave them idle
+    await Promise.all([1, 2, 3].map(() => store.pool.query('SELECT pg_sleep(0.05)')));
+    t.is(store.pool.connections, 3);
+    await pg.restart();
+    await sleep(100); // let the FINs arrive
+    const rows = await store.pool.query<{ x: number }>('SELECT 1 AS x');
+    t.is(rows[0]!.x, 1);
+  } finally {
+    await store.close();
+    await pg.stop();
+  }
+});

@@ -427,3 +427,23 @@ test('NOTIFY: API writes and plain SQL reach a listener within a second; plain p
     await store.close();
   }
 });
+
+test('bulk provisioning: addMany seals passwords, skips existing AORs, validates every row', async (t) => {
+  const { store } = await freshStore();
+  try {
+    const inputs = Array.from({ length: 6000 }, (_, i) => ({ aor: `sip:bulk${i}@many.example`, password: `pw-${i}`, premium: i % 2 === 0 }));
+    const first = await store.accounts.addMany(inputs);
+    t.deepEqual(first, { inserted: 6000, duplicates: [] });
+    const again = await store.accounts.addMany([...inputs.slice(0, 2), { aor: 'sip:new@many.example', password: 'x' }]);
+    t.is(again.inserted, 1);
+    t.deepEqual(again.duplicates, ['sip:bulk0@many.example', 'sip:bulk1@many.example']);
+    const a = await store.accounts.getByAor('sip:bulk5432@many.example');
+    t.is(await store.accounts.password(a!.id), 'pw-5432');
+    t.true(a!.premium);
+    const bad = await t.throwsAsync(store.accounts.addMany([{ aor: 'sip:fine@x.example' }, { aor: 'not a uri' }]), { instanceOf: StoreError });
+    t.is(bad.code, 'STORE_INVALID');
+    t.is(await store.accounts.getByAor('sip:fine@x.example'), null, 'nothing written when a row is invalid');
+  } finally {
+    await store.close();
+  }
+});
