@@ -70,7 +70,29 @@ test('createResponse: 100 copies Timestamp; existing To tag kept; body and heade
   t.is(r.contentType, 'application/sdp');
   t.throws(() => createResponse(req, 200, undefined, { body: 'x' }), { instanceOf: SipParseError });
   t.throws(() => createResponse(req, 99), { instanceOf: SipParseError });
+  t.is(t.throws(() => createResponse(req, 200, undefined, { headers: [['Contact', '<sip:bad']] }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
+  t.is(t.throws(() => createResponse(req, 200, undefined, { toTag: 'a b' }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
   t.throws(() => createResponse(r, 200), { instanceOf: SipParseError });
+});
+
+test('a built response reads and re-parses like a parsed one', (t) => {
+  const req = parseMessage(INVITE);
+  const res = createResponse(req, 200, 'OK', { toTag: 'x1', headers: [['Contact', '<sip:bob@192.0.2.9>;expires=60'], ['Supported', 'timer']], body: 'v=0\r\n', contentType: 'application/sdp' });
+  const again = parseMessage(serializeMessage(res));
+  t.deepEqual(res.headers(), again.headers());
+  t.is(res.reason, 'OK');
+  t.is(res.callId, again.callId);
+  t.deepEqual(res.cseq, again.cseq);
+  t.is(res.contact[0]!.expires, 60);
+  t.deepEqual(res.supported, ['timer']);
+  t.is(res.to.raw, 'Bob <sip:bob@biloxi.example.com>;tag=x1');
+  t.is(res.body.toString(), 'v=0\r\n');
+  const utf = createResponse(req, 603, 'Refusé');
+  t.is(utf.reason, 'Refusé');
+  t.is(parseMessage(serializeMessage(utf)).reason, 'Refusé');
+  res.setHeader('Server', 'sipis');
+  t.is(res.header('server'), 'sipis');
+  t.is(res.to.tag, 'x1');
 });
 
 test('reason phrases', (t) => {

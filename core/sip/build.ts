@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { SipParseError } from './errors.js';
 import { isToken } from './chars.js';
 import { H, idFromName } from './header-names.js';
-import type { SipMessage } from './message.js';
+import { SipMessage } from './message.js';
+import { checkHeaderValue } from './validate.js';
+import type { MessageIndex } from './scanner.js';
 import { parseOwn } from './parse.js';
 import { reasonPhrase } from './reason-phrases.js';
 import { STRIDE } from './scanner.js';
@@ -110,16 +112,68 @@ export interface CreateResponseOptions {
   contentType?: string;
 }
 
-/** Requests whose 101-299 responses establish a dialog (§12.1.1, RFC 6665 §4.1.3, RFC 3515). */
-const TIMESTAMP = idFromName('Timestamp');
+/**
+ * Assembles bytes into one buffer and records the scanner's index for each header field as it
+ * writes it, so a message built from validated parts needs no second scan.
+ */
+class Assembler {
+  buf: Buffer;
+  pos = 0;
+  readonly h: number[] = [];
+  count = 0;
+  constructor(bound: number) {
+    this.buf = Buffer.allocUnsafe(bound);
+  }
+  text(s: string): void {
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+  /** copies header field i of `from` (its whole line, folds included), shifting its offsets. */
+  copyField(from: SipMessage, i: number): void {
+    const h = from._ix.h;
+    const o = i * STRIDE;
+    const ls = h[o]!;
+    const delta = this.pos - ls;
+    this.pos += from.raw.copy(this.buf, this.pos, ls, h[o + 4]!);
+    this.h.push(ls + delta, h[o + 1]! + delta, h[o + 2]! + delta, h[o + 3]! + delta, h[o + 4]! + delta, h[o + 5]!);
+    this.count++;
+  }
+  /** copies field i up to the end of its value, appends `extra` to the value, ends the line. */
+  copyFieldAppending(from: SipMessage, i: number, extra: string): void {
+    const h = from._ix.h;
+    const o = i * STRIDE;
+    const ls = h[o]!;
+    const delta = this.pos - ls;
+    this.pos += from.raw.copy(this.buf, this.pos, ls, h[o + 3]!);
+    this.text(extra);
+    const ve = this.pos;
+    this.text('\r\n');
+    this.h.push(ls + delta, h[o + 1]! + delta, h[o + 2]! + delta, ve, this.pos, h[o + 5]!);
+    this.count++;
+  }
+  field(name: string, value: string, id: number): void {
+    const ls = this.pos;
+    this.text(name);
+    const ne = this.pos;
+    this.text(': ');
+    const vs = this.pos;
+    this.text(value);
+    const ve = this.pos;
+    this.text('\r\n');
+    this.h.push(ls, ne, vs, ve, this.pos, id);
+    this.count++;
+  }
+}
 
+/** Requests whose 101-299 responses establish a dialog (§12.1.1, RFC 6665 §4.1.3, RFC 3515). */
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+const TIMESTAMP = idFromName('Timestamp');
 
 /**
  * Builds a response to a request (RFC 3261 §8.2.6): every Via (in order), From, Call-ID and
  * CSeq are copied byte for byte; To too, with `;tag=` appended when the request's To has no
  * tag and opts.toTag is given. A 100 copies Timestamp (§8.2.6.1); a 101-299 response to a
- * dialog-creating request copies Record-Route (§12.1.1).
+ * dialog-creating request copies Record-Route (§12.1.1). The bytes are written once, with
+ * their index: nothing is parsed again (the extra headers are checked on their own).
  */
 export function createResponse(request: SipMessage, status: number, reason?: string, opts: CreateResponseOptions = {}): SipMessage {
   if (!request.isRequest) throw new SipParseError('BAD_START_LINE', 'createResponse needs a request');
@@ -128,30 +182,39 @@ export function createResponse(request: SipMessage, status: number, reason?: str
   }
   const phrase = reason ?? reasonPhrase(status);
   if (phrase.indexOf('\r') >= 0 || phrase.indexOf('\n') >= 0) throw new SipParseError('BAD_START_LINE', 'reason phrase contains CR or LF');
-  const extra = opts.headers ?? [];
-  checkHeaders(extra);
+  const extra = opts.headers ?? EMPTY;
   const body = toBuffer(opts.body);
+  const toTag = opts.toTag;
+  if (toTag !== undefined && !isToken(toTag)) throw new SipParseError('BAD_HEADER_VALUE', 'invalid To tag', 'To');
+  let bound = 64 + phrase.length * 3 + body.length + (toTag?.length ?? 0) + (opts.contentType?.length ?? 0) * 3;
+  if (extra.length > 0) {
+    checkHeaders(extra);
+    for (const [name, value] of extra) bound += (name.length + value.length) * 3 + 4;
+  }
+  const ix = request._ix;
+  const h = ix.h;
   const copyRecordRoute = status > 100 && status < 300 && DIALOG_CREATING.has(request.method);
-  const raw = request.raw;
-  const h = request._ix.h;
-  const parts: Buffer[] = [Buffer.from(`SIP/2.0 ${status} ${phrase}\r\n`, 'utf8')];
-  const needTag = opts.toTag !== undefined && request.to.tag === undefined;
-  for (let i = 0; i < request._ix.count; i++) {
+  const needTag = toTag !== undefined && request.to.tag === undefined;
+  for (let i = 0; i < ix.count; i++) {
     const id = h[i * STRIDE + 5]! & 0xff;
-    const ls = h[i * STRIDE]!;
-    const le = h[i * STRIDE + 4]!;
-    if (id === H.VIA || id === H.FROM || id === H.CALL_ID || id === H.CSEQ || (copyRecordRoute && id === H.RECORD_ROUTE)) {
-      parts.push(raw.subarray(ls, le));
-    } else if (id === H.TO) {
-      if (needTag) {
-        const ve = h[i * STRIDE + 3]!;
-        parts.push(raw.subarray(ls, ve), Buffer.from(`;tag=${opts.toTag}\r\n`, 'latin1'));
-      } else parts.push(raw.subarray(ls, le));
-    } else if (status === 100 && id === TIMESTAMP) {
-      parts.push(raw.subarray(ls, le));
+    if (id === H.VIA || id === H.FROM || id === H.TO || id === H.CALL_ID || id === H.CSEQ || id === H.RECORD_ROUTE || id === TIMESTAMP) {
+      bound += h[i * STRIDE + 4]! - h[i * STRIDE]!;
     }
   }
-  let text = '';
+  const w = new Assembler(bound);
+  const statusLine = `SIP/2.0 ${status} ${phrase}`;
+  w.text(statusLine);
+  const startLineEnd = w.pos;
+  w.text('\r\n');
+  for (let i = 0; i < ix.count; i++) {
+    const id = h[i * STRIDE + 5]! & 0xff;
+    if (id === H.VIA || id === H.FROM || id === H.CALL_ID || id === H.CSEQ || (copyRecordRoute && id === H.RECORD_ROUTE) || (status === 100 && id === TIMESTAMP)) {
+      w.copyField(request, i);
+    } else if (id === H.TO) {
+      if (needTag) w.copyFieldAppending(request, i, `;tag=${toTag}`);
+      else w.copyField(request, i);
+    }
+  }
   let hasContentType = false;
   for (const [name, value] of extra) {
     const id = idFromName(name);
@@ -160,13 +223,36 @@ export function createResponse(request: SipMessage, status: number, reason?: str
       if (opts.contentType !== undefined) continue;
       hasContentType = true;
     }
-    text += `${name}: ${value}\r\n`;
+    const vs = w.pos + name.length + 2;
+    w.field(name, value.trim(), id);
+    if (id !== 0) checkHeaderValue(id, w.buf, vs, w.h[w.h.length - 3]!);
   }
-  if (opts.contentType !== undefined) text += `Content-Type: ${opts.contentType}\r\n`;
+  if (opts.contentType !== undefined) w.field('Content-Type', opts.contentType, H.CONTENT_TYPE);
   else if (body.length > 0 && !hasContentType) throw new SipParseError('MISSING_HEADER', 'a body needs a Content-Type', 'Content-Type');
-  text += `Content-Length: ${body.length}\r\n\r\n`;
-  parts.push(Buffer.from(text, 'utf8'));
-  if (body.length > 0) parts.push(body);
-  return parseOwn(Buffer.concat(parts));
+  w.field('Content-Length', String(body.length), H.CONTENT_LENGTH);
+  w.text('\r\n');
+  const bodyStart = w.pos;
+  w.pos += body.copy(w.buf, w.pos);
+  const raw = w.buf.subarray(0, w.pos);
+  const index: MessageIndex = {
+    start: 0,
+    isRequest: false,
+    methodEnd: 0,
+    uriStart: 0,
+    uriEnd: 0,
+    status,
+    reasonStart: startLineEnd - Buffer.byteLength(phrase),
+    reasonEnd: startLineEnd,
+    startLineEnd,
+    h: w.h,
+    count: w.count,
+    contentLength: body.length,
+    bodyStart,
+    bodyEnd: w.pos,
+  };
+  const res = new SipMessage(raw, index);
+  res._pending = true;
+  return res;
 }
 
+const EMPTY: Array<[string, string]> = [];

@@ -22,6 +22,33 @@ export const TOKEN = table("-.!%*_+`'~", ALNUM);
 /** word (Call-ID): token chars plus "(" ")" "<" ">" ":" "\" DQUOTE "/" "[" "]" "?" "{" "}". */
 export const WORD = table('-.!%*_+`\'~()<>:\\"/[]?{}', ALNUM);
 
+/** hostname / IPv4address chars (§25.1 host); '_' tolerated, seen in the wild. */
+export const HOST = table('-._', ALNUM);
+
+/** IPv6address chars inside an IPv6reference (hex digits, ':' and '.' for an embedded IPv4). */
+export const IPV6 = table(':.', [
+  [0x30, 0x39],
+  [0x41, 0x46],
+  [0x61, 0x66],
+]);
+
+/** gen-value chars of a header parameter (token / host, lenient): anything but LWS and separators. */
+export const PARAM_VALUE = table('', [
+  [0x21, 0x7e],
+  [0x80, 0xff],
+]);
+for (const c of ';,"<>=') PARAM_VALUE[c.charCodeAt(0)] = 0;
+
+/**
+ * 1 for a byte that may appear unescaped in a URI inside a SIP message: not whitespace, not a
+ * control, not '"', '<' or '>' (those delimit it in a header, §20).
+ */
+export const URI_CHAR = table('', [
+  [0x21, 0x7e],
+  [0x80, 0xff],
+]);
+for (const c of '"<>') URI_CHAR[c.charCodeAt(0)] = 0;
+
 export const SP = 0x20;
 export const HTAB = 0x09;
 export const CR = 0x0d;

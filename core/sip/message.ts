@@ -17,6 +17,7 @@ import { latin1, text, utf8 } from './header-value.js';
 import { listElements, parseEvent, parseNumberValue, retryAfterValue } from './values.js';
 import { parseNameAddr } from './name-addr.js';
 import { rewriteMessage } from './serialize.js';
+import { validateMessage } from './validate.js';
 import { parseAuth } from './auth-header.js';
 import { MAX_UINT32 } from './chars.js';
 import type {
@@ -65,6 +66,11 @@ export class SipMessage {
   /** -1 when absent */
   _maxForwards = -1;
   _expires = -1;
+  /**
+   * @internal true for a message this process assembled from already-validated parts
+   * (createResponse): the views are built on first use instead of at construction.
+   */
+  _pending = false;
 
   /** @internal use parseMessage / createRequest / createResponse. */
   constructor(raw: Buffer, ix: MessageIndex) {
@@ -96,6 +102,7 @@ export class SipMessage {
 
   /** the parsed Request-URI (validated at parse time); for a response an empty opaque URI. */
   get requestUri(): SipUri {
+    if (this._pending) this._validate();
     if (this._requestUri === undefined) {
       this._requestUri = { scheme: '', host: '', params: new Map(), headers: new Map(), opaque: '', raw: '' };
     }
@@ -247,11 +254,13 @@ export class SipMessage {
   // ---- typed accessors (validated at parse time: served from cache) --------------------
 
   get callId(): string {
+    if (this._pending) this._validate();
     if (this._callId === undefined) this._callId = this._callIdAt < 0 ? '' : this._value(this._callIdAt);
     return this._callId;
   }
 
   get cseq(): CSeq {
+    if (this._pending) this._validate();
     if (this._cseq === undefined) {
       const c = this._cseqAt;
       if (c === null) return { seq: 0, method: '' };
@@ -262,40 +271,49 @@ export class SipMessage {
   }
 
   get via(): Via[] {
+    if (this._pending) this._validate();
     return this._via ?? [];
   }
 
   /** the topmost Via (the one the transaction layer matches on). */
   get topVia(): Via | undefined {
+    if (this._pending) this._validate();
     return this._via?.[0];
   }
 
   get from(): NameAddr {
+    if (this._pending) this._validate();
     return this._from!;
   }
 
   get to(): NameAddr {
+    if (this._pending) this._validate();
     return this._to!;
   }
 
   get contact(): Contact[] {
+    if (this._pending) this._validate();
     return this._contact ?? [];
   }
 
   get route(): NameAddr[] {
+    if (this._pending) this._validate();
     return this._route ?? [];
   }
 
   get recordRoute(): NameAddr[] {
+    if (this._pending) this._validate();
     return this._recordRoute ?? [];
   }
 
   get maxForwards(): number | undefined {
+    if (this._pending) this._validate();
     return this._maxForwards < 0 ? undefined : this._maxForwards;
   }
 
   /** the Expires header in seconds (§20.19). */
   get expires(): number | undefined {
+    if (this._pending) this._validate();
     return this._expires < 0 ? undefined : this._expires;
   }
 
@@ -465,6 +483,12 @@ export class SipMessage {
     if (!ctPlaced) edits.push(['Content-Type', contentType!]);
     if (!clPlaced) edits.push(['Content-Length', String(buf.length)]);
     this._rewrite(edits, buf);
+  }
+
+  /** @internal builds the views of a message assembled from validated parts. */
+  _validate(): void {
+    this._pending = false;
+    validateMessage(this);
   }
 
   /** @internal builds, re-indexes and re-validates new bytes (serialize.ts). */

@@ -9,7 +9,7 @@
  * Scanning validates and records offsets; values are decoded when read (see NameAddrView).
  */
 import { MAX_UINT32, TOKEN, digitsValue, eqLower, quotedEnd, skipLws, trimLws } from './chars.js';
-import { P, PARAMS_BAD, PARAMS_END, nextParam, paramsMap } from './params.js';
+import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
 import { scanUri, type UriView } from './uri.js';
 import { latin1, quotedText, text, utf8 } from './header-value.js';
 import type { Contact, NameAddr, Params, SipUri } from './types.js';
@@ -32,7 +32,7 @@ export class NameAddrView implements NameAddr {
   constructor(
     readonly b: Buffer,
     readonly s: number,
-    readonly e: number,
+    public e: number,
     uri: UriView,
   ) {
     this._uri = uri;
@@ -96,6 +96,7 @@ function scanInto<T extends NameAddrView>(
   start: number,
   end: number,
   make: new (b: Buffer, s: number, e: number, uri: UriView) => T,
+  list: boolean,
 ): T | null {
   let i = skipLws(b, start, end);
   end = trimLws(b, i, end);
@@ -135,17 +136,15 @@ function scanInto<T extends NameAddrView>(
   }
   let uri: UriView | null;
   if (bracketed) {
-    let gt = i + 1;
-    while (gt < end && b[gt] !== 0x3e) gt++;
-    if (gt >= end) return null;
-    uri = scanUri(b, i + 1, gt);
-    i = gt + 1;
+    uri = scanUri(b, i + 1, end, true);
+    if (uri === null) return null;
+    i = uri.e + 1; // after the '>'
   } else {
     let j = i;
     while (j < end) {
       const c = b[j]!;
-      if (c === 0x3b || c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a) break;
-      if (c === 0x2c || c === 0x3f) return null;
+      if (c === 0x3b || c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a || c === 0x2c) break;
+      if (c === 0x3f) return null;
       j++;
     }
     uri = scanUri(b, i, j);
@@ -168,15 +167,24 @@ function scanInto<T extends NameAddrView>(
     if (!na.onParam(b)) return null;
     i = r;
   }
+  const stop = STOP[0]!;
+  if (stop < end && !list) return null;
+  na.e = trimLws(b, first, stop);
   if (i > ps) {
     na.paramsS = ps;
-    na.paramsE = end;
+    na.paramsE = stop;
   }
   return na;
 }
 
+/** A name-addr filling b[start..end) (From, To). */
 export function scanNameAddr(b: Buffer, start: number, end: number): NameAddrView | null {
-  return scanInto(b, start, end, NameAddrView);
+  return scanInto(b, start, end, NameAddrView, false);
+}
+
+/** One element of a name-addr list (Route, Record-Route): may end at a ',' (STOP[0]). */
+export function scanNameAddrElement(b: Buffer, start: number, end: number): NameAddrView | null {
+  return scanInto(b, start, end, NameAddrView, true);
 }
 
 /** Parses a name-addr / addr-spec text; null when invalid. */
@@ -258,10 +266,13 @@ export class ContactView extends NameAddrView implements Contact {
 }
 
 
+/** One Contact element; may end at a ',' (STOP[0]). */
 export function scanContact(b: Buffer, start: number, end: number): ContactView | null {
   const a = skipLws(b, start, end);
-  const z = trimLws(b, a, end);
-  if (z === a + 1 && b[a] === 0x2a) {
+  const after = skipLws(b, a + 1, end);
+  if (b[a] === 0x2a && (after >= end || b[after] === 0x2c)) {
+    STOP[0] = after;
+    const z = a + 1;
     const u = scanUri(Buffer.from('x:*'), 0, 3)!;
     u.scheme = '';
     u.opaque = '';
@@ -270,11 +281,12 @@ export function scanContact(b: Buffer, start: number, end: number): ContactView 
     c.star = true;
     return c;
   }
-  return scanInto(b, start, end, ContactView);
+  return scanInto(b, start, end, ContactView, true);
 }
 
 export function parseContact(s: string): Contact | null {
   const b = Buffer.from(s, 'utf8');
-  return scanContact(b, 0, b.length);
+  const c = scanContact(b, 0, b.length);
+  return c !== null && STOP[0] === b.length ? c : null;
 }
 

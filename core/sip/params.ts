@@ -6,25 +6,32 @@
  * grammars can validate and pick out the parameters they know; `paramsMap` builds the Map
  * only when an accessor asks for it (names lowercased, quoted values unquoted, flags → null).
  */
-import { lower, quotedEnd, skipLws, tokenEnd } from './chars.js';
+import { PARAM_VALUE, lower, quotedEnd, skipLws, tokenEnd } from './chars.js';
 import { latin1, quotedText, utf8 } from './header-value.js';
 import type { Params } from './types.js';
 
 /** Offsets of the last parameter read by nextParam: name start/end, value start/end (-1 = flag), quoted flag. */
 export const P = new Int32Array(5);
 
-/** gen-value chars beyond token: host (IPv6 brackets, colons) and others seen in the wild. */
-function isValueChar(c: number): boolean {
-  return c > 0x20 && c !== 0x3b && c !== 0x2c && c !== 0x22 && c !== 0x3c && c !== 0x3e && c !== 0x3d && c !== 0x7f;
-}
+/**
+ * Where the last element scan stopped: the end of the value, or a top-level ',' that
+ * separates list elements (RFC 3261 §7.3.1). Lets list headers be split and parsed in one pass.
+ */
+export const STOP = new Int32Array(1);
 
 export const PARAMS_END = -2;
 export const PARAMS_BAD = -1;
 
-/** Reads `;name[=value]` at b[i..] (after optional LWS). Returns the index after it, PARAMS_END, or PARAMS_BAD. */
+/**
+ * Reads `;name[=value]` at b[i..] (after optional LWS). Returns the index after it, or
+ * PARAMS_BAD, or PARAMS_END at the end or at a ',' (STOP[0] says where).
+ */
 export function nextParam(b: Uint8Array, i: number, end: number): number {
   i = skipLws(b, i, end);
-  if (i >= end) return PARAMS_END;
+  if (i >= end || b[i] === 0x2c) {
+    STOP[0] = i;
+    return PARAMS_END;
+  }
   if (b[i] !== 0x3b) return PARAMS_BAD;
   i = skipLws(b, i + 1, end);
   const ns = i;
@@ -45,7 +52,7 @@ export function nextParam(b: Uint8Array, i: number, end: number): number {
       return q;
     }
     const vs = i;
-    while (i < end && isValueChar(b[i]!)) i++;
+    while (i < end && PARAM_VALUE[b[i]!] === 1) i++;
     if (i === vs) return PARAMS_BAD;
     P[2] = vs;
     P[3] = i;
@@ -60,7 +67,7 @@ export function nextParam(b: Uint8Array, i: number, end: number): number {
 export function validParams(b: Uint8Array, s: number, e: number): boolean {
   for (;;) {
     const r = nextParam(b, s, e);
-    if (r === PARAMS_END) return true;
+    if (r === PARAMS_END) return STOP[0] === e;
     if (r === PARAMS_BAD) return false;
     s = r;
   }

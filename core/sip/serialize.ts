@@ -9,11 +9,15 @@ import { SipMessage, type HeaderEdit } from './message.js';
 import { STRIDE } from './scanner.js';
 import { parseOwn } from './parse.js';
 
+/**
+ * The bytes of the message: start line to end of body. No copy is made: a mutation builds new
+ * bytes instead of changing these, so the result may share memory with `msg.raw` (do not
+ * write into it).
+ */
 export function serializeMessage(msg: SipMessage): Buffer {
   const ix = msg._ix;
-  const out = Buffer.allocUnsafe(ix.bodyEnd - ix.start);
-  msg.raw.copy(out, 0, ix.start, ix.bodyEnd);
-  return out;
+  const raw = msg.raw;
+  return ix.start === 0 && ix.bodyEnd === raw.length ? raw : raw.subarray(ix.start, ix.bodyEnd);
 }
 
 /** Offset just after the start line's line end. */

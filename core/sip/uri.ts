@@ -4,7 +4,7 @@
  * decoded (and %-unescaped, §19.1.2) the first time it is read. Parts can be reassigned.
  */
 import { SipParseError } from './errors.js';
-import { lower, unescapePct } from './chars.js';
+import { HOST, IPV6, URI_CHAR, lower, unescapePct } from './chars.js';
 import { latin1, utf8 } from './header-value.js';
 import type { Params, SipUri } from './types.js';
 
@@ -14,15 +14,6 @@ function isAlpha(c: number): boolean {
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
-}
-
-/** hostname / IPv4address chars (§25.1 host); '_' tolerated, seen in the wild. */
-function isHostChar(c: number): boolean {
-  return isAlpha(c) || isDigit(c) || c === 0x2d || c === 0x2e || c === 0x5f;
-}
-
-function isIpv6Char(c: number): boolean {
-  return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) || c === 0x3a || c === 0x2e;
 }
 
 const KIND_SIP = 0;
@@ -48,20 +39,26 @@ function uriParamsMap(b: Buffer, s: number, e: number): Params {
   return m;
 }
 
-function validUriParams(b: Uint8Array, s: number, e: number): boolean {
+/**
+ * Validates `*( ";" pname [ "=" pvalue ] )` from b[s], which must be ';' or '?' (or the end).
+ * Returns where the parameters end (a '?' or e), -1 when invalid (an empty name: ";;", ";=x").
+ */
+function uriParamsEnd(b: Uint8Array, s: number, e: number): number {
   let i = s;
   while (i < e) {
-    if (b[i] !== 0x3b) return false;
+    const c = b[i]!;
+    if (c === 0x3f) return i;
+    if (c !== 0x3b) return -1;
     i++;
     const ns = i;
-    while (i < e && b[i] !== 0x3b && b[i] !== 0x3d) i++;
-    if (i === ns) return false; // ";;" or ";=x"
+    while (i < e && b[i] !== 0x3b && b[i] !== 0x3d && b[i] !== 0x3f) i++;
+    if (i === ns) return -1;
     if (i < e && b[i] === 0x3d) {
       i++;
-      while (i < e && b[i] !== 0x3b) i++;
+      while (i < e && b[i] !== 0x3b && b[i] !== 0x3f) i++;
     }
   }
-  return true;
+  return e;
 }
 
 function uriHeadersMap(b: Buffer, s: number, e: number): Map<string, string> {
@@ -204,8 +201,11 @@ export class UriView implements SipUri {
   }
 }
 
-/** Validates the URI bytes b[s..e) and returns its view; null when invalid. */
-export function scanUri(b: Buffer, s: number, e: number): UriView | null {
+/**
+ * Validates the URI bytes b[s..e) and returns its view; null when invalid. With `bracketed`,
+ * the URI ends at the first '>' (which must exist): name-addr scans it in the same pass.
+ */
+export function scanUri(b: Buffer, s: number, e: number, bracketed = false): UriView | null {
   // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"
   let i = s;
   if (i >= e || !isAlpha(b[i]!)) return null;
@@ -217,10 +217,21 @@ export function scanUri(b: Buffer, s: number, e: number): UriView | null {
   }
   if (i >= e - 1) return null;
   const rest = i + 1;
-  for (let k = rest; k < e; k++) {
-    // never unescaped in a URI inside a SIP message: whitespace, controls, '"', '<', '>'
+  // one pass: characters never allowed unescaped in a URI inside a SIP message (whitespace,
+  // controls, '"', '<', '>'), and the first '@'
+  let at = -1;
+  let k = rest;
+  for (; k < e; k++) {
     const c = b[k]!;
-    if (c <= 0x20 || c === 0x22 || c === 0x3c || c === 0x3e || c === 0x7f) return null;
+    if (URI_CHAR[c] === 0) {
+      if (c === 0x3e && bracketed) break;
+      return null;
+    }
+    if (c === 0x40 && at < 0) at = k;
+  }
+  if (bracketed) {
+    if (k >= e || k === rest) return null;
+    e = k;
   }
   const u = new UriView(b, s, e, i);
   const len = i - s;
@@ -232,7 +243,7 @@ export function scanUri(b: Buffer, s: number, e: number): UriView | null {
       u.kind = KIND_TEL;
       let semi = rest;
       while (semi < e && b[semi] !== 0x3b) semi++;
-      if (semi === rest || !validUriParams(b, semi, e)) return null;
+      if (semi === rest || uriParamsEnd(b, semi, e) !== e) return null;
       u.userS = rest;
       u.userE = semi;
       if (semi < e) {
@@ -247,9 +258,7 @@ export function scanUri(b: Buffer, s: number, e: number): UriView | null {
   // userinfo ends at the first '@': '@' is never allowed unescaped in user, password,
   // parameters or headers, while ';', '?' and ':' are allowed in the user part (§25.1).
   let hostStart = rest;
-  let at = rest;
-  while (at < e && b[at] !== 0x40) at++;
-  if (at < e) {
+  if (at >= 0) {
     if (at === rest) return null;
     let colon = rest;
     while (colon < at && b[colon] !== 0x3a) colon++;
@@ -266,11 +275,11 @@ export function scanUri(b: Buffer, s: number, e: number): UriView | null {
   if (h < e && b[h] === 0x5b) {
     // IPv6reference = "[" IPv6address "]"
     h++;
-    while (h < e && isIpv6Char(b[h]!)) h++;
+    while (h < e && IPV6[b[h]!] === 1) h++;
     if (h >= e || b[h] !== 0x5d || h === hostStart + 1) return null;
     h++;
   } else {
-    while (h < e && isHostChar(b[h]!)) h++;
+    while (h < e && HOST[b[h]!] === 1) h++;
     if (h === hostStart) return null;
   }
   u.hostS = hostStart;
@@ -287,11 +296,10 @@ export function scanUri(b: Buffer, s: number, e: number): UriView | null {
     if (h === ps) return null;
     u.port = n;
   }
-  if (h < e && b[h] !== 0x3b && b[h] !== 0x3f) return null;
-  let q = h;
-  while (q < e && b[q] !== 0x3f) q++;
+  if (h >= e) return u;
+  const q = uriParamsEnd(b, h, e);
+  if (q < 0) return null;
   if (q > h) {
-    if (!validUriParams(b, h, q)) return null;
     u.paramsS = h;
     u.paramsE = q;
   }

@@ -7,11 +7,12 @@
  * what is read.
  */
 import { SipParseError } from './errors.js';
-import { MAX_UINT32 } from './chars.js';
+import { MAX_UINT32, skipLws } from './chars.js';
 import { CANONICAL, H } from './header-names.js';
 import { scanUri } from './uri.js';
-import { numberValue, retryAfterValue, scanCSeq, splitListBytes, validDate } from './values.js';
-import { scanContact, scanNameAddr, type ContactView, type NameAddrView } from './name-addr.js';
+import { numberValue, retryAfterValue, scanCSeq, validDate } from './values.js';
+import { STOP } from './params.js';
+import { scanContact, scanNameAddr, scanNameAddrElement, type ContactView, type NameAddrView } from './name-addr.js';
 import { scanVia, type ViaView } from './via.js';
 import { STRIDE } from './scanner.js';
 import type { SipMessage } from './message.js';
@@ -25,18 +26,18 @@ function once(seen: boolean, id: number): void {
   if (seen) throw new SipParseError('BAD_HEADER', 'header field appears more than once', CANONICAL[id]);
 }
 
-const pairs: number[] = [];
-
-function eachElement<T>(b: Buffer, s: number, e: number, id: number, scan: (b: Buffer, s: number, e: number) => T | null, out: T[]): void {
-  pairs.length = 0;
-  splitListBytes(b, s, e, pairs);
-  for (let k = 0; k < pairs.length; k += 2) {
-    const a = pairs[k]!;
-    const z = pairs[k + 1]!;
-    if (a === z) bad(id, 'empty list element');
-    const x = scan(b, a, z);
+/** Parses a list value element by element in one pass: each scan stops at the ',' that ends it. */
+function eachElement<T>(b: Buffer, s: number, e: number, id: number, scan: (b: Buffer, s: number, e: number, list: boolean) => T | null, out: T[]): void {
+  let i = s;
+  for (;;) {
+    i = skipLws(b, i, e);
+    if (i >= e || b[i] === 0x2c) bad(id, 'empty list element');
+    const x = scan(b, i, e, true);
     if (x === null) bad(id, 'value');
     out.push(x);
+    i = STOP[0]!;
+    if (i >= e) return;
+    i++;
   }
 }
 
@@ -97,10 +98,10 @@ export function validateMessage(m: SipMessage): void {
         eachElement(b, s, e, id, scanContact, (contact ??= []));
         break;
       case H.ROUTE:
-        eachElement(b, s, e, id, scanNameAddr, (route ??= []));
+        eachElement(b, s, e, id, scanNameAddrElement, (route ??= []));
         break;
       case H.RECORD_ROUTE:
-        eachElement(b, s, e, id, scanNameAddr, (recordRoute ??= []));
+        eachElement(b, s, e, id, scanNameAddrElement, (recordRoute ??= []));
         break;
       case H.MAX_FORWARDS:
         once(maxForwards >= 0, id);
@@ -148,4 +149,53 @@ export function validateMessage(m: SipMessage): void {
 
 function missing(id: number): never {
   throw new SipParseError('MISSING_HEADER', 'mandatory header field missing', CANONICAL[id]);
+}
+
+const sink: unknown[] = [];
+
+/**
+ * Checks one field value of a header the parser validates (grammar only, not the
+ * once-per-message rules); throws SipParseError like parseMessage would. For values this
+ * process adds to a message it builds without re-parsing (createResponse).
+ */
+export function checkHeaderValue(id: number, b: Buffer, s: number, e: number): void {
+  sink.length = 0;
+  switch (id) {
+    case H.VIA:
+      eachElement(b, s, e, id, scanVia, sink);
+      break;
+    case H.FROM:
+    case H.TO:
+      if (scanNameAddr(b, s, e) === null) bad(id, 'name-addr');
+      break;
+    case H.CALL_ID:
+      if (s === e) bad(id, 'Call-ID');
+      for (let k = s; k < e; k++) if (b[k] === 0x20 || b[k] === 0x09) bad(id, 'Call-ID');
+      break;
+    case H.CSEQ:
+      if (scanCSeq(b, s, e) === null) bad(id, 'CSeq');
+      break;
+    case H.CONTACT:
+      eachElement(b, s, e, id, scanContact, sink);
+      break;
+    case H.ROUTE:
+    case H.RECORD_ROUTE:
+      eachElement(b, s, e, id, scanNameAddrElement, sink);
+      break;
+    case H.MAX_FORWARDS:
+      if (numberValue(b, s, e, 255) < 0) bad(id, 'Max-Forwards (0-255)');
+      break;
+    case H.EXPIRES:
+      if (numberValue(b, s, e, MAX_UINT32) < 0) bad(id, 'Expires (delta-seconds)');
+      break;
+    case H.RETRY_AFTER:
+      if (retryAfterValue(b, s, e) < 0) bad(id, 'Retry-After (delta-seconds)');
+      break;
+    case H.DATE:
+      if (!validDate(b, s, e)) bad(id, 'Date (rfc1123-date in GMT)');
+      break;
+    case H.CONTENT_LENGTH:
+      throw new SipParseError('BAD_CONTENT_LENGTH', 'Content-Length is computed, not given');
+  }
+  sink.length = 0;
 }

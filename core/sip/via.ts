@@ -6,18 +6,10 @@
  * Scanning validates and records offsets of the parts and of the known parameters; strings are
  * made when a field is read.
  */
-import { digitsValue, eqLower, skipLws, tokenEnd, trimLws } from './chars.js';
-import { P, PARAMS_BAD, PARAMS_END, nextParam, paramsMap } from './params.js';
+import { HOST, IPV6, digitsValue, eqLower, skipLws, tokenEnd, trimLws } from './chars.js';
+import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
 import { latin1, text } from './header-value.js';
 import type { Params, Via } from './types.js';
-
-function isHostChar(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x2e || c === 0x5f;
-}
-
-function isIpv6Char(c: number): boolean {
-  return (c >= 0x30 && c <= 0x3a) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) || c === 0x2e;
-}
 
 function upperAscii(b: Buffer, s: number, e: number): string {
   const v = latin1(b, s, e);
@@ -61,7 +53,7 @@ export class ViaView implements Via {
   constructor(
     readonly b: Buffer,
     readonly s: number,
-    readonly e: number,
+    public e: number,
   ) {}
 
   get protocol(): string {
@@ -160,8 +152,11 @@ export class ViaView implements Via {
   }
 }
 
-/** Validates one via-parm b[start..end) and returns its view; null when invalid. */
-export function scanVia(b: Buffer, start: number, end: number): ViaView | null {
+/**
+ * Validates one via-parm at b[start..end) and returns its view; null when invalid. With `list`,
+ * the element may end at a ',' (STOP[0] says where); without, it must fill the range.
+ */
+export function scanVia(b: Buffer, start: number, end: number, list = false): ViaView | null {
   let i = skipLws(b, start, end);
   end = trimLws(b, i, end);
   const v = new ViaView(b, i, end);
@@ -190,11 +185,11 @@ export function scanVia(b: Buffer, start: number, end: number): ViaView | null {
   const hs = i;
   if (b[i] === 0x5b) {
     i++;
-    while (i < end && isIpv6Char(b[i]!)) i++;
+    while (i < end && IPV6[b[i]!] === 1) i++;
     if (i >= end || b[i] !== 0x5d || i === hs + 1) return null;
     i++;
   } else {
-    while (i < end && isHostChar(b[i]!)) i++;
+    while (i < end && HOST[b[i]!] === 1) i++;
     if (i === hs) return null;
   }
   v.hostS = hs;
@@ -256,9 +251,12 @@ export function scanVia(b: Buffer, start: number, end: number): ViaView | null {
     }
     i = r;
   }
+  const stop = STOP[0]!;
+  if (stop < end && !list) return null;
+  v.e = trimLws(b, v.s, stop);
   if (i > paramsStart) {
     v.paramsS = paramsStart;
-    v.paramsE = end;
+    v.paramsE = stop;
   }
   return v;
 }
