@@ -67,6 +67,7 @@ function copiedName(name: string): 'via' | 'from' | 'to' | 'call-id' | 'cseq' | 
   }
 }
 
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const REQUEST_LINE = /^([A-Za-z!%*_+`'~.-]+) +\S+ +(\S+)$/;
 /** Header section scanned at most this far: the answer never depends on a huge body. */
 const SCAN_LIMIT = 16 * 1024;
@@ -95,7 +96,8 @@ export function buildBadRequestAnswer(data: Uint8Array, status: number, reason: 
     }
     last = undefined;
     const colon = line.indexOf(':');
-    if (colon <= 0 || line.length > LINE_LIMIT) continue;
+    // control characters (NUL, …) are never echoed: the answer must not carry them on
+    if (colon <= 0 || line.length > LINE_LIMIT || CONTROL.test(line)) continue;
     const name = copiedName(line.slice(0, colon).trim());
     if (!name) continue;
     let value = line.slice(colon + 1).trim();

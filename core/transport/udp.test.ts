@@ -117,3 +117,19 @@ test('MemoryTransport runs the same ingress (400s and rport stamping)', async (t
   t.is(back.length, 1);
   t.regex(back[0]!, /^SIP\/2\.0 400 Bad CSeq/);
 });
+
+test('with `supported` set, a Require naming an unknown option gets 420 with Unsupported (§8.2.2.3)', async (t) => {
+  const net = new MemoryNetwork();
+  const a = net.transport('127.0.0.1', 5060, { supported: new Set(['100rel']) });
+  const b = net.transport('127.0.0.1', 5070);
+  let delivered = 0;
+  a.onMessage(() => delivered++);
+  b.send(Buffer.from(req('SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKr1', 'Require: 100rel\r\n')), { address: '127.0.0.1', port: 5060 });
+  b.send(Buffer.from(req('SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKr2', 'Require: foo, 100rel\r\n')), { address: '127.0.0.1', port: 5060 });
+  await new Promise((r) => setTimeout(r, 20));
+  t.is(delivered, 1);
+  const back = net.log.filter((d) => d.to.port === 5070).map((d) => parseMessage(d.data));
+  t.is(back.length, 1);
+  t.is(back[0]!.status, 420);
+  t.is(back[0]!.header('Unsupported'), 'foo');
+});
