@@ -1,0 +1,111 @@
+/**
+ * Store throughput against a real throw-away PostgreSQL (fixtures/postgres.ts: fsync off, so
+ * these are CPU and protocol costs, not disk): bulk vs one-by-one account inserts, keyset vs
+ * OFFSET paging, batched vs single-row registration-state writes. Each "fast" row is reported
+ * against its naive peer measured in the same run.
+ *
+ *   npm run bench -- store            (full: 100k accounts)
+ *   npm run bench -- --quick store    (CI: 3k accounts)
+ */
+import { startPostgres } from '../../fixtures/postgres.js';
+import { accountColumns, accountFromRow, type AccountRow } from '../../core/store/accounts.js';
+import { formatKeyEntry, generateKey, parseKeyring, Store, type AccountInput, type RegistrationState } from '../../core/store/index.js';
+import type { BenchOptions, BenchRow, BenchSuite } from '../lib.js';
+
+function row(name: string, totalNs: number, ops: number, extra: Record<string, number | string> = {}): BenchRow {
+  const perOp = totalNs / ops;
+  return { suite: 'store', name, medianNs: perOp, opsPerSec: 1e9 / perOp, samples: 1, extra: { n: ops, totalMs: Math.round(totalNs / 1e6), ...extra } };
+}
+
+function ratio(rows: BenchRow[], fast: string, slow: string): void {
+  const f = rows.find((r) => r.name === fast);
+  const s = rows.find((r) => r.name === slow);
+  if (!f || !s) return;
+  f.baseline = slow;
+  f.ratio = f.medianNs / s.medianNs;
+  s.baseline = slow;
+  s.ratio = 1;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0);
+}
+
+function state(id: number, cseq: number): RegistrationState {
+  return {
+    accountId: id, state: 'Registered', callId: `${id}-reg@sipis.example`, cseq, contact: `<sip:a${id}@sipis.example>`,
+    expiresAt: new Date(Date.now() + 3600_000), lastStatus: 200, lastReason: 'OK', retryAt: null, failures: 0, failingSince: null,
+  };
+}
+
+const suite: BenchSuite = {
+  name: 'store',
+  async run(opts: BenchOptions): Promise<BenchRow[]> {
+    const N = opts.quick ? 3_000 : 100_000;
+    const oneByOne = opts.quick ? 300 : 3_000;
+    const pg = await startPostgres();
+    const store = await Store.open({ url: pg.url, keyring: parseKeyring(formatKeyEntry('k1', generateKey())), listen: false, size: 4 });
+    const rows: BenchRow[] = [];
+    try {
+      const inputs: AccountInput[] = Array.from({ length: N }, (_, i) => ({ aor: `sip:user${i}@bench.example`, password: `secret-${i}` }));
+      rows.push(row('accounts: addMany (5000/statement, sealed)', await timed(() => store.accounts.addMany(inputs)), N));
+      const single = Array.from({ length: oneByOne }, (_, i) => ({ aor: `sip:single${i}@bench.example`, password: `secret-${i}` }));
+      rows.push(row('accounts: add() one at a time', await timed(async () => {
+        for (const a of single) await store.accounts.add(a);
+      }), oneByOne));
+      ratio(rows, 'accounts: addMany (5000/statement, sealed)', 'accounts: add() one at a time');
+
+      // steady state before reading: hint bits set and statistics fresh, so neither paging
+      // method pays for the bulk insert that just happened
+      await store.pool.query('VACUUM ANALYZE account');
+      const total = N + oneByOne;
+      let pages = 0;
+      rows.push(row('paging: keyset, 1000/page', await timed(async () => {
+        for await (const a of store.accounts.iterate({ enabled: true, limit: 1000 })) void a;
+      }), total));
+      const offsetPages = Math.ceil(total / 1000);
+      rows.push(row('paging: OFFSET, 1000/page', await timed(async () => {
+        for (let p = 0; p < offsetPages; p++) {
+          // same columns and row mapping as the keyset page: only the paging differs
+          const page = await store.pool.query<AccountRow>(`SELECT ${accountColumns()} FROM account WHERE enabled ORDER BY id OFFSET $1 LIMIT 1000`, [p * 1000]);
+          for (const r of page) void accountFromRow(r);
+          pages++;
+        }
+      }), total, { pages }));
+      ratio(rows, 'paging: keyset, 1000/page', 'paging: OFFSET, 1000/page');
+      rows.push(row('paging: start-up load (accounts + state), 1000/page', await timed(async () => {
+        for await (const a of store.registrations.iterate({ limit: 1000 })) void a;
+      }), total));
+
+      const ids = (await store.pool.query<{ id: string }>('SELECT id FROM account ORDER BY id')).map((r) => Number(r.id));
+      const states = ids.slice(0, Math.min(N, opts.quick ? 5_000 : 50_000)).map((id) => state(id, 1));
+      rows.push(row('registration: saveMany, 5000 rows/statement', await timed(() => store.registrations.saveMany(states)), states.length));
+      const small = states.slice(0, opts.quick ? 2_000 : 20_000).map((s) => ({ ...s, cseq: 2 }));
+      rows.push(row('registration: saveMany, 100 rows/call', await timed(async () => {
+        for (let i = 0; i < small.length; i += 100) await store.registrations.saveMany(small.slice(i, i + 100));
+      }), small.length));
+      const singles = states.slice(0, oneByOne).map((s) => ({ ...s, cseq: 3 }));
+      rows.push(row('registration: save() one row per statement', await timed(async () => {
+        for (const s of singles) await store.registrations.save(s);
+      }), singles.length));
+      ratio(rows, 'registration: saveMany, 5000 rows/statement', 'registration: save() one row per statement');
+      const hundred = rows.find((r) => r.name === 'registration: saveMany, 100 rows/call')!;
+      const one = rows.find((r) => r.name === 'registration: save() one row per statement')!;
+      hundred.baseline = one.name;
+      hundred.ratio = hundred.medianNs / one.medianNs;
+
+      const some = ids.slice(0, 2000);
+      rows.push(row('accounts: password() decrypt on demand', await timed(async () => {
+        for (const id of some) await store.accounts.password(id);
+      }), some.length));
+    } finally {
+      await store.close();
+      await pg.stop();
+    }
+    return rows;
+  },
+};
+
+export default suite;
