@@ -6,6 +6,13 @@
 
 type Labels = Readonly<Record<string, string>>;
 
+/** Map key of a label set: values only (a metric's label names are fixed), no escaping. */
+function keyOf(labels: Labels): string {
+  let k = '';
+  for (const name in labels) k += labels[name] + '\u0001';
+  return k;
+}
+
 function labelText(labels: Labels): string {
   const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
   return parts.length ? `{${parts.join(',')}}` : '';
@@ -19,17 +26,17 @@ export class Counter implements Metric {
   private readonly values = new Map<string, { labels: Labels; value: number }>();
   constructor(readonly name: string, readonly help: string) {}
   inc(labels: Labels = {}, by = 1): void {
-    const key = labelText(labels);
+    const key = keyOf(labels);
     const cur = this.values.get(key);
     if (cur) cur.value += by;
     else this.values.set(key, { labels, value: by });
   }
   get(labels: Labels = {}): number {
-    return this.values.get(labelText(labels))?.value ?? 0;
+    return this.values.get(keyOf(labels))?.value ?? 0;
   }
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`);
-    for (const [key, v] of this.values) out.push(`${this.name}${key} ${v.value}`);
+    for (const v of this.values.values()) out.push(`${this.name}${labelText(v.labels)} ${v.value}`);
   }
 }
 
@@ -44,7 +51,7 @@ export class Histogram implements Metric {
   private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
   observe(labels: Labels, value: number): void {
-    const key = labelText(labels);
+    const key = keyOf(labels);
     let s = this.series.get(key);
     if (!s) {
       s = { labels, counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 };

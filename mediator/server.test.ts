@@ -103,12 +103,27 @@ test.serial('token dead is HTTP 404 with outcome token-dead; retry later is 503 
 });
 
 test.serial('200 concurrent HTTP requests while APNs sends GOAWAY: every one answered, all delivered', async (t) => {
+  // Its own mediator with a deadline long enough for a loaded machine to reconnect.
+  const m = await startMediator(config({ deadlineMs: 10_000 }), log);
   env.apns.delayMs = 5;
-  env.apns.goawayAfter(70);
-  const results = await Promise.all(Array.from({ length: 200 }, () => post(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()))));
-  env.apns.delayMs = 0;
-  t.is(results.length, 200);
-  t.is(results.filter((r) => r.status === 200).length, 200, JSON.stringify(results.find((r) => r.status !== 200)?.json));
+  try {
+    env.apns.goawayAfter(70);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        fetch(`http://127.0.0.1:${m.port}/v1/push`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken())),
+        }).then(async (r) => ({ status: r.status, json: (await r.json()) as PushResponse })),
+      ),
+    );
+    t.is(results.length, 200);
+    t.is(results.filter((r) => r.status === 200).length, 200, JSON.stringify(results.find((r) => r.status !== 200)?.json));
+    t.true(m.metrics.upstreamRetries.get({ platform: 'apns', reason: 'unprocessed' }) > 0, 'refused streams were retried');
+  } finally {
+    env.apns.delayMs = 0;
+    await m.shutdown(1000);
+  }
 });
 
 test.serial('/healthz and /metrics', async (t) => {
@@ -120,7 +135,7 @@ test.serial('/healthz and /metrics', async (t) => {
   t.regex(m, /sipis_mediator_pushes_total\{verb="NotifyTextMessage",platform="fcm",outcome="token-dead"\} 1/);
   t.regex(m, /sipis_mediator_push_duration_seconds_bucket\{platform="apns",outcome="delivered",le="\+Inf"\} \d+/);
   t.regex(m, /sipis_mediator_edge_rejects_total\{reason="auth"\} 2/);
-  t.regex(m, /sipis_mediator_upstream_retries_total\{platform="apns",reason="unprocessed"\} \d+/);
+  t.regex(m, /sipis_mediator_upstream_attempts_total\{platform="apns",status="200"\} \d+/);
   t.regex(m, /sipis_mediator_in_flight 0/);
 });
 

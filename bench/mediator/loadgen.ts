@@ -1,0 +1,176 @@
+/**
+ * A lean HTTP/1.1 load generator: keep-alive connections, one request at a time on each (as
+ * sipis's push client does; uWebSockets.js closes a connection that pipelines a request
+ * behind an unanswered asynchronous one), only the status line and Content-Length parsed.
+ * Node's own http client costs more CPU per request than the mediator does, which would make
+ * the benchmark measure the client; this one stays out of the way.
+ */
+import { connect, type Socket } from 'node:net';
+
+export interface Reply {
+  status: number;
+  /** nanoseconds from write to the end of the response. */
+  latencyNs: number;
+}
+
+interface Waiter {
+  t0: bigint;
+  resolve: (r: Reply) => void;
+  reject: (e: Error) => void;
+}
+
+class Conn {
+  readonly pending: Waiter[] = [];
+  private head = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  constructor(readonly sock: Socket) {
+    sock.setNoDelay(true);
+    sock.on('data', (d: Buffer) => this.onData(d));
+    const fail = (e: Error) => {
+      const w = this.pending.splice(this.head);
+      this.head = 0;
+      this.pending.length = 0;
+      for (const x of w) x.reject(e);
+    };
+    sock.on('error', fail);
+    sock.on('close', () => fail(new Error('connection closed')));
+  }
+  get outstanding(): number {
+    return this.pending.length - this.head;
+  }
+  send(req: Buffer): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ t0: process.hrtime.bigint(), resolve, reject });
+      this.sock.write(req);
+    });
+  }
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    for (;;) {
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = this.buf.toString('latin1', 0, end);
+      const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+      const len = m ? Number(m[1]) : 0;
+      if (this.buf.length < end + 4 + len) return;
+      const status = Number(head.slice(9, 12));
+      this.buf = this.buf.subarray(end + 4 + len);
+      const w = this.pending[this.head++];
+      if (this.head > 4096) {
+        this.pending.splice(0, this.head);
+        this.head = 0;
+      }
+      w?.resolve({ status, latencyNs: Number(process.hrtime.bigint() - w.t0) });
+    }
+  }
+}
+
+export class HttpLoad {
+  private conns: Conn[] = [];
+  private idle: Conn[] = [];
+  private readonly waiting: Array<{ req: Buffer; resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly connections: number,
+  ) {}
+
+  async open(): Promise<void> {
+    this.conns = await Promise.all(
+      Array.from(
+        { length: this.connections },
+        () =>
+          new Promise<Conn>((resolve, reject) => {
+            const s = connect(this.port, this.host, () => resolve(new Conn(s)));
+            s.once('error', reject);
+          }),
+      ),
+    );
+    this.idle = [...this.conns];
+  }
+
+  /** Sends on an idle connection, or waits for one. */
+  send(req: Buffer): Promise<Reply> {
+    const c = this.idle.pop();
+    if (!c) return new Promise((resolve, reject) => this.waiting.push({ req, resolve, reject }));
+    return this.use(c, req);
+  }
+
+  private async use(c: Conn, req: Buffer): Promise<Reply> {
+    try {
+      return await c.send(req);
+    } finally {
+      const w = this.waiting.shift();
+      if (w) this.use(c, w.req).then(w.resolve, w.reject);
+      else this.idle.push(c);
+    }
+  }
+
+  close(): void {
+    for (const c of this.conns) c.sock.destroy();
+  }
+}
+
+export function pushRequestBytes(host: string, apiKey: string, body: string): Buffer {
+  const b = Buffer.from(body);
+  return Buffer.concat([
+    Buffer.from(
+      `POST /v1/push HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${apiKey}\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\n\r\n`,
+    ),
+    b,
+  ]);
+}
+
+/** Runs `total` operations keeping `window` in flight; returns elapsed ns and failures. */
+export async function closedLoop(total: number, window: number, op: (i: number) => Promise<boolean>): Promise<{ ns: number; failed: number }> {
+  let started = 0;
+  let failed = 0;
+  const t0 = process.hrtime.bigint();
+  const worker = async () => {
+    while (started < total) {
+      const i = started++;
+      if (!(await op(i))) failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(window, total) }, worker));
+  return { ns: Number(process.hrtime.bigint() - t0), failed };
+}
+
+/** Sends at a fixed rate for `durationMs`; returns every latency (ns) and failures. */
+export async function openLoop(ratePerSec: number, durationMs: number, op: (i: number) => Promise<{ ok: boolean; latencyNs: number }>): Promise<{ latencies: number[]; failed: number }> {
+  const latencies: number[] = [];
+  let failed = 0;
+  const inflight: Promise<void>[] = [];
+  const t0 = performance.now();
+  let sent = 0;
+  const total = Math.round((ratePerSec * durationMs) / 1000);
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) * ratePerSec) / 1000));
+      while (sent < due) {
+        const i = sent++;
+        inflight.push(
+          op(i).then(
+            (r) => {
+              if (r.ok) latencies.push(r.latencyNs);
+              else failed++;
+            },
+            () => {
+              failed++;
+            },
+          ),
+        );
+      }
+      if (sent >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await Promise.all(inflight);
+  return { latencies, failed };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}

@@ -1,0 +1,214 @@
+/**
+ * Suite `mediator`: pushes per second through one sipis-mediator process (HTTP/1.1 in, mock
+ * APNs over HTTP/2+TLS out), latency at a fixed rate, and in the same run @parse/node-apn
+ * sending the same notifications to the same mock APNs. Three processes: this one (load
+ * generator, node-apn, direct client), the mediator, and the mock APNs (fixtures/push/serve),
+ * so the mock's cost is not charged to either side. The machine is shared: read the ratios.
+ *
+ * Rows:
+ *  - `mediator http→apns`: closed loop through the mediator process (the product).
+ *  - `apns adapter in-process`: our APNs adapter called directly (no HTTP hop), like node-apn.
+ *  - `node-apn`: @parse/node-apn Provider.send, same window (the baseline of the ratios).
+ *  - `latency @ R/s …`: open loop at a fixed rate through the mediator, and straight to the
+ *    mock with our HTTP/2 pool; the difference of the two is the latency the mediator adds.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { repoRoot } from '../../fixtures/paths.js';
+import { startProc } from '../../fixtures/proc.js';
+import { requestFor } from '../../fixtures/push/requests.js';
+import { ApnsAdapter } from '../../mediator/apns.js';
+import { loadRegistry, type ApnsApp } from '../../mediator/registry.js';
+import { withRatios, type BenchOptions, type BenchRow, type BenchSuite } from '../lib.js';
+import { HttpLoad, closedLoop, openLoop, percentile, pushRequestBytes } from './loadgen.js';
+
+interface EnvInfo {
+  apnsUrl: string;
+  apnsPort: number;
+  appsFile: string;
+  caFile: string;
+  p8File: string;
+  keyId: string;
+  teamId: string;
+  apps: { apnsToken: string };
+  apiKey: string;
+}
+
+interface ApnNotification {
+  topic: string;
+  pushType: string;
+  priority: number;
+  expiry: number;
+  id: string;
+  collapseId: string;
+  rawPayload: unknown;
+}
+interface ApnModule {
+  Provider: new (opts: Record<string, unknown>) => {
+    send(n: ApnNotification, token: string): Promise<{ sent: unknown[]; failed: unknown[] }>;
+    shutdown(cb?: () => void): Promise<void> | void;
+  };
+  Notification: new () => ApnNotification;
+}
+
+const log = pino({ level: 'silent' });
+
+function token(i: number): string {
+  return (i.toString(16) + 'a'.repeat(64)).slice(0, 64);
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (Linux). */
+function procCpuSec(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  // fields[11], fields[12] = utime, stime in clock ticks (USER_HZ = 100 on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+const selfCpuSec = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/**
+ * One throughput row. On a shared machine wall-clock rates depend on the neighbours, so the
+ * row's figure is pushes per CPU-second of the process doing the pushing (what one core could
+ * do); the wall-clock rate is kept in `extra` for reference.
+ */
+function row(name: string, ops: number, ns: number, cpuSec: number, extra: Record<string, number | string>): BenchRow {
+  const perOpNs = (cpuSec * 1e9) / ops;
+  return {
+    suite: 'mediator',
+    name,
+    medianNs: perOpNs,
+    opsPerSec: 1e9 / perOpNs,
+    samples: ops,
+    extra: { wallPerSec: Math.round((ops * 1e9) / ns), cpuSec: Math.round(cpuSec * 100) / 100, ...extra },
+  };
+}
+
+async function run(opts: BenchOptions): Promise<BenchRow[]> {
+  const total = opts.quick ? 3000 : 60_000;
+  const window = 256;
+  const rate = opts.quick ? 1000 : 5000;
+  const rateMs = opts.quick ? 1000 : 4000;
+  const dist = join(repoRoot, 'dist');
+
+  const mock = startProc(process.execPath, [join(dist, 'fixtures', 'push', 'serve.js'), '--no-record']);
+  const procs = [mock];
+  try {
+    const infoLine = await mock.waitFor(/PUSH-ENV .*/, 30_000);
+    const info = JSON.parse(infoLine.slice('PUSH-ENV '.length)) as EnvInfo;
+    const med = startProc(process.execPath, [join(dist, 'mediator', 'main.js'), '--apps', info.appsFile, '--port', '0', '--log-level', 'info'], {
+      env: { ...process.env, SIPIS_MEDIATOR_API_KEYS: info.apiKey, SIPIS_MEDIATOR_MAX_IN_FLIGHT: '50000' },
+    });
+    procs.push(med);
+    const line = await med.waitFor(/"port":\d+[^\n]*listening/, 30_000);
+    const port = Number(/"port":(\d+)/.exec(line)![1]);
+    const appId = info.apps.apnsToken;
+
+    const rows: BenchRow[] = [];
+    const bodies = (n: number, offset: number) =>
+      Array.from({ length: n }, (_, i) => pushRequestBytes('127.0.0.1', info.apiKey, JSON.stringify(requestFor('NotifyIncomingCall', appId, token(offset + i)))));
+
+    // 1. Through the mediator process.
+    const load = new HttpLoad('127.0.0.1', port, window);
+    await load.open();
+    const warm = bodies(Math.min(2000, total), 0);
+    await closedLoop(warm.length, window, async (i) => (await load.send(warm[i]!)).status === 200);
+    const reqs = bodies(total, 10_000_000);
+    const medPid = med.child.pid!;
+    const medCpu0 = procCpuSec(medPid);
+    const medRun = await closedLoop(total, window, async (i) => (await load.send(reqs[i]!)).status === 200);
+    rows.push(row('mediator http→apns', total, medRun.ns, procCpuSec(medPid) - medCpu0, { failed: medRun.failed, window }));
+
+    // 2. Our adapter in-process (what the mediator does minus the HTTP edge).
+    const app = loadRegistry(info.appsFile).apps.get(appId) as ApnsApp;
+    const adapter = new ApnsAdapter({ app, log });
+    const areqs = Array.from({ length: total }, (_, i) => requestFor('NotifyIncomingCall', appId, token(20_000_000 + i)));
+    await closedLoop(Math.min(2000, total), window, async (i) => (await adapter.send(areqs[i]!, Date.now() + 10_000)).outcome === 'delivered');
+    const adCpu0 = selfCpuSec();
+    const adRun = await closedLoop(total, window, async (i) => (await adapter.send({ ...areqs[i]!, requestId: randomUUID() }, Date.now() + 10_000)).outcome === 'delivered');
+    rows.push(row('apns adapter in-process', total, adRun.ns, selfCpuSec() - adCpu0, { failed: adRun.failed, window }));
+    await adapter.close();
+
+    // 3. @parse/node-apn, same notifications, same mock, same window.
+    const apn = createRequire(import.meta.url)('@parse/node-apn') as ApnModule;
+    const provider = new apn.Provider({
+      token: { key: readFileSync(info.p8File), keyId: info.keyId, teamId: info.teamId },
+      production: false,
+      address: '127.0.0.1',
+      port: info.apnsPort,
+      ca: readFileSync(info.caFile),
+      rejectUnauthorized: true,
+    });
+    const note = (i: number) => {
+      const r = requestFor('NotifyIncomingCall', appId, token(i));
+      const n = new apn.Notification();
+      n.topic = `${appId}.voip`;
+      n.pushType = 'voip';
+      n.priority = 10;
+      n.expiry = Math.floor(Date.now() / 1000) + 30;
+      n.id = r.requestId;
+      n.collapseId = 'c1@x';
+      n.rawPayload = { aps: {}, sipis: { verb: r.verb, selector: r.selector, requestId: r.requestId, ...r.payload } };
+      return n;
+    };
+    const send = async (i: number) => {
+      const res = await provider.send(note(i), token(i));
+      return res.sent.length === 1;
+    };
+    await closedLoop(Math.min(2000, total), window, (i) => send(30_000_000 + i));
+    const apnCpu0 = selfCpuSec();
+    const apnRun = await closedLoop(total, window, (i) => send(40_000_000 + i));
+    rows.push(row('node-apn', total, apnRun.ns, selfCpuSec() - apnCpu0, { failed: apnRun.failed, window }));
+    await provider.shutdown();
+
+    // 4. Latency at a fixed rate: through the mediator, and straight to the mock.
+    const lreqs = bodies(Math.round((rate * rateMs) / 1000), 50_000_000);
+    const lat = await openLoop(rate, rateMs, async (i) => {
+      const r = await load.send(lreqs[i]!);
+      return { ok: r.status === 200, latencyNs: r.latencyNs };
+    });
+    load.close();
+    const dAdapter = new ApnsAdapter({ app, log });
+    const dlat = await openLoop(rate, rateMs, async (i) => {
+      const t0 = process.hrtime.bigint();
+      const res = await dAdapter.send(requestFor('NotifyIncomingCall', appId, token(60_000_000 + i)), Date.now() + 10_000);
+      return { ok: res.outcome === 'delivered', latencyNs: Number(process.hrtime.bigint() - t0) };
+    });
+    await dAdapter.close();
+    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    const s1 = lat.latencies.sort((a, b) => a - b);
+    const s2 = dlat.latencies.sort((a, b) => a - b);
+    const p50 = percentile(s1, 50);
+    const p99 = percentile(s1, 99);
+    const d50 = percentile(s2, 50);
+    const d99 = percentile(s2, 99);
+    rows.push({
+      suite: 'mediator',
+      name: `latency @${rate}/s via mediator`,
+      medianNs: p50,
+      opsPerSec: rate,
+      samples: s1.length,
+      extra: { p50ms: ms(p50), p99ms: ms(p99), failed: lat.failed, addedP50ms: ms(p50 - d50), addedP99ms: ms(p99 - d99) },
+    });
+    rows.push({
+      suite: 'mediator',
+      name: `latency @${rate}/s adapter direct`,
+      medianNs: d50,
+      opsPerSec: rate,
+      samples: s2.length,
+      extra: { p50ms: ms(d50), p99ms: ms(d99), failed: dlat.failed },
+    });
+    const through = withRatios(rows.slice(0, 3), 'node-apn');
+    return [...through, ...rows.slice(3)];
+  } finally {
+    await Promise.all(procs.reverse().map((p) => p.stop('SIGTERM', 5000)));
+  }
+}
+
+const suite: BenchSuite = { name: 'mediator', run };
+export default suite;
