@@ -121,24 +121,52 @@ class Assembler {
   pos = 0;
   readonly h: number[] = [];
   count = 0;
+  /** a pending run of consecutive source lines, copied in one call when the run ends. */
+  private src: Buffer | undefined = undefined;
+  private runS = 0;
+  private runE = 0;
   constructor(bound: number) {
     this.buf = Buffer.allocUnsafe(bound);
   }
+  private flush(): void {
+    if (this.src !== undefined && this.runE > this.runS) this.pos += this.src.copy(this.buf, this.pos, this.runS, this.runE);
+    this.src = undefined;
+    this.runS = this.runE = 0;
+  }
+  /** ASCII in a JS loop (a native call costs more for these short strings); UTF-8 otherwise. */
   text(s: string): void {
-    this.pos += this.buf.write(s, this.pos, 'utf8');
+    this.flush();
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let k = 0; k < s.length; k++) {
+      const c = s.charCodeAt(k);
+      if (c >= 0x80) {
+        this.pos = pos + buf.write(s.slice(k), pos, 'utf8');
+        return;
+      }
+      buf[pos++] = c;
+    }
+    this.pos = pos;
   }
   /** copies header field i of `from` (its whole line, folds included), shifting its offsets. */
   copyField(from: SipMessage, i: number): void {
     const h = from._ix.h;
     const o = i * STRIDE;
     const ls = h[o]!;
-    const delta = this.pos - ls;
-    this.pos += from.raw.copy(this.buf, this.pos, ls, h[o + 4]!);
-    this.h.push(ls + delta, h[o + 1]! + delta, h[o + 2]! + delta, h[o + 3]! + delta, h[o + 4]! + delta, h[o + 5]!);
+    const le = h[o + 4]!;
+    if (this.src !== from.raw || ls !== this.runE) {
+      this.flush();
+      this.src = from.raw;
+      this.runS = this.runE = ls;
+    }
+    const delta = this.pos + (ls - this.runS) - ls;
+    this.runE = le;
+    this.h.push(ls + delta, h[o + 1]! + delta, h[o + 2]! + delta, h[o + 3]! + delta, le + delta, h[o + 5]!);
     this.count++;
   }
   /** copies field i up to the end of its value, appends `extra` to the value, ends the line. */
   copyFieldAppending(from: SipMessage, i: number, extra: string): void {
+    this.flush();
     const h = from._ix.h;
     const o = i * STRIDE;
     const ls = h[o]!;
@@ -151,6 +179,7 @@ class Assembler {
     this.count++;
   }
   field(name: string, value: string, id: number): void {
+    this.flush();
     const ls = this.pos;
     this.text(name);
     const ne = this.pos;
@@ -161,6 +190,12 @@ class Assembler {
     this.text('\r\n');
     this.h.push(ls, ne, vs, ve, this.pos, id);
     this.count++;
+  }
+  /** appends bytes (the body) and returns the buffer of what was written. */
+  finish(body: Buffer): Buffer {
+    this.flush();
+    if (body.length > 0) this.pos += body.copy(this.buf, this.pos);
+    return this.buf.subarray(0, this.pos);
   }
 }
 
@@ -223,17 +258,15 @@ export function createResponse(request: SipMessage, status: number, reason?: str
       if (opts.contentType !== undefined) continue;
       hasContentType = true;
     }
-    const vs = w.pos + name.length + 2;
     w.field(name, value.trim(), id);
-    if (id !== 0) checkHeaderValue(id, w.buf, vs, w.h[w.h.length - 3]!);
+    if (id !== 0) checkHeaderValue(id, w.buf, w.h[w.h.length - 4]!, w.h[w.h.length - 3]!);
   }
   if (opts.contentType !== undefined) w.field('Content-Type', opts.contentType, H.CONTENT_TYPE);
   else if (body.length > 0 && !hasContentType) throw new SipParseError('MISSING_HEADER', 'a body needs a Content-Type', 'Content-Type');
   w.field('Content-Length', String(body.length), H.CONTENT_LENGTH);
   w.text('\r\n');
   const bodyStart = w.pos;
-  w.pos += body.copy(w.buf, w.pos);
-  const raw = w.buf.subarray(0, w.pos);
+  const raw = w.finish(body);
   const index: MessageIndex = {
     start: 0,
     isRequest: false,
@@ -248,7 +281,7 @@ export function createResponse(request: SipMessage, status: number, reason?: str
     count: w.count,
     contentLength: body.length,
     bodyStart,
-    bodyEnd: w.pos,
+    bodyEnd: raw.length,
   };
   const res = new SipMessage(raw, index);
   res._pending = true;

@@ -77,18 +77,6 @@ function uriHeadersMap(b: Buffer, s: number, e: number): Map<string, string> {
   return m;
 }
 
-function validUriHeaders(b: Uint8Array, s: number, e: number): boolean {
-  let i = s;
-  while (i < e) {
-    const ns = i;
-    while (i < e && b[i] !== 0x26 && b[i] !== 0x3d) i++;
-    if (i === ns || i >= e || b[i] !== 0x3d) return false; // hname "=" hvalue
-    while (i < e && b[i] !== 0x26) i++;
-    i++;
-  }
-  return true;
-}
-
 /** A URI over the bytes it was read from. Fields are decoded on first read; all can be set. */
 export class UriView implements SipUri {
   // offsets (-1 = absent)
@@ -204,6 +192,8 @@ export class UriView implements SipUri {
 /**
  * Validates the URI bytes b[s..e) and returns its view; null when invalid. With `bracketed`,
  * the URI ends at the first '>' (which must exist): name-addr scans it in the same pass.
+ * Each byte is looked at once: userinfo up to the '@', then host, port, parameters, headers,
+ * each loop rejecting what may not appear unescaped (whitespace, controls, '"', '<', '>').
  */
 export function scanUri(b: Buffer, s: number, e: number, bracketed = false): UriView | null {
   // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"
@@ -217,58 +207,30 @@ export function scanUri(b: Buffer, s: number, e: number, bracketed = false): Uri
   }
   if (i >= e - 1) return null;
   const rest = i + 1;
-  // one pass: characters never allowed unescaped in a URI inside a SIP message (whitespace,
-  // controls, '"', '<', '>'), and the first '@'
+  const len = i - s;
+  const c0 = b[s]! | 0x20;
+  const isSip = (len === 3 || (len === 4 && (b[s + 3]! | 0x20) === 0x73)) && c0 === 0x73 && (b[s + 1]! | 0x20) === 0x69 && (b[s + 2]! | 0x20) === 0x70;
+  if (!isSip) return scanOtherUri(b, s, e, i, bracketed, len === 3 && c0 === 0x74 && (b[s + 1]! | 0x20) === 0x65 && (b[s + 2]! | 0x20) === 0x6c);
+  // userinfo ends at the first '@': '@' is never allowed unescaped in user, password,
+  // parameters or headers, while ';', '?' and ':' are allowed in the user part (§25.1).
   let at = -1;
+  let colon = -1;
   let k = rest;
   for (; k < e; k++) {
     const c = b[k]!;
+    if (c === 0x40) {
+      at = k;
+      break;
+    }
     if (URI_CHAR[c] === 0) {
       if (c === 0x3e && bracketed) break;
       return null;
     }
-    if (c === 0x40 && at < 0) at = k;
+    if (c === 0x3a && colon < 0) colon = k;
   }
-  if (bracketed) {
-    if (k >= e || k === rest) return null;
-    e = k;
-  }
-  const u = new UriView(b, s, e, i);
-  const len = i - s;
-  const c0 = b[s]! | 0x20;
-  const isSip = (len === 3 || (len === 4 && (b[s + 3]! | 0x20) === 0x73)) && c0 === 0x73 && (b[s + 1]! | 0x20) === 0x69 && (b[s + 2]! | 0x20) === 0x70;
-  if (!isSip) {
-    if (len === 3 && c0 === 0x74 && (b[s + 1]! | 0x20) === 0x65 && (b[s + 2]! | 0x20) === 0x6c) {
-      // RFC 3966: telephone-subscriber = number *( ";" par )
-      u.kind = KIND_TEL;
-      let semi = rest;
-      while (semi < e && b[semi] !== 0x3b) semi++;
-      if (semi === rest || uriParamsEnd(b, semi, e) !== e) return null;
-      u.userS = rest;
-      u.userE = semi;
-      if (semi < e) {
-        u.paramsS = semi;
-        u.paramsE = e;
-      }
-      return u;
-    }
-    u.kind = KIND_OTHER;
-    return u;
-  }
-  // userinfo ends at the first '@': '@' is never allowed unescaped in user, password,
-  // parameters or headers, while ';', '?' and ':' are allowed in the user part (§25.1).
   let hostStart = rest;
   if (at >= 0) {
-    if (at === rest) return null;
-    let colon = rest;
-    while (colon < at && b[colon] !== 0x3a) colon++;
-    if (colon === rest) return null;
-    u.userS = rest;
-    u.userE = colon;
-    if (colon < at) {
-      u.passS = colon + 1;
-      u.passE = at;
-    }
+    if (at === rest || colon === rest) return null;
     hostStart = at + 1;
   }
   let h = hostStart;
@@ -282,8 +244,8 @@ export function scanUri(b: Buffer, s: number, e: number, bracketed = false): Uri
     while (h < e && HOST[b[h]!] === 1) h++;
     if (h === hostStart) return null;
   }
-  u.hostS = hostStart;
-  u.hostE = h;
+  const hostEnd = h;
+  let port = -1;
   if (h < e && b[h] === 0x3a) {
     h++;
     const ps = h;
@@ -294,19 +256,101 @@ export function scanUri(b: Buffer, s: number, e: number, bracketed = false): Uri
       h++;
     }
     if (h === ps) return null;
-    u.port = n;
+    port = n;
   }
-  if (h >= e) return u;
-  const q = uriParamsEnd(b, h, e);
-  if (q < 0) return null;
-  if (q > h) {
-    u.paramsS = h;
-    u.paramsE = q;
+  // uri-parameters = *( ";" pname [ "=" pvalue ] ), then [ "?" headers ]
+  const paramsS = h;
+  while (h < e) {
+    const c = b[h]!;
+    if (c !== 0x3b) break;
+    h++;
+    const ns = h;
+    while (h < e) {
+      const d = b[h]!;
+      if (d === 0x3b || d === 0x3d || d === 0x3f || URI_CHAR[d] === 0) break;
+      h++;
+    }
+    if (h === ns) return null; // ";;" or ";=x"
+    if (h < e && b[h] === 0x3d) {
+      h++;
+      while (h < e) {
+        const d = b[h]!;
+        if (d === 0x3b || d === 0x3f || URI_CHAR[d] === 0) break;
+        h++;
+      }
+    }
   }
-  if (q < e) {
-    if (!validUriHeaders(b, q + 1, e)) return null;
-    u.hdrS = q + 1;
-    u.hdrE = e;
+  const paramsE = h;
+  let hdrS = -1;
+  if (h < e && b[h] === 0x3f) {
+    // headers = "?" header *( "&" header ), header = hname "=" hvalue
+    h++;
+    hdrS = h;
+    for (;;) {
+      const ns = h;
+      while (h < e && b[h] !== 0x3d && b[h] !== 0x26 && URI_CHAR[b[h]!] === 1) h++;
+      if (h === ns || h >= e || b[h] !== 0x3d) return null;
+      h++;
+      while (h < e && b[h] !== 0x26 && URI_CHAR[b[h]!] === 1) h++;
+      if (h >= e || b[h] !== 0x26) break;
+      h++;
+    }
+  }
+  // the URI must end here: at the end, or at its '>'
+  if (bracketed) {
+    if (h >= e || b[h] !== 0x3e) return null;
+  } else if (h !== e) return null;
+  const u = new UriView(b, s, h, i);
+  if (at >= 0) {
+    u.userS = rest;
+    if (colon >= 0 && colon < at) {
+      u.userE = colon;
+      u.passS = colon + 1;
+      u.passE = at;
+    } else u.userE = at;
+  }
+  u.hostS = hostStart;
+  u.hostE = hostEnd;
+  if (port >= 0) u.port = port;
+  if (paramsE > paramsS) {
+    u.paramsS = paramsS;
+    u.paramsE = paramsE;
+  }
+  if (hdrS >= 0) {
+    u.hdrS = hdrS;
+    u.hdrE = h;
+  }
+  return u;
+}
+
+/** tel: (RFC 3966 `number *( ";" par )`) and opaque schemes. */
+function scanOtherUri(b: Buffer, s: number, e: number, colon: number, bracketed: boolean, tel: boolean): UriView | null {
+  const rest = colon + 1;
+  let k = rest;
+  let semi = -1;
+  for (; k < e; k++) {
+    const c = b[k]!;
+    if (URI_CHAR[c] === 0) {
+      if (c === 0x3e && bracketed) break;
+      return null;
+    }
+    if (c === 0x3b && semi < 0) semi = k;
+  }
+  if (bracketed && k >= e) return null;
+  if (k === rest) return null;
+  const u = new UriView(b, s, k, colon);
+  if (!tel) {
+    u.kind = KIND_OTHER;
+    return u;
+  }
+  u.kind = KIND_TEL;
+  if (semi < 0) semi = k;
+  if (semi === rest || uriParamsEnd(b, semi, k) !== k) return null;
+  u.userS = rest;
+  u.userE = semi;
+  if (semi < k) {
+    u.paramsS = semi;
+    u.paramsE = k;
   }
   return u;
 }
