@@ -1,0 +1,75 @@
+/**
+ * Which header fields cross the tunnel. sipis is a B2BUA (RFC 7092 §3.1 "signaling-only"):
+ * each side is its own dialog, so the fields that belong to one hop or one dialog (Via, Route,
+ * Record-Route, Contact, From/To/Call-ID/CSeq, Max-Forwards, credentials, RSeq/RAck which are
+ * mapped) are written per side, and everything else (Allow, Supported, Require, P-Asserted-
+ * Identity, Alert-Info, Call-Info, Subject, Accept, Session-Expires, Min-SE, Reason, Event, …)
+ * is copied as is. A deny list rather than an allow list: a header the relay does not know is
+ * more likely to be one the far end needs (RFC 3261 §8.2.2.3 lets UAs ignore unknown ones).
+ */
+import type { SipMessage } from '../sip/index.js';
+
+/** lower-case full and compact names. */
+const DIALOG_OR_HOP = [
+  'via', 'v', 'route', 'record-route', 'contact', 'm', 'from', 'f', 'to', 't', 'call-id', 'i', 'cseq',
+  'max-forwards', 'content-length', 'l', 'content-type', 'c', 'authorization', 'proxy-authorization',
+  'www-authenticate', 'proxy-authenticate', 'authentication-info', 'rseq', 'rack', 'path',
+  'x-sipis-flow', 'x-sipis-call-id', 'x-sipis-push-status', 'x-sipis-reason', 'proxy-require',
+];
+const DENY = new Set(DIALOG_OR_HOP);
+
+/** Header fields of `msg` that are copied to the other side, in order (`extraDeny`: lower-case names). */
+export function copiedHeaders(msg: SipMessage, extraDeny?: ReadonlySet<string>): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const [name, value] of msg.headers()) {
+    const n = name.toLowerCase();
+    if (DENY.has(n) || extraDeny?.has(n)) continue;
+    out.push([name, value]);
+  }
+  return out;
+}
+
+/**
+ * A From/To value with its tag replaced (`tag` undefined: removed). Keeps the display name and
+ * the other header parameters exactly as written.
+ */
+export function withTag(value: string, tag: string | undefined): string {
+  const gt = value.lastIndexOf('>');
+  let head: string;
+  let params: string;
+  if (gt >= 0) {
+    head = value.slice(0, gt + 1);
+    params = value.slice(gt + 1);
+  } else {
+    // addr-spec form: every ';' after the URI starts a header parameter (RFC 3261 §20.10)
+    const semi = value.indexOf(';');
+    head = semi < 0 ? value : value.slice(0, semi);
+    params = semi < 0 ? '' : value.slice(semi);
+  }
+  const kept = params
+    .split(';')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0 && !/^tag\s*(=|$)/i.test(p));
+  if (tag !== undefined) kept.push(`tag=${tag}`);
+  return head.trim() + kept.map((p) => `;${p}`).join('');
+}
+
+/** RFC 3326: does this Reason say the call was completed elsewhere (cause=200)? */
+export function isCompletedElsewhere(reason: string | undefined): boolean {
+  if (!reason) return false;
+  return /^\s*SIP\s*;(?:[^,]*;)?\s*cause\s*=\s*200\b/i.test(reason);
+}
+
+export const COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"';
+
+/** `ip:port` / `[v6]:port` → endpoint. */
+export function parseHostPort(text: string): { address: string; port: number } | undefined {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  if (!m) return undefined;
+  return { address: m[1]!, port: Number(m[2]) };
+}
+
+/** quoted-string for a display name (RFC 3261 §25.1). */
+export function quoteDisplay(name: string): string {
+  return `"${name.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}

@@ -1,0 +1,302 @@
+/**
+ * The incoming call (DESIGN.md flow 4): an INVITE from the provider for an account.
+ *
+ * 1. 100 Trying at once (the push and the wake-up take seconds; §17.2.1 lets us send it now).
+ * 2. Devices reachable now get our INVITE at once. "Reachable now" (TunnelConfig): an unexpired
+ *    binding that either has no push target (nothing else can wake it, so it must be awake) or
+ *    registered within `reachableWindowMs` (a phone in the foreground refreshes often; one
+ *    that went quiet is probably suspended). A wrong guess is cheap: when our INVITE to it ends
+ *    with 408 (no answer), 430 (RFC 5626 §5.3: the bridge lost the flow) or 503 (transport),
+ *    the call falls back to a push, and 430 also drops the binding.
+ * 3. Otherwise (and for every asleep device with a push token) `NotifyIncomingCall` to every
+ *    device of the account, and 180 with `X-Sipis-Push-Status: Alerting-Device`; then
+ *    `Push-Notification-Sent` once the mediator confirmed a delivery.
+ * 4. The device's REGISTER is its readiness: 180 `Device-Making-Progress`, then our INVITE to
+ *    that binding. Responses, in-dialog requests and ACKs are relayed (call.ts, relay.ts).
+ * 5. No device answered within `readinessTimeoutMs` → 480 with
+ *    `X-Sipis-Reason: No-Response-From-Device`. The caller's CANCEL → 487, CANCEL to every
+ *    ringing device, and a `NotifyIncomingCallMissed` push, or `…AnsweredElsewhere` when the
+ *    CANCEL says `Reason: SIP;cause=200` (RFC 3326). Missed calls are written to the store.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Dialog } from '../dialog/index.js';
+import type { SipMessage } from '../sip/index.js';
+import type { InviteServerTransaction, WheelTimer } from '../transaction/index.js';
+import type { CallOutcome } from '../store/messages.js';
+import { BridgedCall, type CallHooks, type Leg } from './call.js';
+import { bindingHint, bindingTarget, contactFor, forgetDialog, registerPair, type TunnelContext } from './context.js';
+import { COMPLETED_ELSEWHERE, isCompletedElsewhere } from './headers.js';
+import { buildLegRequest, CALL_ID_HEADER } from './invite.js';
+import { relayedResponse } from './relay.js';
+import type { TunnelBinding } from './types.js';
+
+export const PUSH_STATUS_HEADER = 'X-Sipis-Push-Status';
+export const REASON_HEADER = 'X-Sipis-Reason';
+
+/** Failures that mean "the device cannot be reached this way", not "the user said no". */
+const UNREACHABLE = new Set([408, 430, 503]);
+const DECLINED = new Set([486, 600, 603]);
+
+interface IncomingState {
+  call: BridgedCall;
+  pushed: boolean;
+  /** a device got in touch (registered) or a leg rang: no more push status 180s. */
+  progress: boolean;
+  timer: WheelTimer | null;
+  timedOut: boolean;
+  /** the latest leg per device instance. */
+  legs: Map<string, Leg>;
+  dialogs: Dialog[];
+  /** store writes for this call, in order (start, then finish). */
+  db: Promise<unknown>;
+}
+
+/** At least one push delivered? Accepts the push client's result shapes (types.ts TunnelPush). */
+export function pushDelivered(r: unknown): boolean {
+  if (Array.isArray(r)) return r.some((x) => pushDelivered(x));
+  if (typeof r !== 'object' || r === null) return false;
+  const o = r as { outcome?: unknown; delivered?: unknown };
+  if (o.outcome === 'delivered') return true;
+  return typeof o.delivered === 'number' && o.delivered > 0;
+}
+
+export class IncomingCalls implements CallHooks {
+  private readonly states = new Map<BridgedCall, IncomingState>();
+  private readonly byTx = new Map<InviteServerTransaction, IncomingState>();
+  /** calls waiting for a device of the account. */
+  private readonly waiting = new Map<string, Set<IncomingState>>();
+
+  constructor(private readonly ctx: TunnelContext) {}
+
+  get size(): number {
+    return this.states.size;
+  }
+
+  handleInvite(tx: InviteServerTransaction, req: SipMessage, accountId: string): void {
+    const ctx = this.ctx;
+    if (!ctx.deps.accounts.get(accountId)) {
+      tx.reply(404, 'Not Found');
+      return;
+    }
+    if (req.maxForwards === 0) {
+      tx.reply(483, 'Too Many Hops');
+      return;
+    }
+    if (!req.from.tag) {
+      tx.reply(400, 'Missing From Tag');
+      return;
+    }
+    tx.reply(100, 'Trying');
+    ctx.counters.callsIn++;
+    const call = new BridgedCall(randomUUID(), accountId, tx, contactFor(ctx, accountId, tx.remote), undefined, ctx.layer, ctx.dialogs, ctx.counters, this, ctx.log);
+    const st: IncomingState = { call, pushed: false, progress: false, timer: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve() };
+    this.states.set(call, st);
+    this.byTx.set(tx, st);
+    let set = this.waiting.get(accountId);
+    if (!set) this.waiting.set(accountId, (set = new Set()));
+    set.add(st);
+    this.db(st, (s) => s.startPendingCall({ callId: call.id, accountId: Number(accountId), fromUri: req.from.uri.raw, fromDisplay: req.from.displayName ?? null }));
+    st.timer = ctx.layer.wheel.schedule(ctx.config.readinessTimeoutMs, () => this.timeout(st));
+
+    const now = ctx.now();
+    const bindings = ctx.deps.registrar.bindingsOf(accountId);
+    let asleepWithPush = false;
+    for (const b of bindings) {
+      if (this.reachable(b, now)) this.invite(st, b);
+      else if (b.pushTargets.length > 0) asleepWithPush = true;
+    }
+    if (st.legs.size === 0 || asleepWithPush) this.push(st);
+  }
+
+  /** see the file comment, step 2. */
+  reachable(b: TunnelBinding, now: number): boolean {
+    if (b.expiresAt <= now) return false;
+    if (b.pushTargets.length === 0) return true;
+    return b.lastSeen !== undefined && now - b.lastSeen <= this.ctx.config.reachableWindowMs;
+  }
+
+  /** A device registered: readiness for every call of its account still waiting. */
+  onRegistered(b: TunnelBinding): void {
+    const set = this.waiting.get(b.accountId);
+    if (!set) return;
+    for (const st of [...set]) {
+      const call = st.call;
+      if (!call.pending || call.answered) continue;
+      const prev = st.legs.get(b.instanceId);
+      if (prev && (prev.alive || !UNREACHABLE.has(prev.finalStatus))) continue;
+      if (st.pushed && !st.progress) call.provisional(180, 'Ringing', [[PUSH_STATUS_HEADER, 'Device-Making-Progress']]);
+      st.progress = true;
+      this.invite(st, b);
+    }
+  }
+
+  /** The caller's CANCEL (the layer answered it 200). */
+  cancel(cancel: SipMessage, tx: InviteServerTransaction): boolean {
+    const st = this.byTx.get(tx);
+    if (!st) return false;
+    const call = st.call;
+    if (!call.pending) return true;
+    const elsewhere = isCompletedElsewhere(cancel.header('Reason'));
+    call.fail(487, 'Request Terminated', [], elsewhere ? COMPLETED_ELSEWHERE : undefined);
+    this.outcome(st, elsewhere ? 'answered-elsewhere' : 'missed');
+    return true;
+  }
+
+  close(): void {
+    for (const st of this.states.values()) this.ctx.layer.wheel.cancel(st.timer);
+    this.states.clear();
+    this.byTx.clear();
+    this.waiting.clear();
+  }
+
+  // ---- CallHooks ----------------------------------------------------------------------------
+
+  legFailed(call: BridgedCall, leg: Leg, status: number, res: SipMessage | undefined): void {
+    const st = this.states.get(call);
+    if (!st || !call.pending) return;
+    const b = leg.binding;
+    if (UNREACHABLE.has(status) && b) {
+      if (status === 430) void this.ctx.deps.registrar.removeBinding(b.id, 'flow-failed').catch(() => undefined);
+      // not reachable after all: wake the devices and wait for a REGISTER (or the timeout)
+      this.push(st);
+      if (st.timedOut && !call.anyAlive()) this.noResponse(st);
+      return;
+    }
+    if (call.anyAlive()) return; // other devices still ringing
+    // the user (or the device) answered no: relay its answer, status and reason, to the caller
+    if (res) call.inbound.respond(relayedResponse(call.inbound, res, undefined));
+    else call.inbound.reply(480, 'Temporarily Unavailable', { headers: [[REASON_HEADER, 'No-Response-From-Device']] });
+    call.finish();
+    this.outcome(st, DECLINED.has(status) ? 'answered' : 'failed');
+  }
+
+  answered(call: BridgedCall, _leg: Leg): void {
+    const st = this.states.get(call);
+    if (!st) return;
+    this.ctx.counters.callsAnswered++;
+    this.stopWaiting(st);
+    registerPair(this.ctx, call.pair!, () => call.finish());
+    this.db(st, (s) => s.finishPendingCall(call.id, 'answered'));
+    // the early dialogs that lost are no longer needed
+    for (const d of st.dialogs) if (d !== call.pair!.a.dialog && d !== call.pair!.b.dialog) forgetDialog(this.ctx, d);
+  }
+
+  ended(call: BridgedCall): void {
+    const st = this.states.get(call);
+    if (!st) return;
+    this.stopWaiting(st);
+    this.states.delete(call);
+    this.byTx.delete(call.inbound);
+    if (!call.pair) for (const d of st.dialogs) forgetDialog(this.ctx, d);
+  }
+
+  dialogCreated(call: BridgedCall, d: Dialog): void {
+    this.ctx.byDialog.set(d.key, { call });
+    this.states.get(call)?.dialogs.push(d);
+  }
+
+  // ---- steps --------------------------------------------------------------------------------
+
+  private invite(st: IncomingState, b: TunnelBinding): void {
+    const ctx = this.ctx;
+    const call = st.call;
+    const contact = contactFor(ctx, call.accountId, bindingHint(b));
+    let invite: SipMessage;
+    try {
+      invite = buildLegRequest({ original: call.request, requestUri: b.contact, route: b.path, contact, headers: [[CALL_ID_HEADER, call.id]] });
+    } catch (err) {
+      ctx.log?.warn({ err, binding: b.id }, 'cannot build the INVITE for a device');
+      return;
+    }
+    st.legs.set(b.instanceId, call.addLeg(invite, contact, bindingTarget(b), b));
+  }
+
+  private push(st: IncomingState): void {
+    if (st.pushed) return;
+    st.pushed = true;
+    const ctx = this.ctx;
+    const call = st.call;
+    call.provisional(180, 'Ringing', [[PUSH_STATUS_HEADER, 'Alerting-Device']]);
+    ctx.counters.pushesSent++;
+    const from = call.request.from;
+    const payload: Record<string, unknown> = { callId: call.id, callerUri: from.uri.raw };
+    if (from.displayName) payload.callerName = from.displayName;
+    let p: Promise<unknown>;
+    try {
+      p = ctx.deps.push.sendToAccount('NotifyIncomingCall', call.accountId, payload);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (r) => {
+        if (!pushDelivered(r)) {
+          ctx.counters.pushesFailed++;
+          return;
+        }
+        ctx.counters.pushesConfirmed++;
+        if (call.pending && !call.answered && !st.progress && !call.anyAlive()) {
+          call.provisional(180, 'Ringing', [[PUSH_STATUS_HEADER, 'Push-Notification-Sent']]);
+        }
+      },
+      (err: unknown) => {
+        ctx.counters.pushesFailed++;
+        ctx.log?.warn({ err, call: call.id }, 'incoming call push failed');
+      },
+    );
+  }
+
+  private timeout(st: IncomingState): void {
+    st.timer = null;
+    st.timedOut = true;
+    const call = st.call;
+    // a device is ringing: it got in touch in time; the caller or the device ends the call
+    if (!call.pending || call.answered || call.anyAlive()) return;
+    this.noResponse(st);
+  }
+
+  private noResponse(st: IncomingState): void {
+    const call = st.call;
+    call.fail(480, 'Temporarily Unavailable', [[REASON_HEADER, 'No-Response-From-Device']]);
+    this.outcome(st, 'no-response');
+  }
+
+  /** Counts, stores and pushes the end of a call that was not answered here. */
+  private outcome(st: IncomingState, outcome: CallOutcome): void {
+    const ctx = this.ctx;
+    const call = st.call;
+    if (outcome === 'missed' || outcome === 'no-response') ctx.counters.callsMissed++;
+    if (outcome === 'answered-elsewhere') ctx.counters.callsAnsweredElsewhere++;
+    if (outcome === 'no-response') ctx.counters.callsNoResponse++;
+    if (outcome === 'failed') ctx.counters.callsFailed++;
+    this.db(st, (s) => s.finishPendingCall(call.id, outcome));
+    if (outcome === 'answered' || outcome === 'failed') return;
+    const from = call.request.from;
+    const verb = outcome === 'answered-elsewhere' ? 'NotifyIncomingCallAnsweredElsewhere' : 'NotifyIncomingCallMissed';
+    const payload: Record<string, unknown> = outcome === 'answered-elsewhere' ? { callId: call.id } : { callId: call.id, callerUri: from.uri.raw };
+    if (outcome !== 'answered-elsewhere' && from.displayName) payload.callerName = from.displayName;
+    ctx.counters.pushesSent++;
+    try {
+      ctx.deps.push.sendToAccount(verb, call.accountId, payload).then(
+        (r) => (pushDelivered(r) ? ctx.counters.pushesConfirmed++ : ctx.counters.pushesFailed++),
+        () => ctx.counters.pushesFailed++,
+      );
+    } catch {
+      ctx.counters.pushesFailed++;
+    }
+  }
+
+  private stopWaiting(st: IncomingState): void {
+    this.ctx.layer.wheel.cancel(st.timer);
+    st.timer = null;
+    const set = this.waiting.get(st.call.accountId);
+    set?.delete(st);
+    if (set?.size === 0) this.waiting.delete(st.call.accountId);
+  }
+
+  /** Chains a store write for this call; failures are logged, never thrown into SIP processing. */
+  private db(st: IncomingState, op: (s: NonNullable<TunnelContext['deps']['store']>) => Promise<unknown>): void {
+    const store = this.ctx.deps.store;
+    if (!store) return;
+    st.db = st.db.then(() => op(store)).catch((err: unknown) => this.ctx.log?.warn({ err, call: st.call.id }, 'call record not written'));
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Two dialogs joined back to back (RFC 7092 §3.1): what one side sends inside its dialog is
+ * re-issued by sipis inside the other side's dialog, and the answer is relayed back. Each side
+ * has its own Call-ID, tags, CSeq numbering, route set and Contact (core/dialog builds the
+ * requests, §12.2.1.1); bodies (SDP) and end-to-end headers are copied unchanged.
+ *
+ * ACK for 2xx is end to end (§13.2.2.4 is a UA rule; here the ACK travels so that an offer in
+ * a 2xx gets its answer from the far end): the side that receives our 2xx ACKs us, we ACK the
+ * other side, and keep that ACK to re-send for every 2xx retransmission that side sends. The
+ * side that answered retransmits its 2xx until our ACK (§13.3.1.4); we relay each one, so the
+ * 2xx towards the first side is retransmitted by the peer that owns it and no timer is needed
+ * here.
+ */
+import type { Logger } from 'pino';
+import type { Dialog } from '../dialog/index.js';
+import type { SipMessage } from '../sip/index.js';
+import type { ClientTransaction, ServerTransaction, TransactionLayer } from '../transaction/index.js';
+import type { Endpoint } from '../transport/index.js';
+import { copiedHeaders } from './headers.js';
+import type { TunnelCounters } from './types.js';
+
+/** One side of a pair: our dialog with that peer, and how to reach it. */
+export interface Side {
+  dialog: Dialog;
+  /** explicit destination (a direct UDP phone whose Contact may be a private address), else routed. */
+  target: Endpoint | undefined;
+  /** our Contact on this side (name-addr). */
+  contact: string;
+  /** the last ACK we sent on this side, re-sent for retransmitted 2xx of that INVITE. */
+  lastAck?: { seq: number; data: Buffer; target: Endpoint };
+}
+
+/** Methods whose requests and 2xx refresh the remote target: they carry our Contact (§12.2.1.1). */
+const TARGET_REFRESH = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY', 'REFER']);
+
+export function sendOpts(side: { target: Endpoint | undefined }): { target?: Endpoint } {
+  return side.target ? { target: side.target } : {};
+}
+
+/**
+ * A response to `stx` built from the far side's response `res`: same status and reason, the
+ * end-to-end headers and the body byte for byte, our Contact when the far end sent one.
+ */
+export function relayedResponse(stx: ServerTransaction, res: SipMessage, contact: string | undefined, extra: Array<[string, string]> = []): SipMessage {
+  const headers = copiedHeaders(res);
+  if (contact && res.hasHeader('Contact')) headers.push(['Contact', contact]);
+  for (const h of extra) headers.push(h);
+  const body = res.body;
+  if (body.length === 0) return stx.buildResponse(res.status, res.reason, { headers });
+  return stx.buildResponse(res.status, res.reason, { headers, body, contentType: res.header('Content-Type') ?? 'application/octet-stream' });
+}
+
+/** Max-Forwards for the re-issued request: one less than received (loop protection), at most 70. */
+export function nextMaxForwards(req: SipMessage): number {
+  const mf = req.maxForwards;
+  return mf === undefined ? 70 : Math.min(70, Math.max(0, mf - 1));
+}
+
+export class DialogPair {
+  ended = false;
+  /** called once when the pair ends (BYE relayed, or a side failed). */
+  onEnd: ((pair: DialogPair) => void) | undefined;
+
+  constructor(
+    readonly a: Side,
+    readonly b: Side,
+  ) {}
+
+  other(s: Side): Side {
+    return s === this.a ? this.b : this.a;
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.a.dialog.terminate();
+    this.b.dialog.terminate();
+    const cb = this.onEnd;
+    this.onEnd = undefined;
+    cb?.(this);
+  }
+}
+
+/** The relay engine: in-dialog requests, ACKs and CANCELs of re-INVITEs between paired dialogs. */
+export class Relay {
+  /** relayed in-dialog INVITEs: server transaction → the client transaction on the other side. */
+  private readonly reinvites = new Map<ServerTransaction, ClientTransaction>();
+
+  constructor(
+    private readonly layer: TransactionLayer,
+    private readonly counters: TunnelCounters,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  /**
+   * An in-dialog request from `from`'s peer: checked against `from.dialog` (§12.2.2), re-issued
+   * in `to.dialog`, the answer relayed back. `extra` adds mapped headers (RAck).
+   */
+  request(tx: ServerTransaction, req: SipMessage, pair: DialogPair, from: Side, extra: Array<[string, string]> = []): void {
+    const to = pair.other(from);
+    const bad = from.dialog.receiveRequest(req);
+    if (bad) {
+      tx.reply(bad);
+      return;
+    }
+    const method = req.method;
+    if (pair.ended || to.dialog.state === 'terminated') {
+      tx.reply(method === 'BYE' ? 200 : 481);
+      return;
+    }
+    const headers = copiedHeaders(req);
+    headers.push(['Max-Forwards', String(nextMaxForwards(req))], ...extra);
+    const body = req.body;
+    let out: SipMessage;
+    try {
+      out = to.dialog.createRequest(method, {
+        headers,
+        ...(body.length > 0 ? { body, contentType: req.header('Content-Type') ?? 'application/octet-stream' } : {}),
+        ...(TARGET_REFRESH.has(method) ? { contact: to.contact } : {}),
+      });
+    } catch (err) {
+      this.log?.debug({ err, method }, 'cannot re-issue in-dialog request');
+      tx.reply(500, 'Server Internal Error');
+      return;
+    }
+    this.counters.relayedRequests++;
+    if (method === 'BYE') {
+      // the BYE ends both dialogs whatever the far end says (§15.1.2: the UAC considers the
+      // session terminated once it sent BYE)
+      from.dialog.terminate();
+    }
+    const ctx = this.layer.sendRequest(
+      out,
+      {
+        onResponse: (res) => {
+          if (res.status === 100) return;
+          if (method === 'INVITE' && res.status >= 200 && res.status < 300 && this.resendAck(to, res)) return;
+          to.dialog.receiveResponse(res);
+          this.counters.relayedResponses++;
+          if (tx.state === 'Terminated' || (tx.lastStatus >= 200 && !(method === 'INVITE' && res.status < 300))) return;
+          tx.respond(relayedResponse(tx, res, TARGET_REFRESH.has(method) ? from.contact : undefined));
+          if (res.status >= 200) this.reinvites.delete(tx);
+          if (method === 'BYE' && res.status >= 200) pair.end();
+        },
+        onError: (err) => {
+          this.reinvites.delete(tx);
+          if (method === 'BYE') {
+            if (tx.lastStatus < 200) tx.reply(200);
+            pair.end();
+            return;
+          }
+          if (tx.lastStatus < 200) tx.reply(err.status === 503 ? 503 : 408);
+        },
+      },
+      sendOpts(to),
+    );
+    if (method === 'INVITE') this.reinvites.set(tx, ctx);
+  }
+
+  /** ACK for a 2xx from `from`'s peer: ACK the other side (end to end, with any body). */
+  ack(ack: SipMessage, pair: DialogPair, from: Side): void {
+    if (pair.ended) return;
+    from.dialog.receiveRequest(ack);
+    const to = pair.other(from);
+    if (to.dialog.state === 'terminated') return;
+    const seq = to.dialog.inviteSeq;
+    if (to.lastAck?.seq === seq) {
+      // an ACK retransmitted by the peer (it saw our 2xx again): re-send ours
+      this.layer.transport.send(to.lastAck.data, to.lastAck.target);
+      return;
+    }
+    const body = ack.body;
+    const out = to.dialog.createAck(body.length > 0 ? { body, contentType: ack.header('Content-Type') ?? 'application/sdp' } : {});
+    this.counters.relayedRequests++;
+    this.layer.sendAck(out, sendOpts(to)).then(
+      (sent) => {
+        to.lastAck = { seq, data: sent.data, target: sent.target };
+      },
+      (err: unknown) => this.log?.debug({ err }, 'ACK not sent'),
+    );
+  }
+
+  /** A 2xx retransmission on `side` that we already ACKed: ACK again. True when handled. */
+  resendAck(side: Side, res: SipMessage): boolean {
+    const last = side.lastAck;
+    if (!last || last.seq !== res.cseq.seq) return false;
+    this.layer.transport.send(last.data, last.target);
+    return true;
+  }
+
+  /** The peer cancelled a relayed re-INVITE: cancel ours (the layer already answered 487 … or we do). */
+  cancelReinvite(stx: ServerTransaction): boolean {
+    const ctx = this.reinvites.get(stx);
+    if (!ctx) return false;
+    this.reinvites.delete(stx);
+    this.layer.cancel(ctx);
+    if (stx.lastStatus < 200) stx.reply(487, 'Request Terminated');
+    return true;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * What the call tunnel needs from the rest of sipis, as narrow structural interfaces: the device
+ * registrar (core/registrar `DeviceRegistrar` satisfies `TunnelRegistrar`), the push client
+ * (core/push `PushClient` satisfies `TunnelPush`), the message store (core/store `MessageStore`
+ * satisfies `TunnelStore`) and the accounts the upstream engine serves. Narrow on purpose: the
+ * tunnel's tests run against small fakes, and the registrar can change without touching this.
+ */
+import type { Logger } from 'pino';
+import type { PushVerb } from '../push/protocol.js';
+import type { MessageStore } from '../store/messages.js';
+import type { TransactionLayer } from '../transaction/index.js';
+import type { UpstreamAccount } from '../upstream/types.js';
+
+/** The fields of a registrar Binding the tunnel reads (brief-issue8.md, the contract). */
+export interface TunnelBinding {
+  id: string;
+  accountId: string;
+  instanceId: string;
+  /** Contact URI: the Request-URI of requests to the device. */
+  contact: string;
+  /** Path name-addrs in order: the Route set of requests to the device (RFC 3327). */
+  path: readonly string[];
+  flow: { transport: string; source: string; viaBridge: boolean; flowId?: string; via: string };
+  expiresAt: number;
+  pushTargets: readonly unknown[];
+  /** ms since the epoch of the last REGISTER (absent: unknown, treated as long ago). */
+  lastSeen?: number;
+}
+
+export type BindingRemovalReason = 'flow-failed' | 'token-dead';
+
+export interface TunnelRegistrar {
+  /** live (unexpired) bindings of an account. */
+  bindingsOf(accountId: string): readonly TunnelBinding[];
+  /** every successful REGISTER: the tunnel takes it as the device's readiness. */
+  on(event: 'registered', cb: (b: TunnelBinding, info: { refresh: boolean }) => void): unknown;
+  removeBinding(id: string, reason: BindingRemovalReason): Promise<void>;
+}
+
+/**
+ * The push client. `sendToAccount` resolves when the mediator answered (or gave up) for every
+ * device; the tunnel only asks "was at least one push delivered": it accepts an array of
+ * per-device results, one result, or `{ delivered: n }`.
+ */
+export interface TunnelPush {
+  sendToAccount(verb: PushVerb, accountId: string, payload: Record<string, unknown>): Promise<unknown>;
+}
+
+/** The MessageStore methods the tunnel uses (text messages, pending and missed calls). */
+export type TunnelStore = Pick<MessageStore, 'store' | 'listUndelivered' | 'markDelivered' | 'countAttempt' | 'startPendingCall' | 'finishPendingCall'>;
+
+/** The accounts this sipis serves (the upstream engine's view, passwords opened). */
+export interface TunnelAccounts {
+  get(accountId: string): UpstreamAccount | undefined;
+  /**
+   * The account a device's own request is for, from its From URI (user and host as the phone
+   * wrote them: the AOR, or the AOR's user at the sipis domain). Undefined: not one of ours.
+   */
+  findByUser(user: string, host: string): UpstreamAccount | undefined;
+}
+
+export interface TunnelConfig {
+  /** how long an incoming call waits for a device to get in touch (DESIGN.md flow 4: 2 min). */
+  readinessTimeoutMs: number;
+  /**
+   * A binding is "reachable now" (gets the INVITE at once, no push) when it is unexpired and
+   * either has no push target (nothing else could wake it) or registered within this window.
+   */
+  reachableWindowMs: number;
+  /** RFC 3428 §8 lets a server refuse large messages: bodies above this get 413. Default 4 MiB. */
+  maxMessageBytes: number;
+  /** messages delivered per REGISTER at most (the rest wait for the next one). */
+  deliverBatch: number;
+  /** characters of a text/plain body put in the push as a preview (0: none). */
+  previewChars: number;
+}
+
+export const DEFAULT_TUNNEL_CONFIG: TunnelConfig = {
+  readinessTimeoutMs: 120_000,
+  reachableWindowMs: 30_000,
+  maxMessageBytes: 4 * 1024 * 1024,
+  deliverBatch: 50,
+  previewChars: 80,
+};
+
+export interface TunnelDeps {
+  layer: TransactionLayer;
+  registrar: TunnelRegistrar;
+  push: TunnelPush;
+  /** undefined: no database (benchmarks); messages are then refused with 503. */
+  store?: TunnelStore;
+  accounts: TunnelAccounts;
+  config?: Partial<TunnelConfig>;
+  logger?: Logger;
+  /** clock for reachability decisions (tests). */
+  now?: () => number;
+}
+
+/** Plain numbers for /metrics. */
+export interface TunnelCounters {
+  callsIn: number;
+  callsOut: number;
+  callsAnswered: number;
+  callsMissed: number;
+  callsAnsweredElsewhere: number;
+  callsNoResponse: number;
+  callsFailed: number;
+  pushesSent: number;
+  pushesConfirmed: number;
+  pushesFailed: number;
+  relayedRequests: number;
+  relayedResponses: number;
+  messagesStored: number;
+  messagesDelivered: number;
+  messagesDropped: number;
+  messagesRefused: number;
+}
