@@ -135,6 +135,20 @@ test.serial('403 ExpiredProviderToken: one new JWT and one retry', async (t) => 
   }
 });
 
+test.serial('a provider token signed with the wrong key is refused by the mock and reported as rejected', async (t) => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const a0 = app(APNS_TOKEN_APP);
+  if (a0.auth.type !== 'token') throw new Error('token app expected');
+  const a = new ApnsAdapter({ app: { ...a0, auth: { ...a0.auth, key: other } }, log, retry: fast });
+  try {
+    const res = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000);
+    t.deepEqual(res, { outcome: 'rejected', reason: 'apns: InvalidProviderToken' });
+  } finally {
+    await a.close();
+  }
+});
+
 test.serial('429/500/503 are retried with backoff; past the deadline the answer is retry-later', async (t) => {
   const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
   try {
