@@ -128,6 +128,11 @@ export class SipMessage {
     return utf8(this.raw, this._ix.start, this._ix.startLineEnd);
   }
 
+  /** console.log / util.inspect: the start line and the header fields, not the offsets. */
+  [Symbol.for('nodejs.util.inspect.custom')](): object {
+    return { startLine: this.startLine, headers: this.headers(), bodyLength: this._ix.bodyEnd - this._ix.bodyStart };
+  }
+
   // ---- generic header access ------------------------------------------------------------
 
   /** number of header fields (lines after unfolding). */

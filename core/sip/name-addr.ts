@@ -85,6 +85,11 @@ export class NameAddrView implements NameAddr {
     return true;
   }
 
+  /** console.log / util.inspect show the decoded fields, not the offsets. */
+  [Symbol.for('nodejs.util.inspect.custom')](): object {
+    return this.toJSON();
+  }
+
   toJSON(): object {
     return { displayName: this.displayName, uri: this.uri, params: Object.fromEntries(this.params), tag: this.tag, raw: this.raw };
   }

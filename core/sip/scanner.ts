@@ -58,12 +58,7 @@ function scanRequestLine(buf: Uint8Array, p: number, end: number, ix: MessageInd
   const vs = last + 1;
   if (vs >= end) fail('BAD_START_LINE', 'invalid request line: no SIP-Version');
   checkVersion(buf, vs, end);
-  for (let k = us; k < last; k++) {
-    const c = buf[k]!;
-    if (c === 0x20 || c === 0x09) fail('BAD_URI', 'Request-URI contains whitespace');
-    if (c === 0x3c || c === 0x3e) fail('BAD_URI', 'Request-URI enclosed in <>');
-    if (c < 0x20 || c === 0x7f) fail('BAD_URI', 'Request-URI contains a control character');
-  }
+  // the URI's characters (no whitespace, controls or <>) are checked by scanUri (validate.ts)
   ix.uriStart = us;
   ix.uriEnd = last;
 }

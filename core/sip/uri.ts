@@ -184,6 +184,11 @@ export class UriView implements SipUri {
     return this.hdrS >= 0;
   }
 
+  /** console.log / util.inspect show the decoded fields, not the offsets. */
+  [Symbol.for('nodejs.util.inspect.custom')](): object {
+    return this.toJSON();
+  }
+
   toJSON(): object {
     return { scheme: this.scheme, user: this.user, password: this.password, host: this.host, port: this.port, params: Object.fromEntries(this.params), headers: Object.fromEntries(this.headers), opaque: this.opaque, raw: this.raw };
   }

@@ -134,6 +134,11 @@ export class ViaView implements Via {
     this._raw = v;
   }
 
+  /** console.log / util.inspect show the decoded fields, not the offsets. */
+  [Symbol.for('nodejs.util.inspect.custom')](): object {
+    return this.toJSON();
+  }
+
   toJSON(): object {
     return {
       protocol: this.protocol,
