@@ -134,31 +134,36 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   );
 
   // --- timers: 100k pending timers, schedule then cancel all ---
+  // Timed by hand (median of a few rounds): one round takes tens of ms, and tinybench's
+  // fixed warm-up iterations would make the quick mode take many seconds.
   const N = 100_000;
   const wheel = new TimerWheel();
   const handles = new Array<unknown>(N);
   const noop = (): void => {};
-  const timerRows = await runMicro(
-    'transaction',
-    [
-      {
-        name: 'setTimeout+clearTimeout ×100k',
-        fn: () => {
-          for (let i = 0; i < N; i++) handles[i] = setTimeout(noop, 32_000);
-          for (let i = 0; i < N; i++) clearTimeout(handles[i] as NodeJS.Timeout);
-        },
-      },
-      {
-        name: 'wheel schedule+cancel ×100k',
-        fn: () => {
-          for (let i = 0; i < N; i++) handles[i] = wheel.schedule(32_000, noop);
-          for (let i = 0; i < N; i++) wheel.cancel(handles[i] as ReturnType<TimerWheel['schedule']>);
-        },
-      },
-    ],
-    { ...opts, quick: true },
-  );
-  rows.push(...withRatios(timerRows, 'setTimeout+clearTimeout ×100k'));
+  const rounds = opts.quick ? 3 : 15;
+  const timed = (name: string, fn: () => void): BenchRow => {
+    fn(); // warm-up round
+    const ns: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const t0 = process.hrtime.bigint();
+      fn();
+      ns.push(Number(process.hrtime.bigint() - t0) / N);
+    }
+    ns.sort((x, y) => x - y);
+    const medianNs = ns[Math.floor(ns.length / 2)]!;
+    return { suite: 'transaction', name, medianNs, opsPerSec: 1e9 / medianNs, samples: rounds };
+  };
+  const timerRows = [
+    timed('setTimeout+clearTimeout (100k pending)', () => {
+      for (let i = 0; i < N; i++) handles[i] = setTimeout(noop, 32_000);
+      for (let i = 0; i < N; i++) clearTimeout(handles[i] as NodeJS.Timeout);
+    }),
+    timed('wheel schedule+cancel (100k pending)', () => {
+      for (let i = 0; i < N; i++) handles[i] = wheel.schedule(32_000, noop);
+      for (let i = 0; i < N; i++) wheel.cancel(handles[i] as ReturnType<TimerWheel['schedule']>);
+    }),
+  ];
+  rows.push(...withRatios(timerRows, 'setTimeout+clearTimeout (100k pending)'));
 
   const live = opts.quick ? 20_000 : 100_000;
   const perTx = heapPerLiveTransaction(live);
