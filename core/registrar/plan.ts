@@ -71,9 +71,9 @@ export function planRegister(req: SipMessage, expiry: ExpiryPolicy, push: PushPa
       provider = r.provider;
       if (provider && !providers.includes(provider)) providers.push(provider);
     }
-    const raw = c.params.get('+sip.instance');
     const plan: ContactPlan = { uri: c.uri.raw, instanceId: c.instance || c.uri.raw, expires, targets };
-    if (typeof raw === 'string' && raw !== '') plan.instanceParam = raw;
+    // RFC 5626 §4.1 form, rebuilt: the parser hands the value back without its quotes
+    if (c.instance) plan.instanceParam = `"<${c.instance.replace(/["\\<>]/g, '')}>"`;
     if (provider !== undefined) plan.provider = provider;
     plans.push(plan);
   }

@@ -65,6 +65,9 @@ export interface RegistrarCounters {
 
 export const DEFAULT_EXPIRY: ExpiryPolicy = { min: 60, max: 7 * 24 * 3600, default: 3600 };
 
+/** voip before remote, so a binding's targets read the same from a REGISTER and from the database. */
+const byKind = (a: PushTarget, b: PushTarget): number => (a.kind === b.kind ? 0 : a.kind === 'voip' ? -1 : 1);
+
 type Listener<A extends unknown[]> = (...args: A) => void;
 
 export class DeviceRegistrar extends EventEmitter {
@@ -138,6 +141,7 @@ export class DeviceRegistrar extends EventEmitter {
           if (t.pnParam !== null) pt.param = t.pnParam;
           targets.push(pt);
         }
+        targets.sort(byKind);
         const binding: Binding = {
           id: String(d.id),
           accountId: String(d.accountId),
@@ -389,7 +393,7 @@ export class DeviceRegistrar extends EventEmitter {
       path: decision.path,
       flow: decision.flow,
       expiresAt,
-      pushTargets: c.targets.filter((t) => !up.deadKinds.includes(t.kind)),
+      pushTargets: c.targets.filter((t) => !up.deadKinds.includes(t.kind)).sort(byKind),
       lastSeen: now,
     };
     if (userAgent !== undefined) binding.userAgent = userAgent;

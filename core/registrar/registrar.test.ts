@@ -1,0 +1,270 @@
+import test from 'ava';
+import { startPostgres, type PostgresCluster } from '../../fixtures/postgres.js';
+import type { Binding, RemovalReason } from './types.js';
+import { ALICE, DOMAIN, makeRig, type Rig } from './testing/harness.js';
+
+let pg: PostgresCluster;
+test.before(async () => {
+  pg = await startPostgres();
+});
+test.after.always(async () => {
+  await pg?.stop();
+});
+
+const VOIP = 'a1'.repeat(32);
+const REMOTE = 'b2'.repeat(32);
+const inst = (n: number) => `"<urn:uuid:00000000-0000-4000-8000-00000000000${n}>"`;
+
+async function withRig(t: { teardown(fn: () => Promise<void>): void }, over = {}): Promise<Rig> {
+  const rig = await makeRig(pg, over);
+  t.teardown(() => rig.close());
+  return rig;
+}
+
+function events(rig: Rig) {
+  const registered: Array<[Binding, boolean]> = [];
+  const removed: Array<[Binding, RemovalReason]> = [];
+  rig.registrar.on('registered', (b, i) => registered.push([b, i.refresh]));
+  rig.registrar.on('removed', (b, r) => removed.push([b, r]));
+  return { registered, removed };
+}
+
+test('401 offers SHA-256 then MD5 for the sipis realm; both algorithms authenticate', async (t) => {
+  const rig = await withRig(t);
+  const phone = rig.phone();
+  const c401 = await phone.send({ contacts: ['<sip:alice@10.0.0.1:5062>'] });
+  t.is(c401.status, 401);
+  const ch = c401.wwwAuthenticate;
+  t.deepEqual(ch.map((c) => c.params.get('algorithm')), ['SHA-256', 'MD5']);
+  t.true(ch.every((c) => c.params.get('realm') === DOMAIN && c.params.get('qop') === 'auth'));
+  for (const algorithm of ['MD5', 'SHA-256'] as const) {
+    const ok = await phone.register({ contacts: ['<sip:alice@10.0.0.1:5062>'], auth: { ...ALICE, algorithm } });
+    t.is(ok.status, 200, algorithm);
+    t.is(ok.contact.length, 1);
+    t.is(ok.contact[0]!.expires, 3600);
+    t.is(ok.header('Feature-Caps'), '*;+sip.pns="apns,fcm"');
+  }
+  t.is(rig.registrar.bindingsOf(rig.accountId).length, 1);
+});
+
+test('wrong password → 403; unknown account → 403; foreign nonce → 401; expired nonce with the right password → 401 stale=true', async (t) => {
+  const rig = await withRig(t);
+  const phone = rig.phone();
+  t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.1>'], auth: { username: 'alice', password: 'nope' } })).status, 403);
+  const stranger = rig.phone('127.0.0.1', 'sip:carol@provider.test');
+  t.is((await stranger.register({ contacts: ['<sip:carol@10.0.0.1>'], auth: { username: 'carol', password: 'x' } })).status, 403);
+  // a username that is not the account's
+  t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.1>'], auth: { username: 'bob', password: 'bob-secret' } })).status, 403);
+  // a nonce we never minted
+  const forged = `Digest username="alice", realm="${DOMAIN}", nonce="${'A'.repeat(70)}", uri="sip:${DOMAIN}", response="${'0'.repeat(32)}", qop=auth, nc=00000001, cnonce="abc"`;
+  t.is((await phone.send({ contacts: ['<sip:alice@10.0.0.1>'] }, forged)).status, 401);
+  // stale: the nonce is older than its TTL (300 s)
+  const c401 = await phone.send({ contacts: ['<sip:alice@10.0.0.1>'] });
+  const auth = phone.authorize(c401, ALICE);
+  rig.clock.now += 301_000;
+  const stale = await phone.send({ contacts: ['<sip:alice@10.0.0.1>'] }, auth);
+  t.is(stale.status, 401);
+  t.is(stale.wwwAuthenticate[0]!.params.get('stale'), 'true');
+  t.is(rig.registrar.counters.forbidden, 3);
+  t.is(rig.registrar.bindingsOf(rig.accountId).length, 0);
+});
+
+test('RFC 8599 params: binding with its push target, stored with the token; Feature-Caps names the provider', async (t) => {
+  const rig = await withRig(t);
+  const ev = events(rig);
+  const phone = rig.phone();
+  const res = await phone.register({
+    contacts: [`<sip:alice@10.0.0.1:5062;pn-provider=apns;pn-prid=${VOIP};pn-param=ABCD123456.com.example.phone.voip>;+sip.instance=${inst(1)}`],
+    headers: ['User-Agent: TestPhone/1.0'],
+    auth: ALICE,
+  });
+  t.is(res.status, 200);
+  t.is(res.header('Feature-Caps'), '*;+sip.pns="apns"');
+  t.regex(res.header('Contact')!, /pn-prid=a1a1.*;expires=3600;\+sip\.instance="<urn:uuid:/);
+  const [b] = rig.registrar.bindingsOf(rig.accountId);
+  t.like(b, { instanceId: 'urn:uuid:00000000-0000-4000-8000-000000000001', userAgent: 'TestPhone/1.0', path: [], flow: { transport: 'udp', viaBridge: false, source: `127.0.0.1:${phone.local.port}` } });
+  t.deepEqual(b!.pushTargets, [{ provider: 'apns', kind: 'voip', appId: 'com.example.phone', token: VOIP, param: 'ABCD123456.com.example.phone.voip' }]);
+  const [d] = await rig.store.devices.listBindings(Number(rig.accountId));
+  t.like(d!.pushTokens[0], { kind: 'voip', provider: 'apns', appId: 'com.example.phone', token: VOIP, deadAt: null });
+  t.deepEqual(ev.registered.map(([x, refresh]) => [x.id, refresh]), [[b!.id, false]]);
+  // a refresh is a 'registered' event with refresh = true
+  await phone.register({ contacts: [`<sip:alice@10.0.0.1:5062;pn-provider=apns;pn-prid=${VOIP};pn-param=ABCD123456.com.example.phone.voip>;+sip.instance=${inst(1)}`], auth: ALICE });
+  t.deepEqual(ev.registered.map(([, refresh]) => refresh), [false, true]);
+});
+
+test('legacy pn-type/app-id/pn-tok and the iOS two-token form; tokens a REGISTER no longer names are dropped', async (t) => {
+  const rig = await withRig(t);
+  const phone = rig.phone();
+  t.is((await phone.register({ contacts: [`<sip:alice@10.0.0.1;pn-type=apple;app-id=com.x.app.voip;pn-tok=${VOIP}>;+sip.instance=${inst(1)}`], auth: ALICE })).status, 200);
+  t.like(rig.registrar.bindingsOf(rig.accountId)[0]!.pushTargets[0], { provider: 'apns', kind: 'voip', appId: 'com.x.app' });
+  const two = `<sip:alice@10.0.0.1;pn-provider=apns;pn-prid=${VOIP}:voip&${REMOTE}:remote;pn-param=ABCD123456.com.x.app.voip&remote>;+sip.instance=${inst(1)}`;
+  t.is((await phone.register({ contacts: [two], auth: ALICE })).status, 200);
+  const b = rig.registrar.bindingsOf(rig.accountId)[0]!;
+  t.deepEqual(b.pushTargets.map((x) => [x.kind, x.token]), [['voip', VOIP], ['remote', REMOTE]]);
+  let [d] = await rig.store.devices.listBindings(Number(rig.accountId));
+  t.deepEqual(d!.pushTokens.map((x) => x.kind), ['remote', 'voip']);
+  // the phone drops its remote token: the row goes too
+  t.is((await phone.register({ contacts: [`<sip:alice@10.0.0.1;pn-type=apple;app-id=com.x.app.voip;pn-tok=${VOIP}>;+sip.instance=${inst(1)}`], auth: ALICE })).status, 200);
+  [d] = await rig.store.devices.listBindings(Number(rig.accountId));
+  t.deepEqual(d!.pushTokens.map((x) => x.kind), ['voip']);
+});
+
+test('an unknown push provider gets 555 with Feature-Caps; a bad token 400; nothing is bound', async (t) => {
+  const rig = await withRig(t);
+  const phone = rig.phone();
+  const r = await phone.register({ contacts: ['<sip:alice@10.0.0.1;pn-provider=webpush;pn-prid=abc;pn-param=x>'], auth: ALICE });
+  t.is(r.status, 555);
+  t.is(r.reason, 'Push Notification Service Not Supported');
+  t.is(r.header('Feature-Caps'), '*;+sip.pns="apns,fcm"');
+  t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.1;pn-provider=apns;pn-prid=a%2Fb;pn-param=ABCD123456.x>'], auth: ALICE })).status, 400);
+  t.is(rig.registrar.bindingsOf(rig.accountId).length, 0);
+  t.is(rig.registrar.counters.unsupportedPush, 1);
+});
+
+test('several devices per account: the 200 lists every binding; Expires 0 removes one; Contact * removes all', async (t) => {
+  const rig = await withRig(t);
+  const ev = events(rig);
+  const p1 = rig.phone();
+  const p2 = rig.phone();
+  t.is((await p1.register({ contacts: [`<sip:alice@10.0.0.1>;+sip.instance=${inst(1)}`], expires: 600, auth: ALICE })).status, 200);
+  const r2 = await p2.register({ contacts: [`<sip:alice@10.0.0.2;pn-provider=fcm;pn-prid=tok:APA91b-x;pn-param=proj>;+sip.instance=${inst(2)}`], auth: ALICE });
+  t.is(r2.status, 200);
+  t.deepEqual(r2.contact.map((c) => [c.uri.host, c.expires]).sort(), [['10.0.0.1', 600], ['10.0.0.2', 3600]]);
+  // a contact without +sip.instance is keyed by its URI
+  t.is((await p2.register({ contacts: ['<sip:alice@10.0.0.3>'], auth: ALICE })).status, 200);
+  t.is(rig.registrar.bindingsOf(rig.accountId).length, 3);
+  t.true(rig.registrar.bindingsOf(rig.accountId).some((b) => b.instanceId === 'sip:alice@10.0.0.3'));
+  // bob's bindings are his own
+  const bob = rig.phone('127.0.0.1', 'sip:bob@provider.test');
+  t.is((await bob.register({ contacts: ['<sip:bob@10.0.0.9>'], auth: { username: 'bob', password: 'bob-secret' } })).status, 200);
+
+  const gone = await p1.register({ contacts: [`<sip:alice@10.0.0.1>;+sip.instance=${inst(1)};expires=0`], auth: ALICE });
+  t.is(gone.status, 200);
+  t.is(gone.contact.length, 2);
+  t.deepEqual(ev.removed.map(([b, why]) => [b.contact, why]), [['sip:alice@10.0.0.1', 'unregistered']]);
+  // '*' needs Expires 0
+  t.is((await p1.register({ contacts: ['*'], expires: 60, auth: ALICE })).status, 400);
+  const all = await p1.register({ contacts: ['*'], expires: 0, auth: ALICE });
+  t.is(all.status, 200);
+  t.is(all.contact.length, 0);
+  t.is(rig.registrar.bindingsOf(rig.accountId).length, 0);
+  t.is((await rig.store.devices.listBindings(Number(rig.accountId))).length, 0);
+  t.is(rig.registrar.bindingsOf(String(Number(rig.accountId) + 1)).length, 1, "bob's binding stays");
+});
+
+test('423 with Min-Expires below the minimum; longer than the maximum is cut; no Contact = query', async (t) => {
+  const rig = await withRig(t);
+  const phone = rig.phone();
+  const r = await phone.register({ contacts: ['<sip:alice@10.0.0.1>'], expires: 30, auth: ALICE });
+  t.is(r.status, 423);
+  t.is(r.header('Min-Expires'), '60');
+  const long = await phone.register({ contacts: ['<sip:alice@10.0.0.1>;expires=999999'], auth: ALICE });
+  t.is(long.contact[0]!.expires, 86_400);
+  const q = await phone.register({ auth: ALICE });
+  t.is(q.status, 200);
+  t.is(q.contact.length, 1);
+});
+
+test('RFC 3261 §10.3 step 7: an older CSeq for the same Call-ID does not change the binding; another Call-ID does', async (t) => {
+  const rig = await withRig(t);
+  const phone = rig.phone();
+  const c = `<sip:alice@10.0.0.1>;+sip.instance=${inst(1)}`;
+  t.is((await phone.register({ contacts: [c], expires: 600, cseq: 10, auth: ALICE })).status, 200); // CSeq 11 carries the credentials
+  const before = rig.registrar.bindingsOf(rig.accountId)[0]!.expiresAt;
+  rig.clock.now += 1000;
+  const c401 = await phone.send({ contacts: [c], expires: 0, cseq: 20 });
+  // the delayed, older REGISTER (CSeq 5) asking for removal is ignored
+  const old = await phone.send({ contacts: [c], expires: 0, cseq: 5 }, phone.authorize(c401, ALICE));
+  t.is(old.status, 200);
+  t.is(rig.registrar.bindingsOf(rig.accountId)[0]?.expiresAt, before);
+  t.is(rig.registrar.counters.staleCseq, 1);
+  // the same CSeq from another Call-ID (the phone restarted) is applied
+  const other = await phone.register({ contacts: [c], expires: 0, cseq: 5, callId: 'other@phone', auth: ALICE });
+  t.is(other.status, 200);
+  t.is(rig.registrar.bindingsOf(rig.accountId).length, 0);
+});
+
+test('X-Sipis-Flow and Path are trusted from a bridge address only', async (t) => {
+  const rig = await withRig(t, { bridges: ['127.0.0.9'] });
+  const flowHdr = 'X-Sipis-Flow: id=1x2;transport=tls;src=[2001:db8::7]:40000';
+  const pathHdr = 'Path: <sip:1x2@127.0.0.9:5080;lr;ob>';
+  const bridge = rig.phone('127.0.0.9');
+  t.is((await bridge.register({ contacts: [`<sip:alice@192.168.1.5:5061;transport=tls>;+sip.instance=${inst(1)}`], headers: [flowHdr, pathHdr], auth: ALICE })).status, 200);
+  const b = rig.registrar.bindingsOf(rig.accountId)[0]!;
+  t.deepEqual(b.flow, { transport: 'tls', source: '[2001:db8::7]:40000', viaBridge: true, flowId: '1x2', via: `127.0.0.9:${bridge.local.port}` });
+  t.deepEqual(b.path, ['<sip:1x2@127.0.0.9:5080;lr;ob>']);
+  // the same headers from a phone: a plain UDP binding, no Path (no Supported: path either)
+  const spoofer = rig.phone('127.0.0.1');
+  t.is((await spoofer.register({ contacts: [`<sip:alice@192.168.1.6>;+sip.instance=${inst(2)}`], headers: [flowHdr, pathHdr], auth: ALICE })).status, 200);
+  const s = rig.registrar.bindingsOf(rig.accountId).find((x) => x.contact === 'sip:alice@192.168.1.6')!;
+  t.deepEqual(s.flow, { transport: 'udp', source: `127.0.0.1:${spoofer.local.port}`, viaBridge: false, via: `127.0.0.1:${spoofer.local.port}` });
+  t.deepEqual(s.path, []);
+  t.is(rig.registrar.counters.spoofedFlow, 1);
+  // a phone that supports path keeps its own Path (RFC 3327), still without a flow; the 200 echoes it
+  const withPath = await spoofer.register({ contacts: [`<sip:alice@192.168.1.6>;+sip.instance=${inst(2)}`], headers: ['Supported: path', 'Path: <sip:edge.example;lr>'], auth: ALICE });
+  t.is(withPath.header('Path'), '<sip:edge.example;lr>');
+  t.deepEqual(rig.registrar.bindingsOf(rig.accountId).find((x) => x.contact === 'sip:alice@192.168.1.6')!.path, ['<sip:edge.example;lr>']);
+});
+
+test('bindings survive a restart: flow, Path, tokens and user agent are reloaded from the database', async (t) => {
+  const rig = await withRig(t, { bridges: ['127.0.0.9'] });
+  const bridge = rig.phone('127.0.0.9');
+  await bridge.register({
+    contacts: [`<sip:alice@192.168.1.5;transport=tcp;pn-provider=apns;pn-prid=${VOIP}:voip&${REMOTE}:remote;pn-param=ABCD123456.com.x.app.voip&remote>;+sip.instance=${inst(1)}`],
+    headers: ['X-Sipis-Flow: id=ab1x9;transport=tcp;src=10.1.1.1:5555', 'Path: <sip:ab1x9@127.0.0.9:5080;lr;ob>', 'User-Agent: Linphone/5'],
+    auth: ALICE,
+  });
+  await rig.phone().register({ contacts: ['<sip:alice@10.0.0.2>'], auth: ALICE });
+  const before = rig.registrar.bindingsOf(rig.accountId).sort((a, b) => a.id.localeCompare(b.id));
+  t.is(before.length, 2);
+  const again = await rig.restart();
+  t.is(again.size, 2);
+  const after = again.bindingsOf(rig.accountId).sort((a, b) => a.id.localeCompare(b.id));
+  for (const b of [...before, ...after]) b.lastSeen = 0;
+  // stored expiry has ms precision; the in-memory one too
+  t.deepEqual(after, before);
+});
+
+test('expired bindings are swept: removed event, row deleted; a binding refreshed meanwhile stays', async (t) => {
+  const rig = await withRig(t);
+  const ev = events(rig);
+  await rig.phone().register({ contacts: ['<sip:alice@10.0.0.1>'], expires: 60, auth: ALICE });
+  await rig.phone().register({ contacts: ['<sip:alice@10.0.0.2>'], expires: 120, auth: ALICE });
+  rig.clock.now += 61_000;
+  t.is(rig.registrar.bindingsOf(rig.accountId).length, 1, 'an expired binding is not served even before the sweep');
+  await rig.registrar.sweepNow();
+  t.deepEqual(ev.removed.map(([b, why]) => [b.contact, why]), [['sip:alice@10.0.0.1', 'expired']]);
+  const rows = await rig.store.pool.query<{ contact: string }>('SELECT contact FROM device');
+  t.deepEqual(rows.map((r) => r.contact), ['sip:alice@10.0.0.2']);
+  t.is(rig.registrar.counters.expired, 1);
+});
+
+test('a dead token is dropped; the binding goes when it has no token left (token-dead)', async (t) => {
+  const rig = await withRig(t);
+  const ev = events(rig);
+  await rig.phone().register({
+    contacts: [`<sip:alice@10.0.0.1;pn-provider=apns;pn-prid=${VOIP}:voip&${REMOTE}:remote;pn-param=ABCD123456.com.x.app.voip&remote>;+sip.instance=${inst(1)}`],
+    auth: ALICE,
+  });
+  await rig.registrar.tokenDead(REMOTE, 'apns');
+  const [b] = rig.registrar.bindingsOf(rig.accountId);
+  t.deepEqual(b!.pushTargets.map((x) => x.kind), ['voip']);
+  let [d] = await rig.store.devices.listBindings(Number(rig.accountId));
+  t.truthy(d!.pushTokens.find((x) => x.kind === 'remote')!.deadAt);
+  // a refresh with the same (dead) token does not revive it
+  await rig.phone().register({
+    contacts: [`<sip:alice@10.0.0.1;pn-provider=apns;pn-prid=${VOIP}:voip&${REMOTE}:remote;pn-param=ABCD123456.com.x.app.voip&remote>;+sip.instance=${inst(1)}`],
+    auth: ALICE,
+  });
+  t.deepEqual(rig.registrar.bindingsOf(rig.accountId)[0]!.pushTargets.map((x) => x.kind), ['voip']);
+  await rig.registrar.tokenDead(VOIP);
+  t.is(rig.registrar.bindingsOf(rig.accountId).length, 0);
+  t.deepEqual(ev.removed.map(([, why]) => why), ['token-dead']);
+  t.is((await rig.store.devices.listBindings(Number(rig.accountId))).length, 0);
+  // removeBinding for a failed flow
+  await rig.phone().register({ contacts: ['<sip:alice@10.0.0.5>'], auth: ALICE });
+  await rig.registrar.removeBinding(rig.registrar.bindingsOf(rig.accountId)[0]!.id, 'flow-failed');
+  t.deepEqual(ev.removed.map(([, why]) => why), ['token-dead', 'flow-failed']);
+  t.is((await rig.store.devices.listBindings(Number(rig.accountId))).length, 0);
+});
+
