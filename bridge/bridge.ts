@@ -4,11 +4,13 @@
  * ring and its prober, the relay, the listeners and the admin server.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP, isIPv6 } from 'node:net';
 import type { Server } from 'node:http';
 import pino, { type Logger } from 'pino';
 import { BackendProber, ShardRing } from '../core/shard/index.js';
 import { createAdminServer } from './admin.js';
+import { BridgeError } from './errors.js';
 import type { BridgeConfig } from './config.js';
 import { BridgeContext } from './context.js';
 import { FlowTable, type StreamTransport } from './flow.js';
@@ -33,8 +35,21 @@ export async function startBridge(config: BridgeConfig, log: Logger = pino({ lev
   const flows = new FlowTable();
   const addresses: RunningBridge['addresses'] = {};
 
-  // UDP towards sipis
+  // UDP towards sipis. Backend names are resolved once, here: the hot path sends to IP
+  // literals (no DNS per datagram) and trusts datagrams by source IP.
   const v6 = isIPv6(config.udp.host);
+  const resolved = new Map<string, string>();
+  for (const b of ring.backends) {
+    if (isIP(b.host)) {
+      resolved.set(b.host, b.host);
+      continue;
+    }
+    try {
+      resolved.set(b.host, (await dnsLookup(b.host, { family: v6 ? 6 : 4 })).address);
+    } catch (err) {
+      throw new BridgeError('ERR_CONFIG', `backend ${b.id}: cannot resolve ${b.host}: ${(err as Error).message}`, { cause: err });
+    }
+  }
   const udp = createSocket({ type: v6 ? 'udp6' : 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
   await new Promise<void>((resolve, reject) => {
     udp.once('error', reject);
@@ -47,7 +62,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = pino({ lev
   addresses.udp = { host: config.udp.host, port: udpAddr.port };
   const udpAdvertise = config.advertise.udp ?? hostport(config.udp.host, udpAddr.port);
   const sendUdp = (parts: Buffer[], port: number, host: string): void => {
-    udp.send(parts, port, host, (err) => {
+    udp.send(parts, port, resolved.get(host) ?? host, (err) => {
       if (err) {
         metrics.dropped.inc('udp-send-error');
         log.debug({ err, host, port }, 'UDP send failed');
@@ -55,7 +70,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = pino({ lev
     });
   };
 
-  const trusted = new Set<string>([...config.trusted, ...ring.backends.map((b) => b.host)]);
+  const trusted = new Set<string>([...config.trusted, ...resolved.values()]);
   const prober = new BackendProber(ring, {
     intervalMs: config.probe.intervalMs,
     failures: config.probe.failures,

@@ -104,3 +104,31 @@ test('no backend up: requests get 503 with Retry-After, /healthz says 503', asyn
   t.is((await getJson(bridge.addresses.admin!.port, '/shard')).status, 400);
   t.is((await getJson(bridge.addresses.admin!.port, '/nope')).status, 404);
 });
+
+test('a backend given by name is resolved once; its datagrams are trusted by address; others are not', async (t) => {
+  const peer = await udpPeer();
+  const bridge = await bridgeWithPeers([peer], (c) => (c.backends = [{ host: 'localhost', port: peer.port }]));
+  t.teardown(async () => {
+    peer.wire.close();
+    await bridge.close();
+  });
+  const wire = await tcpWire(bridge.addresses.tcp!.port);
+  const phone = new MiniUa({ wire, transport: 'TCP', sentBy: `127.0.0.1:${wire.localPort}`, aor: 'a@example.com' });
+  t.teardown(() => phone.close());
+  t.is((await phone.register()).status, 200);
+  t.true(await until(() => bridge.ring.backends[0]!.up));
+  t.is(bridge.metrics.dropped.get('untrusted-source'), 0);
+  // a request from 127.0.0.2 (not a backend) trying to reach the phone's flow is dropped
+  const path = peer.ua.received.find((m) => m.method === 'REGISTER')!.values(11 /* H.PATH */)[0]!;
+  const { createSocket } = await import('node:dgram');
+  const rogue = createSocket('udp4');
+  await new Promise<void>((r) => rogue.bind(0, '127.0.0.2', r));
+  t.teardown(() => rogue.close());
+  rogue.send(
+    `MESSAGE sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:9;branch=z9hG4bKrogue\r\nRoute: ${path}\r\nFrom: <sip:x@evil>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: rogue\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n`,
+    bridge.addresses.udp!.port,
+    '127.0.0.1',
+  );
+  t.true(await until(() => bridge.metrics.dropped.get('untrusted-source') === 1));
+  t.false(phone.received.some((m) => m.method === 'MESSAGE'));
+});
