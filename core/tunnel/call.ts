@@ -294,7 +294,8 @@ export class BridgedCall {
       this.ackAndBye(leg, d);
       return;
     }
-    inboundDialog.receiveResponse(out);
+    // our own 2xx confirms the inbound dialog (not receiveResponse: that is for responses we
+    // receive, and would take our own Contact as the remote target)
     inboundDialog.state = 'confirmed';
     this.inboundSide = { dialog: inboundDialog, target: this.inboundTarget, contact: this.inboundContact };
     leg.side = { dialog: d, target: leg.target, contact: leg.contact };

@@ -1,0 +1,300 @@
+/**
+ * The incoming call through the tunnel, on loopback UDP: the provider and the phones are peers
+ * on our own stack (fixtures/e2e/peer.ts); registrar, push client and store are the fakes of
+ * testing/fakes.ts. End-to-end proofs with Kamailio, sipp, the bridge and the mediator are in
+ * fixtures/e2e/.
+ */
+import test from 'ava';
+import { SDP } from '../../fixtures/e2e/peer.js';
+import { CALL_ID_HEADER, PUSH_STATUS_HEADER, REASON_HEADER } from './index.js';
+import { startHarness } from './testing/harness.js';
+
+const SDP_A = SDP('192.0.2.10');
+const SDP_B = SDP('192.0.2.20');
+
+const waitFor = async (cond: () => boolean, ms = 3000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+test('reachable phone: INVITE at once (headers, fresh Call-ID/tag, SDP byte for byte), 180/200/ACK relayed, provider hangs up', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  t.is((await phone.register(h.sipis, 'alice', { instance: 'i1' })).status, 200);
+  const inv = h.provider.invite(h.accountUri, {
+    target: h.sipis,
+    body: SDP_A,
+    from: '"Bob Caller" <sip:bob@provider.test>',
+    to: '<sip:alice@sipis.test>',
+    headers: [
+      ['P-Asserted-Identity', '"Bob" <sip:bob@provider.test>'],
+      ['Alert-Info', '<http://provider.test/ring.wav>'],
+      ['Supported', 'timer'],
+      ['Session-Expires', '1800'],
+      ['Allow', 'INVITE, ACK, BYE, CANCEL'],
+    ],
+  });
+  await inv.response(100);
+  const pi = await phone.request('INVITE');
+  const r = pi.req;
+  t.true(r.body.equals(Buffer.from(SDP_A)), 'SDP unchanged');
+  t.is(r.header('Content-Type'), 'application/sdp');
+  t.is(r.from.displayName, 'Bob Caller');
+  t.is(r.from.uri.raw, 'sip:bob@provider.test');
+  t.not(r.from.tag, inv.invite.from.tag);
+  t.not(r.callId, inv.invite.callId);
+  t.is(r.to.uri.raw, 'sip:alice@sipis.test');
+  t.is(r.requestUri.user, 'alice');
+  t.is(r.header('P-Asserted-Identity'), '"Bob" <sip:bob@provider.test>');
+  t.is(r.header('Alert-Info'), '<http://provider.test/ring.wav>');
+  t.is(r.header('Session-Expires'), '1800');
+  t.truthy(r.header(CALL_ID_HEADER));
+  t.is(r.via.length, 1, 'only our Via');
+  t.true(r.contact[0]!.uri.raw.startsWith('sip:acc-1@'));
+  phone.answer(pi, 180);
+  const ringing = await inv.response(180);
+  t.falsy(ringing.header(PUSH_STATUS_HEADER));
+  phone.answer(pi, 200, { body: SDP_B });
+  const ok = await inv.response(200);
+  t.true(ok.body.equals(Buffer.from(SDP_B)), 'answer SDP unchanged');
+  t.true(ok.contact[0]!.uri.raw.startsWith('sip:acc-1@'));
+  await inv.ack();
+  const ack = await phone.acks.next();
+  t.is(ack.callId, r.callId);
+  const bye = h.provider.inDialog(inv.dialog!, 'BYE');
+  const pb = await phone.request('BYE');
+  t.is(pb.req.callId, r.callId);
+  phone.answer(pb, 200);
+  t.is((await bye).status, 200);
+  t.is(h.push.sent.length, 0, 'no push for an awake phone');
+  await waitFor(() => h.store.finished.length === 1);
+  t.deepEqual(h.store.finished[0]!.outcome, 'answered');
+  t.deepEqual(h.tunnel.size, { incoming: 0, outgoing: 0, dialogs: 0 });
+  t.is(h.tunnel.counters.callsAnswered, 1);
+});
+
+test('asleep phone: 180 Alerting-Device, push, Push-Notification-Sent; REGISTER → Device-Making-Progress and INVITE paired with the push; 486 relayed', async (t) => {
+  const h = await startHarness({ config: { reachableWindowMs: 0 } });
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'aa11' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A, from: '"Bob" <sip:bob@provider.test>' });
+  await inv.response(100);
+  const alerting = await inv.response(180);
+  t.is(alerting.header(PUSH_STATUS_HEADER), 'Alerting-Device');
+  const push = await h.push.next('NotifyIncomingCall');
+  t.is(push.accountId, '1');
+  t.is(push.payload.callerUri, 'sip:bob@provider.test');
+  t.is(push.payload.callerName, 'Bob');
+  const sent = await inv.response((s) => s === 180);
+  t.is(sent.header(PUSH_STATUS_HEADER), 'Push-Notification-Sent');
+  t.is(phone.requests.pending.length, 0, 'no INVITE before the phone is ready');
+  await phone.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'aa11' });
+  const progress = await inv.response(180);
+  t.is(progress.header(PUSH_STATUS_HEADER), 'Device-Making-Progress');
+  const pi = await phone.request('INVITE');
+  t.is(pi.req.header(CALL_ID_HEADER), push.payload.callId as string);
+  phone.answer(pi, 486, { reason: 'Busy Here' });
+  const busy = await inv.response(486);
+  t.is(busy.reason, 'Busy Here');
+  await waitFor(() => h.store.finished.length === 1);
+  t.is(h.store.finished[0]!.outcome, 'answered', 'a declined call is not a missed call');
+});
+
+test('no readiness within the timeout → 480 X-Sipis-Reason: No-Response-From-Device, missed-call push and record', async (t) => {
+  const h = await startHarness({ config: { readinessTimeoutMs: 300 } });
+  t.teardown(() => h.close());
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  await inv.response(180);
+  const res = await inv.response(480);
+  t.is(res.header(REASON_HEADER), 'No-Response-From-Device');
+  const missed = await h.push.next('NotifyIncomingCallMissed');
+  t.is(missed.payload.callId, (await h.push.next('NotifyIncomingCall')).payload.callId);
+  await waitFor(() => h.store.finished.length === 1);
+  t.is(h.store.finished[0]!.outcome, 'no-response');
+  t.is(h.store.pending.size, 0);
+});
+
+for (const elsewhere of [false, true]) {
+  test(`caller CANCEL while the phone rings → CANCEL to the phone, 487, ${elsewhere ? 'answered-elsewhere' : 'missed-call'} push`, async (t) => {
+    const h = await startHarness();
+    t.teardown(() => h.close());
+    const phone = h.phones[0]!;
+    await phone.register(h.sipis, 'alice', { instance: 'i1' });
+    const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+    const pi = await phone.request('INVITE');
+    phone.answer(pi, 180);
+    await inv.response(180);
+    inv.cancel(elsewhere ? 'SIP;cause=200;text="Call completed elsewhere"' : undefined);
+    const c = await phone.cancels.next();
+    t.is(c.cancel.callId, pi.req.callId);
+    if (elsewhere) t.regex(c.cancel.header('Reason') ?? '', /cause=200/);
+    else t.falsy(c.cancel.header('Reason'));
+    await inv.response(487);
+    const verb = elsewhere ? 'NotifyIncomingCallAnsweredElsewhere' : 'NotifyIncomingCallMissed';
+    await h.push.next(verb);
+    await waitFor(() => h.store.finished.length === 1);
+    t.is(h.store.finished[0]!.outcome, elsewhere ? 'answered-elsewhere' : 'missed');
+    await waitFor(() => h.tunnel.size.incoming === 0 && h.tunnel.size.dialogs === 0);
+    t.pass();
+  });
+}
+
+test('two devices ring: the first 2xx wins, the other gets CANCEL with Reason cause=200; the phone hangs up', async (t) => {
+  const h = await startHarness({ phones: 2 });
+  t.teardown(() => h.close());
+  const [p1, p2] = h.phones as [NonNullable<(typeof h.phones)[0]>, NonNullable<(typeof h.phones)[0]>];
+  await p1.register(h.sipis, 'alice', { instance: 'i1' });
+  await p2.register(h.sipis, 'alice', { instance: 'i2' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  const i1 = await p1.request('INVITE');
+  const i2 = await p2.request('INVITE');
+  t.not(i1.req.callId, i2.req.callId);
+  t.is(i1.req.header(CALL_ID_HEADER), i2.req.header(CALL_ID_HEADER));
+  p1.answer(i1, 180);
+  p2.answer(i2, 180);
+  p2.answer(i2, 200, { body: SDP_B });
+  const ok = await inv.response(200);
+  t.true(ok.body.equals(Buffer.from(SDP_B)));
+  const c = await p1.cancels.next();
+  t.regex(c.cancel.header('Reason') ?? '', /^SIP;cause=200;text="Call completed elsewhere"$/);
+  await inv.ack();
+  await p2.acks.next();
+  const bye = p2.inDialog(p2.dialogOf(i2.req)!, 'BYE');
+  const pb = await h.provider.request('BYE');
+  t.is(pb.req.callId, inv.invite.callId);
+  h.provider.answer(pb, 200);
+  t.is((await bye).status, 200);
+  await waitFor(() => h.tunnel.size.dialogs === 0);
+  t.pass();
+});
+
+test('re-INVITE (hold) both ways, UPDATE and INFO relayed with their bodies; ACK end to end', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  const pi = await phone.request('INVITE');
+  phone.answer(pi, 200, { body: SDP_B });
+  await inv.response(200);
+  await inv.ack();
+  await phone.acks.next();
+  const phoneDialog = phone.dialogOf(pi.req)!;
+  // the phone puts the call on hold
+  const hold = SDP('192.0.2.20', 2, 'sendonly');
+  const reinv = phone.inDialog(phoneDialog, 'INVITE', { body: hold });
+  const ri = await h.provider.request('INVITE');
+  t.true(ri.req.body.equals(Buffer.from(hold)));
+  t.is(ri.req.callId, inv.invite.callId);
+  const held = SDP('192.0.2.10', 2, 'recvonly');
+  h.provider.answer(ri, 200, { body: held });
+  const r = await reinv;
+  t.is(r.status, 200);
+  t.true(r.body.equals(Buffer.from(held)));
+  const ack = await h.provider.acks.next();
+  t.is(ack.callId, inv.invite.callId);
+  // the provider resumes with a re-INVITE, then INFO and UPDATE
+  const resume = h.provider.inDialog(inv.dialog!, 'INVITE', { body: SDP_A });
+  const ri2 = await phone.request('INVITE');
+  t.true(ri2.req.body.equals(Buffer.from(SDP_A)));
+  phone.answer(ri2, 200, { body: SDP_B });
+  t.is((await resume).status, 200);
+  await phone.acks.next();
+  const info = h.provider.inDialog(inv.dialog!, 'INFO', { body: 'Signal=5\r\nDuration=160\r\n', contentType: 'application/dtmf-relay' });
+  const ii = await phone.request('INFO');
+  t.is(ii.req.header('Content-Type'), 'application/dtmf-relay');
+  t.is(ii.req.body.toString(), 'Signal=5\r\nDuration=160\r\n');
+  phone.answer(ii, 200);
+  t.is((await info).status, 200);
+  const upd = phone.inDialog(phoneDialog, 'UPDATE', { body: SDP_B });
+  const ui = await h.provider.request('UPDATE');
+  h.provider.answer(ui, 488, { reason: 'Not Acceptable Here' });
+  const ur = await upd;
+  t.is(ur.status, 488);
+  t.is(ur.reason, 'Not Acceptable Here');
+  const msg = phone.inDialog(phoneDialog, 'MESSAGE', { body: 'hi', contentType: 'text/plain' });
+  const mi = await h.provider.request('MESSAGE');
+  t.is(mi.req.body.toString(), 'hi');
+  h.provider.answer(mi, 200);
+  t.is((await msg).status, 200);
+  const bye = phone.inDialog(phoneDialog, 'BYE');
+  const pb = await h.provider.request('BYE');
+  h.provider.answer(pb, 200);
+  t.is((await bye).status, 200);
+});
+
+test('100rel end to end: the phone\'s RSeq is mapped, the PRACK\'s RAck mapped back', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A, headers: [['Supported', '100rel']] });
+  const pi = await phone.request('INVITE');
+  t.deepEqual(pi.req.supported, ['100rel']);
+  phone.answer(pi, 183, { body: SDP_B, headers: [['Require', '100rel'], ['RSeq', '7']] });
+  const early = await inv.response(183);
+  t.deepEqual(early.require, ['100rel']);
+  t.true(early.body.equals(Buffer.from(SDP_B)));
+  const rseq = early.header('RSeq')!;
+  t.regex(rseq, /^\d+$/);
+  const d = h.provider.dialogs.matchResponse(early)!;
+  const prack = h.provider.inDialog(d, 'PRACK', { headers: [['RAck', `${rseq} ${inv.invite.cseq.seq} INVITE`]] });
+  const pp = await phone.request('PRACK');
+  t.is(pp.req.header('RAck'), `7 ${pi.req.cseq.seq} INVITE`);
+  phone.answer(pp, 200);
+  t.is((await prack).status, 200);
+  phone.answer(pi, 200, { body: SDP_B });
+  await inv.response(200);
+  await inv.ack();
+  await phone.acks.next();
+  const bye = h.provider.inDialog(inv.dialog!, 'BYE');
+  phone.answer(await phone.request('BYE'), 200);
+  t.is((await bye).status, 200);
+});
+
+test('a "reachable" binding answering 430 Flow Failed: binding dropped, push sent, the re-registered phone gets the call', async (t) => {
+  const h = await startHarness({ phones: 2 });
+  t.teardown(() => h.close());
+  const [stale, phone] = h.phones as [NonNullable<(typeof h.phones)[0]>, NonNullable<(typeof h.phones)[0]>];
+  await stale.register(h.sipis, 'alice', { instance: 'i1' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  const si = await stale.request('INVITE');
+  stale.answer(si, 430, { reason: 'Flow Failed' });
+  await inv.response((s) => s === 180);
+  await h.push.next('NotifyIncomingCall');
+  t.deepEqual(h.registrar.removed, [{ id: '1', reason: 'flow-failed' }]);
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const pi = await phone.request('INVITE');
+  phone.answer(pi, 200, { body: SDP_B });
+  await inv.response(200);
+  await inv.ack();
+  await phone.acks.next();
+  t.pass();
+});
+
+test('mediator down during a call: the push fails, no crash, the call still ends with 480 after the timeout', async (t) => {
+  const h = await startHarness({ config: { readinessTimeoutMs: 300 } });
+  t.teardown(() => h.close());
+  h.push.mode = 'throw';
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  const r = await inv.response(180);
+  t.is(r.header(PUSH_STATUS_HEADER), 'Alerting-Device');
+  await inv.response(480);
+  t.is(h.tunnel.counters.pushesConfirmed, 0);
+  t.true(h.tunnel.counters.pushesFailed >= 1);
+});
+
+test('unknown account → 404; in-dialog request for no dialog → 481; OPTIONS → 200', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const inv = h.provider.invite(`sip:acc-999@${h.sipisHostPort}`, { target: h.sipis, body: SDP_A });
+  await inv.response(404);
+  const r = await h.provider.send('BYE', h.accountUri, { target: h.sipis, to: '<sip:alice@sipis.test>;tag=nope' });
+  t.is(r.status, 481);
+  t.is((await h.provider.send('OPTIONS', h.accountUri, { target: h.sipis })).status, 200);
+});
