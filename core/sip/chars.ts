@@ -19,9 +19,6 @@ const ALNUM: Array<[number, number]> = [
 /** token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~") */
 export const TOKEN = table("-.!%*_+`'~", ALNUM);
 
-/** word (Call-ID): token chars plus "(" ")" "<" ">" ":" "\" DQUOTE "/" "[" "]" "?" "{" "}". */
-export const WORD = table('-.!%*_+`\'~()<>:\\"/[]?{}', ALNUM);
-
 /** hostname / IPv4address chars (§25.1 host); '_' tolerated, seen in the wild. */
 export const HOST = table('-._', ALNUM);
 
@@ -53,10 +50,6 @@ export const SP = 0x20;
 export const HTAB = 0x09;
 export const CR = 0x0d;
 export const LF = 0x0a;
-
-export function isWs(c: number): boolean {
-  return c === SP || c === HTAB;
-}
 
 /** index of the first non-SP/HTAB char at or after i (or end). */
 export function skipWs(s: string, i: number, end: number): number {
@@ -169,19 +162,6 @@ export function lower(s: string): string {
     if (c >= 0x41 && c <= 0x5a) return s.toLowerCase();
   }
   return s;
-}
-
-/** Parses 1*DIGIT in s[start..end); -1 when not all digits or above max. */
-export function parseDigits(s: string, start: number, end: number, max: number): number {
-  if (start >= end) return -1;
-  let n = 0;
-  for (let i = start; i < end; i++) {
-    const d = s.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-    if (n > max) return -1;
-  }
-  return n;
 }
 
 /** 2**32 - 1: the largest delta-seconds / CSeq value (RFC 3261 §8.1.1.5, §20.19; RFC 4475 §3.1.2.4). */

@@ -17,7 +17,7 @@ export {
 } from './build.js';
 export { reasonPhrase } from './reason-phrases.js';
 export { canonicalName } from './header-names.js';
-export { parseNameAddr, parseContact } from './name-addr.js';
+export { parseNameAddr, parseContact, formatNameAddr, formatParams } from './name-addr.js';
 export { parseVia } from './via.js';
 export { parseAuth } from './auth-header.js';
 export { listElements } from './values.js';

@@ -10,7 +10,7 @@
  */
 import { MAX_UINT32, TOKEN, digitsValue, eqLower, quotedEnd, skipLws, trimLws } from './chars.js';
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
-import { scanUri, type UriView } from './uri.js';
+import { formatUri, scanUri, type UriView } from './uri.js';
 import { latin1, quotedText, text, utf8 } from './header-value.js';
 import type { Contact, NameAddr, Params, SipUri } from './types.js';
 
@@ -295,3 +295,55 @@ export function parseContact(s: string): Contact | null {
   return c !== null && STOP[0] === b.length ? c : null;
 }
 
+
+function needsQuotes(v: string): boolean {
+  if (v.length === 0) return true;
+  for (let k = 0; k < v.length; k++) {
+    const c = v.charCodeAt(k);
+    if (c > 0x7f || (TOKEN[c] === 0 && c !== 0x20)) return true;
+  }
+  return v.charCodeAt(0) === 0x20 || v.charCodeAt(v.length - 1) === 0x20;
+}
+
+/** quoted-string with '"' and '\\' escaped (§25.1 quoted-pair). */
+export function quote(v: string): string {
+  let out = '"';
+  for (const ch of v) out += ch === '"' || ch === '\\' ? '\\' + ch : ch;
+  return out + '"';
+}
+
+/** Header parameters as `;name[=value]`, quoting a value that is not a token/host. */
+export function formatParams(params: Params): string {
+  let out = '';
+  for (const [k, v] of params) {
+    out += ';' + k;
+    if (v !== null) {
+      let plain = v.length > 0;
+      for (let i = 0; plain && i < v.length; i++) {
+        const c = v.charCodeAt(i);
+        plain = c < 0x80 && (TOKEN[c] === 1 || c === 0x3a || c === 0x5b || c === 0x5d);
+      }
+      out += '=' + (plain ? v : quote(v));
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes a name-addr: `"Display" <uri>;params` (the URI always in angle brackets, §20.10), or
+ * `*` for a star Contact. The tag and params come from `params` (set `params.set('tag', …)`).
+ */
+export function formatNameAddr(na: NameAddr | Contact): string {
+  if ('star' in na && na.star) return '*';
+  let out = '';
+  const dn = na.displayName;
+  if (dn !== undefined) out += (needsQuotes(dn) ? quote(dn) : dn) + ' ';
+  out += '<' + formatUri(na.uri) + '>';
+  const params = na.params;
+  if (na.tag !== undefined && params.get('tag') !== na.tag) {
+    const copy = new Map(params);
+    copy.set('tag', na.tag);
+    return out + formatParams(copy);
+  }
+  return out + formatParams(params);
+}

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseUri, formatUri, uriEquals, tryParseUri, SipParseError } from './index.js';
+import { parseUri, formatUri, uriEquals, tryParseUri, parseNameAddr, parseContact, formatNameAddr, parseVia, SipParseError } from './index.js';
 
 test('sip URI parts', (t) => {
   const u = parseUri('sips:Alice:secr%65t@Atlanta.Example.COM:5061;transport=TCP;lr;Maddr=239.255.255.1?subject=project%20x&priority=urgent');
@@ -122,4 +122,39 @@ test('tel and opaque comparison', (t) => {
   t.false(uriEquals(parseUri('tel:+12015550123'), parseUri('tel:+12015550124')));
   t.true(uriEquals(parseUri('urn:x:y'), parseUri('URN:x:y')));
   t.false(uriEquals(parseUri('urn:x:y'), parseUri('urn:x:z')));
+});
+
+test('name-addr: parse and format', (t) => {
+  const na = parseNameAddr('"A \\"B\\"" <sip:a@example.com;transport=tcp>;tag=x;foo="a b"')!;
+  t.is(na.displayName, 'A "B"');
+  t.is(na.tag, 'x');
+  t.is(na.params.get('foo'), 'a b');
+  t.is(formatNameAddr(na), '"A \\"B\\"" <sip:a@example.com;transport=tcp>;tag=x;foo="a b"');
+  const plain = parseNameAddr('sip:b@example.com;tag=9')!;
+  t.is(plain.uri.params.size, 0, 'addr-spec: the params belong to the header');
+  t.is(plain.tag, '9');
+  t.is(formatNameAddr(plain), '<sip:b@example.com>;tag=9');
+  plain.tag = 'new';
+  t.is(formatNameAddr(plain), '<sip:b@example.com>;tag=new');
+  t.is(formatNameAddr({ displayName: 'Bob Smith', uri: parseUri('sip:bob@example.com'), params: new Map(), raw: '' }), 'Bob Smith <sip:bob@example.com>');
+  t.is(parseNameAddr('Bell, Alexander <sip:a@b>'), null);
+  t.is(parseNameAddr('<sip:a@b> x'), null);
+  const star = parseContact('*')!;
+  t.true(star.star);
+  t.is(formatNameAddr(star), '*');
+  t.is(parseContact('<sip:a@b>, <sip:c@d>'), null, 'one element only');
+});
+
+test('Via: parse one element', (t) => {
+  const v = parseVia('SIP / 2.0 / tcp [::1] : 5061 ; branch = z9hG4bKx ; rport = 5000 ; received=::1')!;
+  t.is(v.protocol, 'SIP/2.0');
+  t.is(v.transport, 'TCP');
+  t.is(v.host, '[::1]');
+  t.is(v.port, 5061);
+  t.is(v.branch, 'z9hG4bKx');
+  t.is(v.rport, 5000);
+  t.is(v.received, '::1');
+  for (const bad of ['SIP/2.0/UDP', 'SIP/2.0 UDP host', 'SIP/2.0/UDP host;branch', 'SIP/2.0/UDP host;ttl=300', 'SIP/2.0/UDP host;;x', 'SIP/2.0/UDP host, SIP/2.0/UDP other']) {
+    t.is(parseVia(bad), null, bad);
+  }
 });

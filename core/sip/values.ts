@@ -3,38 +3,15 @@
  * Invalid text yields null or -1; the parser turns that into a typed error for the headers it
  * validates, and accessors of other headers return undefined.
  */
-import { MAX_UINT32, digitsValue, lower, quotedEnd, scanQuoted, skipLws, skipWs, tokenEnd, trimEnd, trimLws } from './chars.js';
+import { MAX_UINT32, digitsValue, lower, scanQuoted, skipLws, skipWs, tokenEnd, trimEnd, trimLws } from './chars.js';
 import { paramsMap, validParams } from './params.js';
 import { latin1 } from './header-value.js';
 import type { EventHeader } from './types.js';
 
 /**
- * Splits a list value b[s..e) on the commas that separate elements, not those inside a
- * quoted-string or between angle brackets. Appends [start, end) pairs (LWS-trimmed, possibly
- * empty) to out. An unterminated quote or bracket runs to the end (the element grammar rejects it).
+ * Splits a decoded list value on the commas that separate elements (RFC 3261 §7.3.1), not
+ * those inside a quoted-string or between angle brackets: the non-empty trimmed elements.
  */
-export function splitListBytes(b: Uint8Array, s: number, e: number, out: number[]): void {
-  let start = s;
-  let i = s;
-  while (i < e) {
-    const c = b[i]!;
-    if (c === 0x22) {
-      const q = quotedEnd(b, i, e);
-      i = q < 0 ? e : q;
-    } else if (c === 0x3c) {
-      while (i < e && b[i] !== 0x3e) i++;
-      i++;
-    } else if (c === 0x2c) {
-      const a = skipLws(b, start, i);
-      out.push(a, trimLws(b, a, i));
-      start = ++i;
-    } else i++;
-  }
-  const a = skipLws(b, start, e);
-  out.push(a, trimLws(b, a, Math.min(i, e)));
-}
-
-/** The same split over a decoded value: the non-empty trimmed elements. */
 export function listElements(s: string): string[] {
   const out: string[] = [];
   const end = s.length;
