@@ -1,0 +1,160 @@
+/**
+ * Text messages and the phone's own requests through the tunnel, on loopback UDP with the fakes
+ * of testing/fakes.ts (the PostgreSQL-backed proof is in fixtures/e2e/).
+ */
+import test from 'ava';
+import { DigestServer } from '../sip/digest.js';
+import { SDP } from '../../fixtures/e2e/peer.js';
+import { createTunnel, MESSAGE_ID_HEADER, TunnelError } from './index.js';
+import { startHarness } from './testing/harness.js';
+
+const waitFor = async (cond: () => boolean, ms = 3000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+test('MESSAGE while asleep: stored, 200, push with a preview; delivered on REGISTER with the original From, body and type; marked delivered after the 2xx', async (t) => {
+  const h = await startHarness({ config: { reachableWindowMs: 0 } });
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'bb22' });
+  const body = 'Héllo, are you there?';
+  const r = await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body, contentType: 'text/plain;charset=UTF-8', from: '"Bob" <sip:bob@provider.test>', to: '<sip:alice@sipis.test>' });
+  t.is(r.status, 200);
+  t.is(h.store.messages.length, 1);
+  const push = await h.push.next('NotifyTextMessage');
+  t.is(push.payload.senderUri, 'sip:bob@provider.test');
+  t.is(push.payload.senderName, 'Bob');
+  t.is(push.payload.preview, body);
+  t.is(push.payload.messageId, String(h.store.messages[0]!.id));
+  t.is(phone.requests.pending.length, 0, 'not sent to a sleeping phone');
+  await phone.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'bb22' });
+  const m = await phone.request('MESSAGE');
+  t.is(m.req.body.toString('utf8'), body);
+  t.is(m.req.header('Content-Type'), 'text/plain;charset=UTF-8');
+  t.is(m.req.from.displayName, 'Bob');
+  t.is(m.req.from.uri.raw, 'sip:bob@provider.test');
+  t.is(m.req.to.uri.raw, 'sip:alice@sipis.test');
+  t.is(m.req.header(MESSAGE_ID_HEADER), String(h.store.messages[0]!.id));
+  t.is(h.store.messages[0]!.deliveredAt, null, 'not delivered before the 2xx');
+  phone.answer(m, 200);
+  await waitFor(() => h.store.messages[0]!.deliveredAt !== null);
+  t.is(h.tunnel.counters.messagesDelivered, 1);
+});
+
+test('a failed delivery keeps the message (attempt counted, order kept); the next REGISTER delivers both in order', async (t) => {
+  const h = await startHarness({ config: { reachableWindowMs: 0 } });
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  for (const text of ['one', 'two']) {
+    t.is((await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body: text })).status, 200);
+  }
+  await phone.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'cc' });
+  const first = await phone.request('MESSAGE');
+  t.is(first.req.body.toString(), 'one');
+  phone.answer(first, 480);
+  await waitFor(() => h.store.messages[0]!.attempts === 1);
+  t.is(phone.requests.pending.length, 0, 'the batch stops at the failure');
+  await phone.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'cc' });
+  for (const text of ['one', 'two']) {
+    const m = await phone.request('MESSAGE');
+    t.is(m.req.body.toString(), text);
+    phone.answer(m, 202);
+  }
+  await waitFor(() => h.store.messages.every((m) => m.deliveredAt !== null));
+  t.pass();
+});
+
+test('a retransmitted MESSAGE (same Call-ID and CSeq) is stored once', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  for (let i = 0; i < 2; i++) {
+    const r = await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body: 'once', callId: 'dup-1@provider', cseq: 7 });
+    t.is(r.status, 200);
+  }
+  t.is(h.store.messages.length, 1);
+  t.is(h.push.sent.filter((p) => p.verb === 'NotifyTextMessage').length, 1);
+});
+
+test('im-iscomposing is answered 200 and dropped; a body over the (lowered) limit gets 413; a store failure 503 with Retry-After', async (t) => {
+  const h = await startHarness({ config: { maxMessageBytes: 16 } });
+  t.teardown(() => h.close());
+  const composing = '<?xml version="1.0"?><isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing"><state>active</state></isComposing>';
+  const c = await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body: composing, contentType: 'application/im-iscomposing+xml' });
+  t.is(c.status, 200);
+  t.is(h.store.messages.length, 0);
+  t.is(h.push.sent.length, 0);
+  t.is((await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body: 'x'.repeat(16) })).status, 200);
+  t.is((await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body: 'x'.repeat(17) })).status, 413);
+  h.store.failing = true;
+  const r = await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body: 'later' });
+  t.is(r.status, 503);
+  t.is(r.header('Retry-After'), '5');
+  t.is(h.store.messages.length, 1);
+});
+
+test('configuration out of range is a typed error', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const err = t.throws(() => createTunnel({ layer: h.layer, registrar: h.registrar, push: h.push, accounts: { get: () => undefined, findByUser: () => undefined }, config: { readinessTimeoutMs: 0 } }));
+  t.true(err instanceof TunnelError);
+  t.is((err as TunnelError).code, 'ERR_TUNNEL_CONFIG');
+});
+
+test('the phone\'s outgoing INVITE: relayed to the provider as the account (From = AOR, Route = registrar), 407 answered with digest, 200/ACK/BYE paired', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const offer = SDP('192.0.2.30');
+  const call = phone.invite(`sip:+15551234@sipis.test`, { target: h.sipis, body: offer, from: '"Alice Mobile" <sip:alice@sipis.test>' });
+  const first = await h.provider.request('INVITE');
+  t.is(first.req.uri, 'sip:+15551234@sipis.test');
+  t.is(first.req.from.uri.raw, 'sip:alice@sipis.test');
+  t.is(first.req.from.displayName, 'Alice Mobile');
+  t.regex(first.req.header('Route') ?? '', new RegExp(`^<sip:${h.provider.hostPort};lr>$`));
+  t.true(first.req.body.equals(Buffer.from(offer)));
+  const digest = new DigestServer({ secret: 'a-test-secret-of-enough-length' });
+  h.provider.answer(first, 407, { headers: [['Proxy-Authenticate', digest.buildChallenge({ realm: 'sipis.test' })]] });
+  const second = await h.provider.request('INVITE');
+  t.is(second.req.callId, first.req.callId);
+  t.is(second.req.cseq.seq, first.req.cseq.seq + 1);
+  const creds = second.req.proxyAuthorization[0]!;
+  const v = digest.verifyCredentials({ credentials: creds, method: 'INVITE', realm: 'sipis.test', password: 'secret', requestUri: second.req.uri });
+  t.true(v.ok, JSON.stringify(v));
+  t.false((await call.responses.next(() => true, 300).catch(() => undefined))?.status === 407, 'the challenge never reaches the phone');
+  h.provider.answer(second, 180);
+  await call.response(180);
+  const answer = SDP('192.0.2.40');
+  h.provider.answer(second, 200, { body: answer });
+  const ok = await call.response(200);
+  t.true(ok.body.equals(Buffer.from(answer)));
+  await call.ack();
+  await h.provider.acks.next();
+  const bye = phone.inDialog(call.dialog!, 'BYE');
+  const pb = await h.provider.request('BYE');
+  h.provider.answer(pb, 200);
+  t.is((await bye).status, 200);
+  t.is(h.tunnel.counters.callsOut, 1);
+});
+
+test('the phone\'s MESSAGE is relayed with 401 answered; a request from an unknown source gets 403', async (t) => {
+  const h = await startHarness({ phones: 2 });
+  t.teardown(() => h.close());
+  const [phone, stranger] = h.phones as [NonNullable<(typeof h.phones)[0]>, NonNullable<(typeof h.phones)[0]>];
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const sent = phone.send('MESSAGE', 'sip:bob@sipis.test', { target: h.sipis, body: 'hi bob', from: '<sip:alice@sipis.test>' });
+  const m1 = await h.provider.request('MESSAGE');
+  const digest = new DigestServer({ secret: 'a-test-secret-of-enough-length' });
+  h.provider.answer(m1, 401, { headers: [['WWW-Authenticate', digest.buildChallenge({ realm: 'sipis.test' })]] });
+  const m2 = await h.provider.request('MESSAGE');
+  t.true(digest.verifyCredentials({ credentials: m2.req.authorization[0]!, method: 'MESSAGE', realm: 'sipis.test', password: 'secret', requestUri: m2.req.uri }).ok);
+  t.is(m2.req.body.toString(), 'hi bob');
+  h.provider.answer(m2, 202);
+  t.is((await sent).status, 202);
+  const r = await stranger.send('MESSAGE', 'sip:bob@sipis.test', { target: h.sipis, body: 'spoof', from: '<sip:alice@sipis.test>' });
+  t.is(r.status, 403);
+});
