@@ -166,15 +166,12 @@ export function scanMessage(buf: Buffer, limits: ParseLimits, stream: boolean): 
     const vsRaw = p;
     let folded = 0;
     let q = p;
-    const cap = Math.min(len, ls + maxHeaderBytes);
     for (;;) {
-      // native memchr: the value bytes are not otherwise looked at here
+      // native memchr: the value bytes are not otherwise looked at here (the search is
+      // bounded by the input, itself at most maxMessageBytes)
       q = buf.indexOf(0x0a, q);
-      if (q < 0 || q >= cap) {
-        q = q < 0 ? len : q;
-        if (q >= len) fail('TRUNCATED', 'header field line not terminated', nameAt(buf, ls, ne));
-        fail('HEADER_TOO_LONG', `header field longer than ${maxHeaderBytes} bytes`, nameAt(buf, ls, ne));
-      }
+      if (q < 0) fail('TRUNCATED', 'header field line not terminated', nameAt(buf, ls, ne));
+      if (q - ls >= maxHeaderBytes) fail('HEADER_TOO_LONG', `header field longer than ${maxHeaderBytes} bytes`, nameAt(buf, ls, ne));
       // RFC 3261 §7.3.1: a line starting with SP or HTAB continues the header field (folding)
       if (q + 1 < len && (buf[q + 1] === 0x20 || buf[q + 1] === 0x09)) {
         folded = FOLDED;
