@@ -105,19 +105,26 @@ export function processTree(pid: number): number[] {
   return out;
 }
 
-/** user + system CPU seconds of a process tree. */
-export function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
+/** user + system CPU seconds of each process (USER_HZ = 100). */
+export function cpuByPid(pids: number[]): Map<number, number> {
+  const out = new Map<number, number>();
   for (const p of pids) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
+      out.set(p, (Number(f[11]) + Number(f[12])) / 100);
     } catch {
       // gone
     }
   }
-  return ticks / 100; // USER_HZ
+  return out;
+}
+
+/** CPU seconds a process tree used between `before` (from cpuByPid) and now; new processes count whole. */
+export function cpuSince(rootPid: number, before: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, now] of cpuByPid(processTree(rootPid))) total += now - (before.get(pid) ?? 0);
+  return total;
 }
 
 /** Resident set size in KiB (VmRSS) of one process. */

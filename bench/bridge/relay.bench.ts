@@ -12,14 +12,17 @@
  *   npm run bench -- bridge-relay          (10 s per relay)
  *   npm run bench -- --quick bridge-relay  (1.5 s per relay)
  */
+import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
+import { generateTestCerts, writeTestCerts } from '../../fixtures/tls/certs.js';
 import { hasKamailio, startKamailio } from '../../fixtures/kamailio.js';
 import { freeSipPort, freeTcpPort } from '../../fixtures/net.js';
 import { repoRoot } from '../../fixtures/paths.js';
 import { startProc, type Proc } from '../../fixtures/proc.js';
 import type { BenchRow, BenchSuite } from '../lib.js';
-import { cpuSeconds, pipelinedLoad, processTree } from './load.js';
+import { cpuByPid, cpuSince, pipelinedLoad, processTree } from './load.js';
 
 const node = process.execPath;
 
@@ -45,19 +48,19 @@ export async function waitTcp(port: number, ms = 10_000): Promise<void> {
   }
 }
 
-async function measure(name: string, port: number, pid: number, quick: boolean): Promise<BenchRow> {
-  const pids = processTree(pid);
-  let cpu0 = 0;
+async function measure(name: string, port: number, pid: number, quick: boolean, tls?: ConnectionOptions): Promise<BenchRow> {
+  let cpu0 = new Map<number, number>();
   let cpu = 0;
   const r = await pipelinedLoad({
     port,
+    tls,
     conns: 8,
     window: 16,
     warmupMs: quick ? 400 : 1500,
     measureMs: quick ? 1500 : 10_000,
     onWindow: (phase) => {
-      if (phase === 'start') cpu0 = cpuSeconds(pids);
-      else cpu = cpuSeconds(pids) - cpu0;
+      if (phase === 'start') cpu0 = cpuByPid(processTree(pid));
+      else cpu = cpuSince(pid, cpu0);
     },
   });
   const rate = r.roundTrips / r.seconds;
@@ -75,40 +78,65 @@ async function measure(name: string, port: number, pid: number, quick: boolean):
   };
 }
 
+/** Kamailio's tls module ships in a separate Debian package (kamailio-tls-modules). */
+function kamailioHasTls(): boolean {
+  return ['/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so', '/usr/lib/kamailio/modules/tls.so'].some((p) => existsSync(p));
+}
+
 const suite: BenchSuite = {
   name: 'bridge-relay',
   async run(opts) {
     const rows: BenchRow[] = [];
     const responder = await startResponder();
+    const certs = writeTestCerts();
+    const clientTls: ConnectionOptions = { ca: generateTestCerts().caPem, servername: 'localhost' };
+    // quick (CI): TCP only; full: TCP and TLS
+    const transports = opts.quick ? (['tcp'] as const) : (['tcp', 'tls'] as const);
     try {
-      const tcp = await freeTcpPort();
-      const bridge = startProc(node, [join(repoRoot, 'dist', 'bridge', 'main.js'), '--tcp', `127.0.0.1:${tcp}`, '--udp', '127.0.0.1:0', '--backend', `127.0.0.1:${responder.port}`, '--log-level', 'warn', '--idle-timeout', '0', '--max-conns-per-ip', '100000', '--probe-interval', '1000']);
-      try {
-        await waitTcp(tcp);
-        rows.push(await measure('sipis-bridge TCP→UDP→TCP', tcp, bridge.child.pid!, opts.quick));
-      } finally {
-        await bridge.stop();
-      }
-      if (hasKamailio()) {
-        const [kt, ku] = [await freeTcpPort(), await freeSipPort()];
-        const kam = await startKamailio({
-          cfg: 'bridge-relay.cfg',
-          defines: { TCP_LISTEN: `tcp:127.0.0.1:${kt}`, UDP_LISTEN: `udp:127.0.0.1:${ku}`, BACKEND: `"sip:127.0.0.1:${responder.port};transport=udp"` },
-          waitPorts: [ku],
-        });
+      for (const t of transports) {
+        const T = t.toUpperCase();
+        const tls = t === 'tls' ? clientTls : undefined;
+        const port = await freeTcpPort();
+        const bridge = startProc(node, [
+          join(repoRoot, 'dist', 'bridge', 'main.js'), `--${t}`, `127.0.0.1:${port}`, '--tls-cert', certs.cert, '--tls-key', certs.key,
+          '--udp', '127.0.0.1:0', '--backend', `127.0.0.1:${responder.port}`, '--log-level', 'warn', '--idle-timeout', '0', '--max-conns-per-ip', '100000', '--probe-interval', '1000',
+        ]);
         try {
-          await waitTcp(kt);
-          rows.push(await measure('kamailio TCP→UDP→TCP (children=1, tcp_children=1)', kt, kam.proc.child.pid!, opts.quick));
+          await waitTcp(port).catch((err: Error) => {
+            throw new Error(`${err.message}; sipis-bridge output:\n${bridge.output().slice(-3000)}`);
+          });
+          rows.push(await measure(`sipis-bridge ${T}→UDP→${T}`, port, bridge.child.pid!, opts.quick, tls));
+        } finally {
+          await bridge.stop();
+        }
+        if (!hasKamailio() || (t === 'tls' && !kamailioHasTls())) continue;
+        const [kt, ku, kl] = [await freeTcpPort(), await freeSipPort(), await freeTcpPort()];
+        const defines: Record<string, string | true> = { TCP_LISTEN: `tcp:127.0.0.1:${kt}`, UDP_LISTEN: `udp:127.0.0.1:${ku}`, BACKEND: `"sip:127.0.0.1:${responder.port};transport=udp"` };
+        if (t === 'tls') {
+          const cfg = join(certs.dir, 'kamailio-tls.cfg');
+          writeFileSync(cfg, `[server:default]\nmethod = TLSv1.2+\ncertificate = ${certs.cert}\nprivate_key = ${certs.key}\nverify_certificate = no\nrequire_certificate = no\n\n[client:default]\nverify_certificate = no\nrequire_certificate = no\n`);
+          Object.assign(defines, { WITH_TLS: true, TLS_LISTEN: `tls:127.0.0.1:${kl}`, TLS_CFG: `"${cfg}"` });
+        }
+        const kam = await startKamailio({ cfg: 'bridge-relay.cfg', defines, waitPorts: [ku] });
+        try {
+          const kport = t === 'tls' ? kl : kt;
+          await waitTcp(kport).catch((err: Error) => {
+            throw new Error(`${err.message}; kamailio output:\n${kam.proc.output().slice(-3000)}`);
+          });
+          rows.push(await measure(`kamailio ${T}→UDP→${T} (children=1, tcp_children=1)`, kport, kam.proc.child.pid!, opts.quick, tls));
         } finally {
           await kam.stop();
         }
       }
     } finally {
+      certs.remove();
       await responder.proc.stop();
     }
-    const base = rows.find((r) => r.name.startsWith('kamailio'));
-    if (base) {
-      for (const r of rows) {
+    // ratios against Kamailio on the same transport
+    for (const r of rows) {
+      const T = /(TCP|TLS)→/.exec(r.name)?.[1];
+      const base = rows.find((b) => b.name.startsWith(`kamailio ${T}`));
+      if (base) {
         r.baseline = base.name;
         r.ratio = r.medianNs / base.medianNs;
       }
