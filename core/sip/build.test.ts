@@ -196,3 +196,28 @@ test('mutation of a message with trailing bytes drops them', (t) => {
   t.is(m.trailingBytes, 0);
   t.is(m.header('subject'), 's');
 });
+
+test('after a mutation every accessor agrees with a fresh parse of the output', (t) => {
+  const m = parseMessage(INVITE);
+  t.is(m.from.tag, '9fxced76sl'); // views built before the change
+  m.setHeader('Via', 'SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKnew;rport=5060;received=192.0.2.1');
+  m.addHeader('Route', '<sip:r1.example.com;lr>, <sip:r2.example.com;lr>');
+  m.setHeader('Content-Length', '4');
+  const fresh = parseMessage(serializeMessage(m));
+  for (const x of [m, fresh]) {
+    t.is(x.via.length, 1);
+    t.is(x.topVia?.rport, 5060);
+    t.is(x.from.tag, '9fxced76sl');
+    t.is(x.to.displayName, 'Bob');
+    t.is(x.callId, '3848276298220188511@atlanta.example.com');
+    t.deepEqual(x.cseq, { seq: 1, method: 'INVITE' });
+    t.deepEqual(x.route.map((r) => r.uri.host), ['r1.example.com', 'r2.example.com']);
+    t.is(x.contact[0]!.uri.host, 'pc33.atlanta.example.com');
+    t.is(x.body.toString(), 'v=0\n');
+  }
+  t.deepEqual(m.headers(), fresh.headers());
+  t.is(t.throws(() => m.setHeader('Content-Length', '9'), { instanceOf: SipParseError }).code, 'BAD_CONTENT_LENGTH');
+  t.is(t.throws(() => m.addHeader('Max-Forwards', '10'), { instanceOf: SipParseError }).code, 'BAD_HEADER');
+  m.removeHeader('Content-Length');
+  t.is(m.contentLength, 4, 'datagram framing: the rest is the body');
+});

@@ -41,10 +41,20 @@ function eachElement<T>(b: Buffer, s: number, e: number, id: number, scan: (b: B
   }
 }
 
-export function validateMessage(m: SipMessage): void {
+/** Bit per validated header id (H.VIA … H.DATE): all of them. */
+export const ALL_VALIDATED = 0x7ffffffe;
+
+/**
+ * Validates the message and fills its caches. With `mask` (bits of header ids), only those
+ * headers are checked and cached and the start line is taken as already valid: a mutation
+ * re-validates what it changed and keeps the views of the rest (see serialize.ts).
+ * Call-ID and CSeq are always included by callers (their caches hold offsets).
+ */
+export function validateMessage(m: SipMessage, mask = ALL_VALIDATED): void {
   const ix = m._ix;
   const b = m.raw;
-  if (ix.isRequest) {
+  const full = mask === ALL_VALIDATED;
+  if (ix.isRequest && full) {
     const uri = scanUri(b, ix.uriStart, ix.uriEnd);
     if (uri === null) throw new SipParseError('BAD_URI', 'invalid Request-URI');
     // §19.1.1 table: headers are not allowed in a SIP Request-URI (RFC 4475 §3.1.2.9)
@@ -64,7 +74,7 @@ export function validateMessage(m: SipMessage): void {
   let expires = -1;
   for (let i = 0, o = 0; i < ix.count; i++, o += STRIDE) {
     const id = h[o + 5]! & 0xff;
-    if (id === 0 || id > H.DATE) continue;
+    if (id === 0 || id > H.DATE || ((mask >>> id) & 1) === 0) continue;
     const s = h[o + 2]!;
     const e = h[o + 3]!;
     switch (id) {
@@ -122,9 +132,9 @@ export function validateMessage(m: SipMessage): void {
     }
   }
   // §8.1.1: To, From, CSeq, Call-ID and Via are mandatory (Max-Forwards is optional here)
-  if (via === undefined) missing(H.VIA);
-  if (from === undefined) missing(H.FROM);
-  if (to === undefined) missing(H.TO);
+  if (via === undefined && has(mask, H.VIA)) missing(H.VIA);
+  if (from === undefined && has(mask, H.FROM)) missing(H.FROM);
+  if (to === undefined && has(mask, H.TO)) missing(H.TO);
   if (callIdAt < 0) missing(H.CALL_ID);
   if (cseq === undefined || cseq === null) missing(H.CSEQ);
   // RFC 4475 §3.1.2.16-17: the CSeq method must equal the request method (case-sensitive)
@@ -135,16 +145,33 @@ export function validateMessage(m: SipMessage): void {
     for (let k = 0; same && k < len; k++) same = b[ms + k] === b[cseq[1] + k];
     if (!same) throw new SipParseError('BAD_HEADER_VALUE', 'CSeq method does not match the request method', 'CSeq');
   }
-  m._via = via;
-  m._from = from;
-  m._to = to;
   m._callIdAt = callIdAt;
   m._cseqAt = cseq;
-  m._contact = contact;
-  m._route = route;
-  m._recordRoute = recordRoute;
-  m._maxForwards = maxForwards;
-  m._expires = expires;
+  m._callId = undefined;
+  m._cseq = undefined;
+  if (full) {
+    m._via = via;
+    m._from = from;
+    m._to = to;
+    m._contact = contact;
+    m._route = route;
+    m._recordRoute = recordRoute;
+    m._maxForwards = maxForwards;
+    m._expires = expires;
+    return;
+  }
+  if (has(mask, H.VIA)) m._via = via;
+  if (has(mask, H.FROM)) m._from = from;
+  if (has(mask, H.TO)) m._to = to;
+  if (has(mask, H.CONTACT)) m._contact = contact;
+  if (has(mask, H.ROUTE)) m._route = route;
+  if (has(mask, H.RECORD_ROUTE)) m._recordRoute = recordRoute;
+  if (has(mask, H.MAX_FORWARDS)) m._maxForwards = maxForwards;
+  if (has(mask, H.EXPIRES)) m._expires = expires;
+}
+
+function has(mask: number, id: number): boolean {
+  return ((mask >>> id) & 1) === 1;
 }
 
 function missing(id: number): never {
