@@ -16,7 +16,8 @@ import { startPostgres } from '../../fixtures/postgres.js';
 import { DeviceRegistrar } from '../../core/registrar/index.js';
 import { buildAuthorization, DigestServer } from '../../core/sip/digest.js';
 import { parseMessage, type SipMessage } from '../../core/sip/index.js';
-import { formatKeyEntry, generateKey, parseKeyring, Store } from '../../core/store/index.js';
+import { RegistrarBindingStore } from '../../core/store/bindings-registrar.js';
+import { formatKeyEntry, generateKey, parseKeyring, Store, type BindingInput, type PushTokenInput } from '../../core/store/index.js';
 import { TransactionLayer } from '../../core/transaction/index.js';
 import { MemoryNetwork } from '../../core/transport/index.js';
 import type { BenchOptions, BenchRow, BenchSuite } from '../lib.js';
@@ -101,6 +102,39 @@ const suite: BenchSuite = {
         r.ratio = r.medianNs / base.medianNs;
       }
       if (registrar.size !== N) throw new Error(`expected ${N} bindings, have ${registrar.size}`);
+
+      // A/B of the binding write itself: one statement (what the registrar uses) vs the same
+      // upsert as a transaction of one statement per step, same rows, same concurrency.
+      const db = new RegistrarBindingStore(store.pool);
+      const input = (i: number): BindingInput & { pushTokens: PushTokenInput[] } => ({
+        accountId: i + 1,
+        instanceId: `ab-${i}`,
+        contact: `sip:u${i}@10.9.0.1`,
+        source: 'udp:10.9.0.1:5060',
+        flowToken: null,
+        expiresAt: new Date(Date.now() + 3600_000),
+        pushTokens: [
+          { kind: 'voip', provider: 'apns', appId: 'com.example.phone', token: `v${i}`, pnParam: 'ABCD123456.com.example.phone.voip&remote' },
+          { kind: 'remote', provider: 'apns', appId: 'com.example.phone', token: `r${i}`, pnParam: 'ABCD123456.com.example.phone.voip&remote' },
+        ],
+      });
+      const writes = async (fn: (b: BindingInput & { pushTokens: PushTokenInput[] }) => Promise<unknown>): Promise<number> => {
+        let next = 0;
+        const t0 = process.hrtime.bigint();
+        await Promise.all(Array.from({ length: 8 }, async () => {
+          while (next < N) await fn(input(next++));
+        }));
+        return Number(process.hrtime.bigint() - t0);
+      };
+      const exact = await writes((b) => db.upsertExact(b));
+      const one = await writes((b) => db.upsertOne(b));
+      const slow = 'binding write: transaction, one statement per step';
+      rows.push(row('binding write: one statement (CTE)', one, N, { baselineNs: Math.round(exact / N) }));
+      rows.push(row(slow, exact, N));
+      rows.at(-2)!.baseline = slow;
+      rows.at(-2)!.ratio = one / exact;
+      rows.at(-1)!.baseline = slow;
+      rows.at(-1)!.ratio = 1;
     } finally {
       registrar.close();
       layer.close();

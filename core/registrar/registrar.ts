@@ -373,7 +373,7 @@ export class DeviceRegistrar extends EventEmitter {
     const expiresAt = now + c.expires * 1000;
     const userAgent = req.header('User-Agent');
     const up = await this.storeOp(() =>
-      this.db.upsertExact({
+      this.db.upsertOne({
         accountId: Number(account.id),
         instanceId: c.instanceId,
         contact: c.uri,

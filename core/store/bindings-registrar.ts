@@ -43,6 +43,32 @@ RETURNING dead_at IS NOT NULL AS dead`;
 
 const DROP_OTHER_TOKENS = 'DELETE FROM push_token WHERE device_id = $1 AND NOT (kind = ANY($2::text[]))';
 
+// The same upsert as one statement (one round trip instead of five): the device row, its tokens
+// from parallel arrays, and the drop of kinds not sent. Data-modifying CTEs share one snapshot;
+// they never touch the same row here (the DELETE takes only kinds absent from the arrays).
+const UPSERT_ONE = `
+WITH d AS (
+  INSERT INTO device (account_id, instance_id, contact, source, via_bridge, flow_token, expires_at, user_agent, last_seen)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+  ON CONFLICT (account_id, instance_id) DO UPDATE SET
+    contact = EXCLUDED.contact, source = EXCLUDED.source, via_bridge = EXCLUDED.via_bridge,
+    flow_token = EXCLUDED.flow_token, expires_at = EXCLUDED.expires_at, user_agent = EXCLUDED.user_agent,
+    last_seen = now()
+  RETURNING id, (xmax = 0) AS inserted
+), t AS (
+  INSERT INTO push_token (device_id, kind, provider, app_id, token, pn_param, dead_at, updated_at)
+  SELECT d.id, x.kind, x.provider, x.app_id, x.token, x.pn_param, NULL, now()
+  FROM d, unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) AS x(kind, provider, app_id, token, pn_param)
+  ON CONFLICT (device_id, kind) DO UPDATE SET
+    provider = EXCLUDED.provider, app_id = EXCLUDED.app_id, token = EXCLUDED.token, pn_param = EXCLUDED.pn_param,
+    dead_at = CASE WHEN push_token.token = EXCLUDED.token THEN push_token.dead_at ELSE NULL END,
+    updated_at = now()
+  RETURNING kind, dead_at IS NOT NULL AS dead
+), gone AS (
+  DELETE FROM push_token p USING d WHERE p.device_id = d.id AND NOT (p.kind = ANY($9::text[]))
+)
+SELECT d.id, d.inserted, coalesce((SELECT array_agg(kind) FROM t WHERE dead), '{}') AS dead_kinds FROM d`;
+
 const LIVE_PAGE = `
 SELECT d.id, d.account_id, d.instance_id, d.contact, d.source, d.via_bridge, d.flow_token, d.expires_at, d.last_seen,
        d.user_agent,
@@ -112,6 +138,30 @@ export class RegistrarBindingStore {
       await tx.execute('reg_token_drop_others', DROP_OTHER_TOKENS, [id, arrayLiteral(b.pushTokens.map((t) => t.kind))]);
       return { id, inserted: rows[0]!.inserted, deadKinds };
     });
+  }
+
+  /** `upsertExact` in one statement (one round trip): what the registrar uses. */
+  async upsertOne(b: BindingInput & { pushTokens: PushTokenInput[] }): Promise<UpsertedBinding> {
+    const tk = b.pushTokens;
+    const rows = await this.pool.execute<{ id: string; inserted: boolean; dead_kinds: string[] | string }>('reg_device_upsert_one', UPSERT_ONE, [
+      b.accountId,
+      b.instanceId,
+      b.contact,
+      b.source ?? null,
+      b.viaBridge ?? false,
+      b.flowToken ?? null,
+      b.expiresAt,
+      b.userAgent ?? null,
+      arrayLiteral(tk.map((t) => t.kind)),
+      arrayLiteral(tk.map((t) => t.provider)),
+      arrayLiteral(tk.map((t) => t.appId ?? null)),
+      arrayLiteral(tk.map((t) => t.token)),
+      arrayLiteral(tk.map((t) => t.pnParam ?? null)),
+    ]);
+    const r = rows[0]!;
+    // pg-native hands arrays back as text ('{voip}') unless a type parser is set: read both
+    const dead = Array.isArray(r.dead_kinds) ? r.dead_kinds : r.dead_kinds.replace(/^\{|\}$/g, '').split(',').filter((k) => k !== '');
+    return { id: Number(r.id), inserted: r.inserted, deadKinds: dead };
   }
 
   /** every unexpired binding, in pages of `pageSize` (keyset on id): the start-up load. */
