@@ -260,7 +260,12 @@ export class SipMessage {
 
   get callId(): string {
     if (this._pending) this._validate();
-    if (this._callId === undefined) this._callId = this._callIdAt < 0 ? '' : this._value(this._callIdAt);
+    if (this._callId === undefined) {
+      // a Call-ID has no whitespace (checked at parse), so it never needs unfolding
+      const i = this._callIdAt;
+      const h = this._ix.h;
+      this._callId = i < 0 ? '' : utf8(this.raw, h[i * STRIDE + 2]!, h[i * STRIDE + 3]!);
+    }
     return this._callId;
   }
 
