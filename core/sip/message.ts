@@ -6,11 +6,12 @@
  * or [] for a malformed value.
  *
  * Mutation (setHeader, addHeader, removeHeader, setBody) builds new bytes by copying the untouched
- * byte ranges of the current message and writing only the changed fields, then re-indexes and
- * re-validates them; a change that would make the message invalid throws and leaves it as it was.
+ * byte ranges of the current message and writing only the changed fields, recording the new
+ * index as it writes; only the changed headers are validated again (serialize.ts). A change that
+ * would make the message invalid throws and leaves it as it was.
  */
 import { SipParseError } from './errors.js';
-import { isToken, lower } from './chars.js';
+import { MAX_UINT32, isToken, lower } from './chars.js';
 import { H, IS_LIST, idFromName } from './header-names.js';
 import { FOLDED, STRIDE, type MessageIndex } from './scanner.js';
 import { latin1, text, utf8 } from './header-value.js';
@@ -19,7 +20,6 @@ import { parseNameAddr } from './name-addr.js';
 import { rewriteMessage } from './serialize.js';
 import { validateMessage } from './validate.js';
 import { parseAuth } from './auth-header.js';
-import { MAX_UINT32 } from './chars.js';
 import type {
   AuthChallenge,
   AuthCredentials,
