@@ -24,7 +24,11 @@ function annotate(rows: BenchRow[], floor: string, ours: string): BenchRow[] {
   const peerRows = rows.filter((r) => PEERS.some((p) => r.name.startsWith(p + ' ')));
   const fastest = peerRows.reduce<BenchRow | undefined>((a, r) => (a === undefined || r.medianNs < a.medianNs ? r : a), undefined);
   const our = rows.find((r) => r.name === ours);
-  if (fastest && our) our.extra = { ...our.extra, vsFastestPeer: `${(fastest.medianNs / our.medianNs).toFixed(1)}x faster than ${fastest.name}` };
+  if (fastest && our) {
+    const r = fastest.medianNs / our.medianNs;
+    const text = r >= 1 ? `${r.toFixed(1)}x faster than ${fastest.name}` : `${(1 / r).toFixed(1)}x slower than ${fastest.name}`;
+    our.extra = { ...our.extra, vsFastestPeer: text };
+  }
   return rows;
 }
 
