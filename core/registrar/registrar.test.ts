@@ -268,3 +268,18 @@ test('a dead token is dropped; the binding goes when it has no token left (token
   t.is((await rig.store.devices.listBindings(Number(rig.accountId))).length, 0);
 });
 
+
+test('account changes: a new password counts at once (cache dropped); a deleted account loses its bindings', async (t) => {
+  const rig = await withRig(t);
+  const ev = events(rig);
+  const phone = rig.phone();
+  t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.1>'], auth: ALICE })).status, 200);
+  await rig.store.accounts.update(Number(rig.accountId), { password: 'changed-secret' });
+  rig.registrar.accountChanged(rig.accountId, false);
+  t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.1>'], auth: ALICE })).status, 403);
+  t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.1>'], auth: { username: 'alice', password: 'changed-secret' } })).status, 200);
+  await rig.store.accounts.remove(Number(rig.accountId));
+  rig.registrar.accountChanged(rig.accountId, true);
+  t.is(rig.registrar.bindingsOf(rig.accountId).length, 0);
+  t.deepEqual(ev.removed.map(([, why]) => why), ['unregistered']);
+});

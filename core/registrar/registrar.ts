@@ -14,11 +14,12 @@ import type { DigestAlgorithm } from '../sip/digest.js';
 import { DigestServer } from '../sip/digest.js';
 import type { AuthCredentials, SipMessage } from '../sip/index.js';
 import { RegistrarBindingStore } from '../store/bindings-registrar.js';
-import type { Store } from '../store/index.js';
+import type { DeviceBinding, Store } from '../store/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
 import { StoreAccountDirectory, type AccountDirectory, type DeviceAccount } from './accounts.js';
 import { RegistrarError } from './errors.js';
-import { BridgeTrust, decideFlow, decodeStoredFlow, encodeStoredFlow, type FlowDecision } from './flow.js';
+import { BridgeTrust, decideFlow, encodeStoredFlow, type FlowDecision } from './flow.js';
+import { bindingFromStored, byKind } from './stored.js';
 import { planRegister, type ContactPlan, type ExpiryPolicy } from './plan.js';
 import { featureCaps, redactToken, SUPPORTED_PROVIDERS } from './pn-params.js';
 import type { BindingRecord } from './table.js';
@@ -64,9 +65,6 @@ export interface RegistrarCounters {
 }
 
 export const DEFAULT_EXPIRY: ExpiryPolicy = { min: 60, max: 7 * 24 * 3600, default: 3600 };
-
-/** voip before remote, so a binding's targets read the same from a REGISTER and from the database. */
-const byKind = (a: PushTarget, b: PushTarget): number => (a.kind === b.kind ? 0 : a.kind === 'voip' ? -1 : 1);
 
 type Listener<A extends unknown[]> = (...args: A) => void;
 
@@ -127,35 +125,13 @@ export class DeviceRegistrar extends EventEmitter {
     let n = 0;
     for await (const page of this.db.live()) {
       for (const d of page) {
-        let decoded;
-        try {
-          decoded = decodeStoredFlow(d.flowToken, d.viaBridge, d.source);
-        } catch (err) {
-          this.log?.warn({ id: d.id, code: (err as RegistrarError).code }, 'binding with an unreadable flow skipped');
-          continue;
-        }
-        const targets: PushTarget[] = [];
-        for (const t of d.pushTokens) {
-          if (t.deadAt !== null || (t.kind !== 'voip' && t.kind !== 'remote')) continue;
-          const pt: PushTarget = { provider: t.provider, kind: t.kind, appId: t.appId ?? '', token: t.token };
-          if (t.pnParam !== null) pt.param = t.pnParam;
-          targets.push(pt);
-        }
-        targets.sort(byKind);
-        const binding: Binding = {
-          id: String(d.id),
-          accountId: String(d.accountId),
-          instanceId: d.instanceId,
-          contact: d.contact,
-          path: decoded.path,
-          flow: decoded.flow,
-          expiresAt: d.expiresAt.getTime(),
-          pushTargets: targets,
-          lastSeen: d.lastSeen.getTime(),
-        };
-        if (d.userAgent !== null) binding.userAgent = d.userAgent;
+        const binding = this.fromStored(d);
+        if (!binding) continue;
         // Call-ID/CSeq are not persisted: after a restart the next REGISTER is accepted as newer.
-        this.table.put({ binding, callId: '', cseq: -1, dueAt: 0, heapIndex: -1 });
+        const rec: BindingRecord = { binding, callId: '', cseq: -1, dueAt: 0, heapIndex: -1 };
+        // an instance id other than the Contact came from +sip.instance: echo it again in 200s
+        if (binding.instanceId !== binding.contact) rec.instanceParam = `"<${binding.instanceId}>"`;
+        this.table.put(rec);
         n++;
       }
     }
@@ -164,6 +140,15 @@ export class DeviceRegistrar extends EventEmitter {
     this.sweepTimer.unref();
     this.log?.info({ bindings: n }, 'device bindings loaded');
     return n;
+  }
+
+  private fromStored(d: DeviceBinding): Binding | undefined {
+    try {
+      return bindingFromStored(d);
+    } catch (err) {
+      this.log?.warn({ id: d.id, code: (err as RegistrarError).code }, 'binding with an unreadable flow skipped');
+      return undefined;
+    }
   }
 
   close(): void {
@@ -189,7 +174,19 @@ export class DeviceRegistrar extends EventEmitter {
     return r && r.binding.expiresAt > this.now() ? r.binding : undefined;
   }
 
-  /** the account changed (LISTEN/NOTIFY): forget cached credentials; a deleted account's bindings go. */
+  /**
+   * Follows account changes from the store (LISTEN/NOTIFY; the store must be opened with
+   * listen: true): see `accountChanged`; a resync drops every cached credential. Returns the
+   * unsubscribe function.
+   */
+  followAccountChanges(store: Store): () => void {
+    return store.onAccountChange((ev) => {
+      if (ev.type === 'resync') this.accounts.invalidate();
+      else this.accountChanged(String(ev.change.id), ev.change.op === 'DELETE');
+    });
+  }
+
+  /** the account changed: forget its cached credentials; a deleted account's bindings go ('unregistered'). */
   accountChanged(accountId: string, deleted: boolean): void {
     this.accounts.invalidate(accountId);
     if (!deleted) return;
