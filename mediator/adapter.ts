@@ -18,6 +18,8 @@ export interface PushAdapter {
   readonly platform: Platform;
   /** Settles before `deadline` (epoch ms) plus one attempt timeout at most; never rejects. */
   send(req: PushRequest, deadline: number): Promise<PushResult>;
+  /** Requests on the wire or waiting for a stream toward the push service. */
+  readonly pending: number;
   close(): Promise<void>;
 }
 

@@ -47,6 +47,13 @@ export class Dispatcher {
     return this.inFlightCount;
   }
 
+  /** Requests on the wire or queued toward APNs/FCM, over every app. */
+  get upstreamPending(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.adapter.pending;
+    return n;
+  }
+
   hasApp(appId: string): boolean {
     return this.entries.has(appId);
   }

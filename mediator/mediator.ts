@@ -36,6 +36,7 @@ export async function startMediator(config: MediatorConfig, log: Logger, extra: 
     registry,
   );
   metrics.registry.gauge('sipis_mediator_in_flight', 'Push requests being worked on.', () => dispatcher.inFlight);
+  metrics.registry.gauge('sipis_mediator_upstream_pending', 'Requests on the wire or queued toward APNs/FCM.', () => dispatcher.upstreamPending);
   metrics.registry.gauge('sipis_mediator_apps', 'Apps in the registry.', () => dispatcher.appIds().length);
   const server = new PushServer({
     host: config.host,

@@ -39,6 +39,8 @@ class Conn {
     return this.pending.length - this.head;
   }
   send(req: Buffer): Promise<Reply> {
+    // A connection the server closed (uWS drops idle ones after 10 s) fails fast, not silently.
+    if (this.sock.destroyed) return Promise.reject(new Error('connection closed'));
     return new Promise((resolve, reject) => {
       this.pending.push({ t0: process.hrtime.bigint(), resolve, reject });
       this.sock.write(req);

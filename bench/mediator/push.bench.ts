@@ -8,7 +8,11 @@
  * Rows:
  *  - `mediator http→apns`: closed loop through the mediator process (the product).
  *  - `apns adapter in-process`: our APNs adapter called directly (no HTTP hop), like node-apn.
+ *  - `h2 pool only (floor)`: our HTTP/2 pool with prebuilt headers: what node:http2 itself costs.
  *  - `node-apn`: @parse/node-apn Provider.send, same window (the baseline of the ratios).
+ * Throughput rows report pushes per CPU-second of the pushing process (ns/op = CPU ns per
+ * push): on a machine shared with other work that is what one core can do; the wall-clock
+ * rate is in `extra`.
  *  - `latency @ R/s …`: open loop at a fixed rate through the mediator, and straight to the
  *    mock with our HTTP/2 pool; the difference of the two is the latency the mediator adds.
  */
@@ -21,6 +25,8 @@ import { repoRoot } from '../../fixtures/paths.js';
 import { startProc } from '../../fixtures/proc.js';
 import { requestFor } from '../../fixtures/push/requests.js';
 import { ApnsAdapter } from '../../mediator/apns.js';
+import { ProviderTokenSigner } from '../../mediator/apns-auth.js';
+import { H2Pool } from '../../mediator/h2pool.js';
 import { loadRegistry, type ApnsApp } from '../../mediator/registry.js';
 import { withRatios, type BenchOptions, type BenchRow, type BenchSuite } from '../lib.js';
 import { HttpLoad, closedLoop, openLoop, percentile, pushRequestBytes } from './loadgen.js';
@@ -90,10 +96,10 @@ function row(name: string, ops: number, ns: number, cpuSec: number, extra: Recor
 }
 
 async function run(opts: BenchOptions): Promise<BenchRow[]> {
-  const total = opts.quick ? 3000 : 60_000;
+  const total = opts.quick ? 500 : 30_000;
   const window = 256;
-  const rate = opts.quick ? 1000 : 5000;
-  const rateMs = opts.quick ? 1000 : 4000;
+  const rate = opts.quick ? 300 : 2000;
+  const rateMs = opts.quick ? 500 : 5000;
   const dist = join(repoRoot, 'dist');
 
   const mock = startProc(process.execPath, [join(dist, 'fixtures', 'push', 'serve.js'), '--no-record']);
@@ -110,30 +116,65 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
     const appId = info.apps.apnsToken;
 
     const rows: BenchRow[] = [];
+    const phase = (what: string) => {
+      if (!opts.json) process.stderr.write(`  mediator: ${what}\n`);
+    };
     const bodies = (n: number, offset: number) =>
       Array.from({ length: n }, (_, i) => pushRequestBytes('127.0.0.1', info.apiKey, JSON.stringify(requestFor('NotifyIncomingCall', appId, token(offset + i)))));
 
     // 1. Through the mediator process.
+    phase('through the mediator');
     const load = new HttpLoad('127.0.0.1', port, window);
     await load.open();
-    const warm = bodies(Math.min(2000, total), 0);
+    const warm = bodies(Math.min(opts.quick ? 200 : 2000, total), 0);
     await closedLoop(warm.length, window, async (i) => (await load.send(warm[i]!)).status === 200);
     const reqs = bodies(total, 10_000_000);
     const medPid = med.child.pid!;
     const medCpu0 = procCpuSec(medPid);
     const medRun = await closedLoop(total, window, async (i) => (await load.send(reqs[i]!)).status === 200);
     rows.push(row('mediator http→apns', total, medRun.ns, procCpuSec(medPid) - medCpu0, { failed: medRun.failed, window }));
+    load.close();
 
+    phase('adapter in-process');
     // 2. Our adapter in-process (what the mediator does minus the HTTP edge).
     const app = loadRegistry(info.appsFile).apps.get(appId) as ApnsApp;
     const adapter = new ApnsAdapter({ app, log });
     const areqs = Array.from({ length: total }, (_, i) => requestFor('NotifyIncomingCall', appId, token(20_000_000 + i)));
-    await closedLoop(Math.min(2000, total), window, async (i) => (await adapter.send(areqs[i]!, Date.now() + 10_000)).outcome === 'delivered');
+    await closedLoop(Math.min(opts.quick ? 200 : 2000, total), window, async (i) => (await adapter.send(areqs[i]!, Date.now() + 10_000)).outcome === 'delivered');
     const adCpu0 = selfCpuSec();
     const adRun = await closedLoop(total, window, async (i) => (await adapter.send({ ...areqs[i]!, requestId: randomUUID() }, Date.now() + 10_000)).outcome === 'delivered');
     rows.push(row('apns adapter in-process', total, adRun.ns, selfCpuSec() - adCpu0, { failed: adRun.failed, window }));
     await adapter.close();
 
+    // 2b. The floor: our HTTP/2 pool alone with prebuilt headers (node:http2's own cost).
+    phase('HTTP/2 pool floor');
+    const pool = new H2Pool({ origin: info.apnsUrl, tls: { ca: readFileSync(info.caFile) }, log });
+    if (app.auth.type !== 'token') throw new Error('token app expected');
+    const signer = new ProviderTokenSigner(app.auth.teamId, app.auth.keyId, app.auth.key);
+    const payload = Buffer.from(JSON.stringify({ aps: {}, sipis: { verb: 'NotifyIncomingCall', callId: 'c1@x' } }));
+    const raw = (i: number) =>
+      pool
+        .request(
+          {
+            ':method': 'POST',
+            ':path': `/3/device/${token(i)}`,
+            authorization: signer.header(),
+            'apns-topic': `${appId}.voip`,
+            'apns-push-type': 'voip',
+            'apns-priority': '10',
+            'apns-expiration': '0',
+          },
+          payload,
+          10_000,
+        )
+        .then((r) => r.status === 200);
+    await closedLoop(Math.min(opts.quick ? 200 : 2000, total), window, (i) => raw(70_000_000 + i));
+    const rawCpu0 = selfCpuSec();
+    const rawRun = await closedLoop(total, window, (i) => raw(80_000_000 + i));
+    rows.push(row('h2 pool only (floor)', total, rawRun.ns, selfCpuSec() - rawCpu0, { failed: rawRun.failed, window }));
+    await pool.close();
+
+    phase('node-apn');
     // 3. @parse/node-apn, same notifications, same mock, same window.
     const apn = createRequire(import.meta.url)('@parse/node-apn') as ApnModule;
     const provider = new apn.Provider({
@@ -160,19 +201,22 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
       const res = await provider.send(note(i), token(i));
       return res.sent.length === 1;
     };
-    await closedLoop(Math.min(2000, total), window, (i) => send(30_000_000 + i));
+    await closedLoop(Math.min(opts.quick ? 200 : 2000, total), window, (i) => send(30_000_000 + i));
     const apnCpu0 = selfCpuSec();
     const apnRun = await closedLoop(total, window, (i) => send(40_000_000 + i));
     rows.push(row('node-apn', total, apnRun.ns, selfCpuSec() - apnCpu0, { failed: apnRun.failed, window }));
     await provider.shutdown();
 
+    phase(`latency at ${rate}/s`);
     // 4. Latency at a fixed rate: through the mediator, and straight to the mock.
     const lreqs = bodies(Math.round((rate * rateMs) / 1000), 50_000_000);
+    const lload = new HttpLoad('127.0.0.1', port, 64);
+    await lload.open();
     const lat = await openLoop(rate, rateMs, async (i) => {
-      const r = await load.send(lreqs[i]!);
+      const r = await lload.send(lreqs[i]!);
       return { ok: r.status === 200, latencyNs: r.latencyNs };
     });
-    load.close();
+    lload.close();
     const dAdapter = new ApnsAdapter({ app, log });
     const dlat = await openLoop(rate, rateMs, async (i) => {
       const t0 = process.hrtime.bigint();
@@ -203,8 +247,8 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
       samples: s2.length,
       extra: { p50ms: ms(d50), p99ms: ms(d99), failed: dlat.failed },
     });
-    const through = withRatios(rows.slice(0, 3), 'node-apn');
-    return [...through, ...rows.slice(3)];
+    const through = withRatios(rows.slice(0, 4), 'node-apn');
+    return [...through, ...rows.slice(4)];
   } finally {
     await Promise.all(procs.reverse().map((p) => p.stop('SIGTERM', 5000)));
   }
