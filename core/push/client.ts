@@ -101,6 +101,11 @@ export class PushClient {
     this.log = opts.log?.child({ component: 'push' });
   }
 
+  /** metric families for /metrics (core/server/metrics.ts `formatMetrics` takes them). */
+  metricFamilies(): ReturnType<PushMetrics['families']> {
+    return this.metrics.families(this.pending);
+  }
+
   /** pushes accepted and not finished yet (queued, in flight, or waiting to retry). */
   get size(): number {
     return this.pending;

@@ -119,6 +119,7 @@ test('an unknown push provider gets 555 with Feature-Caps; a bad token 400; noth
   t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.1;pn-provider=apns;pn-prid=a%2Fb;pn-param=ABCD123456.x>'], auth: ALICE })).status, 400);
   t.is(rig.registrar.bindingsOf(rig.accountId).length, 0);
   t.is(rig.registrar.counters.unsupportedPush, 1);
+  t.is(rig.registrar.metricFamilies().find((f) => f.name === 'sipis_device_register_unsupported_push_total')!.samples[0]!.value, 1);
 });
 
 test('several devices per account: the 200 lists every binding; Expires 0 removes one; Contact * removes all', async (t) => {

@@ -168,6 +168,27 @@ export class DeviceRegistrar extends EventEmitter {
     return this.table.size;
   }
 
+  /** metric families for /metrics (the shape core/server/metrics.ts `formatMetrics` takes). */
+  metricFamilies(): Array<{ name: string; help: string; type: 'counter' | 'gauge'; samples: Array<{ labels?: Record<string, string>; value: number }> }> {
+    const c = this.counters;
+    const counter = (name: string, help: string, value: number) => ({ name, help, type: 'counter' as const, samples: [{ value }] });
+    let push = 0;
+    for (const r of this.table.all()) if (r.binding.pushTargets.length > 0) push++;
+    return [
+      { name: 'sipis_devices', help: 'device bindings in memory, with and without push tokens', type: 'gauge', samples: [{ labels: { push: 'yes' }, value: push }, { labels: { push: 'no' }, value: this.table.size - push }] },
+      counter('sipis_device_registers_total', 'REGISTER requests from devices', c.registers),
+      counter('sipis_device_register_ok_total', '2xx answers to device REGISTERs', c.ok),
+      counter('sipis_device_register_challenges_total', '401 challenges sent to devices', c.challenges),
+      counter('sipis_device_register_forbidden_total', '403: wrong password, unknown or disabled account', c.forbidden),
+      counter('sipis_device_register_rejected_total', 'device REGISTERs answered with an error (403, 4xx, 555, 500)', c.rejected),
+      counter('sipis_device_register_unsupported_push_total', '555 Push Notification Service Not Supported', c.unsupportedPush),
+      counter('sipis_device_spoofed_flow_total', 'X-Sipis-Flow headers ignored from addresses that are not bridges', c.spoofedFlow),
+      counter('sipis_device_bindings_expired_total', 'bindings removed by expiry', c.expired),
+      counter('sipis_device_bindings_removed_total', 'bindings removed by the device, a dead token or a failed flow', c.removed),
+      counter('sipis_device_store_errors_total', 'binding writes the database refused or missed', c.storeErrors),
+    ];
+  }
+
   /** the binding with this id, if live. */
   binding(id: string): Binding | undefined {
     const r = this.table.get(id);
