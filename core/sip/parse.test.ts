@@ -296,6 +296,10 @@ test('limits: each a typed error', (t) => {
   code(t, Buffer.alloc(65537, 0x41), 'TOO_LARGE');
   code(t, req(s, Array.from({ length: 257 }, (_, i) => `X-H${i}: ${i}`)), 'TOO_MANY_HEADERS');
   code(t, req(s, ['X-Long: ' + 'a'.repeat(8200)]), 'HEADER_TOO_LONG');
+  // list elements are bounded too: each becomes an object
+  const vias = Array.from({ length: 40 }, () => 'Via: ' + Array.from({ length: 30 }, (_, i) => `SIP/2.0/UDP h${i}`).join(','));
+  const e = code(t, req(s, vias), 'TOO_MANY_HEADERS');
+  t.regex(e.message, /1024/);
 });
 
 test('a malformed optional header that is not validated reads as undefined / []', (t) => {

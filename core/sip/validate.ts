@@ -26,12 +26,23 @@ function once(seen: boolean, id: number): void {
   if (seen) throw new SipParseError('BAD_HEADER', 'header field appears more than once', CANONICAL[id]);
 }
 
+/**
+ * At most this many elements in the validated list headers of one message (Via, Contact,
+ * Route, Record-Route together): each becomes a view object, so this bounds what a 64 KiB
+ * datagram can make us allocate. A real message has a few dozen at most.
+ */
+export const MAX_LIST_ELEMENTS = 1024;
+let elements = 0;
+
 /** Parses a list value element by element in one pass: each scan stops at the ',' that ends it. */
 function eachElement<T>(b: Buffer, s: number, e: number, id: number, scan: (b: Buffer, s: number, e: number, list: boolean) => T | null, out: T[]): void {
   let i = s;
   for (;;) {
     i = skipLws(b, i, e);
     if (i >= e || b[i] === 0x2c) bad(id, 'empty list element');
+    if (++elements > MAX_LIST_ELEMENTS) {
+      throw new SipParseError('TOO_MANY_HEADERS', `more than ${MAX_LIST_ELEMENTS} Via/Contact/Route/Record-Route elements`, CANONICAL[id]);
+    }
     const x = scan(b, i, e, true);
     if (x === null) bad(id, 'value');
     out.push(x);
@@ -54,6 +65,7 @@ export function validateMessage(m: SipMessage, mask = ALL_VALIDATED): void {
   const ix = m._ix;
   const b = m.raw;
   const full = mask === ALL_VALIDATED;
+  elements = 0;
   if (ix.isRequest && full) {
     const uri = scanUri(b, ix.uriStart, ix.uriEnd);
     if (uri === null) throw new SipParseError('BAD_URI', 'invalid Request-URI');
@@ -187,6 +199,7 @@ const sink: unknown[] = [];
  */
 export function checkHeaderValue(id: number, b: Buffer, s: number, e: number): void {
   sink.length = 0;
+  elements = 0;
   switch (id) {
     case H.VIA:
       eachElement(b, s, e, id, scanVia, sink);
