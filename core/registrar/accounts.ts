@@ -14,10 +14,12 @@ export interface DeviceAccount {
   aorUser: string;
   enabled: boolean;
   password: string | null;
+  /** the account's shard key (`user@host`). */
+  key: string;
 }
 
 export interface AccountDirectory {
-  /** the account whose AOR is `user@host` (lowercase) and whose auth user (or AOR user) is `username`. */
+  /** the account whose AOR is `user@host` (host lower-cased) and whose auth user (or AOR user) is `username`. */
   find(shardKey: string, username: string): Promise<DeviceAccount | null>;
   /** drops cached data of one account (after a change), or all. */
   invalidate(accountId?: string): void;
@@ -37,8 +39,12 @@ export class StoreAccountDirectory implements AccountDirectory {
   ) {}
 
   async find(shardKey: string, username: string): Promise<DeviceAccount | null> {
-    const list = await this.byKey(shardKey);
-    return list.find((a) => a.authUser === username) ?? list.find((a) => a.aorUser === username) ?? null;
+    const list = await this.byKey(shardKey.toLowerCase());
+    // users compare case-sensitively (RFC 3261 §19.1.4): an exact AOR match wins over one
+    // that differs only by case
+    const exact = list.filter((a) => a.key === shardKey);
+    const pool = exact.length > 0 ? exact : list;
+    return pool.find((a) => a.authUser === username) ?? pool.find((a) => a.aorUser === username) ?? null;
   }
 
   invalidate(accountId?: string): void {
@@ -60,7 +66,7 @@ export class StoreAccountDirectory implements AccountDirectory {
       const password = a.hasPassword ? await this.store.accounts.password(a.id) : null;
       const at = a.aor.indexOf('@');
       const colon = a.aor.indexOf(':');
-      accounts.push({ id: String(a.id), aor: a.aor, authUser: a.authUser, aorUser: a.aor.slice(colon + 1, at), enabled: a.enabled, password });
+      accounts.push({ id: String(a.id), aor: a.aor, authUser: a.authUser, aorUser: a.aor.slice(colon + 1, at), enabled: a.enabled, password, key: a.shardKey });
     }
     // Only found accounts are cached: a phone configured before its account must not wait a TTL.
     if (accounts.length > 0) {

@@ -153,6 +153,17 @@ test('several devices per account: the 200 lists every binding; Expires 0 remove
   t.is(rig.registrar.bindingsOf(String(Number(rig.accountId) + 1)).length, 1, "bob's binding stays");
 });
 
+test('an account may hold maxBindingsPerAccount bindings; a REGISTER going past it gets 403 and changes nothing', async (t) => {
+  const rig = await withRig(t, { maxBindingsPerAccount: 2 });
+  const phone = rig.phone();
+  t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.1>', '<sip:alice@10.0.0.2>'], auth: ALICE })).status, 200);
+  const r = await phone.register({ contacts: ['<sip:alice@10.0.0.3>'], auth: ALICE });
+  t.deepEqual([r.status, r.reason], [403, 'Too Many Bindings']);
+  // replacing one within the limit is fine
+  t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.2>;expires=0', '<sip:alice@10.0.0.3>'], auth: ALICE })).status, 200);
+  t.deepEqual(rig.registrar.bindingsOf(rig.accountId).map((b) => b.contact).sort(), ['sip:alice@10.0.0.1', 'sip:alice@10.0.0.3']);
+});
+
 test('423 with Min-Expires below the minimum; longer than the maximum is cut; no Contact = query', async (t) => {
   const rig = await withRig(t);
   const phone = rig.phone();

@@ -39,6 +39,8 @@ export interface DeviceRegistrarOptions {
   bridges?: readonly string[];
   expires?: Partial<ExpiryPolicy>;
   push?: { providers?: readonly string[]; appIds?: Readonly<Record<string, string>> };
+  /** live bindings one account may hold (default 32): more is refused with 403, not stored. */
+  maxBindingsPerAccount?: number;
   /** where accounts come from; default: the store, cached 30 s. */
   accounts?: AccountDirectory;
   sweepIntervalMs?: number;
@@ -292,7 +294,7 @@ export class DeviceRegistrar extends EventEmitter {
     const to = req.to.uri;
     // §10.3 step 4/5: the AOR (To) must be an account, addressed as user@host
     if ((to.scheme !== 'sip' && to.scheme !== 'sips') || !to.user) return this.reply(tx, 404, 'Not Found');
-    const shardKey = `${to.user}@${to.host}`.toLowerCase();
+    const shardKey = `${to.user}@${to.host.toLowerCase()}`;
 
     // §10.3 step 3 / §22: digest against the account, realm = the sipis domain
     const creds: AuthCredentials | undefined = req.authorization.find((c) => c.params.get('realm') === this.opts.domain);
@@ -336,12 +338,29 @@ export class DeviceRegistrar extends EventEmitter {
       const events: Array<() => void> = [];
       if (plan.kind === 'remove-all') await this.removeAll(account, req, events);
       else if (plan.kind === 'bind') {
+        if (this.wouldExceed(account.id, plan.contacts)) {
+          this.counters.forbidden++;
+          return this.reply(tx, 403, 'Too Many Bindings');
+        }
         for (const c of plan.contacts) await this.apply(account, req, c, decision, events);
       }
       this.counters.ok++;
       this.reply(tx, 200, undefined, this.okHeaders(account.id, req, decision, plan.kind === 'bind' ? plan.providers : []));
       for (const e of events) e();
     });
+  }
+
+  /** would binding these contacts leave the account with more bindings than allowed? */
+  private wouldExceed(accountId: string, contacts: readonly ContactPlan[]): boolean {
+    const max = this.opts.maxBindingsPerAccount ?? 32;
+    const now = this.now();
+    const keys = new Set<string>();
+    for (const r of this.table.ofAccount(accountId)) if (r.binding.expiresAt > now) keys.add(r.binding.instanceId);
+    for (const c of contacts) {
+      if (c.expires === 0) keys.delete(c.instanceId);
+      else keys.add(c.instanceId);
+    }
+    return keys.size > max;
   }
 
   private async serialize(accountId: string, fn: () => Promise<void>): Promise<void> {
