@@ -58,6 +58,11 @@ test('wrong password → 403; unknown account → 403; foreign nonce → 401; ex
   // a nonce we never minted
   const forged = `Digest username="alice", realm="${DOMAIN}", nonce="${'A'.repeat(70)}", uri="sip:${DOMAIN}", response="${'0'.repeat(32)}", qop=auth, nc=00000001, cnonce="abc"`;
   t.is((await phone.send({ contacts: ['<sip:alice@10.0.0.1>'] }, forged)).status, 401);
+  // credentials computed for another Request-URI
+  const chal = await phone.send({ contacts: ['<sip:alice@10.0.0.1>'] });
+  const other = phone.authorize(chal, ALICE).replace(`uri="sip:${DOMAIN}"`, 'uri="sip:elsewhere.test"');
+  const mism = await phone.send({ contacts: ['<sip:alice@10.0.0.1>'] }, other);
+  t.is(mism.status, 400);
   // stale: the nonce is older than its TTL (300 s)
   const c401 = await phone.send({ contacts: ['<sip:alice@10.0.0.1>'] });
   const auth = phone.authorize(c401, ALICE);

@@ -307,7 +307,8 @@ export class DeviceRegistrar extends EventEmitter {
       if (this.digest.checkNonce(nonce, this.opts.domain) === undefined) return this.challenge(tx, false);
       return this.forbid(tx, account ? 'account disabled or without password' : 'no such account', req);
     }
-    const v = this.digest.verifyCredentials({ credentials: creds, method: req.method, realm: this.opts.domain, password: account.password, now: this.now() });
+    // RFC 7616 §3.5 / RFC 3261 §22.4: the digest-uri must be our Request-URI (the bridge does not rewrite it)
+    const v = this.digest.verifyCredentials({ credentials: creds, method: req.method, realm: this.opts.domain, password: account.password, now: this.now(), requestUri: req.uri });
     if (!v.ok) {
       switch (v.reason) {
         case 'stale':
@@ -316,6 +317,8 @@ export class DeviceRegistrar extends EventEmitter {
           return this.forbid(tx, 'wrong password', req);
         case 'missing-param':
           return this.reply(tx, 400, `Bad Authorization (${v.param ?? 'missing parameter'})`);
+        case 'uri-mismatch':
+          return this.reply(tx, 400, 'Bad Authorization (uri is not the Request-URI)');
         default:
           return this.challenge(tx, false);
       }
