@@ -55,8 +55,10 @@ interface IncomingState {
 export function pushDelivered(r: unknown): boolean {
   if (Array.isArray(r)) return r.some((x) => pushDelivered(x));
   if (typeof r !== 'object' || r === null) return false;
-  const o = r as { outcome?: unknown; delivered?: unknown };
+  const o = r as { outcome?: unknown; delivered?: unknown; result?: unknown };
   if (o.outcome === 'delivered') return true;
+  // core/push PushClient.sendToAccount: [{ binding, result: { outcome } }]
+  if (o.result !== undefined) return pushDelivered(o.result);
   return typeof o.delivered === 'number' && o.delivered > 0;
 }
 
