@@ -285,7 +285,7 @@ export class H2Pool {
         );
       }
     };
-    stream.on('end', finish);
+    // 'close' follows the end of the response (or a reset): one listener settles both cases.
     stream.on('close', () => {
       conn.active--;
       finish();

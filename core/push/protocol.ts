@@ -174,6 +174,10 @@ const PAYLOAD_RULES: Readonly<Record<PushVerb, readonly FieldRule[]>> = {
   NotifyInstanceOff: [opt('reason'), opt('text')],
 };
 
+const PAYLOAD_FIELDS = Object.fromEntries(
+  PUSH_VERBS.map((v) => [v, new Set(PAYLOAD_RULES[v].map((r) => r.name))]),
+) as unknown as Readonly<Record<PushVerb, ReadonlySet<string>>>;
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -188,7 +192,7 @@ function fail(field: string, reason: string): ValidationResult {
  */
 export function validatePushRequest(body: unknown, limits: ValidationLimits = DEFAULT_LIMITS): ValidationResult {
   if (!isObject(body)) return fail('', 'request body must be a JSON object');
-  for (const key of Object.keys(body)) {
+  for (const key in body) {
     if (!TOP_LEVEL.has(key)) return fail(key, `unknown field "${key}"`);
   }
   const { verb, appId, deviceToken, tokenKind, selector, requestId, payload } = body;
@@ -216,8 +220,8 @@ export function validatePushRequest(body: unknown, limits: ValidationLimits = DE
   const p = payload === undefined ? {} : payload;
   if (!isObject(p)) return fail('payload', 'payload must be a JSON object');
   const rules = PAYLOAD_RULES[verb as PushVerb];
-  const known = new Set(rules.map((r) => r.name));
-  for (const key of Object.keys(p)) {
+  const known = PAYLOAD_FIELDS[verb as PushVerb];
+  for (const key in p) {
     if (!known.has(key)) return fail(`payload.${key}`, `unknown field "${key}" for ${verb}`);
   }
   for (const rule of rules) {
