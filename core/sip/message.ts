@@ -20,6 +20,7 @@ import { parseNameAddr } from './name-addr.js';
 import { rewriteMessage } from './serialize.js';
 import { validateMessage } from './validate.js';
 import { parseAuth } from './auth-header.js';
+import { knownMethod } from './methods.js';
 import type {
   AuthChallenge,
   AuthCredentials,
@@ -86,7 +87,7 @@ export class SipMessage {
   get method(): string {
     if (this._method === undefined) {
       const ix = this._ix;
-      this._method = ix.isRequest ? latin1(this.raw, ix.start, ix.methodEnd) : '';
+      this._method = ix.isRequest ? (knownMethod(this.raw, ix.start, ix.methodEnd) ?? latin1(this.raw, ix.start, ix.methodEnd)) : '';
     }
     return this._method;
   }
@@ -275,7 +276,7 @@ export class SipMessage {
       const c = this._cseqAt;
       if (c === null) return { seq: 0, method: '' };
       // a request's CSeq method equals its method (checked at parse): share the string
-      this._cseq = { seq: c[0], method: this._ix.isRequest ? this.method : latin1(this.raw, c[1], c[2]) };
+      this._cseq = { seq: c[0], method: this._ix.isRequest ? this.method : (knownMethod(this.raw, c[1], c[2]) ?? latin1(this.raw, c[1], c[2])) };
     }
     return this._cseq;
   }
