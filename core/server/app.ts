@@ -95,7 +95,9 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
   }
   let transport: UdpTransport;
   try {
-    transport = await UdpTransport.listen({ listen: cfg.listen.map((l) => parseListen(l, cfg.advertise)) });
+    // 4 MiB socket buffers (the kernel caps them at net.core.rmem_max): a burst of responses to a
+    // start-up wave must not overflow the default ~200 KiB and cost a 500 ms retransmission each
+    transport = await UdpTransport.listen({ listen: cfg.listen.map((l) => parseListen(l, cfg.advertise)), recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
   } catch (err) {
     await store.close();
     throw new ServerError('ERR_STARTUP_LISTEN', `cannot listen on ${cfg.listen.join(', ')}: ${(err as Error).message}`, { cause: err });

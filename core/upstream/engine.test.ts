@@ -274,3 +274,29 @@ test('timeouts back off instead of retrying at once', async (t) => {
   await settle();
   t.is(sent.length, 2);
 });
+
+test('refreshes of live bindings are not held back behind a start-up backlog; restart spreads nearly-due ones', async (t) => {
+  const { engine, sent } = harness({ rate: 1, burst: 1 });
+  const now = engine.now();
+  const rec = (id: string, left: number): RegistrationRecord => ({ accountId: id, state: 'Registered', callId: `c-${id}`, cseq: 1, expiresAt: now + left, lastStatus: 200, lastReason: null, failures: 0, retryAt: null, failingSince: null });
+  const records = new Map<string, RegistrationRecord>([['live', rec('live', 600_000)]]);
+  const nearly = Array.from({ length: 50 }, (_, i) => account(`near${i}`));
+  for (const a of nearly) records.set(a.id, rec(a.id, 20_000));
+  engine.load([account('live'), ...nearly, ...Array.from({ length: 100 }, (_, i) => account(`new${i}`))], records);
+  engine.start();
+  engine.pump();
+  t.is(sent.length, 1, 'one token: one new account');
+  // the nearly-due bindings are spread over the first half of their remaining 20 s, not all now
+  const dues = nearly.map((a) => engine.get(a.id)!.dueAt - now);
+  t.true(dues.every((d) => d >= 0 && d <= 10_000));
+  t.true(new Set(dues.map((d) => Math.floor(d / 1000))).size >= 5);
+  engine.advance(10_000);
+  await settle();
+  t.is(sent.filter((s) => s.accountId.startsWith('near')).length, 50, 'all nearly-due refreshed in time, unpaced');
+  const due = engine.get('live')!.dueAt;
+  engine.advance(due - engine.now());
+  await settle();
+  const live = sent.filter((s) => s.accountId === 'live');
+  t.is(live.length, 1, 'the refresh went out although 99 new accounts still wait for tokens');
+  t.true(engine.backlog > 50);
+});

@@ -16,6 +16,7 @@ import { DueHeap } from './due-heap.js';
 import { TokenBucket } from './pacer.js';
 import { DEFAULT_POLICY, Registration, type Decision, type MachineContext, type RegistrationPolicy } from './registration.js';
 import { StateWriter, type SaveRecords } from './state-writer.js';
+import { Fifo } from './fifo.js';
 import { REGISTRATION_STATES, type Authorizer, type RegisterOutcome, type RegisterSpec, type RegistrationRecord, type RegistrationSender, type RegistrationState, type UpstreamAccount } from './types.js';
 
 export interface EngineOptions {
@@ -60,9 +61,11 @@ export class UpstreamEngine {
   /** machines sending one last unREGISTER for an old registrar, not tracked in `accounts`. */
   private readonly detached = new Set<Registration>();
   private readonly heap = new DueHeap<Registration>();
-  /** follow-up requests of running exchanges, FIFO; entries carry the generation they were queued for. */
-  private priority: Array<{ m: Registration; gen: number }> = [];
-  private priorityHead = 0;
+  /** follow-ups of running exchanges (answers to 401/407, 423 retries), by lane; entries carry the generation they were queued for. */
+  private readonly freeFollowUps = new Fifo<{ m: Registration; gen: number }>();
+  private readonly pacedFollowUps = new Fifo<{ m: Registration; gen: number }>();
+  /** paced exchanges that are due and wait for a token. */
+  private readonly ready = new Fifo<{ m: Registration; gen: number }>();
   private readonly bucket: TokenBucket;
   private readonly writer: StateWriter<Registration> | undefined;
   private readonly ctx: MachineContext;
@@ -108,6 +111,11 @@ export class UpstreamEngine {
     return this.accounts.size;
   }
 
+  /** paced exchanges waiting for a token (start-up backlog). */
+  get backlog(): number {
+    return this.ready.length + this.pacedFollowUps.length;
+  }
+
   get pendingWrites(): number {
     return this.writer?.size ?? 0;
   }
@@ -147,8 +155,11 @@ export class UpstreamEngine {
     const p = this.ctx.policy;
     const expires = m.wantedExpires(p);
     const lead = expires * (1 - (p.refreshMin + (p.refreshMax - p.refreshMin) * this.ctx.random())) * 1000;
-    const at = m.registeredUntil - Math.max(lead, Math.min(p.refreshLeadS * 1000, (m.registeredUntil - now) / 2));
-    return Math.max(now, Math.round(at));
+    const at = m.registeredUntil - lead;
+    if (at > now) return Math.round(at);
+    // less left than the usual lead: refresh within the first half of what is left, spread so
+    // that a restart does not refresh every nearly-due binding in the same second
+    return Math.round(now + (this.ctx.random() * (m.registeredUntil - now)) / 2);
   }
 
   start(): void {
@@ -287,45 +298,62 @@ export class UpstreamEngine {
     this.pump();
   }
 
-  /** Starts every exchange that is due, as far as the token bucket allows. */
+  /**
+   * Starts what is due. Two lanes:
+   *  - refreshes of live bindings (and their follow-ups) go out at their own time, unpaced:
+   *    their times are already spread over the expiry window (random 50–85 %), and holding them
+   *    back behind a start-up queue would let bindings expire;
+   *  - everything else (first registrations, re-registrations after a change or an expired
+   *    binding, retries after failures, unREGISTERs) takes one token per REGISTER from the
+   *    bucket, answers to challenges first so started exchanges finish before new ones begin.
+   */
   pump(): void {
     if (this.stopped || !this.started) return;
     const now = this.now();
-    for (;;) {
-      let m: Registration | undefined;
-      let followUp = false;
-      while (this.priorityHead < this.priority.length) {
-        const e = this.priority[this.priorityHead]!;
-        if (e.gen === e.m.generation && !e.m.inFlight && (this.accounts.get(e.m.account.id) === e.m || this.detached.has(e.m))) break;
-        this.priorityHead++; // stale: the account changed since
-      }
-      if (this.priorityHead < this.priority.length) followUp = true;
-      else {
-        const top = this.heap.peek();
-        if (!top || top.dueAt > now) break;
-      }
-      if (!this.bucket.tryTake(now)) break;
-      if (followUp) m = this.priority[this.priorityHead++]!.m;
-      else {
-        m = this.heap.popDue(now)!;
-        m.beginExchange(m.wantUnregister);
-      }
-      this.send(m, now);
+    // unpaced follow-ups
+    for (const e of this.drain(this.freeFollowUps)) this.send(e.m);
+    // due heap entries: refreshes go now, the rest wait for tokens in arrival order
+    for (let m = this.heap.popDue(now); m; m = this.heap.popDue(now)) {
+      m.beginExchange(m.wantUnregister);
+      m.paced = !(m.state === 'Registered' && m.registeredUntil > now && !m.wantUnregister);
+      if (m.paced) this.ready.push({ m, gen: m.generation });
+      else this.send(m);
     }
-    if (this.priorityHead > 1024 && this.priorityHead * 2 > this.priority.length) {
-      this.priority = this.priority.slice(this.priorityHead);
-      this.priorityHead = 0;
+    // paced follow-ups, then paced new exchanges, while tokens last
+    for (const q of [this.pacedFollowUps, this.ready]) {
+      for (;;) {
+        const e = this.peekLive(q);
+        if (!e || !this.bucket.tryTake(now)) break;
+        q.shift();
+        this.send(e.m);
+      }
     }
     this.arm();
   }
 
-  private send(m: Registration, now: number): void {
+  private live(e: { m: Registration; gen: number }): boolean {
+    return e.gen === e.m.generation && !e.m.inFlight && (this.accounts.get(e.m.account.id) === e.m || this.detached.has(e.m));
+  }
+
+  /** First live entry of a queue (stale ones, for accounts changed since, are dropped). */
+  private peekLive(q: Fifo<{ m: Registration; gen: number }>): { m: Registration; gen: number } | undefined {
+    for (let e = q.peek(); e; e = q.peek()) {
+      if (this.live(e)) return e;
+      q.shift();
+    }
+    return undefined;
+  }
+
+  private *drain(q: Fifo<{ m: Registration; gen: number }>): Generator<{ m: Registration; gen: number }> {
+    for (let e = q.shift(); e; e = q.shift()) if (this.live(e)) yield e;
+  }
+
+  private send(m: Registration): void {
     const spec = m.nextRequest(this.ctx);
     if (spec.expires === 0) this.counters.unregistersSent++;
     else this.counters.registersSent++;
     if (m.dirty) this.markDirty(m);
     this.inFlight++;
-    void now;
     this.opts.sender.send(spec).then(
       (outcome) => this.onOutcome(m, spec, outcome),
       (err: unknown) => this.onOutcome(m, spec, { kind: 'timeout', reason: `send failed: ${(err as Error)?.message ?? String(err)}` }),
@@ -360,7 +388,7 @@ export class UpstreamEngine {
   private apply(m: Registration, d: Decision): void {
     switch (d.next) {
       case 'now':
-        this.priority.push({ m, gen: m.generation });
+        (m.paced ? this.pacedFollowUps : this.freeFollowUps).push({ m, gen: m.generation });
         this.arm(true);
         return;
       case 'at':
@@ -384,11 +412,10 @@ export class UpstreamEngine {
     if (this.manual || this.stopped || !this.started) return;
     const now = this.now();
     let at = Infinity;
-    if (immediate || this.priorityHead < this.priority.length) at = now + this.bucket.waitMs(now);
-    else {
-      const top = this.heap.peek();
-      if (top) at = top.dueAt <= now ? now + this.bucket.waitMs(now) : top.dueAt;
-    }
+    if (this.freeFollowUps.length) at = now;
+    else if (immediate || this.pacedFollowUps.length || this.ready.length) at = now + this.bucket.waitMs(now);
+    const top = this.heap.peek();
+    if (top && top.dueAt < at) at = Math.max(top.dueAt, now);
     if (at === Infinity) return;
     if (this.timer && this.armedAt <= at) return;
     if (this.timer) clearTimeout(this.timer);

@@ -108,6 +108,8 @@ export class Registration implements HeapItem {
   persist = true;
   /** the next exchange the engine starts removes our binding. */
   wantUnregister = false;
+  /** the running exchange goes through the token bucket (not a refresh of a live binding). */
+  paced = true;
 
   /** consecutive failed exchanges (transient), for the exponential backoff. */
   failures = 0;

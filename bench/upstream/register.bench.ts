@@ -1,0 +1,201 @@
+/**
+ * Register-on-behalf at scale.
+ *
+ *  1. `register N (401+200, UDP)`: one engine (UDP transport, transaction layer, digest) against
+ *     the bench registrar in a child process (fixtures/registrar.ts: 401 then 200) on loopback;
+ *     wall time and this process's CPU to get N accounts Registered at full pace (token bucket
+ *     set far above what the link takes). Quick: 2 000 accounts; full: 100 000.
+ *  2. `steady state N @3600 s (stub sender)`: N accounts loaded as after a restart (bindings
+ *     valid, due over the next hour), refreshed through an in-memory sender that answers like a
+ *     registrar (401 then 200, then preemptive credentials accepted) — no sockets, so this is
+ *     the engine's own cost: heap, pacing, digest, state machine. RSS after load and CPU share
+ *     over a window. Full: 1 000 000 accounts, 20 s window; quick: 20 000, 2 s.
+ *
+ *   npm run bench -- upstream            (full)
+ *   npm run bench -- --quick upstream
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { TransactionLayer } from '../../core/transaction/index.js';
+import { UdpTransport } from '../../core/transport/index.js';
+import { UpstreamEngine } from '../../core/upstream/engine.js';
+import { SipRegistrationSender } from '../../core/upstream/sender.js';
+import type { RegisterOutcome, RegisterSpec, RegistrationRecord, UpstreamAccount } from '../../core/upstream/types.js';
+import { freeSipPort } from '../../fixtures/net.js';
+import { repoRoot } from '../../fixtures/paths.js';
+import { withRatios, type BenchRow, type BenchSuite } from '../lib.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** bench/upstream in the source tree (the sipp scenario is not compiled). */
+const fixturesBench = join(repoRoot, 'bench', 'upstream');
+/** REGISTERs started per second at "full pace": far above any provider's limit, below what one loopback registrar process answers. */
+const RATE = 2000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mib = (b: number) => Math.round(b / 1048576);
+
+function account(i: number, registrar: string): UpstreamAccount {
+  return { id: String(i), aor: `sip:u${i}@bench.test`, authUser: `u${i}`, password: 'pw', registrar, expires: 3600, enabled: true };
+}
+
+async function startRegistrarChild(): Promise<{ port: number; stop(): void }> {
+  const child = spawn(process.execPath, [join(here, 'registrar-child.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const { port } = JSON.parse(line.toString()) as { port: number };
+  return {
+    port,
+    stop() {
+      child.stdin!.end();
+      child.kill();
+    },
+  };
+}
+
+/**
+ * The peer: sipp registering the same accounts (one call = REGISTER, 401, REGISTER, 200) at
+ * the same pace against the same kind of registrar. Its CPU comes from the shell's `times`
+ * (children's user and system time), since sipp exits when done.
+ */
+export async function registerWithSipp(n: number): Promise<BenchRow | undefined> {
+  if (spawnSync('sipp', ['-v']).status === null) return undefined;
+  const reg = await startRegistrarChild();
+  const dir = mkdtempSync(join(tmpdir(), 'sipis-bench-sipp-'));
+  try {
+    writeFileSync(join(dir, 'users.csv'), ['SEQUENTIAL', ...Array.from({ length: n }, (_, i) => `u${i}`)].join('\n') + '\n');
+    const sippArgs = ['-sf', join(fixturesBench, 'sipp-register.xml'), `127.0.0.1:${reg.port}`, '-i', '127.0.0.1', '-p', String(await freeSipPort()), '-au', 'bench', '-ap', 'pw', '-m', String(n), '-r', String(RATE / 2), '-l', '2000', '-inf', join(dir, 'users.csv'), '-nostdin', '-trace_screen', '-screen_file', join(dir, 'screen.log'), '-timeout', '300s'];
+    const t0 = performance.now();
+    const r = spawnSync('sh', ['-c', 'sipp "$@" >/dev/null 2>&1; echo "rc=$?"; times', 'sh', ...sippArgs], { cwd: dir, encoding: 'utf8', timeout: 320_000 });
+    const wallMs = performance.now() - t0;
+    // `times` prints two lines: the shell's own, then its children's "XmY.YYYs XmZ.ZZZs"
+    const lines = r.stdout.trim().split('\n');
+    const m = /(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/.exec(lines.at(-1) ?? '');
+    const cpuMs = m ? (Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000 : NaN;
+    const ok = /rc=0/.test(r.stdout);
+    return {
+      suite: 'upstream',
+      name: `sipp: register ${n} (401+200, UDP)`,
+      medianNs: (wallMs * 1e6) / n,
+      opsPerSec: (n / wallMs) * 1000,
+      samples: 1,
+      extra: { rate: RATE, ok: ok ? 'yes' : 'no', wallMs: Math.round(wallMs), cpuMs: Math.round(cpuMs), cpuUsPerAccount: Math.round((cpuMs * 1000) / n) },
+    };
+  } finally {
+    reg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function registerOverUdp(n: number): Promise<BenchRow> {
+  const child = await startRegistrarChild();
+  try {
+    const port = child.port;
+    const transport = await UdpTransport.listen({ listen: [{ host: '127.0.0.1', port: 0 }], recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    const layer = new TransactionLayer(transport);
+    const engine = new UpstreamEngine({ sender: new SipRegistrationSender(layer), rate: RATE, burst: 100 });
+    const registrar = `sip:127.0.0.1:${port}`;
+    const accounts = Array.from({ length: n }, (_, i) => account(i, registrar));
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    engine.load(accounts, new Map());
+    engine.start();
+    const deadline = Date.now() + (n > 10_000 ? 300_000 : 30_000);
+    while (engine.countByState().Registered < n && Date.now() < deadline) await sleep(20);
+    const wallMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const registered = engine.countByState().Registered;
+    const sent = engine.counters.registersSent;
+    const rss = process.memoryUsage().rss;
+    await engine.stop();
+    layer.close();
+    await transport.close();
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    return {
+      suite: 'upstream',
+      name: `register ${n} (401+200, UDP)`,
+      medianNs: (wallMs * 1e6) / n,
+      opsPerSec: (registered / wallMs) * 1000,
+      samples: 1,
+      extra: { rate: RATE, registered, registers: sent, datagramsOut: transport.counters.datagramsOut, wallMs: Math.round(wallMs), cpuMs: Math.round(cpuMs), cpuUsPerAccount: Math.round((cpuMs * 1000) / n), timeouts: engine.counters.timeouts, rssMiB: mib(rss) },
+    };
+  } finally {
+    child.stop();
+  }
+}
+
+/** An in-memory registrar: 401 for a request without credentials, 200 for one with. */
+const challenge = { scheme: 'Digest', params: new Map([['realm', 'bench.test'], ['nonce', 'abcdef0123456789'], ['qop', 'auth'], ['algorithm', 'MD5']]) };
+const stubSender = {
+  send(spec: RegisterSpec): Promise<RegisterOutcome> {
+    return Promise.resolve(
+      spec.authorization
+        ? { kind: 'response', response: { status: 200, contacts: [], challenges: [], expires: spec.expires } }
+        : { kind: 'response', response: { status: 401, contacts: [], challenges: [challenge] } },
+    );
+  },
+};
+
+export async function steadyState(n: number, windowMs: number): Promise<BenchRow> {
+  global.gc?.();
+  const rss0 = process.memoryUsage().rss;
+  // refresh at exactly 67.5 % of 3600 s (the mean of the default 50–85 % spread) and bindings
+  // ending uniformly over the next 2430 s + lead: refreshes then come at the steady rate
+  // n / 2430 s from the first second (411/s for a million), which the window measures
+  const engine = new UpstreamEngine({ sender: stubSender, rate: 200, burst: 200, policy: { refreshMin: 0.675, refreshMax: 0.675 } });
+  const now = Date.now();
+  const records = (id: string): RegistrationRecord => {
+    const i = Number(id);
+    return { accountId: id, state: 'Registered', callId: `c${i}@bench`, cseq: 10, expiresAt: now + 1_170_000 + 1000 + (i * 2_430_000) / n, lastStatus: 200, lastReason: null, failures: 0, retryAt: null, failingSince: null };
+  };
+  const t0 = performance.now();
+  const CHUNK = 50_000;
+  for (let i = 0; i < n; i += CHUNK) {
+    const part: UpstreamAccount[] = [];
+    for (let j = i; j < Math.min(n, i + CHUNK); j++) part.push(account(j, 'sip:registrar.bench.test'));
+    engine.load(part, records);
+  }
+  const loadMs = performance.now() - t0;
+  engine.start();
+  // refreshes that fell due while loading go out at once: let that backlog drain first
+  await sleep(Math.min(5000, windowMs / 2));
+  global.gc?.();
+  const rss = process.memoryUsage().rss;
+  const heap = process.memoryUsage().heapUsed;
+  const sent0 = engine.counters.registersSent;
+  const cpu0 = process.cpuUsage();
+  const w0 = performance.now();
+  await sleep(windowMs);
+  const cpu = process.cpuUsage(cpu0);
+  const wall = performance.now() - w0;
+  const sent = engine.counters.registersSent - sent0;
+  await engine.stop();
+  const cpuShare = (cpu.user + cpu.system) / 1000 / wall;
+  return {
+    suite: 'upstream',
+    name: `steady state ${n} @3600 s (stub sender)`,
+    medianNs: sent ? (wall * 1e6) / sent : 0,
+    opsPerSec: (sent / wall) * 1000,
+    samples: 1,
+    extra: { steadyRatePerS: Math.round(n / 2430), loadMs: Math.round(loadMs), rssMiB: mib(rss), rssDeltaMiB: mib(rss - rss0), heapMiB: mib(heap), registersInWindow: sent, cpuPctOfCore: +(cpuShare * 100).toFixed(2), windowMs: Math.round(wall) },
+  };
+}
+
+const suite: BenchSuite = {
+  name: 'upstream',
+  async run({ quick }) {
+    const rows: BenchRow[] = [];
+    const n = quick ? 2000 : 100_000;
+    const peer = await registerWithSipp(n);
+    const ours = await registerOverUdp(n);
+    if (peer) {
+      // CPU per account against sipp doing the same registrations in the same run
+      ours.extra!.cpuVsSipp = +(Number(ours.extra!.cpuMs) / Number(peer.extra!.cpuMs)).toFixed(2);
+      rows.push(...withRatios([ours, peer], peer.name));
+    } else rows.push(ours);
+    rows.push(await steadyState(quick ? 20_000 : 1_000_000, quick ? 2000 : 20_000));
+    return rows;
+  },
+};
+export default suite;
