@@ -211,9 +211,13 @@ export class AccountStore {
     return rows[0] ? accountFromRow(rows[0]) : null;
   }
 
-  /** accounts whose shard key (lower user@host) is `key`: routing of incoming requests. */
+  /**
+   * Accounts whose shard key (user@host) matches `key` ignoring case: routing of incoming
+   * requests. Callers that lower-cased the user still find the account; when two accounts differ
+   * only by the user's case, both come back and the caller picks by exact user.
+   */
   async findByShardKey(key: string): Promise<Account[]> {
-    const rows = await this.pool.execute<AccountRow>('account_by_key', `SELECT ${COLUMNS} FROM account WHERE shard_key = $1`, [key.toLowerCase()]);
+    const rows = await this.pool.execute<AccountRow>('account_by_key', `SELECT ${COLUMNS} FROM account WHERE lower(shard_key) = lower($1) ORDER BY id`, [key]);
     return rows.map(accountFromRow);
   }
 

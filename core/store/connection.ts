@@ -98,7 +98,7 @@ export class PgConnection {
     await new Promise<void>((resolve, reject) => {
       client.connect(conninfo, (err) => {
         if (err) {
-          client.end();
+          finish(client);
           reject(new StoreError('STORE_UNAVAILABLE', `cannot connect to PostgreSQL: ${oneLine(err.message)}`, { cause: err }));
         } else resolve();
       });
@@ -146,11 +146,7 @@ export class PgConnection {
     this.lostHandlers = [];
     this.pendingReject?.(this.lostErr);
     this.pendingReject = null;
-    try {
-      this.client.end();
-    } catch {
-      // already finished
-    }
+    finish(this.client);
   }
 
   private markLost(err: StoreError): void {
@@ -161,11 +157,7 @@ export class PgConnection {
     const handlers = this.lostHandlers;
     this.lostHandlers = [];
     for (const h of handlers) h(err);
-    try {
-      this.client.end();
-    } catch {
-      // already finished
-    }
+    finish(this.client);
   }
 
   private run<T>(timeoutMs: number, start: (cb: (err: Error | undefined, rows: unknown[]) => void) => void): Promise<T[]> {
@@ -216,7 +208,11 @@ export class PgConnection {
     if (this.lostErr) return false;
     if (!this.busy) {
       const c = this.client as unknown as { _read?: () => void };
-      if (typeof c._read === 'function') c._read();
+      // twice: a server's last words (FATAL) and its EOF are seen by separate reads
+      if (typeof c._read === 'function') {
+        c._read();
+        if (!this.lostErr) c._read();
+      }
     }
     return !this.lostErr;
   }
@@ -254,6 +250,25 @@ export class PgConnection {
     if (sqlState?.startsWith('22') || sqlState?.startsWith('23')) return new StoreError('STORE_INVALID', msg, { sqlState });
     return new StoreError('STORE_QUERY', msg, { sqlState });
   }
+}
+
+/**
+ * Ends a libpq client and keeps it referenced for a moment. node-libpq's finish() queues
+ * uv_close() on a poll handle that lives inside the native object and then unrefs that object;
+ * if the garbage collector frees it before libuv completes the close (next loop turn), libuv
+ * later touches freed memory and aborts (uv__finish_close assertion). Holding the JS object
+ * for a second is enough: the close completes on the next turn.
+ */
+const finishing = new Set<NativeClient>();
+function finish(client: NativeClient): void {
+  if (finishing.has(client)) return;
+  try {
+    client.end();
+  } catch {
+    // already finished
+  }
+  finishing.add(client);
+  setTimeout(() => finishing.delete(client), 1000).unref();
 }
 
 /** how often an outstanding query checks for a silently dead connection. */

@@ -18,10 +18,11 @@ test('registrar URIs: host, port and parameters', (t) => {
   t.throws(() => normalizeServerUri('registrar.example.com', 'registrar'), { instanceOf: StoreError });
 });
 
-test('shard key: lower(user@host) without scheme, port or params', (t) => {
-  t.is(shardKeyOf('sip:Alice@Example.com:5060'), 'alice@example.com');
+test('shard key: user@host without scheme, password, port or params; host lower-cased', (t) => {
+  t.is(shardKeyOf('sip:Alice@Example.com:5060'), 'Alice@example.com');
   t.is(shardKeyOf('sips:bob@[::1]:5061;x=y'), 'bob@[::1]');
-  t.is(shardKeyOf('sip:example.com'), '@example.com');
+  t.is(shardKeyOf('sip:carol:pw@Example.com'), 'carol@example.com');
+  t.is(shardKeyOf('sip:Example.com'), 'example.com');
 });
 
 test('array literals quote and escape every element', (t) => {

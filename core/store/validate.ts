@@ -3,6 +3,7 @@
  * messages a person can act on. Deliberately small: a SIP or SIPS URI (RFC 3261 §19.1.1) with a
  * user part for an AOR, without for a registrar or proxy; the full grammar is core/sip's job.
  */
+import { accountKeyFromUri } from '../shard/key.js';
 import { StoreError } from './errors.js';
 
 export type Transport = 'udp' | 'tcp' | 'tls';
@@ -50,13 +51,11 @@ export function checkExpires(n: number): number {
 }
 
 /**
- * Same as the SQL function sipis_shard_key(): lower(user@host) without scheme, port or
- * parameters. core/shard and sipis-bridge hash this string.
+ * The account's shard key, as core/shard computes it for the bridge (user@host, host
+ * lower-cased, user as written) and as the SQL function sipis_shard_key() stores it.
  */
 export function shardKeyOf(aor: string): string {
-  const m = /^sips?:(?:([^@;?>]*)@)?(\[[^\]]*\]|[^:;?>]*)/i.exec(aor);
-  if (!m) return aor.toLowerCase();
-  return `${m[1] ?? ''}@${m[2]}`.toLowerCase();
+  return accountKeyFromUri(aor);
 }
 
 function clip(s: string): string {
