@@ -4,7 +4,7 @@
  * matters (target: under 20 KiB per idle TLS connection): node:tls for TLS, uWebSockets.js
  * (uSockets + OpenSSL, `ssl_prefer_low_memory_usage`) for WSS; TCP is shown for reference.
  *
- * N: 1000 (quick), 10000 (full). 50000 runs only when the file-descriptor limit allows both
+ * N: 500 (quick, CI), 10000 (full). 50000 runs only when the file-descriptor limit allows both
  * this process and the bridge to hold that many sockets (this machine's hard limit is 20000,
  * and an unprivileged process cannot raise it): otherwise the row says it was skipped.
  *
@@ -58,7 +58,7 @@ const suite: BenchSuite = {
     const certs = writeTestCerts();
     const ca = generateTestCerts().caPem;
     const rows: BenchRow[] = [];
-    const sizes = opts.quick ? [1000] : [10_000, 50_000];
+    const sizes = opts.quick ? [500] : [10_000, 50_000];
     try {
       for (const kind of ['tls', 'wss', 'tcp'] as const) {
         for (const n of sizes) {
@@ -76,7 +76,7 @@ const suite: BenchSuite = {
             await waitTcp(port);
             const pid = bridge.child.pid!;
             // warm up: the first connections pay for code loading, JIT and TLS context set-up
-            for (const s of await openMany(200, port, kind, ca)) s.destroy();
+            for (const s of await openMany(opts.quick ? 100 : 200, port, kind, ca)) s.destroy();
             await settle(1000);
             const before = rssKiB(pid);
             const t0 = Date.now();

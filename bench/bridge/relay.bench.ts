@@ -56,7 +56,7 @@ async function measure(name: string, port: number, pid: number, quick: boolean, 
     tls,
     conns: 8,
     window: 16,
-    warmupMs: quick ? 400 : 1500,
+    warmupMs: quick ? 800 : 1500,
     measureMs: quick ? 1500 : 10_000,
     onWindow: (phase) => {
       if (phase === 'start') cpu0 = cpuByPid(processTree(pid));
