@@ -129,6 +129,20 @@ test.serial('429 and 503 honour Retry-After; 500 backs off; past the deadline re
   }
 });
 
+test.serial('a slow FCM: attempts time out, the answer is retry-later by the deadline', async (t) => {
+  const a = new FcmAdapter({ app: app(), log, retry: fast, attemptTimeoutMs: 100 });
+  try {
+    t.is((await a.send(requestFor('NotifyTextMessage', FCM_APP, fcmToken()), Date.now() + 5000)).outcome, 'delivered'); // token cached
+    env.fcm.delayMs = 400;
+    const res = await a.send(requestFor('NotifyIncomingCall', FCM_APP, fcmToken()), Date.now() + 300);
+    t.is(res.outcome, 'retry-later');
+    t.regex(res.outcome === 'retry-later' ? res.reason : '', /ERR_UPSTREAM_TIMEOUT/);
+  } finally {
+    env.fcm.delayMs = 0;
+    await a.close();
+  }
+});
+
 test.serial('GOAWAY and a dropped connection toward FCM lose no request', async (t) => {
   const a = new FcmAdapter({ app: app(), log, retry: fast });
   try {
