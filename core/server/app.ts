@@ -104,6 +104,12 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
   }
   const resolver = new SipResolver();
   const layer = new TransactionLayer(transport, { logger: log, resolver, ...(opts.timers ? { timers: opts.timers } : {}) });
+  // Until the device registrar and the call tunnel take requests over (`server.layer.onRequest`
+  // replaces this): answer a provider's OPTIONS keep-alive to our Contact, refuse the rest politely.
+  layer.onRequest((tx, req) => {
+    if (req.method === 'OPTIONS') tx.reply(200, 'OK', { headers: [['Allow', 'OPTIONS']] });
+    else tx.reply(480, 'Temporarily Unavailable');
+  });
   const first = transport.endpoints[0]!;
   const sb = transport.sentBy(first.address.includes(':') ? { address: '::1', port: 5060 } : { address: '127.0.0.1', port: 5060 });
   const contactFor = (id: string): string => `sip:${contactUserFor(id)}@${sb.host}:${sb.port}`;

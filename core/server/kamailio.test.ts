@@ -71,6 +71,10 @@ test.serial('accounts added through the store appear in Kamailio’s location ta
   // refreshed before it runs out (at 50–85 % of 10 s): same Call-ID, higher CSeq
   const refreshed = await until(async () => (await kam.locations()).get('alice')?.find((c) => c.cseq > first.cseq), 12_000, 'a refresh');
   t.is(refreshed.callId, first.callId);
+  // nonce reuse: the refresh carried credentials for the nonce of the first exchange (nc=2)
+  // and Kamailio accepted them: one challenge in all, two saves
+  t.is(kam.registerCount('alice', 'challenge'), 1);
+  t.true(kam.registerCount('alice', 'saved') >= 2);
   t.is(sipis.engine.get(String(a.id))!.state, 'Registered');
   t.is(sipis.engine.get(String(a.id))!.granted, 10, 'the expiry Kamailio granted in our Contact, not the 30 s asked for');
   await sipis.engine.flush();
@@ -113,6 +117,21 @@ test.serial('a wrong password ends in Unauthorized with at most 2 REGISTERs, no 
   t.is((await kam.locations()).get('bob'), undefined);
   await sipis.engine.flush();
   t.is((await sipis.store.registrations.get(b.id))?.state, 'Unauthorized');
+});
+
+test.serial('SHA-256 digest (RFC 8760) against a Kamailio that challenges with it', async (t) => {
+  if (!available) return t.pass('kamailio not installed');
+  const k2 = await startKamailioRegistrar({ users: [{ username: 'dan', password: 'dan-secret' }], sha256: true });
+  try {
+    const d = await sipis.store.accounts.add({ aor: `sip:dan@${k2.domain}`, password: 'dan-secret', registrar: k2.uri, expires: 60 });
+    const c = await until(async () => (await k2.locations()).get('dan')?.[0], 8000, 'dan in ul.dump');
+    t.is(c.address, contactOf(d.id));
+    t.regex(k2.output(), /REGISTER saved for dan/);
+    await sipis.store.accounts.remove(d.id);
+    await until(async () => !(await k2.locations()).get('dan'), 6000, 'dan unregistered after delete');
+  } finally {
+    await k2.stop();
+  }
 });
 
 test.serial('disable → the contact vanishes from Kamailio; /status and /metrics count states', async (t) => {

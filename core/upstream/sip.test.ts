@@ -177,3 +177,24 @@ test('disable → unREGISTER removes our binding', async (t) => {
     await reg.close();
   }
 });
+
+test('outbound proxy: the REGISTER for an unresolvable registrar domain goes to the proxy, with a loose Route', async (t) => {
+  const reg = await startTestRegistrar({ passwordFor: passwords });
+  const s = await setup(reg);
+  try {
+    // sipis.invalid cannot resolve (RFC 6761): only the outbound proxy can carry this REGISTER
+    s.engine.load([s.acc('ivan', { registrar: 'sip:sipis.invalid', outboundProxy: reg.uri })], new Map());
+    await until(() => s.engine.get('ivan')?.state === 'Registered', 8000, 'registration through the proxy');
+    t.is(reg.bindings('ivan').length, 1);
+    const seen = reg.log.find((e) => e.aorUser === 'ivan')!;
+    t.is(seen.requestUri, 'sip:sipis.invalid');
+    t.is(seen.route, `<${reg.uri};lr>`);
+    // without the proxy the same account cannot be sent anywhere: Error, not a crash
+    s.engine.load([s.acc('jill', { registrar: 'sip:sipis.invalid' })], new Map());
+    await until(() => s.engine.get('jill')?.state === 'Error', 8000, 'Error for an unresolvable registrar');
+    t.regex(s.engine.get('jill')!.lastReason ?? '', /resolve/);
+  } finally {
+    await s.close();
+    await reg.close();
+  }
+});
