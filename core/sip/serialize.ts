@@ -3,7 +3,7 @@
  * trailing bytes of the datagram are not part of it). A change (setHeader, addHeader,
  * removeHeader, setBody) is applied by `rewriteMessage`: it copies the untouched byte ranges of
  * the current message (consecutive original lines in one copy), writes only the new fields,
- * then re-indexes and re-validates the result.
+ * records the new index as it writes, and validates only the headers that changed.
  */
 import { SipParseError } from './errors.js';
 import { SipMessage, type HeaderEdit } from './message.js';
