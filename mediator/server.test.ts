@@ -60,6 +60,12 @@ test.serial('the edge refuses bad requests with a reason naming the field', asyn
   r = await post('{"verb":', {});
   t.is(r.status, 400);
   t.is(r.json.field, '(body)');
+  r = await post('', {});
+  t.is(r.status, 400);
+  t.is(r.json.field, '(body)');
+  r = await post('[1,2]', {});
+  t.is(r.status, 400);
+  t.is(r.json.field, '(body)');
   r = await post({ ...good, verb: 'NotifyPizza' });
   t.is(r.status, 400);
   t.is(r.json.field, 'verb');

@@ -95,8 +95,9 @@ test.serial('mediator down: bounded retries with backoff, then failed within the
 
 test.serial('retry-later from a busy mediator is retried after its Retry-After, then delivered', async (t) => {
   const small = await startMediator({ ...DEFAULTS, host: '127.0.0.1', port: 0, apiKeys: [API_KEY], appsFile: env.appsFile, logLevel: 'silent', maxInFlight: 1 }, log);
-  const push = new PushClient({ url: `http://127.0.0.1:${small.port}`, apiKey: API_KEY, deadlineMs: 5000 });
-  env.apns.delayMs = 300;
+  const push = new PushClient({ url: `http://127.0.0.1:${small.port}`, apiKey: API_KEY, deadlineMs: 8000 });
+  // long enough that the second push surely arrives while the first holds the only slot
+  env.apns.delayMs = 1500;
   t.teardown(async () => {
     env.apns.delayMs = 0;
     push.close();
@@ -109,7 +110,7 @@ test.serial('retry-later from a busy mediator is retried after its Retry-After, 
 });
 
 test.serial('a hanging mediator (APNs does not answer): attempts time out, the queue is bounded (full = failed at once), and REGISTERs are still answered', async (t) => {
-  const { rig, push } = await rigWithClient(t, { maxQueue: 2, attemptTimeoutMs: 200, deadlineMs: 1000, backoffBaseMs: 50 });
+  const { rig, push } = await rigWithClient(t, { maxQueue: 2, attemptTimeoutMs: 200, deadlineMs: 3000, backoffBaseMs: 50, maxAttempts: 20 });
   env.apns.delayMs = 3000;
   t.teardown(() => {
     env.apns.delayMs = 0;

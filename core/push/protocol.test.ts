@@ -31,8 +31,8 @@ test('eight verbs, with the Acrobits names', (t) => {
 });
 
 test('each rejection names the offending field', (t) => {
-  t.is(field(null), '');
-  t.is(field([1]), '');
+  t.is(field(null), '(body)');
+  t.is(field([1]), '(body)');
   t.is(field({ ...ok, verb: 'NotifyNothing' }), 'verb');
   t.is(field({ ...ok, verb: undefined }), 'verb');
   t.is(field({ ...ok, appId: '' }), 'appId');

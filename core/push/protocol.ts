@@ -191,7 +191,7 @@ function fail(field: string, reason: string): ValidationResult {
  * a field name should surface at once, not as a push that silently lacks the caller's name.
  */
 export function validatePushRequest(body: unknown, limits: ValidationLimits = DEFAULT_LIMITS): ValidationResult {
-  if (!isObject(body)) return fail('', 'request body must be a JSON object');
+  if (!isObject(body)) return fail('(body)', 'request body must be a JSON object');
   for (const key in body) {
     if (!TOP_LEVEL.has(key)) return fail(key, `unknown field "${key}"`);
   }
