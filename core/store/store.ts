@@ -64,9 +64,12 @@ export class Store {
 
   /** connects, migrates, starts listening; STORE_UNAVAILABLE when the database is unreachable. */
   static async open(opts: StoreOptions): Promise<Store> {
+    // one child logger per component, created once
+    const logger = opts.logger?.child({ component: 'store' });
+    opts = { ...opts, logger };
     const pool = new Pool(opts);
     await pool.start();
-    const store = new Store(pool, opts.keyring, opts.logger);
+    const store = new Store(pool, opts.keyring, logger);
     try {
       if (opts.migrate ?? true) store.migration = await migrate(pool, opts.logger);
       else {
