@@ -9,15 +9,10 @@ import type { Logger } from 'pino';
 import type { PushRequest } from '../core/push/protocol.js';
 import { DEFAULT_RETRY, parseRetryAfter, runWithRetries, type Attempt, type PushAdapter, type PushResult, type RetryPolicy } from './adapter.js';
 import { AccessTokenSource } from './fcm-auth.js';
+import { buildFcmMessage, DEFAULT_FCM_TTL, type FcmTtl } from './fcm-payload.js';
 import { H2Pool } from './h2pool.js';
 import type { MediatorMetrics } from './metrics.js';
 import type { FcmApp } from './registry.js';
-
-export interface FcmTtl {
-  callSec: number;
-  textSec: number;
-}
-export const DEFAULT_FCM_TTL: FcmTtl = { callSec: 30, textSec: 24 * 3600 };
 
 export interface FcmAdapterOptions {
   app: FcmApp;
@@ -31,49 +26,6 @@ export interface FcmAdapterOptions {
 
 /** FCM caps a message at 4096 bytes of payload. */
 export const FCM_MAX_MESSAGE = 4096;
-
-const DATA_VERBS = new Set(['NotifyIncomingCall', 'NotifyIncomingCallAnsweredElsewhere', 'NotifyReprovision']);
-
-/** Builds the v1 `message` object for a request (exported for tests). */
-export function buildFcmMessage(r: PushRequest, ttl: FcmTtl): Record<string, unknown> {
-  // FCM data values must all be strings.
-  const data: Record<string, string> = { verb: r.verb, selector: r.selector, requestId: r.requestId };
-  for (const [k, v] of Object.entries(r.payload)) if (v !== undefined) data[k] = String(v);
-  const isCallish = r.verb === 'NotifyIncomingCall' || r.verb === 'NotifyIncomingCallAnsweredElsewhere';
-  const android: Record<string, unknown> = {
-    priority: isCallish || r.verb !== 'NotifyReprovision' ? 'high' : 'normal',
-    ttl: `${isCallish ? ttl.callSec : ttl.textSec}s`,
-  };
-  const msg: Record<string, unknown> = { token: r.deviceToken, data, android };
-  if ('callId' in r.payload) android.collapse_key = r.payload.callId.slice(0, 64);
-  if (DATA_VERBS.has(r.verb)) return msg;
-  let notification: { title?: string; body: string };
-  switch (r.verb) {
-    case 'NotifyIncomingCallMissed':
-      notification = { title: 'Missed call', body: r.payload.callerName ?? r.payload.callerUri };
-      break;
-    case 'NotifyTextMessage':
-      notification = { title: r.payload.senderName ?? r.payload.senderUri, body: r.payload.preview ?? 'New message' };
-      if (r.payload.messageId) android.collapse_key = `msg-${r.payload.messageId}`.slice(0, 64);
-      break;
-    case 'NotifyGenericTextMessage':
-      notification = r.payload.title ? { title: r.payload.title, body: r.payload.text } : { body: r.payload.text };
-      break;
-    case 'NotifyExpiryWarning':
-      notification = { body: r.payload.text ?? `Push registration expires at ${r.payload.expiresAt}` };
-      break;
-    case 'NotifyInstanceOff':
-      if (!r.payload.text) return msg;
-      notification = { body: r.payload.text };
-      break;
-    default:
-      return msg;
-  }
-  msg.notification = notification;
-  const badge = 'badge' in r.payload ? r.payload.badge : undefined;
-  if (badge !== undefined) android.notification = { notification_count: badge };
-  return msg;
-}
 
 interface FcmErrorBody {
   error?: {
