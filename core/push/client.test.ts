@@ -106,7 +106,10 @@ test.serial('retry-later from a busy mediator is retried after its Retry-After, 
   const target = () => ({ provider: 'apns', kind: 'voip' as const, appId: APNS_TOKEN_APP, token: apnsToken() });
   const rs = await Promise.all([0, 1].map(() => push.send('NotifyIncomingCall', target(), { callId: 'c', callerUri: 'sip:b@x' })));
   t.deepEqual(rs.map((r) => r.outcome), ['delivered', 'delivered']);
-  t.deepEqual(rs.map((r) => r.attempts).sort(), [1, 2]);
+  const [a, b] = rs.map((r) => r.attempts).sort((x, y) => x - y);
+  t.is(a, 1);
+  t.true(b! >= 2, 'the push that met a full mediator was retried');
+  t.true(push.metrics.retries >= 1);
 });
 
 test.serial('a hanging mediator (APNs does not answer): attempts time out, the queue is bounded (full = failed at once), and REGISTERs are still answered', async (t) => {
