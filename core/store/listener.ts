@@ -83,8 +83,14 @@ export class AccountChangeListener extends EventEmitter {
     if (reconnected) this.emit('resync', { reason: 'reconnect' satisfies ResyncReason });
     const every = this.opts.heartbeatMs ?? 15_000;
     if (this.heartbeat) clearInterval(this.heartbeat);
+    let beating = false; // one query at a time on a libpq connection
     this.heartbeat = setInterval(() => {
-      if (this.conn === conn && !conn.lost) conn.query('SELECT 1', undefined, Math.max(1000, every)).catch(() => undefined);
+      if (beating || this.conn !== conn || conn.lost) return;
+      beating = true;
+      conn
+        .query('SELECT 1', undefined, Math.max(1000, every))
+        .catch(() => undefined)
+        .finally(() => (beating = false));
     }, every);
     this.heartbeat.unref();
   }

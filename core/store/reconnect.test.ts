@@ -165,3 +165,25 @@ test('idle connections closed by a restart are dropped before use: the next quer
     await pg.stop();
   }
 });
+
+test('backends terminated by an administrator: the store reconnects, re-LISTENs and resyncs', async (t) => {
+  const pg = await cluster();
+  const store = await Store.open({ url: pg.url, keyring, ...fast });
+  try {
+    const events = collect(store);
+    const a = await store.accounts.add({ aor: 'sip:term@example.com', password: 'pw' });
+    const killed = await pg.query<{ n: string }>(
+      "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'",
+    );
+    t.true(Number(killed[0]!.n) >= 2, 'pool and listener connections were killed');
+    await waitUntil(() => events.some((e) => e.type === 'resync' && e.reason === 'reconnect'), 10_000, 'resync');
+    const got = await retrying(() => store.accounts.get(a.id));
+    t.is(got.value?.aor, 'sip:term@example.com');
+    await store.pool.query('UPDATE account SET enabled = false WHERE id = $1', [a.id]);
+    await waitUntil(() => events.some((e) => e.type === 'change' && e.change.id === a.id && !e.change.enabled), 5000, 'notification');
+    t.pass();
+  } finally {
+    await store.close();
+    await pg.stop();
+  }
+});
