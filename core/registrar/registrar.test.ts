@@ -29,13 +29,13 @@ function events(rig: Rig) {
   return { registered, removed };
 }
 
-test('401 offers SHA-256 then MD5 for the sipis realm; both algorithms authenticate', async (t) => {
+test('401 offers MD5 then SHA-256 for the sipis realm; both algorithms authenticate', async (t) => {
   const rig = await withRig(t);
   const phone = rig.phone();
   const c401 = await phone.send({ contacts: ['<sip:alice@10.0.0.1:5062>'] });
   t.is(c401.status, 401);
   const ch = c401.wwwAuthenticate;
-  t.deepEqual(ch.map((c) => c.params.get('algorithm')), ['SHA-256', 'MD5']);
+  t.deepEqual(ch.map((c) => c.params.get('algorithm')), ['MD5', 'SHA-256']);
   t.true(ch.every((c) => c.params.get('realm') === DOMAIN && c.params.get('qop') === 'auth'));
   for (const algorithm of ['MD5', 'SHA-256'] as const) {
     const ok = await phone.register({ contacts: ['<sip:alice@10.0.0.1:5062>'], auth: { ...ALICE, algorithm } });

@@ -33,7 +33,12 @@ export interface DeviceRegistrarOptions {
   /** HMAC key(s) of the stateless nonces (≥ 16 bytes each; the same on every shard). */
   digestSecret: string | Uint8Array | ReadonlyArray<string | Uint8Array>;
   nonceTtlSeconds?: number;
-  /** algorithms offered, one challenge each, most preferred first (RFC 8760 §2.4). Default SHA-256, MD5. */
+  /**
+   * Algorithms offered, one challenge each, in this order (RFC 8760 §2.4). Default MD5 first, then
+   * SHA-256: many deployed phones (and sipp 3.6) answer only the first challenge and only know MD5,
+   * while clients that read the whole list take one they support (ours takes the strongest).
+   * Operators whose phones all do SHA-256 set ['SHA-256', 'MD5'].
+   */
   algorithms?: readonly DigestAlgorithm[];
   /** sipis-bridge source addresses (`ip` or `ip:port`) whose X-Sipis-Flow is believed. */
   bridges?: readonly string[];
@@ -103,7 +108,7 @@ export class DeviceRegistrar extends EventEmitter {
     super();
     this.db = new RegistrarBindingStore(opts.store.pool);
     this.digest = new DigestServer({ secret: opts.digestSecret, nonceTtlSeconds: opts.nonceTtlSeconds });
-    this.algorithms = opts.algorithms ?? ['SHA-256', 'MD5'];
+    this.algorithms = opts.algorithms ?? ['MD5', 'SHA-256'];
     this.trust = new BridgeTrust(opts.bridges ?? []);
     this.expiry = { ...DEFAULT_EXPIRY, ...opts.expires };
     if (!(this.expiry.min > 0 && this.expiry.min <= this.expiry.default && this.expiry.default <= this.expiry.max)) {
