@@ -229,7 +229,12 @@ export class PgConnection {
     if (c._reading && typeof c._read === 'function') c._read();
   }
 
-  private mapError(err: Error): StoreError {
+  private mapError(err: Error | string | undefined): StoreError {
+    // pg-native hands a bare string (libpq's error message) when a query could not even be
+    // sent or flushed: the socket is gone
+    if (!(err instanceof Error)) {
+      return new StoreError('STORE_UNAVAILABLE', `connection lost: ${oneLine(String(err ?? 'send failed'))}`);
+    }
     let fields: Record<string, string> | null = null;
     try {
       if (this.client.pq.resultStatus() === 'PGRES_FATAL_ERROR') fields = this.client.pq.resultErrorFields();
