@@ -1,6 +1,7 @@
 import test from 'ava';
 import { seededRandom } from './backoff.js';
 import { UpstreamEngine, type EngineOptions } from './engine.js';
+import { UpstreamError } from './errors.js';
 import type { RegisterOutcome, RegisterResponse, RegisterSpec, RegistrationRecord, UpstreamAccount } from './types.js';
 
 const settle = () => new Promise<void>((r) => setImmediate(r));
@@ -299,4 +300,23 @@ test('refreshes of live bindings are not held back behind a start-up backlog; re
   const live = sent.filter((s) => s.accountId === 'live');
   t.is(live.length, 1, 'the refresh went out although 99 new accounts still wait for tokens');
   t.true(engine.backlog > 50);
+});
+
+test('bad input: accounts no REGISTER can be built from are refused with a typed error, bad options too', (t) => {
+  const { engine, sent } = harness();
+  for (const bad of [
+    account('', {}),
+    account('x', { aor: 'alice' }),
+    account('x', { registrar: 'http://example.com' }),
+    account('x', { outboundProxy: 'proxy.example.com' }),
+    account('x', { expires: -5 }),
+  ]) {
+    const e = t.throws(() => engine.upsertAccount(bad), { instanceOf: UpstreamError });
+    t.is(e?.code, 'ERR_UPSTREAM_BAD_ACCOUNT');
+  }
+  // in a bulk load a bad row is skipped, the good ones load
+  engine.load([account('ok'), account('bad', { aor: 'nope' })], new Map());
+  t.is(engine.size, 1);
+  t.is(sent.length, 0);
+  t.is(t.throws(() => new UpstreamEngine({ sender: { send: async () => ({ kind: 'timeout', reason: 'x' }) }, rate: 0 }), { instanceOf: UpstreamError })?.code, 'ERR_UPSTREAM_BAD_OPTION');
 });

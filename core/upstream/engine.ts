@@ -17,6 +17,7 @@ import { TokenBucket } from './pacer.js';
 import { DEFAULT_POLICY, Registration, type Decision, type MachineContext, type RegistrationPolicy } from './registration.js';
 import { StateWriter, type SaveRecords } from './state-writer.js';
 import { Fifo } from './fifo.js';
+import { UpstreamError } from './errors.js';
 import { REGISTRATION_STATES, type Authorizer, type RegisterOutcome, type RegisterSpec, type RegistrationRecord, type RegistrationSender, type RegistrationState, type UpstreamAccount } from './types.js';
 
 export interface EngineOptions {
@@ -53,6 +54,16 @@ export interface EngineCounters {
   dbWrites: number;
 }
 
+/** Throws ERR_UPSTREAM_BAD_ACCOUNT for an account no REGISTER can be built from. */
+export function checkAccount(a: UpstreamAccount): void {
+  const bad = (why: string) => new UpstreamError('ERR_UPSTREAM_BAD_ACCOUNT', `account ${JSON.stringify(a?.id)}: ${why}`);
+  if (!a || typeof a.id !== 'string' || a.id === '') throw bad('needs an id');
+  if (typeof a.aor !== 'string' || !/^sips?:[^@\s]+@[^\s]+$/i.test(a.aor)) throw bad(`AOR must be sip:user@domain, got ${JSON.stringify(a.aor)}`);
+  if (typeof a.registrar !== 'string' || !/^sips?:\S+$/i.test(a.registrar)) throw bad(`registrar must be a sip: URI, got ${JSON.stringify(a.registrar)}`);
+  if (a.outboundProxy !== undefined && !/^sips?:\S+$/i.test(a.outboundProxy)) throw bad(`outbound proxy must be a sip: URI, got ${JSON.stringify(a.outboundProxy)}`);
+  if (a.expires !== undefined && (!Number.isInteger(a.expires) || a.expires < 0)) throw bad(`expires must be a non-negative integer, got ${a.expires}`);
+}
+
 const defaultAuthorize: Authorizer = (challenge, req) => buildAuthorization({ challenge, ...req });
 
 export class UpstreamEngine {
@@ -83,6 +94,9 @@ export class UpstreamEngine {
     this.manual = opts.clock === 'manual';
     this.manualNow = opts.startTime ?? 0;
     const rate = opts.rate ?? 200;
+    if (!(rate > 0) || (opts.burst !== undefined && !(opts.burst >= 1))) {
+      throw new UpstreamError('ERR_UPSTREAM_BAD_OPTION', `rate must be > 0 and burst >= 1, got rate ${rate}, burst ${opts.burst}`);
+    }
     this.bucket = new TokenBucket(rate, opts.burst ?? Math.max(1, Math.floor(rate / 10)), this.now());
     const policy: RegistrationPolicy = { ...DEFAULT_POLICY, ...opts.policy, backoff: { ...DEFAULT_BACKOFF, ...opts.policy?.backoff } };
     this.ctx = { policy, random: opts.random ?? Math.random, authorize: opts.authorize ?? defaultAuthorize, pickChallenge: sipPickChallenge };
@@ -139,6 +153,12 @@ export class UpstreamEngine {
     const lookup = typeof records === 'function' ? records : (id: string) => records.get(id);
     const now = this.now();
     for (const a of accounts) {
+      try {
+        checkAccount(a);
+      } catch (err) {
+        this.log?.warn({ err }, 'account skipped');
+        continue;
+      }
       if (!a.enabled || !this.owns(a.id) || this.accounts.has(a.id)) continue;
       const rec = lookup(a.id);
       const m = new Registration(a, rec, this.ctx.policy);
@@ -175,6 +195,7 @@ export class UpstreamEngine {
    */
   upsertAccount(a: UpstreamAccount): void {
     if (this.stopped) return;
+    checkAccount(a);
     if (!this.owns(a.id)) {
       this.drop(a.id, false);
       return;
@@ -243,7 +264,11 @@ export class UpstreamEngine {
     const seen = new Set<string>();
     for (const a of all) {
       seen.add(a.id);
-      if (this.accounts.has(a.id) || (a.enabled && this.owns(a.id))) this.upsertAccount(a);
+      try {
+        if (this.accounts.has(a.id) || (a.enabled && this.owns(a.id))) this.upsertAccount(a);
+      } catch (err) {
+        this.log?.warn({ err }, 'account skipped in resync');
+      }
     }
     for (const id of [...this.accounts.keys()]) if (!seen.has(id)) this.removeAccount(id, { deleted: true });
   }

@@ -4,12 +4,10 @@
 import { SipStackError } from '../errors.js';
 
 export type UpstreamErrorCode =
-  /** an account row the engine cannot use (no registrar, bad AOR, bad expires). */
+  /** an account the engine cannot use (no id, no AOR, no registrar, not a sip: URI). */
   | 'ERR_UPSTREAM_BAD_ACCOUNT'
-  /** a REGISTER could not be built or sent (resolution failed, no socket). */
-  | 'ERR_UPSTREAM_SEND'
-  /** the engine was used after stop(). */
-  | 'ERR_UPSTREAM_STOPPED';
+  /** an engine option out of range (rate, burst). */
+  | 'ERR_UPSTREAM_BAD_OPTION';
 
 export class UpstreamError extends SipStackError {
   declare readonly code: UpstreamErrorCode;
