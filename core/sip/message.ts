@@ -21,6 +21,7 @@ import { rewriteMessage } from './serialize.js';
 import { validateMessage } from './validate.js';
 import { parseAuth } from './auth-header.js';
 import { knownMethod } from './methods.js';
+import { scanUri } from './uri.js';
 import type {
   AuthChallenge,
   AuthCredentials,
@@ -105,7 +106,11 @@ export class SipMessage {
   get requestUri(): SipUri {
     if (this._pending) this._validate();
     if (this._requestUri === undefined) {
-      this._requestUri = { scheme: '', host: '', params: new Map(), headers: new Map(), opaque: '', raw: '' };
+      const ix = this._ix;
+      // validated at parse: the scan cannot fail
+      this._requestUri = ix.isRequest
+        ? scanUri(this.raw, ix.uriStart, ix.uriEnd)!
+        : { scheme: '', host: '', params: new Map(), headers: new Map(), opaque: '', raw: '' };
     }
     return this._requestUri;
   }

@@ -10,7 +10,7 @@
  */
 import { MAX_UINT32, TOKEN, digitsValue, eqLower, quotedEnd, skipLws, trimLws } from './chars.js';
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
-import { formatUri, scanUri, type UriView } from './uri.js';
+import { formatUri, scanUri, validateUri } from './uri.js';
 import { latin1, quotedText, text, utf8 } from './header-value.js';
 import type { Contact, NameAddr, Params, SipUri } from './types.js';
 
@@ -24,7 +24,8 @@ export class NameAddrView implements NameAddr {
   tagS = -1;
   tagE = -1;
   private _displayName: string | undefined | null = null;
-  private _uri: SipUri;
+  /** @internal the URI, built from uriS..uriE when first read */
+  _uri: SipUri | undefined = undefined;
   private _params: Params | undefined = undefined;
   private _tag: string | undefined | null = null;
   private _raw: string | undefined = undefined;
@@ -33,10 +34,10 @@ export class NameAddrView implements NameAddr {
     readonly b: Buffer,
     readonly s: number,
     public e: number,
-    uri: UriView,
-  ) {
-    this._uri = uri;
-  }
+    /** the URI's bytes (validated while scanning; its view is made when `uri` is read) */
+    readonly uriS: number,
+    readonly uriE: number,
+  ) {}
 
   get displayName(): string | undefined {
     if (this._displayName === null) {
@@ -50,6 +51,7 @@ export class NameAddrView implements NameAddr {
   }
 
   get uri(): SipUri {
+    if (this._uri === undefined) this._uri = scanUri(this.b, this.uriS, this.uriE)!;
     return this._uri;
   }
   set uri(v: SipUri) {
@@ -100,7 +102,7 @@ function scanInto<T extends NameAddrView>(
   b: Buffer,
   start: number,
   end: number,
-  make: new (b: Buffer, s: number, e: number, uri: UriView) => T,
+  make: new (b: Buffer, s: number, e: number, uriS: number, uriE: number) => T,
   list: boolean,
 ): T | null {
   let i = skipLws(b, start, end);
@@ -139,11 +141,13 @@ function scanInto<T extends NameAddrView>(
       bracketed = true;
     }
   }
-  let uri: UriView | null;
+  let uriS: number;
+  let uriE: number;
   if (bracketed) {
-    uri = scanUri(b, i + 1, end, true);
-    if (uri === null) return null;
-    i = uri.e + 1; // after the '>'
+    uriS = i + 1;
+    uriE = validateUri(b, uriS, end, true);
+    if (uriE < 0) return null;
+    i = uriE + 1; // after the '>'
   } else {
     let j = i;
     while (j < end) {
@@ -152,11 +156,12 @@ function scanInto<T extends NameAddrView>(
       if (c === 0x3f) return null;
       j++;
     }
-    uri = scanUri(b, i, j);
+    uriS = i;
+    uriE = j;
+    if (validateUri(b, i, j) !== j) return null;
     i = j;
   }
-  if (uri === null) return null;
-  const na = new make(b, first, end, uri);
+  const na = new make(b, first, end, uriS, uriE);
   na.dnS = dnS;
   na.dnE = dnE;
   na.dnQuoted = dnQuoted;
@@ -282,7 +287,8 @@ export function scanContact(b: Buffer, start: number, end: number): ContactView 
     u.scheme = '';
     u.opaque = '';
     u.raw = '*';
-    const c = new ContactView(b, a, z, u);
+    const c = new ContactView(b, a, z, a, z);
+    c._uri = u;
     c.star = true;
     return c;
   }

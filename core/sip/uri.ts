@@ -194,28 +194,46 @@ export class UriView implements SipUri {
   }
 }
 
+/** Offsets found by the last validateUri (see the U_* slots). */
+const U = new Int32Array(14);
+const U_SCHEME_END = 0;
+const U_KIND = 1;
+const U_USER_S = 2;
+const U_USER_E = 3;
+const U_PASS_S = 4;
+const U_PASS_E = 5;
+const U_HOST_S = 6;
+const U_HOST_E = 7;
+const U_PORT = 8;
+const U_PARAMS_S = 9;
+const U_PARAMS_E = 10;
+const U_HDR_S = 11;
+const U_HDR_E = 12;
+
 /**
- * Validates the URI bytes b[s..e) and returns its view; null when invalid. With `bracketed`,
- * the URI ends at the first '>' (which must exist): name-addr scans it in the same pass.
+ * Validates the URI bytes b[s..e) without allocating; returns where the URI ends (e, or the
+ * position of its '>' with `bracketed`: name-addr scans the URI and finds its end in the same
+ * pass), or -1 when invalid. The parts' offsets are left in U for scanUri.
  * Each byte is looked at once: userinfo up to the '@', then host, port, parameters, headers,
  * each loop rejecting what may not appear unescaped (whitespace, controls, '"', '<', '>').
  */
-export function scanUri(b: Buffer, s: number, e: number, bracketed = false): UriView | null {
+export function validateUri(b: Uint8Array, s: number, e: number, bracketed = false): number {
   // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"
   let i = s;
-  if (i >= e || !isAlpha(b[i]!)) return null;
+  if (i >= e || !isAlpha(b[i]!)) return -1;
   while (i < e) {
     const c = b[i]!;
     if (c === 0x3a) break;
-    if (!isAlpha(c) && !isDigit(c) && c !== 0x2b && c !== 0x2d && c !== 0x2e) return null;
+    if (!isAlpha(c) && !isDigit(c) && c !== 0x2b && c !== 0x2d && c !== 0x2e) return -1;
     i++;
   }
-  if (i >= e - 1) return null;
+  if (i >= e - 1) return -1;
   const rest = i + 1;
   const len = i - s;
   const c0 = b[s]! | 0x20;
   const isSip = (len === 3 || (len === 4 && (b[s + 3]! | 0x20) === 0x73)) && c0 === 0x73 && (b[s + 1]! | 0x20) === 0x69 && (b[s + 2]! | 0x20) === 0x70;
-  if (!isSip) return scanOtherUri(b, s, e, i, bracketed, len === 3 && c0 === 0x74 && (b[s + 1]! | 0x20) === 0x65 && (b[s + 2]! | 0x20) === 0x6c);
+  U[U_SCHEME_END] = i;
+  if (!isSip) return validateOtherUri(b, s, e, i, bracketed, len === 3 && c0 === 0x74 && (b[s + 1]! | 0x20) === 0x65 && (b[s + 2]! | 0x20) === 0x6c);
   // userinfo ends at the first '@': '@' is never allowed unescaped in user, password,
   // parameters or headers, while ';', '?' and ':' are allowed in the user part (§25.1).
   let at = -1;
@@ -229,13 +247,13 @@ export function scanUri(b: Buffer, s: number, e: number, bracketed = false): Uri
     }
     if (URI_CHAR[c] === 0) {
       if (c === 0x3e && bracketed) break;
-      return null;
+      return -1;
     }
     if (c === 0x3a && colon < 0) colon = k;
   }
   let hostStart = rest;
   if (at >= 0) {
-    if (at === rest || colon === rest) return null;
+    if (at === rest || colon === rest) return -1;
     hostStart = at + 1;
   }
   let h = hostStart;
@@ -243,11 +261,11 @@ export function scanUri(b: Buffer, s: number, e: number, bracketed = false): Uri
     // IPv6reference = "[" IPv6address "]"
     h++;
     while (h < e && IPV6[b[h]!] === 1) h++;
-    if (h >= e || b[h] !== 0x5d || h === hostStart + 1) return null;
+    if (h >= e || b[h] !== 0x5d || h === hostStart + 1) return -1;
     h++;
   } else {
     while (h < e && HOST[b[h]!] === 1) h++;
-    if (h === hostStart) return null;
+    if (h === hostStart) return -1;
   }
   const hostEnd = h;
   let port = -1;
@@ -257,10 +275,10 @@ export function scanUri(b: Buffer, s: number, e: number, bracketed = false): Uri
     let n = 0;
     while (h < e && isDigit(b[h]!)) {
       n = n * 10 + b[h]! - 0x30;
-      if (n > 65535) return null;
+      if (n > 65535) return -1;
       h++;
     }
-    if (h === ps) return null;
+    if (h === ps) return -1;
     port = n;
   }
   // uri-parameters = *( ";" pname [ "=" pvalue ] ), then [ "?" headers ]
@@ -275,7 +293,7 @@ export function scanUri(b: Buffer, s: number, e: number, bracketed = false): Uri
       if (d === 0x3b || d === 0x3d || d === 0x3f || URI_CHAR[d] === 0) break;
       h++;
     }
-    if (h === ns) return null; // ";;" or ";=x"
+    if (h === ns) return -1; // ";;" or ";=x"
     if (h < e && b[h] === 0x3d) {
       h++;
       while (h < e) {
@@ -294,7 +312,7 @@ export function scanUri(b: Buffer, s: number, e: number, bracketed = false): Uri
     for (;;) {
       const ns = h;
       while (h < e && b[h] !== 0x3d && b[h] !== 0x26 && URI_CHAR[b[h]!] === 1) h++;
-      if (h === ns || h >= e || b[h] !== 0x3d) return null;
+      if (h === ns || h >= e || b[h] !== 0x3d) return -1;
       h++;
       while (h < e && b[h] !== 0x26 && URI_CHAR[b[h]!] === 1) h++;
       if (h >= e || b[h] !== 0x26) break;
@@ -303,33 +321,30 @@ export function scanUri(b: Buffer, s: number, e: number, bracketed = false): Uri
   }
   // the URI must end here: at the end, or at its '>'
   if (bracketed) {
-    if (h >= e || b[h] !== 0x3e) return null;
-  } else if (h !== e) return null;
-  const u = new UriView(b, s, h, i);
+    if (h >= e || b[h] !== 0x3e) return -1;
+  } else if (h !== e) return -1;
+  U[U_KIND] = KIND_SIP;
+  U[U_USER_S] = U[U_USER_E] = U[U_PASS_S] = U[U_PASS_E] = -1;
   if (at >= 0) {
-    u.userS = rest;
+    U[U_USER_S] = rest;
     if (colon >= 0 && colon < at) {
-      u.userE = colon;
-      u.passS = colon + 1;
-      u.passE = at;
-    } else u.userE = at;
+      U[U_USER_E] = colon;
+      U[U_PASS_S] = colon + 1;
+      U[U_PASS_E] = at;
+    } else U[U_USER_E] = at;
   }
-  u.hostS = hostStart;
-  u.hostE = hostEnd;
-  if (port >= 0) u.port = port;
-  if (paramsE > paramsS) {
-    u.paramsS = paramsS;
-    u.paramsE = paramsE;
-  }
-  if (hdrS >= 0) {
-    u.hdrS = hdrS;
-    u.hdrE = h;
-  }
-  return u;
+  U[U_HOST_S] = hostStart;
+  U[U_HOST_E] = hostEnd;
+  U[U_PORT] = port;
+  U[U_PARAMS_S] = paramsE > paramsS ? paramsS : -1;
+  U[U_PARAMS_E] = paramsE;
+  U[U_HDR_S] = hdrS;
+  U[U_HDR_E] = h;
+  return h;
 }
 
 /** tel: (RFC 3966 `number *( ";" par )`) and opaque schemes. */
-function scanOtherUri(b: Buffer, s: number, e: number, colon: number, bracketed: boolean, tel: boolean): UriView | null {
+function validateOtherUri(b: Uint8Array, s: number, e: number, colon: number, bracketed: boolean, tel: boolean): number {
   const rest = colon + 1;
   let k = rest;
   let semi = -1;
@@ -337,27 +352,56 @@ function scanOtherUri(b: Buffer, s: number, e: number, colon: number, bracketed:
     const c = b[k]!;
     if (URI_CHAR[c] === 0) {
       if (c === 0x3e && bracketed) break;
-      return null;
+      return -1;
     }
     if (c === 0x3b && semi < 0) semi = k;
   }
-  if (bracketed && k >= e) return null;
-  if (k === rest) return null;
-  const u = new UriView(b, s, k, colon);
+  if (bracketed && k >= e) return -1;
+  if (k === rest) return -1;
+  U[U_USER_S] = U[U_USER_E] = U[U_PASS_S] = U[U_PASS_E] = U[U_HOST_S] = U[U_HOST_E] = U[U_PORT] = -1;
+  U[U_PARAMS_S] = U[U_PARAMS_E] = U[U_HDR_S] = U[U_HDR_E] = -1;
   if (!tel) {
-    u.kind = KIND_OTHER;
-    return u;
+    U[U_KIND] = KIND_OTHER;
+    return k;
   }
-  u.kind = KIND_TEL;
+  U[U_KIND] = KIND_TEL;
   if (semi < 0) semi = k;
-  if (semi === rest || uriParamsEnd(b, semi, k) !== k) return null;
-  u.userS = rest;
-  u.userE = semi;
+  if (semi === rest || uriParamsEnd(b, semi, k) !== k) return -1;
+  U[U_USER_S] = rest;
+  U[U_USER_E] = semi;
   if (semi < k) {
-    u.paramsS = semi;
-    u.paramsE = k;
+    U[U_PARAMS_S] = semi;
+    U[U_PARAMS_E] = k;
   }
+  return k;
+}
+
+/**
+ * Validates the URI bytes b[s..e) and returns its view; null when invalid. With `bracketed`,
+ * the URI ends at the first '>' (which must exist).
+ */
+export function scanUri(b: Buffer, s: number, e: number, bracketed = false): UriView | null {
+  const end = validateUri(b, s, e, bracketed);
+  if (end < 0) return null;
+  const u = new UriView(b, s, end, U[U_SCHEME_END]!);
+  u.kind = U[U_KIND]!;
+  u.userS = U[U_USER_S]!;
+  u.userE = U[U_USER_E]!;
+  u.passS = U[U_PASS_S]!;
+  u.passE = U[U_PASS_E]!;
+  u.hostS = U[U_HOST_S]!;
+  u.hostE = U[U_HOST_E]!;
+  if (U[U_PORT]! >= 0) u.port = U[U_PORT];
+  u.paramsS = U[U_PARAMS_S]!;
+  u.paramsE = U[U_PARAMS_E]!;
+  u.hdrS = U[U_HDR_S]!;
+  u.hdrE = U[U_HDR_E]!;
   return u;
+}
+
+/** true when the last validateUri saw a sip/sips URI with `?headers` (not allowed in a Request-URI, §19.1.1). */
+export function lastUriHasSipHeaders(): boolean {
+  return U[U_KIND] === KIND_SIP && U[U_HDR_S]! >= 0;
 }
 
 export function tryParseUri(text: string): SipUri | null {

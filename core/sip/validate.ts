@@ -9,7 +9,7 @@
 import { SipParseError } from './errors.js';
 import { MAX_UINT32, skipLws } from './chars.js';
 import { CANONICAL, H } from './header-names.js';
-import { scanUri } from './uri.js';
+import { lastUriHasSipHeaders, validateUri } from './uri.js';
 import { numberValue, retryAfterValue, scanCSeq, validDate } from './values.js';
 import { STOP } from './params.js';
 import { scanContact, scanNameAddr, scanNameAddrElement, type ContactView, type NameAddrView } from './name-addr.js';
@@ -67,11 +67,10 @@ export function validateMessage(m: SipMessage, mask = ALL_VALIDATED): void {
   const full = mask === ALL_VALIDATED;
   elements = 0;
   if (ix.isRequest && full) {
-    const uri = scanUri(b, ix.uriStart, ix.uriEnd);
-    if (uri === null) throw new SipParseError('BAD_URI', 'invalid Request-URI');
+    // the view is made when requestUri is read
+    if (validateUri(b, ix.uriStart, ix.uriEnd) !== ix.uriEnd) throw new SipParseError('BAD_URI', 'invalid Request-URI');
     // §19.1.1 table: headers are not allowed in a SIP Request-URI (RFC 4475 §3.1.2.9)
-    if (uri.kind === 0 && uri.hasHeaders) throw new SipParseError('BAD_URI', 'Request-URI contains escaped headers');
-    m._requestUri = uri;
+    if (lastUriHasSipHeaders()) throw new SipParseError('BAD_URI', 'Request-URI contains escaped headers');
   }
   const h = ix.h;
   let via: ViaView[] | undefined;
