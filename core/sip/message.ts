@@ -15,7 +15,7 @@ import { MAX_UINT32, isToken, lower } from './chars.js';
 import { H, IS_LIST, idFromName } from './header-names.js';
 import { FOLDED, STRIDE, type MessageIndex } from './scanner.js';
 import { latin1, text, utf8 } from './header-value.js';
-import { listElements, parseEvent, parseNumberValue, retryAfterValue } from './values.js';
+import { firstElement, listElements, parseEvent, parseNumberValue, retryAfterValue } from './values.js';
 import { parseNameAddr } from './name-addr.js';
 import { rewriteMessage } from './serialize.js';
 import { validateMessage } from './validate.js';
@@ -219,10 +219,7 @@ export class SipMessage {
     const i = this._find(id, id === 0 ? lower(name) : '');
     if (i < 0) return undefined;
     const v = this._value(i);
-    if (id !== 0 && IS_LIST[id] === 1) {
-      const els = listElements(v);
-      return els.length > 0 ? els[0] : v;
-    }
+    if (id !== 0 && IS_LIST[id] === 1) return firstElement(v) ?? v;
     return v;
   }
 

@@ -35,6 +35,29 @@ export function listElements(s: string): string[] {
   return out;
 }
 
+/** The first non-empty element of a decoded list value (undefined when there is none). */
+export function firstElement(s: string): string | undefined {
+  const end = s.length;
+  let start = 0;
+  let i = 0;
+  while (i <= end) {
+    const c = i < end ? s.charCodeAt(i) : 0x2c;
+    if (c === 0x22 && i < end) {
+      const q = scanQuoted(s, i, end);
+      i = q < 0 ? end : q;
+    } else if (c === 0x3c && i < end) {
+      const g = s.indexOf('>', i + 1);
+      i = g < 0 ? end : g + 1;
+    } else if (c === 0x2c) {
+      const a = skipWs(s, start, i);
+      const z = trimEnd(s, a, i);
+      if (z > a) return a === 0 && z === end ? s : s.slice(a, z);
+      start = ++i;
+    } else i++;
+  }
+  return undefined;
+}
+
 /** CSeq = 1*DIGIT LWS Method (§20.16): [seq, methodStart, methodEnd], or null. seq ≤ 2**32-1 (RFC 4475 §3.1.2.4). */
 export function scanCSeq(b: Uint8Array, s: number, e: number): [number, number, number] | null {
   let i = skipLws(b, s, e);
