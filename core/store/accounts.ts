@@ -297,6 +297,40 @@ export class AccountStore {
     return decryptSecret(this.requireKeyring(), r.password_enc, r.password_key_id);
   }
 
+  /**
+   * Passwords of many accounts in one query (a start-up page): `passwords` maps id → password
+   * (null when the account has none), `failed` holds rows that could not be decrypted (wrong
+   * or missing key). Unknown ids are absent from both.
+   */
+  async passwords(ids: readonly number[]): Promise<{ passwords: Map<number, string | null>; failed: Map<number, StoreError> }> {
+    const passwords = new Map<number, string | null>();
+    const failed = new Map<number, StoreError>();
+    if (!ids.length) return { passwords, failed };
+    const rows = await this.pool.execute<{ id: string; password_enc: Buffer | null; password_key_id: string | null; password_plain: string | null }>(
+      'account_secrets',
+      'SELECT id, password_enc, password_key_id, password_plain FROM account WHERE id = ANY($1::bigint[])',
+      [`{${ids.map((i) => Math.trunc(i)).join(',')}}`],
+    );
+    let pending = false;
+    for (const r of rows) {
+      const id = Number(r.id);
+      if (r.password_plain !== null) {
+        pending = true;
+        passwords.set(id, r.password_plain);
+      } else if (!r.password_enc || !r.password_key_id) {
+        passwords.set(id, null);
+      } else {
+        try {
+          passwords.set(id, decryptSecret(this.requireKeyring(), r.password_enc, r.password_key_id));
+        } catch (err) {
+          failed.set(id, err as StoreError);
+        }
+      }
+    }
+    if (pending && this.keyring) await this.sealPending();
+    return { passwords, failed };
+  }
+
   /** one page of accounts in id order (keyset pagination: cheap at any depth). */
   async list(opts: ListOptions = {}): Promise<Page<Account>> {
     const limit = Math.min(10_000, Math.max(1, opts.limit ?? 1000));

@@ -198,6 +198,9 @@ test('rows under an unknown key are reported by rotation, not touched', async (t
       t.is(res.rotated, 0);
       t.deepEqual(res.failed.map((f) => f.id), [a.id]);
       t.false(res.failed[0]!.reason.includes('pw'));
+      const batch = await other.accounts.passwords([a.id]);
+      t.is(batch.passwords.size, 0);
+      t.is(batch.failed.get(a.id)?.code, 'STORE_DECRYPT');
     } finally {
       await other.close();
     }
@@ -445,6 +448,11 @@ test('bulk provisioning: addMany seals passwords, skips existing AORs, validates
     const again = await store.accounts.addMany([...inputs.slice(0, 2), { aor: 'sip:new@many.example', password: 'x' }]);
     t.is(again.inserted, 1);
     t.deepEqual(again.duplicates, ['sip:bulk0@many.example', 'sip:bulk1@many.example']);
+    const some = (await store.accounts.list({ limit: 50 })).rows.map((x) => x.id);
+    const { passwords, failed } = await store.accounts.passwords([...some, 999_999]);
+    t.is(passwords.size, 50);
+    t.is(failed.size, 0);
+    t.is(passwords.get(some[7]!), 'pw-7');
     const a = await store.accounts.getByAor('sip:bulk5432@many.example');
     t.is(await store.accounts.password(a!.id), 'pw-5432');
     t.true(a!.premium);
