@@ -425,6 +425,16 @@ test('NOTIFY: API writes and plain SQL reach a listener; plain passwords get sea
     t.deepEqual(row[0], { password_plain: null, password_key_id: 'k1' });
     t.is(await store.accounts.password(id3), 'from-sql');
 
+    // a new password by plain SQL replaces the old one (the old ciphertext is cleared at once)
+    const resealed = nextEvent(store, (ev) => ev.type === 'change' && ev.change.id === id3 && !ev.change.pendingPassword);
+    await other.pool.query("UPDATE account SET password_plain = 'changed-by-sql' WHERE id = $1", [id3]);
+    await resealed;
+    t.is(await store.accounts.password(id3), 'changed-by-sql');
+    // the schema itself refuses malformed rows from plain SQL
+    const bad = await t.throwsAsync(other.pool.query("INSERT INTO account (aor, auth_user, registrar) VALUES ('alice@example.com', 'a', 'sip:example.com')"), { instanceOf: StoreError });
+    t.is(bad.code, 'STORE_INVALID');
+    t.is(bad.sqlState, '23514');
+
     const deleted = nextEvent(store, (ev) => ev.type === 'change' && ev.change.op === 'DELETE');
     await other.pool.query('DELETE FROM account WHERE id = $1', [acc.id]);
     t.is(((await deleted) as { change: { id: number } }).change.id, acc.id);
