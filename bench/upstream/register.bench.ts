@@ -43,7 +43,10 @@ function account(i: number, registrar: string): UpstreamAccount {
 
 async function startRegistrarChild(): Promise<{ port: number; stop(): void }> {
   const child = spawn(process.execPath, [join(here, 'registrar-child.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`bench registrar exited (${String(code)}) before listening`);
+  });
+  const [line] = (await Promise.race([once(child.stdout!, 'data'), exited])) as [Buffer];
   const { port } = JSON.parse(line.toString()) as { port: number };
   return {
     port,
