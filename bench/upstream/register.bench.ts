@@ -43,11 +43,10 @@ function account(i: number, registrar: string): UpstreamAccount {
 
 async function startRegistrarChild(): Promise<{ port: number; stop(): void }> {
   const child = spawn(process.execPath, [join(here, 'registrar-child.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`bench registrar exited (${String(code)}) before listening`);
-  });
-  const [line] = (await Promise.race([once(child.stdout!, 'data'), exited])) as [Buffer];
-  const { port } = JSON.parse(line.toString()) as { port: number };
+  const exited = once(child, 'exit').then(([code]) => `exit ${String(code)}`);
+  const first = await Promise.race([once(child.stdout!, 'data').then(([b]) => b as Buffer), exited]);
+  if (typeof first === 'string') throw new Error(`bench registrar ${first} before listening`);
+  const { port } = JSON.parse(first.toString()) as { port: number };
   return {
     port,
     stop() {
