@@ -128,6 +128,11 @@ const suite: BenchSuite = {
       rows.push(row('accounts: password() decrypt on demand', await timed(async () => {
         for (const id of some) await store.accounts.password(id);
       }), some.length));
+      const many = ids.slice(0, opts.quick ? 3_000 : 50_000);
+      rows.push(row('accounts: passwords(ids), 1000 per call', await timed(async () => {
+        for (let i = 0; i < many.length; i += 1000) await store.accounts.passwords(many.slice(i, i + 1000));
+      }), many.length));
+      ratio(rows, 'accounts: passwords(ids), 1000 per call', 'accounts: password() decrypt on demand');
     } finally {
       await store.close();
       await pg.stop();
