@@ -33,8 +33,15 @@ async function main(): Promise<number> {
   const rows: BenchRow[] = [];
   let failed = 0;
   for (const file of await findBenchFiles(here)) {
-    const mod = (await import(pathToFileURL(file).href)) as { default?: BenchSuite };
-    const suite = mod.default;
+    let suite: BenchSuite | undefined;
+    try {
+      suite = ((await import(pathToFileURL(file).href)) as { default?: BenchSuite }).default;
+    } catch (err) {
+      // A module that does not load is a broken benchmark: report it, run the others.
+      failed++;
+      console.error(`bench module ${file} failed to load:`, err);
+      continue;
+    }
     if (!suite || typeof suite.run !== 'function') continue;
     if (filters.length && !filters.some((f) => suite.name.includes(f))) continue;
     try {
