@@ -75,8 +75,6 @@ export class H2Pool {
   private readonly maxQueue: number;
   private readonly connectTimeoutMs: number;
   private readonly pingTimer: NodeJS.Timeout;
-  /** The last connect failure, handed to queued requests when no connection can be had. */
-  private connectFailures = 0;
 
   constructor(private readonly opts: H2PoolOptions) {
     this.maxConns = opts.connections ?? 2;
@@ -180,7 +178,6 @@ export class H2Pool {
       if (!conn.ready) {
         conn.ready = true;
         clearTimeout(connectTimer);
-        this.connectFailures = 0;
         this.opts.onConnectionEvent?.('open');
         log.debug({ origin, limit: conn.limit }, 'HTTP/2 connection ready');
       }
@@ -206,7 +203,6 @@ export class H2Pool {
       if (i >= 0) this.conns.splice(i, 1);
       this.opts.onConnectionEvent?.('close');
       if (!wasReady) {
-        this.connectFailures++;
         // Nothing could connect: fail the waiting requests so their callers can back off
         // against their own deadlines rather than wait here without a bound.
         if (!this.conns.some((c) => c.ready || !c.draining)) {
