@@ -221,3 +221,49 @@ test('gen-key prints a usable keyring entry', async (t) => {
   t.is(kr.currentKeyId, 'k7');
   t.is(kr.keys.get('k7')!.length, 32);
 });
+
+test('account import: JSON Lines from a file or stdin, idempotent, errors name the line', async (t) => {
+  const { url, env } = await migratedDb();
+  const file = join(tmp, 'accounts.jsonl');
+  const lines = [
+    '# provider export',
+    JSON.stringify({ aor: 'sip:imp1@example.com', password: 'pw-imp-1' }),
+    '',
+    JSON.stringify({ aor: 'sip:imp2@example.com', password: 'pw-imp-2', transport: 'tls', registrar: 'sips:reg.example.com', premium: true, expires: 900 }),
+    JSON.stringify({ aor: 'sip:imp3@example.com', password: 'pw-imp-3', enabled: false, displayName: 'Three' }),
+  ];
+  writeFileSync(file, lines.join('\n') + '\n');
+  const first = await ctl(['account', 'import', file, '--json'], { env });
+  t.is(first.code, 0, first.err);
+  t.deepEqual(JSON.parse(first.out), { inserted: 3, duplicates: 0 });
+  const again = await ctl(['account', 'import', '-'], { env, stdin: lines.join('\n') + '\n' + JSON.stringify({ aor: 'sip:imp4@example.com', password: 'x' }) });
+  t.is(again.code, 0, again.err);
+  t.regex(again.out, /imported 1 account\(s\), skipped 3 existing/);
+
+  const bad = await ctl(['account', 'import', '-'], {
+    env,
+    stdin: [JSON.stringify({ aor: 'sip:ok@example.com', password: 'x' }), '', JSON.stringify({ aor: 'sip:bad@example.com', password: 'x', transport: 'sctp' })].join('\n'),
+  });
+  t.is(bad.code, 1);
+  t.regex(bad.err, /line 3: invalid transport/);
+  const typo = await ctl(['account', 'import', '-'], { env, stdin: JSON.stringify({ aor: 'sip:t@example.com', pasword: 'x' }) });
+  t.is(typo.code, 1);
+  t.regex(typo.err, /line 1: unknown key "pasword"/);
+  const missing = await ctl(['account', 'import', join(tmp, 'nope.jsonl')], { env });
+  t.is(missing.code, 1);
+  t.regex(missing.err, /cannot read/);
+
+  const store = await Store.open({ url, keyring: parseKeyring(K1), listen: false });
+  try {
+    const a2 = await store.accounts.getByAor('sip:imp2@example.com');
+    t.is(a2?.transport, 'tls');
+    t.is(a2?.expires, 900);
+    t.true(a2?.premium);
+    t.is(await store.accounts.password(a2!.id), 'pw-imp-2');
+    t.false((await store.accounts.getByAor('sip:imp3@example.com'))!.enabled);
+    t.is(await store.accounts.getByAor('sip:bad@example.com'), null, 'an invalid chunk writes nothing');
+  } finally {
+    await store.close();
+  }
+  for (const r of [first, again, bad]) t.false(/pw-imp/.test(r.out + r.err));
+});

@@ -122,6 +122,7 @@ if (isMain) {
     out: (t) => process.stdout.write(t + '\n'),
     err: (t) => process.stderr.write(t + '\n'),
     readStdin,
+    stdin: () => process.stdin,
   };
   process.exitCode = await run(process.argv.slice(2), io);
 }

@@ -169,23 +169,13 @@ export class AccountStore {
    * resync) instead of once per row.
    */
   async addMany(inputs: readonly AccountInput[]): Promise<{ inserted: number; duplicates: string[] }> {
-    const rows = inputs.map((input) => {
-      const { aor, user, host } = parseAor(input.aor);
-      const sealed = input.password !== undefined ? encryptSecret(this.requireKeyring(), input.password) : null;
-      return {
-        aor,
-        authUser: nonEmpty(input.authUser ?? decodeURIComponentSafe(user), 'auth user'),
-        registrar: normalizeServerUri(input.registrar ?? `sip:${host}`, 'registrar'),
-        outboundProxy: input.outboundProxy ? normalizeServerUri(input.outboundProxy, 'outbound proxy') : null,
-        transport: checkTransport(input.transport ?? 'udp'),
-        expires: checkExpires(input.expires ?? 3600),
-        enabled: input.enabled ?? true,
-        realm: input.realm ?? null,
-        displayName: input.displayName ?? null,
-        premium: input.premium ?? false,
-        enc: sealed ? '\\x' + sealed.enc.toString('hex') : null,
-        keyId: sealed?.keyId ?? null,
-      };
+    const rows = inputs.map((input, index) => {
+      try {
+        return this.bulkRow(input);
+      } catch (err) {
+        if (err instanceof StoreError) throw new StoreError(err.code, `row ${index + 1}: ${err.message}`);
+        throw err;
+      }
     });
     let inserted = 0;
     const duplicates: string[] = [];
@@ -208,6 +198,25 @@ export class AccountStore {
       }
     }
     return { inserted, duplicates };
+  }
+
+  private bulkRow(input: AccountInput) {
+    const { aor, user, host } = parseAor(input.aor);
+    const sealed = input.password !== undefined ? encryptSecret(this.requireKeyring(), input.password) : null;
+    return {
+      aor,
+      authUser: nonEmpty(input.authUser ?? decodeURIComponentSafe(user), 'auth user'),
+      registrar: normalizeServerUri(input.registrar ?? `sip:${host}`, 'registrar'),
+      outboundProxy: input.outboundProxy ? normalizeServerUri(input.outboundProxy, 'outbound proxy') : null,
+      transport: checkTransport(input.transport ?? 'udp'),
+      expires: checkExpires(input.expires ?? 3600),
+      enabled: input.enabled ?? true,
+      realm: input.realm ?? null,
+      displayName: input.displayName ?? null,
+      premium: input.premium ?? false,
+      enc: sealed ? '\\x' + sealed.enc.toString('hex') : null,
+      keyId: sealed?.keyId ?? null,
+    };
   }
 
   async get(id: number): Promise<Account | null> {

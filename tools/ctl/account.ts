@@ -2,9 +2,12 @@
 import { StoreError, type Account, type AccountPatch, type Store } from '../../core/store/index.js';
 import { intValue, parseArgs, UsageError, type Parsed } from './args.js';
 import type { Context } from './context.js';
+import { importCommand } from './import.js';
 import { json, keyValues, table } from './output.js';
 
 export const ACCOUNT_USAGE = `sipis-ctl account add <aor> (--password-stdin | --password P) [options]
+sipis-ctl account import [FILE|-]   JSON Lines, one account a line: {"aor":…,"password":…,…}
+                                    (keys: the options below in camelCase); existing AORs skipped
 sipis-ctl account list [--enabled | --disabled] [--limit N] [--after ID]
 sipis-ctl account show <id|aor>
 sipis-ctl account set <id|aor> [options] [--aor NEW] [--password-stdin | --password P]
@@ -192,8 +195,10 @@ export async function accountCommand(ctx: Context, argv: readonly string[]): Pro
       else ctx.io.out(`removed account ${a.id} ${a.aor}`);
       return 0;
     }
+    case 'import':
+      return importCommand(ctx, rest);
     case undefined:
-      throw new UsageError('account: missing subcommand (add, list, show, set, enable, disable, remove)');
+      throw new UsageError('account: missing subcommand (add, import, list, show, set, enable, disable, remove)');
     default:
       throw new UsageError(`account: unknown subcommand "${sub}"`);
   }

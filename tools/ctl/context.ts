@@ -1,4 +1,5 @@
 /** What every sipis-ctl command gets: parsed globals, a lazily opened store, output streams. */
+import type { Readable } from 'node:stream';
 import { loadStoreConfig, Store, type Keyring } from '../../core/store/index.js';
 import { UsageError } from './args.js';
 
@@ -6,6 +7,8 @@ export interface Io {
   out(text: string): void;
   err(text: string): void;
   readStdin(): Promise<string>;
+  /** standard input as a stream (bulk import). */
+  stdin(): Readable;
 }
 
 export interface Globals {
