@@ -9,6 +9,7 @@
  * `accountIdFromUser(req.requestUri.user)` (core/upstream/contact.ts).
  */
 import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { ShardRing, parseBackendSpec } from '../shard/index.js';
@@ -47,10 +48,32 @@ export interface StartOptions {
   timers?: { T1?: number; T2?: number; T4?: number };
 }
 
-function parseListen(text: string, advertise: string | undefined): UdpListen {
+/** The first external address of a family, for a wildcard bind without --advertise. */
+function guessAddress(family: 4 | 6): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (!a.internal && (family === 4 ? a.family === 'IPv4' : a.family === 'IPv6' && !a.address.startsWith('fe80'))) return a.address;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A listen address; a wildcard one (0.0.0.0, ::) needs an address to advertise in Via and in
+ * the Contact we register (a provider cannot send INVITEs to 0.0.0.0): --advertise, else the
+ * host's first external address of that family.
+ */
+export function parseListen(text: string, advertise: string | undefined, log?: Logger): UdpListen {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text)!;
   const l: UdpListen = { host: m[1] ?? m[2]!, port: Number(m[3]) };
   if (advertise) l.advertise = advertise;
+  else if (l.host === '0.0.0.0' || l.host === '::') {
+    const guess = guessAddress(l.host === '::' ? 6 : 4);
+    if (guess) {
+      l.advertise = guess;
+      log?.warn({ listen: text, advertise: guess }, 'wildcard listen address: advertising the first external address; set --advertise to choose');
+    }
+  }
   return l;
 }
 
@@ -97,7 +120,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
   try {
     // 4 MiB socket buffers (the kernel caps them at net.core.rmem_max): a burst of responses to a
     // start-up wave must not overflow the default ~200 KiB and cost a 500 ms retransmission each
-    transport = await UdpTransport.listen({ listen: cfg.listen.map((l) => parseListen(l, cfg.advertise)), recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    transport = await UdpTransport.listen({ listen: cfg.listen.map((l) => parseListen(l, cfg.advertise, log)), recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
   } catch (err) {
     await store.close();
     throw new ServerError('ERR_STARTUP_LISTEN', `cannot listen on ${cfg.listen.join(', ')}: ${(err as Error).message}`, { cause: err });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { shardPredicate } from './app.js';
+import { parseListen, shardPredicate } from './app.js';
 import { loadConfig } from './config.js';
 import { ServerError } from './errors.js';
 
@@ -22,4 +22,12 @@ test('no shard config: this process owns everything; bad shard config names the 
   t.is(e?.field, 'shard.self');
   const e2 = t.throws(() => shardPredicate(loadConfig(['--shard-backends', '10.0.0.1:99999', '--shard-self', 'x'], {})), { instanceOf: ServerError });
   t.is(e2?.field, 'shard.backends');
+});
+
+test('a wildcard listen address advertises a real address (the Contact must be reachable)', (t) => {
+  t.deepEqual(parseListen('127.0.0.1:5060', undefined), { host: '127.0.0.1', port: 5060 });
+  t.deepEqual(parseListen('[::1]:5070', undefined), { host: '::1', port: 5070 });
+  t.is(parseListen('0.0.0.0:5060', 'sipis.example.com').advertise, 'sipis.example.com');
+  const w = parseListen('0.0.0.0:5060', undefined);
+  t.not(w.advertise, '0.0.0.0');
 });
