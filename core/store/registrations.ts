@@ -174,6 +174,16 @@ export class RegistrationStore {
     }
   }
 
+  /** accounts whose registration has been failing since before `before` (oldest first). */
+  async listFailing(before: Date, limit = 1000): Promise<Array<{ accountId: number; failingSince: Date; state: RegistrationStateName }>> {
+    const rows = await this.pool.query<{ account_id: string; failing_since: Date; state: RegistrationStateName }>(
+      `SELECT account_id, failing_since, state FROM upstream_registration
+       WHERE failing_since IS NOT NULL AND failing_since < $1 ORDER BY failing_since LIMIT $2`,
+      [before, limit],
+    );
+    return rows.map((r) => ({ accountId: Number(r.account_id), failingSince: r.failing_since, state: r.state }));
+  }
+
   /** accounts per registration state; enabled accounts without a saved state count as Idle. */
   async countByState(): Promise<Record<RegistrationStateName, number>> {
     const rows = await this.pool.query<{ state: RegistrationStateName; n: string }>(

@@ -285,6 +285,10 @@ test('batched registration state: 10k rows in one call, read back, idempotent, s
     t.is(first?.cseq, 101);
     t.is(first?.state, 'Unauthorized');
     t.is(await store.registrations.get(ids[1]!), null);
+    const longAgo = new Date(Date.now() - 13 * 3600_000);
+    await store.registrations.saveMany([{ ...states[5]!, state: 'Error', failures: 40, failingSince: longAgo }, { ...states[6]!, state: 'Error', failingSince: new Date() }]);
+    const failing = await store.registrations.listFailing(new Date(Date.now() - 12 * 3600_000));
+    t.deepEqual(failing.map((f) => [f.accountId, f.failingSince.getTime(), f.state]), [[ids[5], longAgo.getTime(), 'Error']]);
     const bad = await t.throwsAsync(store.registrations.saveMany([{ ...states[2]!, state: 'Bogus' as never }]), { instanceOf: StoreError });
     t.is(bad.code, 'STORE_INVALID');
     // start-up load: accounts with their saved state, paged

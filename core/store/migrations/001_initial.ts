@@ -121,6 +121,8 @@ CREATE TABLE upstream_registration (
   updated_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX upstream_registration_state ON upstream_registration (state);
+-- clean-up of accounts whose registration keeps failing (removed after 12 hours)
+CREATE INDEX upstream_registration_failing ON upstream_registration (failing_since) WHERE failing_since IS NOT NULL;
 
 -- Phones bound to sipis by the device registrar: one row per (account, +sip.instance).
 CREATE TABLE device (
