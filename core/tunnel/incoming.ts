@@ -88,7 +88,8 @@ export class IncomingCalls implements CallHooks {
       tx.reply(400, 'Missing From Tag');
       return;
     }
-    tx.reply(100, 'Trying');
+    // 100 Trying now (§17.2.1), unless the transaction layer already sent it (timers.trying = 0)
+    if (tx.lastStatus === 0) tx.reply(100, 'Trying');
     ctx.counters.callsIn++;
     const call = new BridgedCall(randomUUID(), accountId, tx, contactFor(ctx, accountId, tx.remote), undefined, ctx.layer, ctx.dialogs, ctx.counters, this, ctx.log);
     const st: IncomingState = { call, pushed: false, progress: false, timer: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve() };

@@ -76,7 +76,7 @@ export class OutgoingRelay implements CallHooks {
   invite(tx: InviteServerTransaction, req: SipMessage, account: UpstreamAccount, phoneTarget: Endpoint | undefined, sipisHosts: ReadonlySet<string>): void {
     const ctx = this.ctx;
     if (req.maxForwards === 0) return void tx.reply(483, 'Too Many Hops');
-    tx.reply(100, 'Trying');
+    if (tx.lastStatus === 0) tx.reply(100, 'Trying');
     ctx.counters.callsOut++;
     const call = new BridgedCall(randomUUID(), account.id, tx, contactFor(ctx, account.id, tx.remote), phoneTarget, ctx.layer, ctx.dialogs, ctx.counters, this, ctx.log);
     this.byTx.set(tx, call);

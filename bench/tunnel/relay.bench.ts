@@ -1,0 +1,138 @@
+/**
+ * Calls per second tunnelled with the phone already awake: the relay's own cost.
+ *
+ *   sipp uac ──▶ sipis tunnel (bench/tunnel/sipis-child.js, one Node process) ──▶ sipp uas
+ *   sipp uac ──▶ Kamailio (fixtures/kamailio/proxy.cfg, stateful record-routing proxy,
+ *                children=1)                                                  ──▶ sipp uas
+ *
+ * measured in the same run, one after the other: the same call flow (fixtures/sipp/uac-call.xml
+ * against uas-call.xml, which echoes Record-Route: INVITE, 100, 180, 200, ACK, BYE, 200; no hold time), the same load (`-r` calls/s offered,
+ * `-l` concurrent). Reported per server: calls per wall-clock second and per CPU-second of the
+ * server's processes (all of Kamailio's), so "one core" compares like with like on a shared
+ * machine. The B2BUA does more per call than the proxy (two dialogs, its own transactions on
+ * each side, 7 messages in and 7 out): the ratio says how much more.
+ * Bounded: a 300-call warm-up, then 600 calls (quick) or 6,000 (full), `-timeout` 60 s.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { hasKamailio, startKamailioProxy } from '../../fixtures/kamailio.js';
+import { freeSipPort } from '../../fixtures/net.js';
+import { repoRoot } from '../../fixtures/paths.js';
+import { startProc } from '../../fixtures/proc.js';
+import { hasSipp, runSipp, type SippRun } from '../../fixtures/sipp.js';
+import type { BenchOptions, BenchRow, BenchSuite } from '../lib.js';
+
+const TICK = 100; // USER_HZ on Linux
+
+/** utime+stime in seconds of `pid` and all its descendants (as bench/transaction/loopback.bench.ts). */
+export function cpuSeconds(pid: number): number {
+  const stats = new Map<number, { ppid: number; cpu: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = readFileSync(join('/proc', d, 'stat'), 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(d), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / TICK });
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const want = new Set([pid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [p, s] of stats) if (!want.has(p) && want.has(s.ppid)) (want.add(p), (grew = true));
+  }
+  let total = 0;
+  for (const p of want) total += stats.get(p)?.cpu ?? 0;
+  return total;
+}
+
+interface Measure {
+  name: string;
+  calls: number;
+  failed: number;
+  wallS: number;
+  cpuS: number;
+}
+
+async function uas(port: number): Promise<SippRun> {
+  const run = await runSipp({ scenario: 'uas-call.xml', localPort: port, timeoutS: 120 });
+  await run.ready;
+  return run;
+}
+
+async function calls(target: number, service: string, n: number, rate: number): Promise<{ ok: number; failed: number }> {
+  // uac-call.xml, not sipp's built-in uac: the built-in one ignores Record-Route, and the proxy
+  // answers its in-dialog requests 404
+  const run = await runSipp({ scenario: 'uac-call.xml', remote: `127.0.0.1:${target}`, service, calls: n, rate, limit: 200, timeoutS: 60, recvTimeoutMs: 10_000, extraArgs: ['-d', '0'] });
+  const r = await run.done;
+  return { ok: r.stats?.successful ?? 0, failed: r.stats?.failed ?? n };
+}
+
+async function load(name: string, target: number, service: string, pid: number, n: number, rate: number): Promise<Measure> {
+  await calls(target, service, 300, rate); // warm-up: JIT, first allocations
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  const r = await calls(target, service, n, rate);
+  const wallS = (performance.now() - t0) / 1000;
+  return { name, calls: r.ok, failed: r.failed, wallS, cpuS: cpuSeconds(pid) - cpu0 };
+}
+
+function row(m: Measure, base?: Measure): BenchRow {
+  const ops = m.calls / m.wallS;
+  const perCpu = m.cpuS > 0 ? m.calls / m.cpuS : 0;
+  const basePerCpu = base && base.cpuS > 0 ? base.calls / base.cpuS : 0;
+  return {
+    suite: 'tunnel-relay',
+    name: m.name,
+    medianNs: ops > 0 ? 1e9 / ops : 0,
+    opsPerSec: ops,
+    samples: 1,
+    ...(base ? { baseline: base.name, ratio: base.calls / base.wallS / ops } : {}),
+    extra: {
+      callsPerCpuS: Math.round(perCpu),
+      cpuS: m.cpuS.toFixed(2),
+      failed: m.failed,
+      ...(base && basePerCpu > 0 ? { perCpuVsKamailio: (perCpu / basePerCpu).toFixed(2) } : {}),
+    },
+  };
+}
+
+async function run(opts: BenchOptions): Promise<BenchRow[]> {
+  if (!hasSipp() || !hasKamailio()) {
+    process.stderr.write('tunnel-relay: sipp or kamailio missing, skipped\n');
+    return [];
+  }
+  const n = opts.quick ? 600 : 6_000;
+  // offered load: above ~2,000/s the two sipp processes (caller, phone) saturate this 2-core box first
+  const rate = opts.quick ? 1_000 : 1_500;
+
+  const kamPhone = await freeSipPort();
+  const phone1 = await uas(kamPhone);
+  let kamM: Measure;
+  const kam = await startKamailioProxy(`127.0.0.1:${kamPhone}`);
+  try {
+    kamM = await load('Kamailio proxy.cfg (stateful, record-route, children=1)', kam.port, 'bob', kam.proc.child.pid!, n, rate);
+  } finally {
+    await kam.stop();
+    await phone1.stop();
+  }
+
+  const phonePort = await freeSipPort();
+  const phone2 = await uas(phonePort);
+  const child = startProc(process.execPath, [join(repoRoot, 'dist', 'bench', 'tunnel', 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let ourM: Measure;
+  try {
+    const line = await child.waitFor(/listening \S+:(\d+)/);
+    const port = Number(/:(\d+)$/.exec(line)![1]);
+    ourM = await load('sipis tunnel B2BUA (1 Node process)', port, 'acc-1', child.child.pid!, n, rate);
+  } finally {
+    await child.stop();
+    await phone2.stop();
+  }
+  return [row(kamM), row(ourM, kamM)];
+}
+
+const suite: BenchSuite = { name: 'tunnel-relay', run };
+export default suite;

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/**
+ * `node dist/bench/tunnel/sipis-child.js --phone HOST:PORT [--port 0]`: the call tunnel alone in
+ * its own process (UDP transport, transaction layer, Tunnel), with the fakes of
+ * core/tunnel/testing for its collaborators: one account (id 1, INVITEs to `acc-1@…`) whose one
+ * device is awake at `--phone` (a binding without push target: "reachable now"). What the
+ * loopback benchmark measures: the relay's own cost, one Node process, no database, no push.
+ * Prints `listening HOST:PORT`; SIGTERM prints the counters as JSON and exits.
+ */
+import { TransactionLayer } from '../../core/transaction/index.js';
+import { UdpTransport } from '../../core/transport/index.js';
+import { attachTunnel, createTunnel } from '../../core/tunnel/index.js';
+import { FakePush, FakeRegistrar, StaticAccounts } from '../../core/tunnel/testing/fakes.js';
+
+function arg(name: string, dflt?: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
+}
+
+const phone = arg('phone');
+if (!phone || !/^[\d.]+:\d+$/.test(phone)) {
+  console.error('usage: sipis-child --phone HOST:PORT [--port 0]');
+  process.exit(2);
+}
+const transport = await UdpTransport.listen({ listen: [{ host: '127.0.0.1', port: Number(arg('port', '0')) }], recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+// 100 Trying at once, as sipp's and Kamailio's answers do (the loopback bench compares them)
+const layer = new TransactionLayer(transport, { timers: { trying: 0 } });
+const registrar = new FakeRegistrar(() => '1');
+registrar.add({ accountId: '1', instanceId: 'phone', contact: `sip:phone@${phone}`, path: [], flow: { transport: 'udp', source: phone, viaBridge: false, via: phone }, expiresAt: Date.now() + 86_400_000, pushTargets: [] });
+const tunnel = createTunnel({
+  layer,
+  registrar,
+  push: new FakePush(),
+  accounts: new StaticAccounts([{ id: '1', aor: 'sip:alice@provider.test', authUser: 'alice', password: 'x', registrar: 'sip:127.0.0.1:9', enabled: true }]),
+});
+attachTunnel(layer, tunnel, (tx) => void tx.reply(403));
+const ep = transport.endpoints[0]!;
+console.log(`listening ${ep.address}:${ep.port}`);
+process.on('SIGTERM', () => {
+  console.log(JSON.stringify({ tunnel: tunnel.counters, size: tunnel.size, layer: layer.counters, transport: transport.counters }));
+  tunnel.close();
+  layer.close();
+  void transport.close().then(() => process.exit(0));
+});
