@@ -87,7 +87,6 @@ export class ApnsAdapter implements PushAdapter {
       'apns-priority': String(n.priority),
       'apns-expiration': String(n.expiration),
       'apns-id': r.requestId,
-      'content-type': 'application/json',
     };
     if (n.collapseId) headers['apns-collapse-id'] = n.collapseId;
     let usedToken = '';
@@ -100,7 +99,7 @@ export class ApnsAdapter implements PushAdapter {
       const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
       let res;
       try {
-        res = await this.pool.request(headers, body, timeout);
+        res = await this.pool.request(headers, body, timeout, false);
       } catch (err) {
         metrics?.upstreamAttempts.inc({ platform: 'apns', status: (err as { code?: string }).code ?? 'error' });
         throw err;

@@ -43,6 +43,8 @@ interface Pending {
   headers: OutgoingHttpHeaders;
   body: Buffer | string;
   timeoutMs: number;
+  /** Collect the body of a 200 answer too (errors' bodies are always collected). */
+  wantBody: boolean;
   resolve: (r: H2Response) => void;
   reject: (e: Error) => void;
 }
@@ -98,10 +100,10 @@ export class H2Pool {
     return this.conns.length;
   }
 
-  request(headers: OutgoingHttpHeaders, body: Buffer | string, timeoutMs: number): Promise<H2Response> {
+  request(headers: OutgoingHttpHeaders, body: Buffer | string, timeoutMs: number, wantBody = true): Promise<H2Response> {
     if (this.closed) return Promise.reject(new UpstreamError('ERR_UPSTREAM_CLOSED', 'connection pool closed'));
     return new Promise<H2Response>((resolve, reject) => {
-      const p: Pending = { headers, body, timeoutMs, resolve, reject };
+      const p: Pending = { headers, body, timeoutMs, wantBody, resolve, reject };
       const conn = this.queued === 0 ? this.pickConnection() : undefined;
       if (conn) {
         this.start(conn, p);
@@ -262,9 +264,10 @@ export class H2Pool {
     stream.on('response', (h) => {
       resHeaders = h;
       status = Number(h[':status']);
-    });
-    stream.on('data', (c: Buffer) => {
-      (chunks ??= []).push(c);
+      // A 200 from APNs/FCM carries nothing we need beyond its headers (the FCM message name
+      // is the exception, and small); only then is the body collected.
+      if (status === 200 && !p.wantBody) stream.resume();
+      else stream.on('data', (c: Buffer) => (chunks ??= []).push(c));
     });
     stream.on('error', () => {
       // Reported through 'close' below, with or without a response.
