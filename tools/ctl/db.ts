@@ -60,6 +60,7 @@ export async function statusCommand(ctx: Context, argv: readonly string[]): Prom
   ctx.io.out(
     keyValues([
       ['accounts', `${s.accounts} (${s.enabledAccounts} enabled)`],
+      ['registrations', '(of enabled accounts)'],
       ...Object.entries(s.registrations).map(([k, v]) => [`  ${k}`, v] as const),
       ['devices', s.devices],
       ['live push tokens', s.liveTokens],
