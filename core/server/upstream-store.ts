@@ -56,23 +56,12 @@ export function toStored(r: RegistrationRecord, contactFor: (id: string) => stri
   };
 }
 
-/** Opens passwords for a page of accounts, a few at a time (one query each). */
+/** Opens the passwords of a page of accounts in one query (AccountStore.passwords). */
 async function withPasswords(store: Store, accounts: Account[], log?: Logger): Promise<UpstreamAccount[]> {
-  const out: UpstreamAccount[] = [];
-  const CONCURRENCY = 8;
-  for (let i = 0; i < accounts.length; i += CONCURRENCY) {
-    const slice = accounts.slice(i, i + CONCURRENCY);
-    const pws = await Promise.all(
-      slice.map((a) =>
-        store.accounts.password(a.id).catch((err: unknown) => {
-          log?.warn({ err, account: a.id }, 'cannot open the password of an account; registering without one');
-          return null;
-        }),
-      ),
-    );
-    slice.forEach((a, j) => out.push(toUpstreamAccount(a, pws[j] ?? null)));
-  }
-  return out;
+  if (!accounts.length) return [];
+  const { passwords, failed } = await store.accounts.passwords(accounts.map((a) => a.id));
+  for (const [id, err] of failed) log?.warn({ account: id, code: err.code }, 'cannot open the password of an account; registering without one');
+  return accounts.map((a) => toUpstreamAccount(a, passwords.get(a.id) ?? null));
 }
 
 /** Start-up: every enabled account this shard owns, with its saved registration row. */
