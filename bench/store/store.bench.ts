@@ -5,7 +5,7 @@
  * against its naive peer measured in the same run.
  *
  *   npm run bench -- store            (full: 100k accounts)
- *   npm run bench -- --quick store    (CI: 3k accounts)
+ *   npm run bench -- --quick store    (CI: 2k accounts)
  */
 import { startPostgres } from '../../fixtures/postgres.js';
 import { accountColumns, accountFromRow, type AccountRow } from '../../core/store/accounts.js';
@@ -43,8 +43,8 @@ function state(id: number, cseq: number): RegistrationState {
 const suite: BenchSuite = {
   name: 'store',
   async run(opts: BenchOptions): Promise<BenchRow[]> {
-    const N = opts.quick ? 3_000 : 100_000;
-    const oneByOne = opts.quick ? 300 : 3_000;
+    const N = opts.quick ? 2_000 : 100_000;
+    const oneByOne = opts.quick ? 200 : 3_000;
     const pg = await startPostgres();
     const store = await Store.open({ url: pg.url, keyring: parseKeyring(formatKeyEntry('k1', generateKey())), listen: false, size: 4 });
     const rows: BenchRow[] = [];
@@ -124,11 +124,11 @@ const suite: BenchSuite = {
       rows.push(row('paging: start-up load, timestamptz + row_to_json', await timed(loadOld), total));
       ratio(rows, 'paging: start-up load (accounts + state), 1000/page', 'paging: start-up load, timestamptz + row_to_json');
 
-      const some = ids.slice(0, 2000);
+      const some = ids.slice(0, opts.quick ? 500 : 2000);
       rows.push(row('accounts: password() decrypt on demand', await timed(async () => {
         for (const id of some) await store.accounts.password(id);
       }), some.length));
-      const many = ids.slice(0, opts.quick ? 3_000 : 50_000);
+      const many = ids.slice(0, opts.quick ? 2_000 : 50_000);
       rows.push(row('accounts: passwords(ids), 1000 per call', await timed(async () => {
         for (let i = 0; i < many.length; i += 1000) await store.accounts.passwords(many.slice(i, i + 1000));
       }), many.length));
