@@ -12,11 +12,10 @@
  *  - `node-apn`: @parse/node-apn Provider.send, same window (the baseline of the ratios).
  * Throughput rows report pushes per CPU-second of the pushing process (ns/op = CPU ns per
  * push): on a machine shared with other work that is what one core can do; the wall-clock
- * rate is in `extra`.
+ * rate is in `extra`. The four run in interleaved slices so they share the same neighbours.
  *  - `latency @ R/s …`: open loop at a fixed rate through the mediator, and straight to the
  *    mock with our HTTP/2 pool; the difference of the two is the latency the mediator adds.
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -121,60 +120,63 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
     const bodies = (n: number, offset: number) =>
       Array.from({ length: n }, (_, i) => pushRequestBytes('127.0.0.1', info.apiKey, JSON.stringify(requestFor('NotifyIncomingCall', appId, token(offset + i)))));
 
-    // 1. Through the mediator process.
-    phase('through the mediator');
-    const load = new HttpLoad('127.0.0.1', port, window);
-    await load.open();
-    const warm = bodies(Math.min(opts.quick ? 200 : 2000, total), 0);
-    await closedLoop(warm.length, window, async (i) => (await load.send(warm[i]!)).status === 200);
-    const reqs = bodies(total, 10_000_000);
-    const medPid = med.child.pid!;
-    const medCpu0 = procCpuSec(medPid);
-    const medRun = await closedLoop(total, window, async (i) => (await load.send(reqs[i]!)).status === 200);
-    rows.push(row('mediator http→apns', total, medRun.ns, procCpuSec(medPid) - medCpu0, { failed: medRun.failed, window }));
-    load.close();
-
-    phase('adapter in-process');
-    // 2. Our adapter in-process (what the mediator does minus the HTTP edge).
+    // Four ways of pushing the same notifications to the same mock, measured in interleaved
+    // slices (A B C D A B C D …) so that each sees the same neighbours on this shared machine.
+    // Requests are built before each slice: only the pushing is measured.
+    type Run = () => Promise<{ ns: number; failed: number }>;
+    interface Variant {
+      name: string;
+      /** CPU seconds of the process doing the pushing. */
+      cpu: () => number;
+      warm: () => Promise<void>;
+      /** Builds the slice's requests, then returns the measured part. */
+      prepare: (n: number, offset: number) => Promise<Run>;
+      ns: number;
+      cpuSec: number;
+      failed: number;
+    }
     const app = loadRegistry(info.appsFile).apps.get(appId) as ApnsApp;
-    const adapter = new ApnsAdapter({ app, log });
-    const areqs = Array.from({ length: total }, (_, i) => requestFor('NotifyIncomingCall', appId, token(20_000_000 + i)));
-    await closedLoop(Math.min(opts.quick ? 200 : 2000, total), window, async (i) => (await adapter.send(areqs[i]!, Date.now() + 10_000)).outcome === 'delivered');
-    const adCpu0 = selfCpuSec();
-    const adRun = await closedLoop(total, window, async (i) => (await adapter.send({ ...areqs[i]!, requestId: randomUUID() }, Date.now() + 10_000)).outcome === 'delivered');
-    rows.push(row('apns adapter in-process', total, adRun.ns, selfCpuSec() - adCpu0, { failed: adRun.failed, window }));
-    await adapter.close();
-
-    // 2b. The floor: our HTTP/2 pool alone with prebuilt headers (node:http2's own cost).
-    phase('HTTP/2 pool floor');
-    const pool = new H2Pool({ origin: info.apnsUrl, tls: { ca: readFileSync(info.caFile) }, log });
     if (app.auth.type !== 'token') throw new Error('token app expected');
+    const warmN = Math.min(opts.quick ? 200 : 2000, total);
+
+    // 1. Through the mediator process (HTTP/1.1 keep-alive in, HTTP/2 out).
+    const medPid = med.child.pid!;
+    const viaMediator = async (n: number, offset: number): Promise<Run> => {
+      const reqs = bodies(n, offset);
+      // Fresh connections each slice: uWS closes HTTP connections idle for 10 s.
+      const load = new HttpLoad('127.0.0.1', port, window);
+      await load.open();
+      return async () => {
+        try {
+          return await closedLoop(n, window, async (i) => (await load.send(reqs[i]!)).status === 200);
+        } finally {
+          load.close();
+        }
+      };
+    };
+    // 2. Our adapter in-process (what the mediator does minus the HTTP edge).
+    const adapter = new ApnsAdapter({ app, log });
+    const viaAdapter = async (n: number, offset: number): Promise<Run> => {
+      const reqs = Array.from({ length: n }, (_, i) => requestFor('NotifyIncomingCall', appId, token(offset + i)));
+      return () => closedLoop(n, window, async (i) => (await adapter.send(reqs[i]!, Date.now() + 10_000)).outcome === 'delivered');
+    };
+    // 3. The floor: our HTTP/2 pool alone with prebuilt headers (node:http2's own cost).
+    const pool = new H2Pool({ origin: info.apnsUrl, tls: { ca: readFileSync(info.caFile) }, log });
     const signer = new ProviderTokenSigner(app.auth.teamId, app.auth.keyId, app.auth.key);
     const payload = Buffer.from(JSON.stringify({ aps: {}, sipis: { verb: 'NotifyIncomingCall', callId: 'c1@x' } }));
-    const raw = (i: number) =>
-      pool
-        .request(
-          {
-            ':method': 'POST',
-            ':path': `/3/device/${token(i)}`,
-            authorization: signer.header(),
-            'apns-topic': `${appId}.voip`,
-            'apns-push-type': 'voip',
-            'apns-priority': '10',
-            'apns-expiration': '0',
-          },
-          payload,
-          10_000,
-        )
-        .then((r) => r.status === 200);
-    await closedLoop(Math.min(opts.quick ? 200 : 2000, total), window, (i) => raw(70_000_000 + i));
-    const rawCpu0 = selfCpuSec();
-    const rawRun = await closedLoop(total, window, (i) => raw(80_000_000 + i));
-    rows.push(row('h2 pool only (floor)', total, rawRun.ns, selfCpuSec() - rawCpu0, { failed: rawRun.failed, window }));
-    await pool.close();
-
-    phase('node-apn');
-    // 3. @parse/node-apn, same notifications, same mock, same window.
+    const viaPool = async (n: number, offset: number): Promise<Run> => {
+      const hs = Array.from({ length: n }, (_, i) => ({
+        ':method': 'POST',
+        ':path': `/3/device/${token(offset + i)}`,
+        authorization: signer.header(),
+        'apns-topic': `${appId}.voip`,
+        'apns-push-type': 'voip',
+        'apns-priority': '10',
+        'apns-expiration': '0',
+      }));
+      return () => closedLoop(n, window, async (i) => (await pool.request(hs[i]!, payload, 10_000, false)).status === 200);
+    };
+    // 4. @parse/node-apn, same notifications, same mock, same window.
     const apn = createRequire(import.meta.url)('@parse/node-apn') as ApnModule;
     const provider = new apn.Provider({
       token: { key: readFileSync(info.p8File), keyId: info.keyId, teamId: info.teamId },
@@ -196,19 +198,52 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
       n.rawPayload = { aps: {}, sipis: { verb: r.verb, selector: r.selector, requestId: r.requestId, ...r.payload } };
       return n;
     };
-    const send = async (i: number) => {
-      const res = await provider.send(note(i), token(i));
-      return res.sent.length === 1;
+    const viaNodeApn = async (n: number, offset: number): Promise<Run> => {
+      const notes = Array.from({ length: n }, (_, i) => note(offset + i));
+      return () => closedLoop(n, window, async (i) => (await provider.send(notes[i]!, token(offset + i))).sent.length === 1);
     };
-    await closedLoop(Math.min(opts.quick ? 200 : 2000, total), window, (i) => send(30_000_000 + i));
-    const apnCpu0 = selfCpuSec();
-    const apnRun = await closedLoop(total, window, (i) => send(40_000_000 + i));
-    rows.push(row('node-apn', total, apnRun.ns, selfCpuSec() - apnCpu0, { failed: apnRun.failed, window }));
+
+    const variant = (name: string, cpu: () => number, prepare: Variant['prepare'], base: number): Variant => ({
+      name,
+      cpu,
+      prepare: (n, offset) => prepare(n, base + offset),
+      warm: async () => {
+        await (await prepare(warmN, base + 900_000))();
+      },
+      ns: 0,
+      cpuSec: 0,
+      failed: 0,
+    });
+    const variants: Variant[] = [
+      variant('mediator http→apns', () => procCpuSec(medPid), viaMediator, 10_000_000),
+      variant('apns adapter in-process', selfCpuSec, viaAdapter, 20_000_000),
+      variant('h2 pool only (floor)', selfCpuSec, viaPool, 30_000_000),
+      variant('node-apn', selfCpuSec, viaNodeApn, 40_000_000),
+    ];
+    phase('warming up');
+    for (const v of variants) await v.warm();
+    const tSlices = opts.quick ? 1 : 5;
+    const tPerSlice = Math.ceil(total / tSlices);
+    for (let k = 0; k < tSlices; k++) {
+      phase(`throughput slice ${k + 1}/${tSlices}`);
+      for (const v of variants) {
+        const go = await v.prepare(tPerSlice, k * tPerSlice);
+        const c0 = v.cpu();
+        const r = await go();
+        v.cpuSec += v.cpu() - c0;
+        v.ns += r.ns;
+        v.failed += r.failed;
+      }
+    }
+    for (const v of variants) rows.push(row(v.name, tPerSlice * tSlices, v.ns, v.cpuSec, { failed: v.failed, window }));
+    await adapter.close();
+    await pool.close();
     await provider.shutdown();
+    const medRun = variants[0]!;
 
     // A fixed rate well below what this machine just managed through the mediator (a quarter
     // of it), so the figures are latency, not the backlog of an overloaded shared machine.
-    const measured = (total * 1e9) / medRun.ns;
+    const measured = (tPerSlice * tSlices * 1e9) / medRun.ns;
     const rate = Math.max(100, Math.min(opts.quick ? 300 : 5000, Math.round(measured / 4 / 50) * 50));
     phase(`latency at ${rate}/s`);
     // 4. Latency at a fixed rate: through the mediator, and straight to the mock.
