@@ -246,6 +246,8 @@ export class PgConnection {
     if (isConnectionState(sqlState)) {
       return new StoreError('STORE_UNAVAILABLE', `connection lost: ${msg}`, { cause: err, sqlState });
     }
+    // 40001 serialization failure, 40P01 deadlock, 55P03 lock not available: nothing changed
+    if (sqlState === '40001' || sqlState === '40P01' || sqlState === '55P03') return new StoreError('STORE_BUSY', msg, { sqlState });
     if (sqlState === '23505') {
       // the detail names the duplicate key ("Key (aor)=(sip:…) already exists"), never a secret
       const detail = fields?.messageDetail ? ` (${oneLine(fields.messageDetail)})` : '';

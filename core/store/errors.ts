@@ -10,6 +10,8 @@ export type StoreErrorCode =
   | 'STORE_UNAVAILABLE'
   /** a query took longer than its deadline; its connection was dropped. */
   | 'STORE_TIMEOUT'
+  /** the statement lost a race (deadlock, serialization failure, lock timeout): run it again. */
+  | 'STORE_BUSY'
   /** the store was closed. */
   | 'STORE_CLOSED'
   /** PostgreSQL rejected the statement (syntax, constraint, …); `sqlState` says which. */
@@ -27,7 +29,7 @@ export type StoreErrorCode =
   /** a stored secret could not be decrypted (wrong key, unknown key id, tampered data). */
   | 'STORE_DECRYPT';
 
-const RETRYABLE = new Set<StoreErrorCode>(['STORE_UNAVAILABLE', 'STORE_TIMEOUT']);
+const RETRYABLE = new Set<StoreErrorCode>(['STORE_UNAVAILABLE', 'STORE_TIMEOUT', 'STORE_BUSY']);
 
 export class StoreError extends SipStackError {
   declare readonly code: StoreErrorCode;

@@ -156,7 +156,6 @@ export class Pool extends EventEmitter implements Queryable {
     if (this.waiters.length >= this.maxQueue) {
       return Promise.reject(new StoreError('STORE_UNAVAILABLE', `store queue full (${this.maxQueue} waiting)`));
     }
-    this.grow();
     return new Promise<PgConnection>((resolve, reject) => {
       const w: Waiter = {
         resolve,
@@ -175,6 +174,8 @@ export class Pool extends EventEmitter implements Queryable {
         }, this.acquireTimeoutMs),
       };
       this.waiters.push(w);
+      // after queueing: grow() opens a connection only when someone is waiting for one
+      this.grow();
     });
   }
 

@@ -102,7 +102,9 @@ export class RegistrationStore {
       latest.delete(s.accountId);
       latest.set(s.accountId, s);
     }
-    const all = [...latest.values()];
+    // ascending ids: two writers whose batches overlap (a shard hand-over) lock rows in the
+    // same order and cannot deadlock
+    const all = [...latest.values()].sort((a, b) => a.accountId - b.accountId);
     let written = 0;
     for (let i = 0; i < all.length; i += CHUNK) {
       const chunk = all.slice(i, i + CHUNK);

@@ -477,3 +477,35 @@ test('bulk provisioning: addMany seals passwords, skips existing AORs, validates
     await store.close();
   }
 });
+
+test('a deadlock is a retryable STORE_BUSY, and the pool keeps both connections', async (t) => {
+  const { store } = await freshStore();
+  try {
+    const a = await store.accounts.add({ aor: 'sip:dl1@example.com' });
+    const b = await store.accounts.add({ aor: 'sip:dl2@example.com' });
+    let step = 0;
+    const bothLocked = () =>
+      new Promise<void>((resolve) => {
+        const tick = () => (step >= 2 ? resolve() : setTimeout(tick, 5));
+        tick();
+      });
+    const cross = (first: number, second: number) =>
+      store.pool.transaction(async (tx) => {
+        await tx.query('UPDATE account SET expires = 61 WHERE id = $1', [first]);
+        step++;
+        await bothLocked();
+        await tx.query('UPDATE account SET expires = 62 WHERE id = $1', [second]);
+      });
+    const results = await Promise.allSettled([cross(a.id, b.id), cross(b.id, a.id)]);
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    t.is(failures.length, 1, 'PostgreSQL breaks the deadlock by failing one side');
+    const err = failures[0]!.reason as StoreError;
+    t.is(err.code, 'STORE_BUSY');
+    t.is(err.sqlState, '40P01');
+    t.true(err.retryable);
+    t.is((await store.pool.query<{ x: number }>('SELECT 1 AS x'))[0]!.x, 1);
+    t.is(store.pool.connections, 2, 'the pool grew for the second transaction and kept both');
+  } finally {
+    await store.close();
+  }
+});
