@@ -509,3 +509,22 @@ test('a deadlock is a retryable STORE_BUSY, and the pool keeps both connections'
     await store.close();
   }
 });
+
+test('concurrent queries share at most `size` connections and all complete', async (t) => {
+  const url = await pg.createDatabase(`pool_${process.pid}`);
+  const store = await Store.open({ url, listen: false, size: 3 });
+  try {
+    let peak = 0;
+    const all = Array.from({ length: 40 }, async (_, i) => {
+      const r = await store.pool.query<{ i: number }>('SELECT $1::int AS i, pg_sleep(0.005)', [i]);
+      peak = Math.max(peak, store.pool.connections);
+      return r[0]!.i;
+    });
+    t.deepEqual(await Promise.all(all), Array.from({ length: 40 }, (_, i) => i));
+    t.true(peak <= 3);
+    t.is(store.pool.connections, 3);
+    t.is(store.pool.queued, 0);
+  } finally {
+    await store.close();
+  }
+});
