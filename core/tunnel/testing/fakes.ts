@@ -35,6 +35,11 @@ export class FakeRegistrar extends EventEmitter implements TunnelRegistrar {
     return [...this.bindings.values()].filter((b) => b.accountId === accountId && b.expiresAt > now);
   }
 
+  /** core/push BindingSource: the push client reports a dead token (kept out of the fake's bindings). */
+  async tokenDead(token: string): Promise<void> {
+    for (const b of this.bindings.values()) if (b.pushTargets.some((t) => (t as { token?: string }).token === token)) this.removed.push({ id: b.id, reason: 'token-dead' });
+  }
+
   async removeBinding(id: string, reason: 'flow-failed' | 'token-dead'): Promise<void> {
     this.removed.push({ id, reason });
     this.bindings.delete(id);
