@@ -158,3 +158,53 @@ test('the phone\'s MESSAGE is relayed with 401 answered; a request from an unkno
   const r = await stranger.send('MESSAGE', 'sip:bob@sipis.test', { target: h.sipis, body: 'spoof', from: '<sip:alice@sipis.test>' });
   t.is(r.status, 403);
 });
+
+test('the phone\'s SUBSCRIBE: relayed with credentials; the NOTIFY of the subscription dialog comes back to the phone', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const sub = phone.invite('sip:alice@sipis.test', { target: h.sipis, method: 'SUBSCRIBE', from: '<sip:alice@sipis.test>', headers: [['Event', 'message-summary'], ['Expires', '600'], ['Accept', 'application/simple-message-summary']] });
+  const s1 = await h.provider.request('SUBSCRIBE');
+  t.is(s1.req.header('Event'), 'message-summary');
+  const digest = new DigestServer({ secret: 'a-test-secret-of-enough-length' });
+  h.provider.answer(s1, 407, { headers: [['Proxy-Authenticate', digest.buildChallenge({ realm: 'sipis.test' })]] });
+  const s2 = await h.provider.request('SUBSCRIBE');
+  t.truthy(s2.req.proxyAuthorization[0]);
+  h.provider.answer(s2, 200, { headers: [['Expires', '600']] });
+  const ok = await sub.response(200);
+  t.is(ok.header('Expires'), '600');
+  // the provider's NOTIFY inside its dialog with sipis reaches the phone inside the phone's dialog
+  const providerDialog = h.provider.dialogOf(s2.req)!;
+  const notify = h.provider.inDialog(providerDialog, 'NOTIFY', { body: 'Messages-Waiting: yes\r\n', contentType: 'application/simple-message-summary', headers: [['Event', 'message-summary'], ['Subscription-State', 'active;expires=600']] });
+  const n = await phone.request('NOTIFY');
+  t.is(n.req.callId, sub.invite.callId);
+  t.is(n.req.body.toString(), 'Messages-Waiting: yes\r\n');
+  t.is(n.req.header('Subscription-State'), 'active;expires=600');
+  phone.answer(n, 200);
+  t.is((await notify).status, 200);
+});
+
+test('bad input from peers: PRACK with an unknown or malformed RAck → 481, INVITE with Max-Forwards 0 → 483; no crash', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: 'v=0\r\n' });
+  const pi = await phone.request('INVITE');
+  phone.answer(pi, 180);
+  const ringing = await inv.response(180);
+  const early = h.provider.dialogs.matchResponse(ringing)!;
+  const prack = await h.provider.inDialog(early, 'PRACK', { headers: [['RAck', '999 1 INVITE']] });
+  t.is(prack.status, 481);
+  early.state = 'early'; // our peer ended its view of the dialog on the 481 (§12.2.1.2); try again
+  const garbage = await h.provider.inDialog(early, 'PRACK', { headers: [['RAck', 'not a rack']] });
+  t.is(garbage.status, 481);
+  inv.cancel();
+  await inv.response(487);
+  const mf = await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body: 'x', headers: [['Max-Forwards', '0']] });
+  t.is(mf.status, 200, 'a MESSAGE is taken by sipis itself (stored), not forwarded: Max-Forwards 0 is fine');
+  const inv0 = h.provider.invite(h.accountUri, { target: h.sipis, headers: [['Max-Forwards', '0']] });
+  await inv0.response(483);
+  t.is(h.layer.counters.tuErrors, 0);
+});
