@@ -75,6 +75,8 @@ test('reachable phone: INVITE at once (headers, fresh Call-ID/tag, SDP byte for 
   t.deepEqual(h.store.finished[0]!.outcome, 'answered');
   t.deepEqual(h.tunnel.size, { incoming: 0, outgoing: 0, dialogs: 0 });
   t.is(h.tunnel.counters.callsAnswered, 1);
+  t.is(h.tunnel.setupTime.count, 1);
+  t.is(h.tunnel.setupTime.buckets.at(-1), 1);
 });
 
 test('asleep phone: 180 Alerting-Device, push, Push-Notification-Sent; REGISTER → Device-Making-Progress and INVITE paired with the push; 486 relayed', async (t) => {

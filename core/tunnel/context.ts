@@ -12,6 +12,7 @@ import { contactUserFor } from '../upstream/contact.js';
 import type { BridgedCall } from './call.js';
 import { parseHostPort } from './headers.js';
 import type { DialogPair, Relay, Side } from './relay.js';
+import type { SetupTime } from './setup-time.js';
 import type { TunnelBinding, TunnelConfig, TunnelCounters, TunnelDeps } from './types.js';
 
 export interface DialogEntry {
@@ -27,6 +28,7 @@ export interface TunnelContext {
   readonly relay: Relay;
   readonly config: TunnelConfig;
   readonly counters: TunnelCounters;
+  readonly setupTime: SetupTime;
   readonly log: Logger | undefined;
   readonly now: () => number;
   /** dialog key → what it belongs to. */

@@ -49,6 +49,7 @@ interface IncomingState {
   dialogs: Dialog[];
   /** store writes for this call, in order (start, then finish). */
   db: Promise<unknown>;
+  startedAt: number;
 }
 
 /** At least one push delivered? Accepts the push client's result shapes (types.ts TunnelPush). */
@@ -92,7 +93,7 @@ export class IncomingCalls implements CallHooks {
     if (tx.lastStatus === 0) tx.reply(100, 'Trying');
     ctx.counters.callsIn++;
     const call = new BridgedCall(randomUUID(), accountId, tx, contactFor(ctx, accountId, tx.remote), undefined, ctx.layer, ctx.dialogs, ctx.counters, this, ctx.log);
-    const st: IncomingState = { call, pushed: false, progress: false, timer: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve() };
+    const st: IncomingState = { call, pushed: false, progress: false, timer: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve(), startedAt: performance.now() };
     this.states.set(call, st);
     this.byTx.set(tx, st);
     let set = this.waiting.get(accountId);
@@ -177,6 +178,7 @@ export class IncomingCalls implements CallHooks {
     const st = this.states.get(call);
     if (!st) return;
     this.ctx.counters.callsAnswered++;
+    this.ctx.setupTime.observe(performance.now() - st.startedAt);
     this.stopWaiting(st);
     registerPair(this.ctx, call.pair!, () => call.finish());
     this.db(st, (s) => s.finishPendingCall(call.id, 'answered'));

@@ -9,3 +9,4 @@ export { PUSH_STATUS_HEADER, REASON_HEADER, pushDelivered } from './incoming.js'
 export { CALL_ID_HEADER } from './invite.js';
 export { MESSAGE_ID_HEADER } from './messages.js';
 export { COMPLETED_ELSEWHERE, isCompletedElsewhere } from './headers.js';
+export { SetupTime, SETUP_BUCKETS_S } from './setup-time.js';

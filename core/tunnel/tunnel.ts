@@ -27,6 +27,7 @@ import { TunnelError } from './errors.js';
 import { IncomingCalls } from './incoming.js';
 import { TextMessages } from './messages.js';
 import { OutgoingRelay } from './outgoing.js';
+import { SetupTime } from './setup-time.js';
 import { DEFAULT_TUNNEL_CONFIG, type TunnelBinding, type TunnelConfig, type TunnelCounters, type TunnelDeps } from './types.js';
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, PRACK, UPDATE, INFO, NOTIFY, SUBSCRIBE, REFER';
@@ -77,6 +78,8 @@ export class Tunnel {
   readonly counters: TunnelCounters = newCounters();
   readonly config: TunnelConfig;
   readonly dialogs = new DialogStore();
+  /** provider INVITE → device 2xx relayed, for /metrics. */
+  readonly setupTime = new SetupTime();
   private readonly ctx: TunnelContext;
   private readonly incoming: IncomingCalls;
   private readonly outgoing: OutgoingRelay;
@@ -96,6 +99,7 @@ export class Tunnel {
       relay: new Relay(deps.layer, this.counters, this.log),
       config: this.config,
       counters: this.counters,
+      setupTime: this.setupTime,
       log: this.log,
       now: deps.now ?? Date.now,
       byDialog: new Map(),
