@@ -9,6 +9,7 @@ import { H, idFromName } from './header-names.js';
 import { SipMessage } from './message.js';
 import { Assembler } from './assembler.js';
 import { checkHeaderValue } from './validate.js';
+import { Src } from './header-value.js';
 import type { MessageIndex } from './scanner.js';
 import { parseOwn } from './parse.js';
 import { reasonPhrase } from './reason-phrases.js';
@@ -173,7 +174,7 @@ export function createResponse(request: SipMessage, status: number, reason?: str
       hasContentType = true;
     }
     w.field(name, value.trim(), id);
-    if (id !== 0) checkHeaderValue(id, w.buf, w.h[w.h.length - 4]!, w.h[w.h.length - 3]!);
+    if (id !== 0) checkHeaderValue(id, new Src(w.buf, w.buf.length), w.h[w.h.length - 4]!, w.h[w.h.length - 3]!);
   }
   if (opts.contentType !== undefined) w.field('Content-Type', opts.contentType, H.CONTENT_TYPE);
   else if (body.length > 0 && !hasContentType) throw new SipParseError('MISSING_HEADER', 'a body needs a Content-Type', 'Content-Type');

@@ -53,3 +53,36 @@ export function unfold(v: string): string {
   }
   return start === 0 ? v : out + v.slice(start);
 }
+
+/**
+ * The bytes a view was read from, with their latin1 text decoded once on the first string
+ * read: tokens (Call-ID, branch, tags, hosts) are then substrings of that text instead of one
+ * native decode each. latin1 maps each byte to one UTF-16 unit, so offsets are shared.
+ */
+export class Src {
+  private t: string | undefined = undefined;
+  constructor(
+    readonly b: Buffer,
+    /** decode at most up to here (the end of the header block: the body is never needed). */
+    public end: number,
+  ) {}
+
+  /** latin1 text of b[s..e). */
+  ascii(s: number, e: number): string {
+    let t = this.t;
+    if (t === undefined) t = this.t = latin1(this.b, 0, this.end);
+    return e <= this.end ? t.slice(s, e) : latin1(this.b, s, e);
+  }
+
+  /** the latin1 text of b[0..end) (what ascii slices). */
+  head(): string {
+    let t = this.t;
+    if (t === undefined) t = this.t = latin1(this.b, 0, this.end);
+    return t;
+  }
+}
+
+/** a Src over a whole buffer (views built from text by parseVia, parseNameAddr, …). */
+export function srcOf(b: Buffer): Src {
+  return new Src(b, b.length);
+}

@@ -14,11 +14,11 @@ import { SipParseError } from './errors.js';
 import { MAX_UINT32, isToken, lower } from './chars.js';
 import { H, IS_LIST, idFromName } from './header-names.js';
 import { FOLDED, STRIDE, type MessageIndex } from './scanner.js';
-import { latin1, text, utf8 } from './header-value.js';
+import { Src, latin1, text, utf8 } from './header-value.js';
 import { firstElement, listElements, parseEvent, parseNumberValue, retryAfterValue } from './values.js';
 import { parseNameAddr } from './name-addr.js';
 import { rewriteMessage } from './serialize.js';
-import { validateMessage } from './validate.js';
+import { contactViews, routeViews, validateMessage } from './validate.js';
 import { parseAuth } from './auth-header.js';
 import { knownMethod } from './methods.js';
 import { scanUri } from './uri.js';
@@ -54,17 +54,21 @@ export class SipMessage {
   _requestUri: SipUri | undefined = undefined;
   _reason: string | undefined = undefined;
   _callId: string | undefined = undefined;
-  /** header index of Call-ID (set at parse). */
+  /** header index of Call-ID (set at parse); whether its bytes are all ASCII. */
   _callIdAt = -1;
-  /** CSeq: [seq, method start, method end] (set at parse). */
-  _cseqAt: [number, number, number] | null = null;
+  _callIdAscii = true;
+  /** CSeq: the number and the method's range (set at parse). */
+  _cseqSeq = -1;
+  _cseqMs = 0;
+  _cseqMe = 0;
   _cseq: CSeq | undefined = undefined;
   _via: Via[] | undefined = undefined;
   _from: NameAddr | undefined = undefined;
   _to: NameAddr | undefined = undefined;
-  _contact: Contact[] | undefined = undefined;
-  _route: NameAddr[] | undefined = undefined;
-  _recordRoute: NameAddr[] | undefined = undefined;
+  /** undefined when absent; null when present and validated, its views not yet made. */
+  _contact: Contact[] | undefined | null = undefined;
+  _route: NameAddr[] | undefined | null = undefined;
+  _recordRoute: NameAddr[] | undefined | null = undefined;
   /** -1 when absent */
   _maxForwards = -1;
   _expires = -1;
@@ -74,10 +78,14 @@ export class SipMessage {
    */
   _pending = false;
 
+  /** @internal raw and its latin1 text, decoded once when a token is first read. */
+  _src: Src;
+
   /** @internal use parseMessage / createRequest / createResponse. */
-  constructor(raw: Buffer, ix: MessageIndex) {
+  constructor(raw: Buffer, ix: MessageIndex, src?: Src) {
     this.raw = raw;
     this._ix = ix;
+    this._src = src ?? new Src(raw, ix.bodyStart);
   }
 
   get isRequest(): boolean {
@@ -266,8 +274,13 @@ export class SipMessage {
     if (this._callId === undefined) {
       // a Call-ID has no whitespace (checked at parse), so it never needs unfolding
       const i = this._callIdAt;
-      const h = this._ix.h;
-      this._callId = i < 0 ? '' : utf8(this.raw, h[i * STRIDE + 2]!, h[i * STRIDE + 3]!);
+      if (i < 0) this._callId = '';
+      else {
+        const h = this._ix.h;
+        const s = h[i * STRIDE + 2]!;
+        const e = h[i * STRIDE + 3]!;
+        this._callId = this._callIdAscii ? this._src.ascii(s, e) : utf8(this.raw, s, e);
+      }
     }
     return this._callId;
   }
@@ -275,10 +288,11 @@ export class SipMessage {
   get cseq(): CSeq {
     if (this._pending) this._validate();
     if (this._cseq === undefined) {
-      const c = this._cseqAt;
-      if (c === null) return { seq: 0, method: '' };
+      if (this._cseqSeq < 0) return { seq: 0, method: '' };
+      const ms = this._cseqMs;
+      const me = this._cseqMe;
       // a request's CSeq method equals its method (checked at parse): share the string
-      this._cseq = { seq: c[0], method: this._ix.isRequest ? this.method : (knownMethod(this.raw, c[1], c[2]) ?? latin1(this.raw, c[1], c[2])) };
+      this._cseq = { seq: this._cseqSeq, method: this._ix.isRequest ? this.method : (knownMethod(this.raw, ms, me) ?? latin1(this.raw, ms, me)) };
     }
     return this._cseq;
   }
@@ -306,16 +320,19 @@ export class SipMessage {
 
   get contact(): Contact[] {
     if (this._pending) this._validate();
+    if (this._contact === null) this._contact = contactViews(this);
     return this._contact ?? [];
   }
 
   get route(): NameAddr[] {
     if (this._pending) this._validate();
+    if (this._route === null) this._route = routeViews(this, H.ROUTE);
     return this._route ?? [];
   }
 
   get recordRoute(): NameAddr[] {
     if (this._pending) this._validate();
+    if (this._recordRoute === null) this._recordRoute = routeViews(this, H.RECORD_ROUTE);
     return this._recordRoute ?? [];
   }
 

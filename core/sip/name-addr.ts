@@ -6,23 +6,53 @@
  *   display-name = *(token LWS) / quoted-string
  * In the addr-spec form a URI with a comma, question mark or semicolon is not allowed (§20:
  * it MUST be enclosed in angle brackets; RFC 4475 §3.1.2.13), and spaces never are (§3.1.2.14).
- * Scanning validates and records offsets; values are decoded when read (see NameAddrView).
+ * `scanNameAddrAt` validates without allocating and leaves the offsets in a scratch table;
+ * a view (NameAddrView, ContactView) is made from them only when one is wanted, and decodes
+ * its values when read.
  */
 import { MAX_UINT32, TOKEN, digitsValue, eqLower, quotedEnd, skipLws, trimLws } from './chars.js';
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
 import { formatUri, scanUri, validateUri } from './uri.js';
-import { latin1, quotedText, text, utf8 } from './header-value.js';
+import { Src, quotedText, srcOf, text, utf8 } from './header-value.js';
 import type { Contact, NameAddr, Params, SipUri } from './types.js';
 
+/** Offsets left by the last scanNameAddrAt (-1 = absent). */
+const N = new Int32Array(17);
+const N_S = 0;
+const N_E = 1;
+const N_URI_S = 2;
+const N_URI_E = 3;
+const N_DN_S = 4;
+const N_DN_E = 5;
+const N_DN_Q = 6;
+const N_PAR_S = 7;
+const N_PAR_E = 8;
+const N_TAG_S = 9;
+const N_TAG_E = 10;
+/** the Contact `expires` parameter (may exceed int32, so not in N); -1 = absent. */
+let expiresN = -1;
+/** q in thousandths (a qvalue has at most 3 decimals, so q = N_Q / 1000 exactly). */
+const N_Q = 12;
+const N_INST_S = 13;
+const N_INST_E = 14;
+const N_INST_Q = 15;
+const N_STAR = 16;
+
 export class NameAddrView implements NameAddr {
+  readonly b: Buffer;
   /** display name range; dnQuoted when it is a quoted-string. -1 = none. */
-  dnS = -1;
-  dnE = -1;
-  dnQuoted = false;
-  paramsS = -1;
-  paramsE = -1;
-  tagS = -1;
-  tagE = -1;
+  dnS: number;
+  dnE: number;
+  dnQuoted: boolean;
+  paramsS: number;
+  paramsE: number;
+  tagS: number;
+  tagE: number;
+  readonly s: number;
+  e: number;
+  /** the URI's bytes (validated while scanning; its view is made when `uri` is read) */
+  readonly uriS: number;
+  readonly uriE: number;
   private _displayName: string | undefined | null = null;
   /** @internal the URI, built from uriS..uriE when first read */
   _uri: SipUri | undefined = undefined;
@@ -30,14 +60,21 @@ export class NameAddrView implements NameAddr {
   private _tag: string | undefined | null = null;
   private _raw: string | undefined = undefined;
 
-  constructor(
-    readonly b: Buffer,
-    readonly s: number,
-    public e: number,
-    /** the URI's bytes (validated while scanning; its view is made when `uri` is read) */
-    readonly uriS: number,
-    readonly uriE: number,
-  ) {}
+  /** @internal from the offsets of the last scanNameAddrAt. */
+  constructor(readonly src: Src) {
+    this.b = src.b;
+    this.s = N[N_S]!;
+    this.e = N[N_E]!;
+    this.uriS = N[N_URI_S]!;
+    this.uriE = N[N_URI_E]!;
+    this.dnS = N[N_DN_S]!;
+    this.dnE = N[N_DN_E]!;
+    this.dnQuoted = N[N_DN_Q] === 1;
+    this.paramsS = N[N_PAR_S]!;
+    this.paramsE = N[N_PAR_E]!;
+    this.tagS = N[N_TAG_S]!;
+    this.tagE = N[N_TAG_E]!;
+  }
 
   get displayName(): string | undefined {
     if (this._displayName === null) {
@@ -67,7 +104,7 @@ export class NameAddrView implements NameAddr {
   }
 
   get tag(): string | undefined {
-    if (this._tag === null) this._tag = this.tagS < 0 ? undefined : latin1(this.b, this.tagS, this.tagE);
+    if (this._tag === null) this._tag = this.tagS < 0 ? undefined : this.src.ascii(this.tagS, this.tagE);
     return this._tag;
   }
   set tag(v: string | undefined) {
@@ -82,11 +119,6 @@ export class NameAddrView implements NameAddr {
     this._raw = v;
   }
 
-  /** @internal called for each header parameter while scanning; false rejects the value. */
-  onParam(_b: Buffer): boolean {
-    return true;
-  }
-
   /** console.log / util.inspect show the decoded fields, not the offsets. */
   [Symbol.for('nodejs.util.inspect.custom')](): object {
     return this.toJSON();
@@ -97,29 +129,71 @@ export class NameAddrView implements NameAddr {
   }
 }
 
-/** Scans b[start..end) as a name-addr or addr-spec with parameters; null when invalid. */
-function scanInto<T extends NameAddrView>(
-  b: Buffer,
-  start: number,
-  end: number,
-  make: new (b: Buffer, s: number, e: number, uriS: number, uriE: number) => T,
-  list: boolean,
-): T | null {
+/** q = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) (§25.1 qvalue) in thousandths; -1 when invalid. */
+function qMillis(b: Uint8Array, s: number, e: number): number {
+  const len = e - s;
+  if (len < 1 || len > 5) return -1;
+  const d0 = b[s]! - 0x30;
+  if (d0 !== 0 && d0 !== 1) return -1;
+  if (len === 1) return d0 * 1000;
+  if (b[s + 1] !== 0x2e) return -1;
+  let frac = 0;
+  let scale = 1000;
+  for (let k = s + 2; k < e; k++) {
+    const d = b[k]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    scale /= 10;
+    frac += d * scale;
+  }
+  const q = d0 * 1000 + frac;
+  return q > 1000 ? -1 : q;
+}
+
+/** Contact's own parameters (§20.10 contact-params); false rejects the value. */
+function contactParam(b: Uint8Array): boolean {
+  const ns = P[0]!;
+  const ne = P[1]!;
+  const len = ne - ns;
+  if (len === 7 && eqLower(b, ns, ne, 'expires')) {
+    // delta-seconds at most 2**32-1 (RFC 4475 §3.1.2.4)
+    const n = P[2]! < 0 || P[4] === 1 ? -1 : digitsValue(b, P[2]!, P[3]!, MAX_UINT32);
+    if (n < 0) return false;
+    expiresN = n;
+  } else if (len === 1 && (b[ns]! | 0x20) === 0x71) {
+    const n = P[2]! < 0 || P[4] === 1 ? -1 : qMillis(b, P[2]!, P[3]!);
+    if (n < 0) return false;
+    N[N_Q] = n;
+  } else if (len === 13 && eqLower(b, ns, ne, '+sip.instance') && P[2]! >= 0) {
+    N[N_INST_S] = P[2]!;
+    N[N_INST_E] = P[3]!;
+    N[N_INST_Q] = P[4]!;
+  }
+  return true;
+}
+
+/**
+ * Validates b[start..end) as a name-addr or addr-spec with parameters (a Contact's when
+ * `contact`), leaving the offsets in N; false when invalid. With `list`, the element may end at
+ * a ',' (STOP[0] says where); without, it must fill the range.
+ */
+export function scanNameAddrAt(b: Uint8Array, start: number, end: number, list: boolean, contact: boolean): boolean {
   let i = skipLws(b, start, end);
   end = trimLws(b, i, end);
   const first = i;
   let dnS = -1;
   let dnE = -1;
-  let dnQuoted = false;
+  let dnQuoted = 0;
   let bracketed = false;
   if (i < end && b[i] === 0x22) {
     const q = quotedEnd(b, i, end);
-    if (q < 0) return null;
+    if (q < 0) return false;
     dnS = i;
     dnE = q;
-    dnQuoted = true;
+    dnQuoted = 1;
     i = skipLws(b, q, end);
-    if (i >= end || b[i] !== 0x3c) return null;
+    if (i >= end || b[i] !== 0x3c) return false;
+    bracketed = true;
+  } else if (i < end && b[i] === 0x3c) {
     bracketed = true;
   } else {
     // *(token LWS) then '<' means a token display name; anything else is an addr-spec
@@ -146,112 +220,99 @@ function scanInto<T extends NameAddrView>(
   if (bracketed) {
     uriS = i + 1;
     uriE = validateUri(b, uriS, end, true);
-    if (uriE < 0) return null;
+    if (uriE < 0) return false;
     i = uriE + 1; // after the '>'
   } else {
     let j = i;
     while (j < end) {
       const c = b[j]!;
       if (c === 0x3b || c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a || c === 0x2c) break;
-      if (c === 0x3f) return null;
+      if (c === 0x3f) return false;
       j++;
     }
     uriS = i;
     uriE = j;
-    if (validateUri(b, i, j) !== j) return null;
+    if (validateUri(b, i, j) !== j) return false;
     i = j;
   }
-  const na = new make(b, first, end, uriS, uriE);
-  na.dnS = dnS;
-  na.dnE = dnE;
-  na.dnQuoted = dnQuoted;
+  let tagS = -1;
+  let tagE = -1;
+  if (contact) {
+    expiresN = -1;
+    N[N_Q] = N[N_INST_S] = N[N_INST_E] = -1;
+  }
   const ps = i;
   for (;;) {
     const r = nextParam(b, i, end);
     if (r === PARAMS_END) break;
-    if (r === PARAMS_BAD) return null;
-    if (eqLower(b, P[0]!, P[1]!, 'tag') && P[2]! >= 0) {
-      na.tagS = P[2]!;
-      na.tagE = P[3]!;
-    }
-    if (!na.onParam(b)) return null;
+    if (r === PARAMS_BAD) return false;
+    if (P[1]! - P[0]! === 3 && P[2]! >= 0 && eqLower(b, P[0]!, P[1]!, 'tag')) {
+      tagS = P[2]!;
+      tagE = P[3]!;
+    } else if (contact && !contactParam(b)) return false;
     i = r;
   }
   const stop = STOP[0]!;
-  if (stop < end && !list) return null;
-  na.e = trimLws(b, first, stop);
+  if (stop < end && !list) return false;
+  N[N_S] = first;
+  N[N_E] = trimLws(b, first, stop);
+  N[N_URI_S] = uriS;
+  N[N_URI_E] = uriE;
+  N[N_DN_S] = dnS;
+  N[N_DN_E] = dnE;
+  N[N_DN_Q] = dnQuoted;
+  N[N_TAG_S] = tagS;
+  N[N_TAG_E] = tagE;
+  N[N_STAR] = 0;
   if (i > ps) {
-    na.paramsS = ps;
-    na.paramsE = stop;
-  }
-  return na;
+    N[N_PAR_S] = ps;
+    N[N_PAR_E] = stop;
+  } else N[N_PAR_S] = N[N_PAR_E] = -1;
+  return true;
 }
 
-/** A name-addr filling b[start..end) (From, To). */
-export function scanNameAddr(b: Buffer, start: number, end: number): NameAddrView | null {
-  return scanInto(b, start, end, NameAddrView, false);
+/** A name-addr filling b[start..end) (From, To); null when invalid. */
+export function scanNameAddr(src: Src, start: number, end: number): NameAddrView | null {
+  return scanNameAddrAt(src.b, start, end, false, false) ? new NameAddrView(src) : null;
 }
 
-/** One element of a name-addr list (Route, Record-Route): may end at a ',' (STOP[0]). */
-export function scanNameAddrElement(b: Buffer, start: number, end: number): NameAddrView | null {
-  return scanInto(b, start, end, NameAddrView, true);
+/** One element of a name-addr list (Route, Record-Route), which may end at a ',' (STOP[0]). */
+export function scanNameAddrElement(src: Src, start: number, end: number): NameAddrView | null {
+  return scanNameAddrAt(src.b, start, end, true, false) ? new NameAddrView(src) : null;
 }
 
 /** Parses a name-addr / addr-spec text; null when invalid. */
 export function parseNameAddr(s: string): NameAddr | null {
   const b = Buffer.from(s, 'utf8');
-  return scanNameAddr(b, 0, b.length);
-}
-
-/** q = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) (§25.1 qvalue); -1 when invalid. */
-function qValue(b: Uint8Array, s: number, e: number): number {
-  const len = e - s;
-  if (len < 1 || len > 5) return -1;
-  const d0 = b[s]! - 0x30;
-  if (d0 !== 0 && d0 !== 1) return -1;
-  if (len === 1) return d0;
-  if (b[s + 1] !== 0x2e) return -1;
-  let frac = 0;
-  let scale = 1;
-  for (let k = s + 2; k < e; k++) {
-    const d = b[k]! - 0x30;
-    if (d < 0 || d > 9) return -1;
-    frac = frac * 10 + d;
-    scale *= 10;
-  }
-  const q = d0 + frac / scale;
-  return q > 1 ? -1 : q;
+  return scanNameAddr(srcOf(b), 0, b.length);
 }
 
 /** Contact value (§20.10): a name-addr/addr-spec with contact-params, or `*`. */
 export class ContactView extends NameAddrView implements Contact {
-  star = false;
-  expires: number | undefined = undefined;
-  q: number | undefined = undefined;
-  instS = -1;
-  instE = -1;
-  instQuoted = false;
+  star: boolean;
+  expires: number | undefined;
+  q: number | undefined;
+  instS: number;
+  instE: number;
+  instQuoted: boolean;
   private _instance: string | undefined | null = null;
 
-  override onParam(b: Buffer): boolean {
-    const ns = P[0]!;
-    const ne = P[1]!;
-    const len = ne - ns;
-    if (len === 7 && eqLower(b, ns, ne, 'expires')) {
-      // delta-seconds at most 2**32-1 (RFC 4475 §3.1.2.4)
-      const n = P[2]! < 0 || P[4] === 1 ? -1 : digitsValue(b, P[2]!, P[3]!, MAX_UINT32);
-      if (n < 0) return false;
-      this.expires = n;
-    } else if (len === 1 && (b[ns]! | 0x20) === 0x71) {
-      const n = P[2]! < 0 || P[4] === 1 ? -1 : qValue(b, P[2]!, P[3]!);
-      if (n < 0) return false;
-      this.q = n;
-    } else if (len === 13 && eqLower(b, ns, ne, '+sip.instance') && P[2]! >= 0) {
-      this.instS = P[2]!;
-      this.instE = P[3]!;
-      this.instQuoted = P[4] === 1;
+  /** @internal from the offsets of the last scanContactAt. */
+  constructor(src: Src) {
+    super(src);
+    this.star = N[N_STAR] === 1;
+    this.expires = expiresN < 0 ? undefined : expiresN;
+    this.q = N[N_Q]! < 0 ? undefined : N[N_Q]! / 1000;
+    this.instS = N[N_INST_S]!;
+    this.instE = N[N_INST_E]!;
+    this.instQuoted = N[N_INST_Q] === 1;
+    if (this.star) {
+      const u = scanUri(Buffer.from('x:*'), 0, 3)!;
+      u.scheme = '';
+      u.opaque = '';
+      u.raw = '*';
+      this._uri = u;
     }
-    return true;
   }
 
   /** RFC 5626 §4.1: `+sip.instance="<urn:uuid:…>"` without its quotes and angle brackets. */
@@ -275,29 +336,32 @@ export class ContactView extends NameAddrView implements Contact {
   }
 }
 
-
-/** One Contact element; may end at a ',' (STOP[0]). */
-export function scanContact(b: Buffer, start: number, end: number): ContactView | null {
+/** Validates one Contact element (which may end at a ',': STOP[0]), leaving its offsets in N. */
+export function scanContactAt(b: Uint8Array, start: number, end: number): boolean {
   const a = skipLws(b, start, end);
   const after = skipLws(b, a + 1, end);
   if (b[a] === 0x2a && (after >= end || b[after] === 0x2c)) {
     STOP[0] = after;
-    const z = a + 1;
-    const u = scanUri(Buffer.from('x:*'), 0, 3)!;
-    u.scheme = '';
-    u.opaque = '';
-    u.raw = '*';
-    const c = new ContactView(b, a, z, a, z);
-    c._uri = u;
-    c.star = true;
-    return c;
+    N[N_S] = N[N_URI_S] = a;
+    N[N_E] = N[N_URI_E] = a + 1;
+    N[N_DN_S] = N[N_DN_E] = N[N_PAR_S] = N[N_PAR_E] = N[N_TAG_S] = N[N_TAG_E] = -1;
+    expiresN = -1;
+    N[N_Q] = N[N_INST_S] = N[N_INST_E] = -1;
+    N[N_DN_Q] = N[N_INST_Q] = 0;
+    N[N_STAR] = 1;
+    return true;
   }
-  return scanInto(b, start, end, ContactView, true);
+  return scanNameAddrAt(b, start, end, true, true);
+}
+
+/** One Contact element; may end at a ',' (STOP[0]). */
+export function scanContact(src: Src, start: number, end: number): ContactView | null {
+  return scanContactAt(src.b, start, end) ? new ContactView(src) : null;
 }
 
 export function parseContact(s: string): Contact | null {
   const b = Buffer.from(s, 'utf8');
-  const c = scanContact(b, 0, b.length);
+  const c = scanContact(srcOf(b), 0, b.length);
   return c !== null && STOP[0] === b.length ? c : null;
 }
 

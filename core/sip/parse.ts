@@ -5,7 +5,8 @@
 import { SipParseError } from './errors.js';
 import { SipMessage } from './message.js';
 import { scanMessage } from './scanner.js';
-import { validateMessage } from './validate.js';
+import { ALL_VALIDATED, finishFields } from './validate.js';
+import { Src } from './header-value.js';
 import type { ParseLimits, ParseOptions } from './types.js';
 
 export const DEFAULT_LIMITS: Readonly<ParseLimits> = Object.freeze({
@@ -37,16 +38,21 @@ export function parseMessage(bytes: Buffer | Uint8Array, opts?: ParseOptions): S
   if (buf.length > limits.maxMessageBytes) {
     throw new SipParseError('TOO_LARGE', `message of ${buf.length} bytes exceeds ${limits.maxMessageBytes}`);
   }
-  const ix = scanMessage(buf, limits, opts?.framing === 'stream');
-  const m = new SipMessage(buf, ix);
-  validateMessage(m);
+  const src = new Src(buf, 0);
+  const ix = scanMessage(src, limits, opts?.framing === 'stream');
+  src.end = ix.bodyStart;
+  const m = new SipMessage(buf, ix, src);
+  finishFields(m, ALL_VALIDATED);
   return m;
 }
 
 /** @internal parse without the size limits (our own bytes). */
 export function parseOwn(buf: Buffer): SipMessage {
-  const m = new SipMessage(buf, scanMessage(buf, UNLIMITED, false));
-  validateMessage(m);
+  const src = new Src(buf, 0);
+  const ix = scanMessage(src, UNLIMITED, false);
+  src.end = ix.bodyStart;
+  const m = new SipMessage(buf, ix, src);
+  finishFields(m, ALL_VALIDATED);
   return m;
 }
 

@@ -1,13 +1,16 @@
 /**
  * The one pass over the bytes: finds the start line and, for every header field, the offsets of
  * its name, value and line (folded continuation lines included), identifies known names while
- * walking them, and frames the body by Content-Length. Nothing is decoded here except the
- * Content-Length digits and the start line's numbers; every loop advances by at least one byte
- * and is bounded by the input, which is bounded by `maxMessageBytes`.
+ * walking them, hands each field the parser validates to `checkField` as soon as it is framed
+ * (so its bytes are read while still in cache, and no second loop over the index is needed),
+ * and frames the body by Content-Length. Nothing is decoded here except numbers; every loop
+ * advances by at least one byte and is bounded by the input, itself bounded by `maxMessageBytes`.
  */
 import { SipParseError } from './errors.js';
 import { TOKEN } from './chars.js';
 import { CANONICAL, H, idFromBytes } from './header-names.js';
+import { beginFields, checkField, checkRequestUri } from './validate.js';
+import type { Src } from './header-value.js';
 import type { ParseLimits } from './types.js';
 
 /** Offsets of one message inside its buffer; SipMessage keeps these and decodes on demand. */
@@ -96,8 +99,24 @@ function scanStatusLine(buf: Uint8Array, p: number, end: number, ix: MessageInde
   ix.reasonEnd = end;
 }
 
-/** Scans a message; throws SipParseError. `buf` must be at most limits.maxMessageBytes long. */
-export function scanMessage(buf: Buffer, limits: ParseLimits, stream: boolean): MessageIndex {
+/**
+ * The index is written here first, then copied out at its exact size (one allocation per
+ * message instead of an array grown by pushes). Packed small integers.
+ */
+const SCRATCH: number[] = [];
+const EMPTY_H: number[] = [];
+/** ids of the fields checkField validates (all ≤ H.DATE < 32). */
+const CHECKED =
+  (1 << H.VIA) | (1 << H.FROM) | (1 << H.TO) | (1 << H.CALL_ID) | (1 << H.CSEQ) | (1 << H.CONTACT) | (1 << H.MAX_FORWARDS) |
+  (1 << H.ROUTE) | (1 << H.RECORD_ROUTE) | (1 << H.EXPIRES) | (1 << H.RETRY_AFTER) | (1 << H.DATE);
+for (let k = 0; k < 256 * STRIDE; k++) SCRATCH.push(0);
+
+/**
+ * Scans and validates a message (see validate.ts; the caller finishes with finishFields);
+ * throws SipParseError. `buf` (src.b) must be at most limits.maxMessageBytes long.
+ */
+export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): MessageIndex {
+  const buf = src.b;
   const len = buf.length;
   let p = 0;
   // RFC 3261 §7.5: CRLFs before the start line are ignored (and alone they are a keep-alive).
@@ -113,7 +132,7 @@ export function scanMessage(buf: Buffer, limits: ParseLimits, stream: boolean): 
     reasonStart: 0,
     reasonEnd: 0,
     startLineEnd: 0,
-    h: [],
+    h: EMPTY_H,
     count: 0,
     contentLength: -1,
     bodyStart: 0,
@@ -134,8 +153,11 @@ export function scanMessage(buf: Buffer, limits: ParseLimits, stream: boolean): 
     scanStatusLine(buf, p, slEnd, ix);
   } else scanRequestLine(buf, p, slEnd, ix);
   p = e + 1;
+  beginFields(src);
+  if (ix.isRequest) checkRequestUri(buf, ix.uriStart, ix.uriEnd);
 
-  const h = ix.h;
+  const h = SCRATCH;
+  let o = 0;
   const maxHeaders = limits.maxHeaders;
   const maxHeaderBytes = limits.maxHeaderBytes;
   let n = 0;
@@ -197,10 +219,19 @@ export function scanMessage(buf: Buffer, limits: ParseLimits, stream: boolean): 
       if (cl >= 0 && cl !== v) fail('BAD_CONTENT_LENGTH', 'conflicting Content-Length header fields');
       cl = v;
     }
-    h.push(ls, ne, vs, ve, q + 1, id | folded);
+    if (o === h.length) for (let k = 0; k < 16 * STRIDE; k++) h.push(0);
+    h[o] = ls;
+    h[o + 1] = ne;
+    h[o + 2] = vs;
+    h[o + 3] = ve;
+    h[o + 4] = q + 1;
+    h[o + 5] = id | folded;
+    o += STRIDE;
+    if (id <= H.DATE && ((CHECKED >>> id) & 1) === 1) checkField(id, n, vs, ve);
     n++;
     p = q + 1;
   }
+  ix.h = h.slice(0, o);
   ix.count = n;
   ix.bodyStart = p;
   ix.contentLength = cl;

@@ -58,18 +58,26 @@ export function firstElement(s: string): string | undefined {
   return undefined;
 }
 
-/** CSeq = 1*DIGIT LWS Method (§20.16): [seq, methodStart, methodEnd], or null. seq ≤ 2**32-1 (RFC 4475 §3.1.2.4). */
-export function scanCSeq(b: Uint8Array, s: number, e: number): [number, number, number] | null {
+/** The Method range found by the last scanCSeq: start, end. */
+export const CSEQ_METHOD = new Int32Array(2);
+
+/**
+ * CSeq = 1*DIGIT LWS Method (§20.16): the sequence number (at most 2**32-1, RFC 4475
+ * §3.1.2.4) with the method's range left in CSEQ_METHOD; -1 when invalid.
+ */
+export function scanCSeq(b: Uint8Array, s: number, e: number): number {
   let i = skipLws(b, s, e);
   const ds = i;
   while (i < e && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
   const seq = digitsValue(b, ds, i, MAX_UINT32);
-  if (seq < 0) return null;
+  if (seq < 0) return -1;
   const ms = skipLws(b, i, e);
-  if (ms === i) return null;
+  if (ms === i) return -1;
   const me = tokenEnd(b, ms, e);
-  if (me === ms || skipLws(b, me, e) !== e) return null;
-  return [seq, ms, me];
+  if (me === ms || skipLws(b, me, e) !== e) return -1;
+  CSEQ_METHOD[0] = ms;
+  CSEQ_METHOD[1] = me;
+  return seq;
 }
 
 /** A whole value b[s..e) that is 1*DIGIT (LWS around it allowed), at most max; -1 otherwise. */

@@ -6,9 +6,9 @@
  * Scanning validates and records offsets of the parts and of the known parameters; strings are
  * made when a field is read.
  */
-import { HOST, IPV6, digitsValue, eqLower, skipLws, tokenEnd, trimLws } from './chars.js';
+import { HOST, IPV6, digitsValue, eqLower, lower, skipLws, tokenEnd, trimLws } from './chars.js';
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
-import { latin1, text } from './header-value.js';
+import { Src, latin1, srcOf, text } from './header-value.js';
 import type { Params, Via } from './types.js';
 
 function upperAscii(b: Buffer, s: number, e: number): string {
@@ -50,11 +50,14 @@ export class ViaView implements Via {
   private _params: Params | undefined = undefined;
   private _raw: string | undefined = undefined;
 
+  readonly b: Buffer;
   constructor(
-    readonly b: Buffer,
+    readonly src: Src,
     readonly s: number,
     public e: number,
-  ) {}
+  ) {
+    this.b = src.b;
+  }
 
   get protocol(): string {
     if (this._protocol === undefined) {
@@ -87,7 +90,7 @@ export class ViaView implements Via {
   }
 
   get host(): string {
-    if (this._host === undefined) this._host = latin1(this.b, this.hostS, this.hostE).toLowerCase();
+    if (this._host === undefined) this._host = lower(this.src.ascii(this.hostS, this.hostE));
     return this._host;
   }
   set host(v: string) {
@@ -95,7 +98,7 @@ export class ViaView implements Via {
   }
 
   get branch(): string | undefined {
-    if (this._branch === null) this._branch = this.branchS < 0 ? undefined : latin1(this.b, this.branchS, this.branchE);
+    if (this._branch === null) this._branch = this.branchS < 0 ? undefined : this.src.ascii(this.branchS, this.branchE);
     return this._branch;
   }
   set branch(v: string | undefined) {
@@ -103,7 +106,7 @@ export class ViaView implements Via {
   }
 
   get received(): string | undefined {
-    if (this._received === null) this._received = this.receivedS < 0 ? undefined : latin1(this.b, this.receivedS, this.receivedE);
+    if (this._received === null) this._received = this.receivedS < 0 ? undefined : this.src.ascii(this.receivedS, this.receivedE);
     return this._received;
   }
   set received(v: string | undefined) {
@@ -111,7 +114,7 @@ export class ViaView implements Via {
   }
 
   get maddr(): string | undefined {
-    if (this._maddr === null) this._maddr = this.maddrS < 0 ? undefined : latin1(this.b, this.maddrS, this.maddrE);
+    if (this._maddr === null) this._maddr = this.maddrS < 0 ? undefined : this.src.ascii(this.maddrS, this.maddrE);
     return this._maddr;
   }
   set maddr(v: string | undefined) {
@@ -161,10 +164,11 @@ export class ViaView implements Via {
  * Validates one via-parm at b[start..end) and returns its view; null when invalid. With `list`,
  * the element may end at a ',' (STOP[0] says where); without, it must fill the range.
  */
-export function scanVia(b: Buffer, start: number, end: number, list = false): ViaView | null {
+export function scanVia(src: Src, start: number, end: number, list = false): ViaView | null {
+  const b = src.b;
   let i = skipLws(b, start, end);
   end = trimLws(b, i, end);
-  const v = new ViaView(b, i, end);
+  const v = new ViaView(src, i, end);
   // protocol-name SLASH protocol-version SLASH transport
   let j = tokenEnd(b, i, end);
   if (j === i) return null;
@@ -269,5 +273,5 @@ export function scanVia(b: Buffer, start: number, end: number, list = false): Vi
 /** Parses one via-parm text; null when invalid. */
 export function parseVia(s: string): Via | null {
   const b = Buffer.from(s, 'utf8');
-  return scanVia(b, 0, b.length);
+  return scanVia(srcOf(b), 0, b.length);
 }
