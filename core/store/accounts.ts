@@ -394,15 +394,10 @@ export class AccountStore {
         id === undefined ? [after] : [after, id],
       );
       if (!rows.length) return sealed;
-      for (const r of rows) {
-        const { enc, keyId } = encryptSecret(keyring, r.password_plain);
-        const done = await this.pool.query(
-          'UPDATE account SET password_enc = $2, password_key_id = $3, password_plain = NULL WHERE id = $1 AND password_plain = $4 RETURNING id',
-          [r.id, enc, keyId, r.password_plain],
-        );
-        sealed += done.length;
-        after = Number(r.id);
-      }
+      sealed += await this.writeSealed(
+        rows.map((r) => ({ id: Number(r.id), ...encryptSecret(keyring, r.password_plain), oldKeyId: null, oldPlain: r.password_plain })),
+      );
+      after = Number(rows[rows.length - 1]!.id);
       if (id !== undefined) return sealed;
     }
   }
@@ -423,25 +418,50 @@ export class AccountStore {
         [keyring.currentKeyId, after, batch],
       );
       if (!rows.length) break;
+      const resealed: SealedRow[] = [];
       for (const r of rows) {
-        after = Number(r.id);
-        let plain: string;
+        const id = Number(r.id);
         try {
-          plain = decryptSecret(keyring, r.password_enc, r.password_key_id);
+          const plain = decryptSecret(keyring, r.password_enc, r.password_key_id);
+          resealed.push({ id, ...encryptSecret(keyring, plain), oldKeyId: r.password_key_id, oldPlain: null });
         } catch (err) {
-          failed.push({ id: after, reason: (err as Error).message });
-          continue;
+          failed.push({ id, reason: (err as Error).message });
         }
-        const { enc, keyId } = encryptSecret(keyring, plain);
-        const done = await this.pool.query(
-          'UPDATE account SET password_enc = $2, password_key_id = $3 WHERE id = $1 AND password_key_id = $4 AND password_plain IS NULL RETURNING id',
-          [r.id, enc, keyId, r.password_key_id],
-        );
-        rotated += done.length;
       }
+      rotated += await this.writeSealed(resealed);
+      after = Number(rows[rows.length - 1]!.id);
     }
     rotated += await this.sealPending();
     return { rotated, failed };
+  }
+
+  /**
+   * Writes re-sealed passwords for many rows in one statement. Each row is only updated while
+   * it still holds what was read (the same plaintext, or the same old key and no plaintext),
+   * so a concurrent change wins. Runs with `sipis.quiet` set: sealing the same password again
+   * changes nothing a listener acts on, and a key rotation over a million accounts must not
+   * send a million notifications.
+   */
+  private async writeSealed(rows: readonly SealedRow[]): Promise<number> {
+    if (!rows.length) return 0;
+    return this.pool.transaction(async (tx) => {
+      await tx.query("SET LOCAL sipis.quiet = 'on'");
+      const done = await tx.query<{ id: string }>(
+        `UPDATE account a SET password_enc = x.enc, password_key_id = x.key_id, password_plain = NULL
+         FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[]) AS x(id, enc, key_id, old_key, old_plain)
+         WHERE a.id = x.id AND CASE WHEN x.old_plain IS NOT NULL THEN a.password_plain = x.old_plain
+                                    ELSE a.password_plain IS NULL AND a.password_key_id = x.old_key END
+         RETURNING a.id`,
+        [
+          arrayLiteral(rows.map((r) => r.id)),
+          arrayLiteral(rows.map((r) => '\\x' + r.enc.toString('hex'))),
+          arrayLiteral(rows.map((r) => r.keyId)),
+          arrayLiteral(rows.map((r) => r.oldKeyId)),
+          arrayLiteral(rows.map((r) => r.oldPlain)),
+        ],
+      );
+      return done.length;
+    });
   }
 
   private sealColumns(password: string): Record<string, unknown> {
@@ -453,6 +473,16 @@ export class AccountStore {
     if (!this.keyring) throw new StoreError('STORE_KEY', 'no secret key configured (SIPIS_SECRET_KEY or a key file)');
     return this.keyring;
   }
+}
+
+interface SealedRow {
+  id: number;
+  enc: Buffer;
+  keyId: string;
+  /** the row must still be under this key (rotation) … */
+  oldKeyId: string | null;
+  /** … or still hold this plaintext (sealing). */
+  oldPlain: string | null;
 }
 
 function nonEmpty(s: string, what: string): string {

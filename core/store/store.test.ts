@@ -166,7 +166,15 @@ test('key rotation re-seals every password under the current key', async (t) => 
     for (let i = 0; i < 30; i++) ids.push((await store.accounts.add({ aor: `sip:u${i}@rot.example`, password: `pw-${i}` })).id);
     const rotatedStore = await Store.open({ url, keyring: parseKeyring(`${k2},${k1}`), listen: false });
     try {
+      const listening = await Store.open({ url, keyring: parseKeyring(`${k2},${k1}`), listen: true });
+      const heard: AccountChangeEvent[] = [];
+      listening.onAccountChange((ev) => heard.push(ev));
       const res = await rotatedStore.accounts.rotateKeys(7);
+      await listening.pool.query("SELECT pg_notify('sipis_account', '{\"op\":\"UPDATE\",\"id\":-1}')");
+      const until = Date.now() + 5000;
+      while (!heard.some((e) => e.type === 'change' && e.change.id === -1) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      t.deepEqual(heard.map((e) => (e.type === 'change' ? e.change.id : e.type)), [-1], 'rotation sent no notifications (only our marker)');
+      await listening.close();
       t.is(res.rotated, 30);
       t.deepEqual(res.failed, []);
       const keys = await store.pool.query<{ password_key_id: string; n: string }>('SELECT password_key_id, count(*) AS n FROM account GROUP BY 1');
@@ -421,7 +429,8 @@ test('NOTIFY: API writes and plain SQL reach a listener; plain passwords get sea
     t.is(ev2.type === 'change' && ev2.change.id, acc.id);
 
     // a plaintext password from plain SQL is sealed by the listening store and cleared
-    const sealed = nextEvent(store, (ev) => ev.type === 'change' && ev.change.op === 'UPDATE' && !ev.change.pendingPassword && ev.change.enabled);
+    // the store seals before it passes the change on; the sealing itself is not notified
+    const sealed = nextEvent(store, (ev) => ev.type === 'change' && ev.change.op === 'INSERT' && ev.change.pendingPassword);
     await other.pool.query("INSERT INTO account (aor, auth_user, registrar, password_plain) VALUES ('sip:plain@example.com', 'plain', 'sip:example.com', 'from-sql')");
     const ev3 = await sealed;
     const id3 = ev3.type === 'change' ? ev3.change.id : 0;
@@ -430,10 +439,12 @@ test('NOTIFY: API writes and plain SQL reach a listener; plain passwords get sea
     t.is(await store.accounts.password(id3), 'from-sql');
 
     // a new password by plain SQL replaces the old one (the old ciphertext is cleared at once)
-    const resealed = nextEvent(store, (ev) => ev.type === 'change' && ev.change.id === id3 && !ev.change.pendingPassword);
+    const resealed = nextEvent(store, (ev) => ev.type === 'change' && ev.change.id === id3 && ev.change.pendingPassword);
     await other.pool.query("UPDATE account SET password_plain = 'changed-by-sql' WHERE id = $1", [id3]);
     await resealed;
     t.is(await store.accounts.password(id3), 'changed-by-sql');
+    const after = await other.pool.query<{ password_plain: string | null }>('SELECT password_plain FROM account WHERE id = $1', [id3]);
+    t.is(after[0]!.password_plain, null);
     // the schema itself refuses malformed rows from plain SQL
     const bad = await t.throwsAsync(other.pool.query("INSERT INTO account (aor, auth_user, registrar) VALUES ('alice@example.com', 'a', 'sip:example.com')"), { instanceOf: StoreError });
     t.is(bad.code, 'STORE_INVALID');

@@ -66,13 +66,18 @@ CREATE TRIGGER account_before BEFORE INSERT OR UPDATE ON account
 
 -- One NOTIFY per changed row on channel sipis_account, JSON {op, id, shard_key, enabled,
 -- pending_password}. A statement touching more than 1000 rows (bulk import) sends one
--- {"op":"BULK"} instead: listeners re-sync rather than drown. Statement-level triggers with
+-- {"op":"BULK"} instead: listeners re-sync rather than drown. A transaction that sets
+-- sipis.quiet = 'on' (SET LOCAL) sends nothing. Statement-level triggers with
 -- transition tables need one trigger per event (PostgreSQL restriction), hence three.
 CREATE FUNCTION sipis_account_notify() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   n bigint;
   r record;
 BEGIN
+  -- sipis re-sealing passwords (sealing, key rotation) changes nothing listeners act on
+  IF current_setting('sipis.quiet', true) = 'on' THEN
+    RETURN NULL;
+  END IF;
   IF TG_OP = 'DELETE' THEN
     SELECT count(*) INTO n FROM old_rows;
   ELSE
