@@ -46,7 +46,8 @@ const suite: BenchSuite = {
     const N = opts.quick ? 2_000 : 100_000;
     const oneByOne = opts.quick ? 200 : 3_000;
     const pg = await startPostgres();
-    const store = await Store.open({ url: pg.url, keyring: parseKeyring(formatKeyEntry('k1', generateKey())), listen: false, size: 4 });
+    const key1 = generateKey();
+    const store = await Store.open({ url: pg.url, keyring: parseKeyring(formatKeyEntry('k1', key1)), listen: false, size: 4 });
     const rows: BenchRow[] = [];
     try {
       const inputs: AccountInput[] = Array.from({ length: N }, (_, i) => ({ aor: `sip:user${i}@bench.example`, password: `secret-${i}` }));
@@ -133,6 +134,18 @@ const suite: BenchSuite = {
         for (let i = 0; i < many.length; i += 1000) await store.accounts.passwords(many.slice(i, i + 1000));
       }), many.length));
       ratio(rows, 'accounts: passwords(ids), 1000 per call', 'accounts: password() decrypt on demand');
+      // key rotation: every sealed password re-encrypted under a new current key
+      const k2 = formatKeyEntry('k2', generateKey());
+      const rotator = await Store.open({ url: pg.url, keyring: parseKeyring(`${k2},${formatKeyEntry('k1', key1)}`), listen: false, migrate: false });
+      try {
+        let rotated = 0;
+        const ns = await timed(async () => {
+          rotated = (await rotator.accounts.rotateKeys()).rotated;
+        });
+        rows.push(row('accounts: rotateKeys (500 per batch)', ns, rotated));
+      } finally {
+        await rotator.close();
+      }
     } finally {
       await store.close();
       await pg.stop();
