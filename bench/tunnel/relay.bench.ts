@@ -16,7 +16,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasKamailio, startKamailioProxy } from '../../fixtures/kamailio.js';
+import { hasKamailio, startKamailio } from '../../fixtures/kamailio.js';
 import { freeSipPort } from '../../fixtures/net.js';
 import { repoRoot } from '../../fixtures/paths.js';
 import { startProc } from '../../fixtures/proc.js';
@@ -112,9 +112,13 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const kamPhone = await freeSipPort();
   const phone1 = await uas(kamPhone);
   let kamM: Measure;
-  const kam = await startKamailioProxy(`127.0.0.1:${kamPhone}`);
+  // proxy.cfg as fixtures/kamailio.ts startKamailioProxy starts it, with 512 MB of shared
+  // memory: tm keeps every transaction for its wait timer, and at these rates the default 64 MB
+  // runs out (new_t: out of mem → 500), which would measure the fixture, not Kamailio
+  const kamPort = await freeSipPort();
+  const kam = await startKamailio({ cfg: 'proxy.cfg', defines: { SIP_LISTEN: `udp:127.0.0.1:${kamPort}`, NEXT_HOP: `"sip:127.0.0.1:${kamPhone}"` }, waitPorts: [kamPort], shmMb: 512 });
   try {
-    kamM = await load('Kamailio proxy.cfg (stateful, record-route, children=1)', kam.port, 'bob', kam.proc.child.pid!, n, rate);
+    kamM = await load('Kamailio proxy.cfg (stateful, record-route, children=1)', kamPort, 'bob', kam.proc.child.pid!, n, rate);
   } finally {
     await kam.stop();
     await phone1.stop();
