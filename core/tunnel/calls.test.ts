@@ -300,3 +300,16 @@ test('unknown account → 404; in-dialog request for no dialog → 481; OPTIONS 
   t.is(r.status, 481);
   t.is((await h.provider.send('OPTIONS', h.accountUri, { target: h.sipis })).status, 200);
 });
+
+test('a request for an account from a source that is not its provider gets 403 (when the server says who the provider is)', async (t) => {
+  let providerPort = 0;
+  const h = await startHarness({ isProviderSource: (src) => src.port === providerPort });
+  t.teardown(() => h.close());
+  providerPort = h.provider.endpoint.port;
+  const stranger = h.phones[0]!;
+  const spoof = stranger.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  await spoof.response(403);
+  t.is(h.push.sent.length, 0, 'no push for a spoofed call');
+  t.is((await stranger.send('MESSAGE', h.accountUri, { target: h.sipis, body: 'spam' })).status, 403);
+  t.is((await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body: 'real' })).status, 200);
+});

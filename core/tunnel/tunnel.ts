@@ -132,7 +132,14 @@ export class Tunnel {
     if (this.closed) return void tx.reply(503, 'Service Unavailable');
     if (req.to.tag) return this.inDialog(tx, req);
     const accountId = accountIdFromUser(req.requestUri.user);
-    if (accountId !== undefined) return this.fromProvider(tx, req, accountId);
+    if (accountId !== undefined) {
+      const account = this.deps.accounts.get(accountId);
+      if (account && this.deps.isProviderSource && !this.deps.isProviderSource(source, account)) {
+        this.log?.debug({ accountId, source }, 'request for an account from a source that is not its provider');
+        return void tx.reply(403, 'Not From The Provider');
+      }
+      return this.fromProvider(tx, req, accountId);
+    }
     this.fromDevice(tx, req, source);
   }
 

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { PushVerb } from '../push/protocol.js';
 import type { MessageStore } from '../store/messages.js';
 import type { TransactionLayer } from '../transaction/index.js';
+import type { Endpoint } from '../transport/index.js';
 import type { UpstreamAccount } from '../upstream/types.js';
 
 /** The fields of a registrar Binding the tunnel reads (brief-issue8.md, the contract). */
@@ -94,6 +95,13 @@ export interface TunnelDeps {
   logger?: Logger;
   /** clock for reachability decisions (tests). */
   now?: () => number;
+  /**
+   * Is `source` allowed to send requests for `account` as its provider (INVITE, MESSAGE to the
+   * account's `acc-<id>` Contact)? Anyone who learns that Contact could otherwise ring the
+   * user's phones; the server wiring answers from the provider's resolved addresses. Absent:
+   * every source is believed. A refused request gets 403.
+   */
+  isProviderSource?: (source: Endpoint, account: UpstreamAccount) => boolean;
 }
 
 /** Plain numbers for /metrics. */

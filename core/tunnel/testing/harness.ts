@@ -9,7 +9,7 @@ import { TransactionLayer } from '../../transaction/index.js';
 import { UdpTransport, type Endpoint } from '../../transport/index.js';
 import type { UpstreamAccount } from '../../upstream/types.js';
 import { attachTunnel, createTunnel, type Tunnel } from '../tunnel.js';
-import type { TunnelConfig } from '../types.js';
+import type { TunnelConfig, TunnelDeps } from '../types.js';
 import { FakePush, FakeRegistrar, MemoryMessageStore, StaticAccounts } from './fakes.js';
 
 export interface Harness {
@@ -30,7 +30,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { config?: Partial<TunnelConfig>; phones?: number; T1?: number; logger?: Logger; noStore?: boolean } = {}): Promise<Harness> {
+export async function startHarness(opts: { config?: Partial<TunnelConfig>; phones?: number; T1?: number; logger?: Logger; noStore?: boolean; isProviderSource?: TunnelDeps['isProviderSource'] } = {}): Promise<Harness> {
   const transport = await UdpTransport.listen({ listen: [{ host: '127.0.0.1', port: 0 }] });
   const layer = new TransactionLayer(transport, { timers: { T1: opts.T1 ?? 100 } });
   const provider = await Peer.listen();
@@ -56,6 +56,7 @@ export async function startHarness(opts: { config?: Partial<TunnelConfig>; phone
     config: opts.config ?? {},
     ...(opts.logger ? { logger: opts.logger } : {}),
     localHosts: ['sipis.test'],
+    ...(opts.isProviderSource ? { isProviderSource: opts.isProviderSource } : {}),
   });
   attachTunnel(layer, tunnel, (tx, req, src) => registrar.handleRegister(tx, req, src));
   const sipis = transport.endpoints[0]!;
