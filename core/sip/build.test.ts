@@ -95,6 +95,36 @@ test('a built response reads and re-parses like a parsed one', (t) => {
   t.is(res.to.tag, 'x1');
 });
 
+test('createResponse copies UTF-8 bytes unchanged and indexes what it wrote', (t) => {
+  const req = parseMessage(
+    crlf([
+      'INVITE sip:b@h SIP/2.0',
+      'Via: SIP/2.0/UDP h;branch=z9hG4bK1',
+      'From: "Jürgen ✓" <sip:a@h>;tag=1',
+      'To: "Zoë" <sip:b@h>',
+      'Call-ID: x@h',
+      'CSeq: 1 INVITE',
+      'Record-Route: <sip:p;lr>',
+      'Content-Length: 0',
+    ]),
+  );
+  const res = createResponse(req, 180, 'Klingelt – ü', { toTag: 'abc', headers: [['Contact', '<sip:ü@h>'], ['Subject', 'héllo']] });
+  const out = serializeMessage(res);
+  t.true(out.includes(Buffer.from('From: "Jürgen ✓" <sip:a@h>;tag=1\r\nTo: "Zoë" <sip:b@h>;tag=abc\r\n', 'utf8')));
+  const again = parseMessage(out);
+  t.deepEqual(res.headers(), again.headers());
+  t.is(res.reason, 'Klingelt – ü');
+  t.is(again.reason, 'Klingelt – ü');
+  t.is(res.from.displayName, 'Jürgen ✓');
+  t.is(res.to.displayName, 'Zoë');
+  t.is(res.to.tag, 'abc');
+  t.is(res.header('Subject'), 'héllo');
+  t.is(res.contact[0]!.uri.user, 'ü');
+  t.is(res.recordRoute.length, 1);
+  t.is(res.callId, 'x@h');
+  t.throws(() => createResponse(req, 200, undefined, { headers: [['Contact', '<bad uri>']] }), { instanceOf: SipParseError });
+});
+
 test('reason phrases', (t) => {
   t.is(reasonPhrase(200), 'OK');
   t.is(reasonPhrase(480), 'Temporarily Unavailable');

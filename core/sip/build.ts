@@ -7,7 +7,6 @@ import { SipParseError } from './errors.js';
 import { isToken } from './chars.js';
 import { H, idFromName } from './header-names.js';
 import { SipMessage } from './message.js';
-import { Assembler } from './assembler.js';
 import { checkHeaderValue } from './validate.js';
 import { Src } from './header-value.js';
 import type { MessageIndex } from './scanner.js';
@@ -114,16 +113,27 @@ export interface CreateResponseOptions {
   contentType?: string;
 }
 
-/** Requests whose 101-299 responses establish a dialog (§12.1.1, RFC 6665 §4.1.3, RFC 3515). */
-const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 const TIMESTAMP = idFromName('Timestamp');
+
+/**
+ * A string as the latin1 spelling of its UTF-8 bytes (one char per byte), so that text the
+ * response is assembled from can be joined with slices of the request's latin1 text and
+ * encoded in one `Buffer.from(…, 'latin1')`. ASCII (the usual case) is returned as is.
+ */
+function bytesText(v: string): string {
+  for (let k = 0; k < v.length; k++) if (v.charCodeAt(k) >= 0x80) return Buffer.from(v, 'utf8').toString('latin1');
+  return v;
+}
 
 /**
  * Builds a response to a request (RFC 3261 §8.2.6): every Via (in order), From, Call-ID and
  * CSeq are copied byte for byte; To too, with `;tag=` appended when the request's To has no
  * tag and opts.toTag is given. A 100 copies Timestamp (§8.2.6.1); a 101-299 response to a
- * dialog-creating request copies Record-Route (§12.1.1). The bytes are written once, with
- * their index: nothing is parsed again (the extra headers are checked on their own).
+ * dialog-creating request copies Record-Route (§12.1.1).
+ * The copied lines are slices of the request's latin1 text (decoded once per request, and
+ * latin1 maps bytes to chars one to one, so any UTF-8 in them is copied unchanged); the
+ * response is written by one latin1 encode of the joined text, with its index recorded as it
+ * is joined: nothing is scanned or parsed again (the extra headers are checked on their own).
  */
 export function createResponse(request: SipMessage, status: number, reason?: string, opts: CreateResponseOptions = {}): SipMessage {
   if (!request.isRequest) throw new SipParseError('BAD_START_LINE', 'createResponse needs a request');
@@ -131,40 +141,60 @@ export function createResponse(request: SipMessage, status: number, reason?: str
     throw new SipParseError('BAD_START_LINE', `invalid status code ${status}`);
   }
   const phrase = reason ?? reasonPhrase(status);
-  if (phrase.indexOf('\r') >= 0 || phrase.indexOf('\n') >= 0) throw new SipParseError('BAD_START_LINE', 'reason phrase contains CR or LF');
+  if (reason !== undefined && (reason.indexOf('\r') >= 0 || reason.indexOf('\n') >= 0)) {
+    throw new SipParseError('BAD_START_LINE', 'reason phrase contains CR or LF');
+  }
   const extra = opts.headers ?? EMPTY;
-  const body = toBuffer(opts.body);
   const toTag = opts.toTag;
   if (toTag !== undefined && !isToken(toTag)) throw new SipParseError('BAD_HEADER_VALUE', 'invalid To tag', 'To');
-  let bound = 64 + phrase.length * 3 + body.length + (toTag?.length ?? 0) + (opts.contentType?.length ?? 0) * 3;
-  if (extra.length > 0) {
-    checkHeaders(extra);
-    for (const [name, value] of extra) bound += (name.length + value.length) * 3 + 4;
-  }
+  if (extra.length > 0) checkHeaders(extra);
+  const body = toBuffer(opts.body);
   const ix = request._ix;
   const h = ix.h;
-  const copyRecordRoute = status > 100 && status < 300 && DIALOG_CREATING.has(request.method);
+  const head = request._src.head();
+  const copyRecordRoute = status > 100 && status < 300 && dialogCreating(request.method);
   const needTag = toTag !== undefined && request.to.tag === undefined;
-  for (let i = 0; i < ix.count; i++) {
-    const id = h[i * STRIDE + 5]! & 0xff;
-    if (id === H.VIA || id === H.FROM || id === H.TO || id === H.CALL_ID || id === H.CSEQ || id === H.RECORD_ROUTE || id === TIMESTAMP) {
-      bound += h[i * STRIDE + 4]! - h[i * STRIDE]!;
+  // the standard phrase's status line is made once per code
+  let out = reason === undefined ? (STATUS_LINES[status] ??= 'SIP/2.0 ' + status + ' ' + bytesText(phrase)) : 'SIP/2.0 ' + status + ' ' + bytesText(phrase);
+  const startLineEnd = out.length;
+  out += '\r\n';
+  const idx = IDX;
+  let k = 0;
+  let count = 0;
+  // a run of consecutive request lines [runS, runE) is appended as one slice
+  let runS = 0;
+  let runE = -1;
+  for (let i = 0, o = 0; i < ix.count; i++, o += STRIDE) {
+    const id = h[o + 5]! & 0xff;
+    const tagged = id === H.TO && needTag;
+    if (!(id === H.VIA || id === H.FROM || id === H.CALL_ID || id === H.CSEQ || id === H.TO || (copyRecordRoute && id === H.RECORD_ROUTE) || (status === 100 && id === TIMESTAMP))) continue;
+    const ls = h[o]!;
+    if (ls !== runE) {
+      if (runE >= 0) out += head.slice(runS, runE);
+      runS = ls;
     }
-  }
-  const w = new Assembler(bound);
-  const statusLine = `SIP/2.0 ${status} ${phrase}`;
-  w.text(statusLine);
-  const startLineEnd = w.pos;
-  w.text('\r\n');
-  for (let i = 0; i < ix.count; i++) {
-    const id = h[i * STRIDE + 5]! & 0xff;
-    if (id === H.VIA || id === H.FROM || id === H.CALL_ID || id === H.CSEQ || (copyRecordRoute && id === H.RECORD_ROUTE) || (status === 100 && id === TIMESTAMP)) {
-      w.copyField(request, i);
-    } else if (id === H.TO) {
-      if (needTag) w.copyFieldAppending(request, i, `;tag=${toTag}`);
-      else w.copyField(request, i);
+    // offset of this line in the response = what is written + what the run holds before it
+    const delta = out.length + (ls - runS) - ls;
+    if (k + STRIDE > idx.length) grow(idx);
+    idx[k] = ls + delta;
+    idx[k + 1] = h[o + 1]! + delta;
+    idx[k + 2] = h[o + 2]! + delta;
+    idx[k + 5] = h[o + 5]!;
+    if (tagged) {
+      out += head.slice(runS, h[o + 3]!) + ';tag=' + toTag + '\r\n';
+      idx[k + 3] = out.length - 2;
+      idx[k + 4] = out.length;
+      runE = -1;
+    } else {
+      idx[k + 3] = h[o + 3]! + delta;
+      idx[k + 4] = h[o + 4]! + delta;
+      runE = h[o + 4]!;
     }
+    k += STRIDE;
+    count++;
   }
+  if (runE >= 0) out += head.slice(runS, runE);
+  const checks: number[] = extra.length === 0 ? NO_CHECKS : [];
   let hasContentType = false;
   for (const [name, value] of extra) {
     const id = idFromName(name);
@@ -173,15 +203,31 @@ export function createResponse(request: SipMessage, status: number, reason?: str
       if (opts.contentType !== undefined) continue;
       hasContentType = true;
     }
-    w.field(name, value.trim(), id);
-    if (id !== 0) checkHeaderValue(id, new Src(w.buf, w.buf.length), w.h[w.h.length - 4]!, w.h[w.h.length - 3]!);
+    if (id !== 0) checks.push(id, k);
+    out = field(out, idx, k, name, value.trim(), id);
+    k += STRIDE;
+    count++;
   }
-  if (opts.contentType !== undefined) w.field('Content-Type', opts.contentType, H.CONTENT_TYPE);
-  else if (body.length > 0 && !hasContentType) throw new SipParseError('MISSING_HEADER', 'a body needs a Content-Type', 'Content-Type');
-  w.field('Content-Length', String(body.length), H.CONTENT_LENGTH);
-  w.text('\r\n');
-  const bodyStart = w.pos;
-  const raw = w.finish(body);
+  if (opts.contentType !== undefined) {
+    out = field(out, idx, k, 'Content-Type', opts.contentType, H.CONTENT_TYPE);
+    k += STRIDE;
+    count++;
+  } else if (body.length > 0 && !hasContentType) throw new SipParseError('MISSING_HEADER', 'a body needs a Content-Type', 'Content-Type');
+  out = field(out, idx, k, 'Content-Length', body.length === 0 ? '0' : String(body.length), H.CONTENT_LENGTH);
+  k += STRIDE;
+  count++;
+  out += '\r\n';
+  const bodyStart = out.length;
+  let raw: Buffer;
+  if (body.length === 0) raw = Buffer.from(out, 'latin1');
+  else {
+    raw = Buffer.allocUnsafe(bodyStart + body.length);
+    raw.write(out, 0, 'latin1');
+    body.copy(raw, bodyStart);
+  }
+  const src = new Src(raw, bodyStart, out);
+  // the extra values the parser would validate, checked on the bytes written
+  for (let k = 0; k < checks.length; k += 2) checkHeaderValue(checks[k]!, src, idx[checks[k + 1]! + 2]!, idx[checks[k + 1]! + 3]!);
   const index: MessageIndex = {
     start: 0,
     isRequest: false,
@@ -189,18 +235,48 @@ export function createResponse(request: SipMessage, status: number, reason?: str
     uriStart: 0,
     uriEnd: 0,
     status,
-    reasonStart: startLineEnd - Buffer.byteLength(phrase),
+    reasonStart: 12, // 'SIP/2.0 ' + three digits + ' '
     reasonEnd: startLineEnd,
     startLineEnd,
-    h: w.h,
-    count: w.count,
+    h: idx.slice(0, k),
+    count,
     contentLength: body.length,
     bodyStart,
     bodyEnd: raw.length,
   };
-  const res = new SipMessage(raw, index);
+  const res = new SipMessage(raw, index, src);
   res._pending = true;
   return res;
 }
 
+/** Appends `name: value CRLF` to out, recording its index entry at idx[k]. */
+function field(out: string, idx: number[], k: number, name: string, value: string, id: number): string {
+  if (k + STRIDE > idx.length) grow(idx);
+  const ls = out.length;
+  const vs = ls + name.length + 2;
+  const v = bytesText(value);
+  idx[k] = ls;
+  idx[k + 1] = ls + name.length;
+  idx[k + 2] = vs;
+  idx[k + 3] = vs + v.length;
+  idx[k + 4] = vs + v.length + 2;
+  idx[k + 5] = id;
+  return out + name + ': ' + v + '\r\n';
+}
+
+/** Requests whose 101-299 responses establish a dialog (§12.1.1, RFC 6665 §4.1.3, RFC 3515). */
+function dialogCreating(method: string): boolean {
+  return method === 'INVITE' || method === 'SUBSCRIBE' || method === 'REFER' || method === 'NOTIFY';
+}
+
+function grow(a: number[]): void {
+  for (let n = 0; n < 16 * STRIDE; n++) a.push(0);
+}
+
 const EMPTY: Array<[string, string]> = [];
+const NO_CHECKS: number[] = [];
+/** 'SIP/2.0 200 OK' by status code, for the standard reason phrases. */
+const STATUS_LINES: Array<string | undefined> = [];
+/** the response's index is recorded here, then copied out at its size. */
+const IDX: number[] = [];
+grow(IDX);
