@@ -37,6 +37,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const fixturesBench = join(repoRoot, 'bench', 'upstream');
 /** REGISTERs started per second at "full pace": far above any provider's limit, below what one loopback registrar process answers. */
 const RATE = 2000;
+/** transactions in flight at most, for us (maxInFlight) and for sipp (-l, one transaction per call at a time). */
+const WINDOW = 500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mib = (b: number) => Math.round(b / 1048576);
 
@@ -70,7 +72,7 @@ export async function registerWithSipp(n: number): Promise<BenchRow | undefined>
   const dir = mkdtempSync(join(tmpdir(), 'sipis-bench-sipp-'));
   try {
     writeFileSync(join(dir, 'users.csv'), ['SEQUENTIAL', ...Array.from({ length: n }, (_, i) => `u${i}`)].join('\n') + '\n');
-    const sippArgs = ['-sf', join(fixturesBench, 'sipp-register.xml'), `127.0.0.1:${reg.port}`, '-i', '127.0.0.1', '-p', String(await freeSipPort()), '-au', 'bench', '-ap', 'pw', '-m', String(n), '-r', String(RATE / 2), '-l', '2000', '-inf', join(dir, 'users.csv'), '-nostdin', '-trace_screen', '-screen_file', join(dir, 'screen.log'), '-timeout', '300s'];
+    const sippArgs = ['-sf', join(fixturesBench, 'sipp-register.xml'), `127.0.0.1:${reg.port}`, '-i', '127.0.0.1', '-p', String(await freeSipPort()), '-au', 'bench', '-ap', 'pw', '-m', String(n), '-r', String(RATE / 2), '-l', String(WINDOW), '-inf', join(dir, 'users.csv'), '-nostdin', '-trace_screen', '-screen_file', join(dir, 'screen.log'), '-timeout', '300s'];
     const t0 = performance.now();
     const r = spawnSync('sh', ['-c', 'sipp "$@" >/dev/null 2>&1; echo "rc=$?"; times', 'sh', ...sippArgs], { cwd: dir, encoding: 'utf8', timeout: 320_000 });
     const wallMs = performance.now() - t0;
@@ -85,7 +87,7 @@ export async function registerWithSipp(n: number): Promise<BenchRow | undefined>
       medianNs: (wallMs * 1e6) / n,
       opsPerSec: (n / wallMs) * 1000,
       samples: 1,
-      extra: { rate: RATE, ok: ok ? 'yes' : 'no', wallMs: Math.round(wallMs), cpuMs: Math.round(cpuMs), cpuUsPerAccount: Math.round((cpuMs * 1000) / n) },
+      extra: { rate: RATE, window: WINDOW, ok: ok ? 'yes' : 'no', wallMs: Math.round(wallMs), cpuMs: Math.round(cpuMs), cpuUsPerAccount: Math.round((cpuMs * 1000) / n) },
     };
   } finally {
     reg.stop();
@@ -99,7 +101,7 @@ export async function registerOverUdp(n: number): Promise<BenchRow> {
     const port = child.port;
     const transport = await UdpTransport.listen({ listen: [{ host: '127.0.0.1', port: 0 }], recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
     const layer = new TransactionLayer(transport);
-    const engine = new UpstreamEngine({ sender: new SipRegistrationSender(layer), rate: RATE, burst: 100 });
+    const engine = new UpstreamEngine({ sender: new SipRegistrationSender(layer), rate: RATE, burst: 100, maxInFlight: WINDOW });
     const registrar = `sip:127.0.0.1:${port}`;
     const accounts = Array.from({ length: n }, (_, i) => account(i, registrar));
     const cpu0 = process.cpuUsage();
@@ -123,7 +125,7 @@ export async function registerOverUdp(n: number): Promise<BenchRow> {
       medianNs: (wallMs * 1e6) / n,
       opsPerSec: (registered / wallMs) * 1000,
       samples: 1,
-      extra: { rate: RATE, registered, registers: sent, datagramsOut: transport.counters.datagramsOut, wallMs: Math.round(wallMs), cpuMs: Math.round(cpuMs), cpuUsPerAccount: Math.round((cpuMs * 1000) / n), timeouts: engine.counters.timeouts, rssMiB: mib(rss) },
+      extra: { rate: RATE, window: WINDOW, registered, registers: sent, datagramsOut: transport.counters.datagramsOut, wallMs: Math.round(wallMs), cpuMs: Math.round(cpuMs), cpuUsPerAccount: Math.round((cpuMs * 1000) / n), timeouts: engine.counters.timeouts, rssMiB: mib(rss) },
     };
   } finally {
     child.stop();

@@ -143,6 +143,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
       await store.registrations.saveMany(records.map((r) => toStored(r, contactFor)));
     },
     rate: cfg.upstream.registerRate,
+    maxInFlight: cfg.upstream.maxInFlight,
     flushIntervalMs: cfg.upstream.flushIntervalMs,
     policy: {
       defaultExpires: cfg.upstream.defaultExpires,

@@ -28,6 +28,8 @@ export interface SipisConfig {
   upstream: {
     /** REGISTER transactions started per second (token bucket). */
     registerRate: number;
+    /** REGISTER transactions in flight at most. */
+    maxInFlight: number;
     /** seconds asked for when an account does not say. */
     defaultExpires: number;
     backoffBaseS: number;
@@ -59,7 +61,7 @@ export function defaultConfig(): SipisConfig {
     databaseUrl: undefined,
     secretKey: undefined,
     secretKeyFile: undefined,
-    upstream: { registerRate: 200, defaultExpires: 3600, backoffBaseS: 30, backoffMaxS: 1800, authFailureBackoffS: 1800, flushIntervalMs: 1000 },
+    upstream: { registerRate: 200, maxInFlight: 1000, defaultExpires: 3600, backoffBaseS: 30, backoffMaxS: 1800, authFailureBackoffS: 1800, flushIntervalMs: 1000 },
     admin: { host: '127.0.0.1', port: 8088 },
     logLevel: 'info',
     shard: { backends: [], self: undefined },
@@ -87,6 +89,7 @@ export const FIELDS: readonly Field[] = [
   { path: 'secretKey', env: 'SIPIS_SECRET_KEY', flag: '--secret-key', kind: 'string', help: 'keyring "<id>:<base64 32 bytes>[,...]" for account passwords (or --secret-key-file)' },
   { path: 'secretKeyFile', env: 'SIPIS_SECRET_KEY_FILE', flag: '--secret-key-file', kind: 'string', help: 'file holding the keyring (sipis-ctl db gen-key writes one)' },
   { path: 'upstream.registerRate', env: 'SIPIS_REGISTER_RATE', flag: '--register-rate', kind: 'number', min: 0.01, max: 1e6, help: 'REGISTERs started per second (default 200)' },
+  { path: 'upstream.maxInFlight', env: 'SIPIS_MAX_IN_FLIGHT', flag: '--max-in-flight', kind: 'int', min: 1, max: 1_000_000, help: 'REGISTER transactions in flight at most (default 1000)' },
   { path: 'upstream.defaultExpires', env: 'SIPIS_DEFAULT_EXPIRES', flag: '--default-expires', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'registration expiry asked for, seconds (default 3600)' },
   { path: 'upstream.backoffBaseS', env: 'SIPIS_BACKOFF_BASE', flag: '--backoff-base', kind: 'number', min: 0.1, max: 86400, help: 'first retry delay after a failure, seconds (default 30)' },
   { path: 'upstream.backoffMaxS', env: 'SIPIS_BACKOFF_MAX', flag: '--backoff-max', kind: 'number', min: 0.1, max: 86400 * 7, help: 'retry delay cap, seconds (default 1800)' },

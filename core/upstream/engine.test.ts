@@ -320,3 +320,39 @@ test('bad input: accounts no REGISTER can be built from are refused with a typed
   t.is(sent.length, 0);
   t.is(t.throws(() => new UpstreamEngine({ sender: { send: async () => ({ kind: 'timeout', reason: 'x' }) }, rate: 0 }), { instanceOf: UpstreamError })?.code, 'ERR_UPSTREAM_BAD_OPTION');
 });
+
+test('at most maxInFlight transactions: a slow registrar slows us down, refreshes included', async (t) => {
+  const pending: Array<() => void> = [];
+  const sent: RegisterSpec[] = [];
+  const engine = new UpstreamEngine({
+    clock: 'manual',
+    startTime: 0,
+    rate: 1000,
+    burst: 1000,
+    maxInFlight: 3,
+    random: seededRandom(2),
+    sender: {
+      send(spec) {
+        sent.push(spec);
+        return new Promise((resolve) => pending.push(() => resolve({ kind: 'response', response: ok(spec) })));
+      },
+    },
+  });
+  const recs = new Map<string, RegistrationRecord>();
+  for (let i = 0; i < 5; i++) recs.set(`live${i}`, { accountId: `live${i}`, state: 'Registered', callId: `c${i}`, cseq: 1, expiresAt: 10_000, lastStatus: 200, lastReason: null, failures: 0, retryAt: null, failingSince: null });
+  engine.load([...Array.from({ length: 5 }, (_, i) => account(`live${i}`)), ...Array.from({ length: 5 }, (_, i) => account(`new${i}`))], recs);
+  engine.start();
+  engine.advance(5000); // the live bindings (10 s left) are all due for a refresh by now
+  t.is(sent.length, 3);
+  t.is(engine.inFlight, 3);
+  t.is(engine.backlog, 7);
+  while (pending.length) {
+    pending.shift()!();
+    await settle();
+    engine.advance(1);
+    t.true(engine.inFlight <= 3);
+  }
+  t.is(sent.length, 10);
+  t.is(engine.backlog, 0);
+  t.true(sent.slice(0, 5).every((s) => s.accountId.startsWith('live')), 'refreshes of live bindings first');
+});

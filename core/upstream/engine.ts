@@ -28,6 +28,12 @@ export interface EngineOptions {
   rate?: number;
   /** tokens saved up (default rate/10, at least 1). */
   burst?: number;
+  /**
+   * REGISTER transactions in flight at most (default 1000), whatever the lane. A registrar that
+   * slows down then slows us down instead of drowning in retransmissions (RFC 3261 §17.1.2.2
+   * retransmits a slow request up to 10 times): the window clocks itself, like sipp's -l.
+   */
+  maxInFlight?: number;
   policy?: Partial<Omit<RegistrationPolicy, 'backoff'>> & { backoff?: Partial<BackoffConfig> };
   /** does this shard own the account? (core/shard; default: every account). */
   owns?: (accountId: string) => boolean;
@@ -77,6 +83,9 @@ export class UpstreamEngine {
   private readonly pacedFollowUps = new Fifo<{ m: Registration; gen: number }>();
   /** paced exchanges that are due and wait for a token. */
   private readonly ready = new Fifo<{ m: Registration; gen: number }>();
+  /** refreshes that are due and wait for a free transaction slot (maxInFlight). */
+  private readonly freeReady = new Fifo<{ m: Registration; gen: number }>();
+  private readonly maxInFlight: number;
   private readonly bucket: TokenBucket;
   private readonly writer: StateWriter<Registration> | undefined;
   private readonly ctx: MachineContext;
@@ -94,9 +103,10 @@ export class UpstreamEngine {
     this.manual = opts.clock === 'manual';
     this.manualNow = opts.startTime ?? 0;
     const rate = opts.rate ?? 200;
-    if (!(rate > 0) || (opts.burst !== undefined && !(opts.burst >= 1))) {
-      throw new UpstreamError('ERR_UPSTREAM_BAD_OPTION', `rate must be > 0 and burst >= 1, got rate ${rate}, burst ${opts.burst}`);
+    if (!(rate > 0) || (opts.burst !== undefined && !(opts.burst >= 1)) || (opts.maxInFlight !== undefined && !(opts.maxInFlight >= 1))) {
+      throw new UpstreamError('ERR_UPSTREAM_BAD_OPTION', `rate must be > 0, burst and maxInFlight >= 1, got rate ${rate}, burst ${opts.burst}, maxInFlight ${opts.maxInFlight}`);
     }
+    this.maxInFlight = opts.maxInFlight ?? 1000;
     this.bucket = new TokenBucket(rate, opts.burst ?? Math.max(1, Math.floor(rate / 10)), this.now());
     const policy: RegistrationPolicy = { ...DEFAULT_POLICY, ...opts.policy, backoff: { ...DEFAULT_BACKOFF, ...opts.policy?.backoff } };
     this.ctx = { policy, random: opts.random ?? Math.random, authorize: opts.authorize ?? defaultAuthorize, pickChallenge: sipPickChallenge };
@@ -125,9 +135,9 @@ export class UpstreamEngine {
     return this.accounts.size;
   }
 
-  /** paced exchanges waiting for a token (start-up backlog). */
+  /** exchanges due and waiting for a token or a transaction slot (start-up backlog). */
   get backlog(): number {
-    return this.ready.length + this.pacedFollowUps.length;
+    return this.ready.length + this.pacedFollowUps.length + this.freeReady.length + this.freeFollowUps.length;
   }
 
   get pendingWrites(): number {
@@ -335,20 +345,26 @@ export class UpstreamEngine {
   pump(): void {
     if (this.stopped || !this.started) return;
     const now = this.now();
-    // unpaced follow-ups
-    for (const e of this.drain(this.freeFollowUps)) this.send(e.m);
-    // due heap entries: refreshes go now, the rest wait for tokens in arrival order
+    // unpaced follow-ups, then refreshes that waited for a free transaction slot
+    for (const q of [this.freeFollowUps, this.freeReady]) {
+      for (let e = this.peekLive(q); e && this.inFlight < this.maxInFlight; e = this.peekLive(q)) {
+        q.shift();
+        this.send(e.m);
+      }
+    }
+    // due heap entries: refreshes go now (slots permitting), the rest wait for tokens in order
     for (let m = this.heap.popDue(now); m; m = this.heap.popDue(now)) {
       m.beginExchange(m.wantUnregister);
       m.paced = !(m.state === 'Registered' && m.registeredUntil > now && !m.wantUnregister);
       if (m.paced) this.ready.push({ m, gen: m.generation });
-      else this.send(m);
+      else if (this.inFlight < this.maxInFlight && this.freeReady.length === 0) this.send(m);
+      else this.freeReady.push({ m, gen: m.generation });
     }
-    // paced follow-ups, then paced new exchanges, while tokens last
+    // paced follow-ups, then paced new exchanges, while tokens and slots last
     for (const q of [this.pacedFollowUps, this.ready]) {
       for (;;) {
         const e = this.peekLive(q);
-        if (!e || !this.bucket.tryTake(now)) break;
+        if (!e || this.inFlight >= this.maxInFlight || !this.bucket.tryTake(now)) break;
         q.shift();
         this.send(e.m);
       }
@@ -388,6 +404,8 @@ export class UpstreamEngine {
   private onOutcome(m: Registration, spec: RegisterSpec, outcome: RegisterOutcome): void {
     this.inFlight--;
     if (this.stopped) return;
+    // a slot freed: let a waiting exchange have it
+    if (this.inFlight === this.maxInFlight - 1 && (this.freeReady.length || this.ready.length || this.pacedFollowUps.length || this.freeFollowUps.length)) this.arm(true);
     if (spec.generation !== m.generation || !m.inFlight) return; // superseded by an account change
     const now = this.now();
     const before = m.state;
@@ -437,8 +455,9 @@ export class UpstreamEngine {
     if (this.manual || this.stopped || !this.started) return;
     const now = this.now();
     let at = Infinity;
-    if (this.freeFollowUps.length) at = now;
-    else if (immediate || this.pacedFollowUps.length || this.ready.length) at = now + this.bucket.waitMs(now);
+    const slot = this.inFlight < this.maxInFlight;
+    if (slot && (this.freeFollowUps.length || this.freeReady.length)) at = now;
+    else if (slot && (immediate || this.pacedFollowUps.length || this.ready.length)) at = now + this.bucket.waitMs(now);
     const top = this.heap.peek();
     if (top && top.dueAt < at) at = Math.max(top.dueAt, now);
     if (at === Infinity) return;
