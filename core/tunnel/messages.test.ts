@@ -208,3 +208,20 @@ test('bad input from peers: PRACK with an unknown or malformed RAck → 481, INV
   await inv0.response(483);
   t.is(h.layer.counters.tuErrors, 0);
 });
+
+test('the phone cancels its outgoing call: CANCEL to the provider, 487 to the phone', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const call = phone.invite('sip:bob@sipis.test', { target: h.sipis, body: SDP('192.0.2.30'), from: '<sip:alice@sipis.test>' });
+  const pi = await h.provider.request('INVITE');
+  h.provider.answer(pi, 180);
+  await call.response(180);
+  call.cancel();
+  const c = await h.provider.cancels.next();
+  t.is(c.cancel.callId, pi.req.callId);
+  await call.response(487);
+  await waitFor(() => h.tunnel.size.outgoing === 0 && h.tunnel.size.dialogs === 0);
+  t.pass();
+});
