@@ -11,7 +11,7 @@
  *    180, 200 and BYE (and its 200) carries `X-Bench-T`, the sender's clock (the tunnel copies
  *    end-to-end headers), and the receiver takes the one-way time; the same calls sent straight
  *    from caller to phone are the baseline, "added" = via sipis − direct at p50 and p99. At a
- *    modest rate (100 calls/s full, 50 quick): this process runs both peers, and near its own
+ *    modest rate (100 calls/s): this process runs both peers, and near its own
  *    saturation its queueing, not sipis, would dominate.
  */
 import { join } from 'node:path';
@@ -200,7 +200,7 @@ async function handlerTimes(opts: BenchOptions): Promise<BenchRow[]> {
 async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const rows = await handlerTimes(opts);
   const n = opts.quick ? 50 : 1000;
-  const rate = opts.quick ? 50 : 100;
+  const rate = opts.quick ? 100 : 100;
   const direct = new Samples();
   const via = new Samples();
   const warm = new Samples();
