@@ -356,3 +356,29 @@ test('at most maxInFlight transactions: a slow registrar slows us down, refreshe
   t.is(engine.backlog, 0);
   t.true(sent.slice(0, 5).every((s) => s.accountId.startsWith('live')), 'refreshes of live bindings first');
 });
+
+test('a REGISTER that cannot be built fails that account only, with backoff', async (t) => {
+  let boom = true;
+  const { engine, sent } = harness({
+    authorize: () => {
+      if (boom) throw new Error('cannot answer this challenge');
+      return 'Digest x';
+    },
+  });
+  engine.load([account('a'), account('b')], new Map());
+  engine.start();
+  engine.pump();
+  await settle();
+  engine.advance(100);
+  await settle();
+  t.is(engine.get('a')!.state, 'Error');
+  t.regex(engine.get('a')!.lastReason ?? '', /cannot build REGISTER/);
+  t.is(engine.inFlight, 0);
+  boom = false;
+  engine.advance(60_000);
+  await settle();
+  engine.advance(100);
+  await settle();
+  t.is(engine.get('a')!.state, 'Registered');
+  t.true(sent.length >= 4);
+});

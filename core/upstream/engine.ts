@@ -390,7 +390,19 @@ export class UpstreamEngine {
   }
 
   private send(m: Registration): void {
-    const spec = m.nextRequest(this.ctx);
+    let spec: RegisterSpec;
+    try {
+      spec = m.nextRequest(this.ctx);
+    } catch (err) {
+      // e.g. a challenge the digest code cannot answer after all: one account's failure, never
+      // the engine's (this runs inside the timer that serves every account)
+      this.log?.warn({ err, account: m.account.id }, 'cannot build REGISTER');
+      m.inFlight = true;
+      this.inFlight++;
+      const gen = m.generation;
+      queueMicrotask(() => this.onOutcome(m, { generation: gen } as RegisterSpec, { kind: 'timeout', reason: `cannot build REGISTER: ${(err as Error)?.message ?? String(err)}` }));
+      return;
+    }
     if (spec.expires === 0) this.counters.unregistersSent++;
     else this.counters.registersSent++;
     if (m.dirty) this.markDirty(m);
