@@ -83,6 +83,7 @@ test('accounts whose stored binding is still valid are not re-registered at star
     ['b'],
   );
   t.is(sent[0]!.callId, 'cid-b', 'Call-ID kept across restarts');
+  t.is(engine.get('b')!.state, 'Registering', 'an expired stored binding is not reported Registered');
   t.true(sent[0]!.cseq > 10);
   t.is(engine.get('a')!.state, 'Registered');
   const due = engine.get('a')!.dueAt;

@@ -172,6 +172,11 @@ export class UpstreamEngine {
       if (!a.enabled || !this.owns(a.id) || this.accounts.has(a.id)) continue;
       const rec = lookup(a.id);
       const m = new Registration(a, rec, this.ctx.policy);
+      // a binding that ran out while we were down is not Registered any more
+      if (m.state === 'Registered' && m.registeredUntil <= now) {
+        m.state = 'Idle';
+        m.registeredUntil = 0;
+      }
       this.accounts.set(a.id, m);
       this.markDirty(m);
       m.beginExchange(false);
