@@ -153,10 +153,10 @@ export class BridgedCall {
     this.finish();
   }
 
-  /** Cancels every live leg but `except`. */
-  cancelLegs(except: Leg | undefined, reason?: string): void {
+  /** Cancels every live leg but `except` (or only `only`). */
+  cancelLegs(except: Leg | undefined, reason?: string, only?: Leg): void {
     for (const l of this.legs) {
-      if (l === except || !l.alive || !l.tx) continue;
+      if (l === except || (only && l !== only) || !l.alive || !l.tx) continue;
       l.state = 'cancelled';
       this.layer.cancel(l.tx, reason);
     }

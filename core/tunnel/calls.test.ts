@@ -313,3 +313,24 @@ test('a request for an account from a source that is not its provider gets 403 (
   t.is((await stranger.send('MESSAGE', h.accountUri, { target: h.sipis, body: 'spam' })).status, 403);
   t.is((await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body: 'real' })).status, 200);
 });
+
+test('a "reachable" device with a push token that does not answer within the grace: pushed; its REGISTER on a new flow gets the INVITE there', async (t) => {
+  const h = await startHarness({ phones: 2, config: { reachableGraceMs: 200 } });
+  t.teardown(() => h.close());
+  const [deadFlow, wokenFlow] = h.phones as [NonNullable<(typeof h.phones)[0]>, NonNullable<(typeof h.phones)[0]>];
+  await deadFlow.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'dd44' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  await deadFlow.request('INVITE'); // never answered: the app is suspended, the flow stale
+  const alerting = await inv.response((s) => s === 180);
+  t.is(alerting.header(PUSH_STATUS_HEADER), 'Alerting-Device');
+  await h.push.next('NotifyIncomingCall');
+  await wokenFlow.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'dd44' });
+  const pi = await wokenFlow.request('INVITE');
+  wokenFlow.answer(pi, 200, { body: SDP_B });
+  const ok = await inv.response(200);
+  t.true(ok.body.equals(Buffer.from(SDP_B)));
+  await inv.ack();
+  await wokenFlow.acks.next();
+  const c = await deadFlow.cancels.next();
+  t.truthy(c.cancel, 'the INVITE on the stale flow was cancelled');
+});

@@ -7,7 +7,9 @@
  *    registered within `reachableWindowMs` (a phone in the foreground refreshes often; one
  *    that went quiet is probably suspended). A wrong guess is cheap: when our INVITE to it ends
  *    with 408 (no answer), 430 (RFC 5626 §5.3: the bridge lost the flow) or 503 (transport),
- *    the call falls back to a push, and 430 also drops the binding.
+ *    the call falls back to a push, and 430 also drops the binding. A reachable device that has a
+ *    push target and gave no provisional response within `reachableGraceMs` is pushed too (a
+ *    dead TCP flow behind the bridge is only noticed by Timer B, 32 s later).
  * 3. Otherwise (and for every asleep device with a push token) `NotifyIncomingCall` to every
  *    device of the account, and 180 with `X-Sipis-Push-Status: Alerting-Device`; then
  *    `Push-Notification-Sent` once the mediator confirmed a delivery.
@@ -43,6 +45,8 @@ interface IncomingState {
   /** a device got in touch (registered) or a leg rang: no more push status 180s. */
   progress: boolean;
   timer: WheelTimer | null;
+  /** reachableGraceMs timer, while "reachable" devices with push targets have not answered. */
+  grace: WheelTimer | null;
   timedOut: boolean;
   /** the latest leg per device instance. */
   legs: Map<string, Leg>;
@@ -93,7 +97,7 @@ export class IncomingCalls implements CallHooks {
     if (tx.lastStatus === 0) tx.reply(100, 'Trying');
     ctx.counters.callsIn++;
     const call = new BridgedCall(randomUUID(), accountId, tx, contactFor(ctx, accountId, tx.remote), undefined, ctx.layer, ctx.dialogs, ctx.counters, this, ctx.log);
-    const st: IncomingState = { call, pushed: false, progress: false, timer: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve(), startedAt: performance.now() };
+    const st: IncomingState = { call, pushed: false, progress: false, timer: null, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve(), startedAt: performance.now() };
     this.states.set(call, st);
     this.byTx.set(tx, st);
     let set = this.waiting.get(accountId);
@@ -105,11 +109,26 @@ export class IncomingCalls implements CallHooks {
     const now = ctx.now();
     const bindings = ctx.deps.registrar.bindingsOf(accountId);
     let asleepWithPush = false;
+    let awakeWithPush = false;
     for (const b of bindings) {
-      if (this.reachable(b, now)) this.invite(st, b);
-      else if (b.pushTargets.length > 0) asleepWithPush = true;
+      if (this.reachable(b, now)) {
+        this.invite(st, b);
+        if (b.pushTargets.length > 0) awakeWithPush = true;
+      } else if (b.pushTargets.length > 0) asleepWithPush = true;
     }
     if (st.legs.size === 0 || asleepWithPush) this.push(st);
+    else if (awakeWithPush && ctx.config.reachableGraceMs > 0) {
+      st.grace = ctx.layer.wheel.schedule(ctx.config.reachableGraceMs, () => {
+        st.grace = null;
+        if (call.pending && !call.answered && !call.legs.some((l) => l.state === 'early')) this.push(st);
+      });
+    }
+  }
+
+  /** Did `b` register on another flow (or contact) than the one `leg` was sent to? */
+  private moved(leg: Leg, b: TunnelBinding): boolean {
+    const old = leg.binding;
+    return !old || old.contact !== b.contact || old.flow.via !== b.flow.via || old.flow.flowId !== b.flow.flowId || old.path.join() !== b.path.join();
   }
 
   /** see the file comment, step 2. */
@@ -127,7 +146,12 @@ export class IncomingCalls implements CallHooks {
       const call = st.call;
       if (!call.pending || call.answered) continue;
       const prev = st.legs.get(b.instanceId);
-      if (prev && (prev.alive || !UNREACHABLE.has(prev.finalStatus))) continue;
+      if (prev?.alive) {
+        // the same device on the same flow: it re-registered while our INVITE is on its way
+        if (prev.state === 'early' || !this.moved(prev, b)) continue;
+        // on a new flow: the INVITE on the old one will never arrive; send it on the new one
+        call.cancelLegs(undefined, undefined, prev);
+      } else if (prev && !UNREACHABLE.has(prev.finalStatus)) continue;
       if (st.pushed && !st.progress) call.provisional(180, 'Ringing', [[PUSH_STATUS_HEADER, 'Device-Making-Progress']]);
       st.progress = true;
       this.invite(st, b);
@@ -147,7 +171,7 @@ export class IncomingCalls implements CallHooks {
   }
 
   close(): void {
-    for (const st of this.states.values()) this.ctx.layer.wheel.cancel(st.timer);
+    for (const st of this.states.values()) this.stopWaiting(st);
     this.states.clear();
     this.byTx.clear();
     this.waiting.clear();
@@ -292,7 +316,8 @@ export class IncomingCalls implements CallHooks {
 
   private stopWaiting(st: IncomingState): void {
     this.ctx.layer.wheel.cancel(st.timer);
-    st.timer = null;
+    this.ctx.layer.wheel.cancel(st.grace);
+    st.timer = st.grace = null;
     const set = this.waiting.get(st.call.accountId);
     set?.delete(st);
     if (set?.size === 0) this.waiting.delete(st.call.accountId);

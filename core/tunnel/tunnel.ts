@@ -37,7 +37,7 @@ function checkConfig(c: TunnelConfig): TunnelConfig {
   for (const k of positive) {
     if (!Number.isFinite(c[k]) || c[k] <= 0) throw new TunnelError('ERR_TUNNEL_CONFIG', `tunnel config ${k} must be a positive number, got ${c[k]}`);
   }
-  for (const k of ['reachableWindowMs', 'previewChars'] as const) {
+  for (const k of ['reachableWindowMs', 'reachableGraceMs', 'previewChars'] as const) {
     if (!Number.isFinite(c[k]) || c[k] < 0) throw new TunnelError('ERR_TUNNEL_CONFIG', `tunnel config ${k} must be ≥ 0, got ${c[k]}`);
   }
   return c;

@@ -68,6 +68,12 @@ export interface TunnelConfig {
    * either has no push target (nothing else could wake it) or registered within this window.
    */
   reachableWindowMs: number;
+  /**
+   * A "reachable" device that has a push target and sent no provisional response within this
+   * long is pushed anyway (its flow may be dead without anyone knowing yet: Timer B would take
+   * 32 s). 0: push only after our INVITE failed.
+   */
+  reachableGraceMs: number;
   /** RFC 3428 §8 lets a server refuse large messages: bodies above this get 413. Default 4 MiB. */
   maxMessageBytes: number;
   /** messages delivered per REGISTER at most (the rest wait for the next one). */
@@ -79,6 +85,7 @@ export interface TunnelConfig {
 export const DEFAULT_TUNNEL_CONFIG: TunnelConfig = {
   readinessTimeoutMs: 120_000,
   reachableWindowMs: 30_000,
+  reachableGraceMs: 2_000,
   maxMessageBytes: 4 * 1024 * 1024,
   deliverBatch: 50,
   previewChars: 80,
