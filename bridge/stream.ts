@@ -1,12 +1,36 @@
 /**
  * TCP and TLS front ends (RFC 3261 §18.3 stream framing, RFC 5626 keep-alives). One
- * StreamFlow per connection: its socket, its framer, nothing else, so an idle connection
- * costs the socket plus a few hundred bytes.
+ * StreamFlow per connection: its socket and, only while a message is incomplete, a framer.
  *
  * TLS: 1.2 or later, certificate and key from files, optional client-certificate check
  * against a CA file; `reloadTls()` (wired to SIGHUP) reads the files again and swaps the
  * secure context with `server.setSecureContext`: new handshakes use the new certificate,
  * established connections keep theirs.
+ *
+ * Memory per idle connection is what limits a bridge (issue 7: under 20 KiB per idle TLS
+ * connection). What an idle node:tls connection costs and what this file does about it,
+ * measured with 5 000 idle connections held (RSS of the server ÷ connections; the numbers and
+ * the experiment are in bridge/README.md, "Memory per connection"):
+ *
+ * - node:tls feeds each TLS connection from libuv into a per-connection buffer (NodeBIO
+ *   "enc_in") sized by the *first* read: libuv asks for 64 KiB, so a tls.Server connection
+ *   keeps a 64 KiB buffer for life, of which the pages the handshake touched stay resident
+ *   (≈4–5 KiB per connection). Bytes handed in from JS instead size that buffer to what
+ *   arrived (at least 1 KiB), and later reads are cut to its free space. So the listening
+ *   socket is a plain `net` server paused on connect: it reads the first flight (the
+ *   ClientHello), puts it back with `unshift`, and passes the socket to an unlistened
+ *   `tls.Server` with `emit('connection')`; node:tls then receives the buffered bytes
+ *   through TLSWrap::Receive. Handshake, certificate checks, handshake timeout,
+ *   `tlsClientError` and `setSecureContext` are node:tls's own, unchanged. −5.4 KiB/conn.
+ * - Per-connection closures and timers: the socket listeners are shared functions that find
+ *   their flow through one symbol property; the idle timeout is one sweep per listener over
+ *   a tick counter instead of a `socket.setTimeout` Timeout per connection (re-armed on every
+ *   read and write); the framer exists only while a message is incomplete.
+ * - Tried and not kept: OpenSSL options (no session tickets, TLS 1.2 only, ChaCha20 first:
+ *   < 1 KiB each, or weakening), ECDSA vs RSA certificates (no difference once established),
+ *   glibc malloc settings (`MALLOC_ARENA_MAX`, mmap threshold, malloc_trim: < 1 KiB), V8
+ *   semi-space size (none), wrapping the socket in a JS stream (saves the same buffer but
+ *   adds ~2 KiB of JS objects).
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
@@ -14,7 +38,7 @@ import { createServer as createTlsServer, type SecureContextOptions, type TLSSoc
 import type { BridgeContext, PartialHolder } from './context.js';
 import { BridgeError } from './errors.js';
 import type { ListenerInfo, PhoneFlow, StreamTransport } from './flow.js';
-import { StreamFramer } from './framer.js';
+import { StreamFramer, type FramerSink } from './framer.js';
 
 const CRLF = Buffer.from('\r\n');
 
@@ -26,58 +50,97 @@ export interface TlsFiles {
   verifyClient?: boolean;
 }
 
-class StreamFlow implements PhoneFlow, PartialHolder {
+/** The flow of an accepted socket, read by the shared listeners below. */
+const FLOW = Symbol('sipis.streamFlow');
+type FlowSocket = Socket & { [FLOW]?: StreamFlow };
+
+// One function per event for every connection (`this` is the socket), not closures per connection.
+function onSocketData(this: FlowSocket, chunk: Buffer): void {
+  this[FLOW]?.onData(chunk);
+}
+function onSocketError(this: FlowSocket, err: Error & { code?: string }): void {
+  const flow = this[FLOW];
+  flow?.ctx.log.debug({ flow: flow.id, code: err.code }, 'socket error');
+}
+function onSocketClose(this: FlowSocket): void {
+  this[FLOW]?.onClose();
+}
+
+class StreamFlow implements PhoneFlow, PartialHolder, FramerSink {
   readonly id: string;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  readonly #framer: StreamFramer;
+  /** idle sweep tick of the last traffic either way (see StreamListener.#sweepIdle). */
+  lastActive: number;
+  /** only while a message is incomplete: an idle connection holds no framer. */
+  #framer: StreamFramer | undefined;
 
   constructor(
-    readonly listener: ListenerInfo,
+    readonly home: StreamListener,
     readonly socket: Socket,
-    readonly ctx: BridgeContext,
   ) {
-    this.id = ctx.flows.newId();
+    this.id = home.ctx.flows.newId();
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
-    this.#framer = new StreamFramer(
-      {
-        message: (msg) => ctx.relay.fromPhone(this, msg),
-        ping: () => {
-          ctx.metrics.keepAlives.inc(listener.transport);
-          socket.write(CRLF);
-        },
-      },
-      ctx.limits.maxMessageBytes,
-    );
+    this.lastActive = home.tick;
+  }
+
+  get listener(): ListenerInfo {
+    return this.home.info;
+  }
+
+  get ctx(): BridgeContext {
+    return this.home.ctx;
   }
 
   get partialSince(): number {
-    return this.#framer.partialSince;
+    return this.#framer?.partialSince ?? 0;
+  }
+
+  // FramerSink
+  message(msg: Buffer): void {
+    this.home.ctx.relay.fromPhone(this, msg);
+  }
+
+  ping(): void {
+    this.home.ctx.metrics.keepAlives.inc(this.home.info.transport);
+    this.lastActive = this.home.tick;
+    this.socket.write(CRLF);
   }
 
   onData(chunk: Buffer): void {
+    const ctx = this.home.ctx;
+    this.lastActive = this.home.tick;
+    const framer = (this.#framer ??= new StreamFramer(this, ctx.limits.maxMessageBytes));
     try {
-      this.#framer.push(chunk);
+      framer.push(chunk);
     } catch (err) {
       const code = err instanceof BridgeError ? err.code : 'ERR_INTERNAL';
-      this.ctx.metrics.framingErrors.inc(code);
-      this.ctx.log.warn({ flow: this.id, transport: this.listener.transport, remote: `${this.remoteAddress}:${this.remotePort}`, code, msg: (err as Error).message }, 'broken stream: closing connection');
+      ctx.metrics.framingErrors.inc(code);
+      ctx.log.warn({ flow: this.id, transport: this.home.info.transport, remote: `${this.remoteAddress}:${this.remotePort}`, code, msg: (err as Error).message }, 'broken stream: closing connection');
+      this.#framer = undefined;
+      ctx.partial.delete(this);
       this.socket.destroy();
       return;
     }
-    if (this.#framer.partialSince) this.ctx.partial.add(this);
-    else this.ctx.partial.delete(this);
+    if (framer.partialSince) ctx.partial.add(this);
+    else {
+      ctx.partial.delete(this);
+      // nothing held: a fresh framer on the next byte is the same state as this one
+      if (this.#framer === framer) this.#framer = undefined;
+    }
   }
 
   send(parts: Buffer[]): boolean {
     const s = this.socket;
     if (s.destroyed || !s.writable) return false;
-    if (s.writableLength > this.ctx.limits.maxWriteBufferBytes) {
-      this.ctx.metrics.connectionsRejected.inc('write-buffer-full');
+    const ctx = this.home.ctx;
+    if (s.writableLength > ctx.limits.maxWriteBufferBytes) {
+      ctx.metrics.connectionsRejected.inc('write-buffer-full');
       this.close('phone does not read: write buffer full');
       return false;
     }
+    this.lastActive = this.home.tick;
     if (parts.length === 1) s.write(parts[0]!);
     else {
       s.cork();
@@ -88,21 +151,38 @@ class StreamFlow implements PhoneFlow, PartialHolder {
   }
 
   close(reason: string): void {
-    this.ctx.log.info({ flow: this.id, remote: `${this.remoteAddress}:${this.remotePort}`, reason }, 'closing connection');
+    this.home.ctx.log.info({ flow: this.id, remote: `${this.remoteAddress}:${this.remotePort}`, reason }, 'closing connection');
     this.socket.destroy();
+  }
+
+  onClose(): void {
+    const ctx = this.home.ctx;
+    this.home.flows.delete(this);
+    this.#framer = undefined;
+    ctx.partial.delete(this);
+    ctx.release(this.remoteAddress);
+    ctx.closed(this);
   }
 }
 
 export class StreamListener {
-  readonly server: Server | TlsServer;
+  /** the listening socket: plain TCP for both transports (TLS: see the file comment). */
+  readonly server: Server;
   readonly info: ListenerInfo;
-  readonly #ctx: BridgeContext;
+  readonly ctx: BridgeContext;
+  /** open flows of this listener (closed by close(), visited by the idle sweep). */
+  readonly flows = new Set<StreamFlow>();
+  /** TLS sockets not yet handed to node:tls (waiting for their first bytes). */
+  readonly #pending = new Set<Socket>();
+  /** advances once per idle sweep period; flows stamp it on traffic. */
+  tick = 0;
   readonly #tls: TlsFiles | undefined;
-  readonly #sockets = new Set<Socket>();
+  readonly #tlsServer: TlsServer | undefined;
+  #sweep: NodeJS.Timeout | undefined;
   #advertise: string | undefined;
 
   constructor(transport: Extract<StreamTransport, 'tcp' | 'tls'>, ctx: BridgeContext, opts: { advertise?: string; tls?: TlsFiles }) {
-    this.#ctx = ctx;
+    this.ctx = ctx;
     this.#tls = transport === 'tls' ? opts.tls : undefined;
     this.#advertise = opts.advertise;
     const self = this;
@@ -115,13 +195,15 @@ export class StreamListener {
     };
     if (transport === 'tls') {
       if (!opts.tls) throw new BridgeError('ERR_CONFIG', 'the TLS listener needs a certificate and a key');
+      // Never listens: connections are injected by #firstFlight with emit('connection').
       const srv = createTlsServer({ ...this.#secureOptions(), handshakeTimeout: ctx.limits.headerTimeoutMs });
       srv.on('secureConnection', (s: TLSSocket) => this.#accept(s));
       srv.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
         ctx.metrics.connectionsRejected.inc('tls-handshake');
         ctx.log.info({ remote: s.remoteAddress, code: err.code, msg: err.message }, 'TLS handshake failed');
       });
-      this.server = srv;
+      this.#tlsServer = srv;
+      this.server = createNetServer({ pauseOnConnect: true }, (raw) => this.#firstFlight(raw));
     } else {
       this.server = createNetServer((s) => this.#accept(s));
     }
@@ -147,34 +229,79 @@ export class StreamListener {
 
   /** Re-reads certificate, key and CA; established connections are untouched. */
   reloadTls(): void {
-    if (!this.#tls) return;
-    (this.server as TlsServer).setSecureContext(this.#secureOptions());
+    if (!this.#tlsServer) return;
+    this.#tlsServer.setSecureContext(this.#secureOptions());
+  }
+
+  /**
+   * TLS: wait for the client's first bytes on the plain socket, put them back and hand the
+   * socket to node:tls, which then sizes its receive buffer to them (file comment). A client
+   * that sends nothing is cut off after the header timeout, as a stalled handshake would be.
+   */
+  #firstFlight(raw: Socket): void {
+    const ctx = this.ctx;
+    const tlsServer = this.#tlsServer!;
+    this.#pending.add(raw);
+    const onTimeout = (): void => {
+      ctx.metrics.connectionsRejected.inc('tls-handshake');
+      ctx.log.info({ remote: raw.remoteAddress }, 'TLS client sent nothing within the header timeout');
+      raw.destroy();
+    };
+    const onError = (err: Error & { code?: string }): void => ctx.log.debug({ remote: raw.remoteAddress, code: err.code }, 'socket error before TLS');
+    const onClose = (): void => {
+      this.#pending.delete(raw);
+    };
+    raw.once('data', (chunk: Buffer) => {
+      raw.pause();
+      raw.off('timeout', onTimeout).off('error', onError).off('close', onClose);
+      raw.setTimeout(0);
+      this.#pending.delete(raw);
+      raw.unshift(chunk);
+      tlsServer.emit('connection', raw);
+    });
+    raw.on('timeout', onTimeout).on('error', onError).once('close', onClose);
+    if (ctx.limits.headerTimeoutMs > 0) raw.setTimeout(ctx.limits.headerTimeoutMs);
+    raw.resume();
   }
 
   #accept(socket: Socket): void {
-    const ctx = this.#ctx;
+    const ctx = this.ctx;
     const address = socket.remoteAddress ?? '';
     if (!ctx.admit(address)) {
       socket.destroy();
       return;
     }
     socket.setNoDelay(true);
-    if (ctx.limits.idleTimeoutMs > 0) socket.setTimeout(ctx.limits.idleTimeoutMs);
-    const flow = new StreamFlow(this.info, socket, ctx);
-    this.#sockets.add(socket);
+    const flow = new StreamFlow(this, socket);
+    (socket as FlowSocket)[FLOW] = flow;
+    this.flows.add(flow);
     ctx.opened(flow);
-    socket.on('data', (chunk: Buffer) => flow.onData(chunk));
-    socket.on('timeout', () => {
-      ctx.metrics.connectionsRejected.inc('idle-timeout');
-      flow.close('idle timeout');
-    });
-    socket.on('error', (err: Error & { code?: string }) => ctx.log.debug({ flow: flow.id, code: err.code }, 'socket error'));
-    socket.once('close', () => {
-      this.#sockets.delete(socket);
-      ctx.partial.delete(flow);
-      ctx.release(address);
-      ctx.closed(flow);
-    });
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketError);
+    socket.once('close', onSocketClose);
+  }
+
+  /**
+   * The idle timeout (no traffic either way for idleTimeoutMs) as one timer per listener:
+   * every period the tick advances and flows silent for `limit` ticks are closed, so a
+   * connection is closed between idleTimeoutMs and idleTimeoutMs + period after its last
+   * traffic (period = idleTimeoutMs / 8, 100 ms to 30 s).
+   */
+  #startIdleSweep(): void {
+    const idleMs = this.ctx.limits.idleTimeoutMs;
+    if (idleMs <= 0) return;
+    const period = Math.max(100, Math.min(30_000, Math.floor(idleMs / 8)));
+    const limit = Math.ceil(idleMs / period);
+    this.#sweep = setInterval(() => {
+      this.tick++;
+      for (const flow of this.flows) {
+        if (this.tick - flow.lastActive >= limit) {
+          this.ctx.metrics.connectionsRejected.inc('idle-timeout');
+          flow.close('idle timeout');
+        }
+      }
+    }, period);
+    this.#sweep.unref();
   }
 
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
@@ -185,6 +312,7 @@ export class StreamListener {
         resolve();
       });
     });
+    this.#startIdleSweep();
     const a = this.server.address();
     const bound = { host, port: a && typeof a === 'object' ? a.port : port };
     if (this.#advertise === undefined) this.#advertise = hostport(bound.host, bound.port);
@@ -192,7 +320,9 @@ export class StreamListener {
   }
 
   async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
+    if (this.#sweep) clearInterval(this.#sweep);
+    for (const s of this.#pending) s.destroy();
+    for (const f of this.flows) f.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
