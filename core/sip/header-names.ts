@@ -151,6 +151,11 @@ for (let id = 1; id < KNOWN.length; id++) {
  */
 const MAX_NAME = 32;
 const NAME_BYTES = Buffer.from(LOWER.join(''), 'latin1');
+/** the canonical spellings, at the same offsets as NAME_BYTES. */
+const CANON_BYTES = Buffer.from(CANONICAL.join(''), 'latin1');
+/** ASCII lowercase of a byte. */
+const LOWER_BYTE = new Uint8Array(256);
+for (let c = 0; c < 256; c++) LOWER_BYTE[c] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
 const NAME_OFF = new Int32Array(KNOWN.length);
 const FIRST = new Uint8Array(MAX_NAME * 128);
 const NEXT = new Uint8Array(KNOWN.length);
@@ -179,12 +184,11 @@ export function idFromBytes(buf: Uint8Array, start: number, end: number): number
   let id = FIRST[(len << 7) | c]!;
   while (id !== 0) {
     const off = NAME_OFF[id]!;
+    // the conventional spelling first (one compare per byte), then any case
     let k = 1;
-    for (; k < len; k++) {
-      let d = buf[start + k]!;
-      if (d >= 0x41 && d <= 0x5a) d |= 0x20;
-      if (d !== NAME_BYTES[off + k]) break;
-    }
+    while (k < len && buf[start + k] === CANON_BYTES[off + k]) k++;
+    if (k === len) return id;
+    while (k < len && LOWER_BYTE[buf[start + k]!] === NAME_BYTES[off + k]) k++;
     if (k === len) return id;
     id = NEXT[id]!;
   }

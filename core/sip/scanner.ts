@@ -138,11 +138,12 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
     bodyStart: 0,
     bodyEnd: 0,
   };
-  let e = p;
-  const lineCap = Math.min(len, p + limits.maxHeaderBytes);
-  while (e < lineCap && buf[e] !== 0x0a) e++;
-  if (e >= len) fail('TRUNCATED', 'no line end after the start line');
-  if (buf[e] !== 0x0a) fail('HEADER_TOO_LONG', 'start line longer than maxHeaderBytes');
+  // native memchr for the line end (the start line's bytes are checked by its own scans)
+  const e = buf.indexOf(0x0a, p);
+  if (e < 0 || e > p + limits.maxHeaderBytes) {
+    if (p + limits.maxHeaderBytes < len) fail('HEADER_TOO_LONG', 'start line longer than maxHeaderBytes');
+    fail('TRUNCATED', 'no line end after the start line');
+  }
   const slEnd = e > p && buf[e - 1] === 0x0d ? e - 1 : e;
   ix.startLineEnd = slEnd;
   if (slEnd - p > 4 && buf[p] === 0x53 && buf[p + 1] === 0x49 && buf[p + 2] === 0x50 && buf[p + 3] === 0x2f) {

@@ -194,6 +194,24 @@ export class UriView implements SipUri {
   }
 }
 
+/**
+ * One table lookup per byte in the hot loops: for the user part 0 = an ordinary char, else
+ * '@', ':' or a char not allowed unescaped; for parameter names and values 1 = where the run
+ * stops (';', '=', '?', or a char not allowed unescaped).
+ */
+const UI_AT = 1;
+const UI_COLON = 2;
+const UI_BAD = 3;
+const USERINFO = new Uint8Array(256);
+const PNAME_STOP = new Uint8Array(256);
+const PVALUE_STOP = new Uint8Array(256);
+for (let c = 0; c < 256; c++) {
+  const ok = URI_CHAR[c] === 1;
+  USERINFO[c] = !ok ? UI_BAD : c === 0x40 ? UI_AT : c === 0x3a ? UI_COLON : 0;
+  PNAME_STOP[c] = !ok || c === 0x3b || c === 0x3d || c === 0x3f ? 1 : 0;
+  PVALUE_STOP[c] = !ok || c === 0x3b || c === 0x3f ? 1 : 0;
+}
+
 /** Offsets found by the last validateUri (see the U_* slots). */
 const U = new Int32Array(14);
 const U_SCHEME_END = 0;
@@ -240,16 +258,18 @@ export function validateUri(b: Uint8Array, s: number, e: number, bracketed = fal
   let colon = -1;
   let k = rest;
   for (; k < e; k++) {
-    const c = b[k]!;
-    if (c === 0x40) {
+    const t = USERINFO[b[k]!]!;
+    if (t === 0) continue;
+    if (t === UI_AT) {
       at = k;
       break;
     }
-    if (URI_CHAR[c] === 0) {
-      if (c === 0x3e && bracketed) break;
-      return -1;
+    if (t === UI_COLON) {
+      if (colon < 0) colon = k;
+      continue;
     }
-    if (c === 0x3a && colon < 0) colon = k;
+    if (b[k] === 0x3e && bracketed) break;
+    return -1;
   }
   let hostStart = rest;
   if (at >= 0) {
@@ -288,19 +308,11 @@ export function validateUri(b: Uint8Array, s: number, e: number, bracketed = fal
     if (c !== 0x3b) break;
     h++;
     const ns = h;
-    while (h < e) {
-      const d = b[h]!;
-      if (d === 0x3b || d === 0x3d || d === 0x3f || URI_CHAR[d] === 0) break;
-      h++;
-    }
+    while (h < e && PNAME_STOP[b[h]!] === 0) h++;
     if (h === ns) return -1; // ";;" or ";=x"
     if (h < e && b[h] === 0x3d) {
       h++;
-      while (h < e) {
-        const d = b[h]!;
-        if (d === 0x3b || d === 0x3f || URI_CHAR[d] === 0) break;
-        h++;
-      }
+      while (h < e && PVALUE_STOP[b[h]!] === 0) h++;
     }
   }
   const paramsE = h;
