@@ -59,7 +59,11 @@ test('server restart mid-write: writers retry, no write lost, listener re-LISTEN
     const expected = new Map<number, number>();
     let retries = 0;
     let restarted: Promise<void> | null = null;
-    for (let round = 0; round < 60; round++) {
+    let restartDone = false;
+    let roundsAfter = 0;
+    const deadline = Date.now() + 30_000;
+    // write before, during and after the restart: keep going until ten rounds after it finished
+    for (let round = 0; roundsAfter < 10 && Date.now() < deadline; round++) {
       const batch: RegistrationState[] = ids.slice((round * 20) % 200, ((round * 20) % 200) + 20).map((id) => ({
         accountId: id, state: 'Registered', callId: `c${id}`, cseq: round, contact: null, expiresAt: null,
         lastStatus: 200, lastReason: 'OK', retryAt: null, failures: 0, failingSince: null,
@@ -67,11 +71,15 @@ test('server restart mid-write: writers retry, no write lost, listener re-LISTEN
       const r = await retrying(() => store.registrations.saveMany(batch));
       retries += r.retries;
       for (const s of batch) expected.set(s.accountId, s.cseq);
-      if (round === 15) restarted = pg.restart();
-      if (round > 15 && round < 40) await sleep(20);
+      if (round === 15) restarted = pg.restart().then(() => void (restartDone = true));
+      if (restartDone) roundsAfter++;
+      if (round > 15) await sleep(20);
     }
+    t.true(restartDone, 'the restart finished while writing');
     await restarted;
-    t.true(downs.length >= 1, 'the pool noticed the restart');
+    // no assertion on the pool's 'down' event: when the listener's resync opens a second
+    // connection to the new server before the first is found dead, the pool is never empty
+    t.log(`pool 'down' events: ${downs.length}`);
     const rows = await store.pool.query<{ account_id: string; cseq: string }>('SELECT account_id, cseq FROM upstream_registration');
     const got = new Map(rows.map((r) => [Number(r.account_id), Number(r.cseq)]));
     t.is(got.size, expected.size);
