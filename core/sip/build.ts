@@ -114,6 +114,8 @@ export interface CreateResponseOptions {
 }
 
 const TIMESTAMP = idFromName('Timestamp');
+/** Via, From, To, Call-ID, CSeq: copied into every response (§8.2.6.2). */
+const COPIED = (1 << H.VIA) | (1 << H.FROM) | (1 << H.TO) | (1 << H.CALL_ID) | (1 << H.CSEQ);
 
 /**
  * A string as the latin1 spelling of its UTF-8 bytes (one char per byte), so that text the
@@ -154,6 +156,10 @@ export function createResponse(request: SipMessage, status: number, reason?: str
   const head = request._src.head();
   const copyRecordRoute = status > 100 && status < 300 && dialogCreating(request.method);
   const needTag = toTag !== undefined && request.to.tag === undefined;
+  // the ids copied (all < 32; Timestamp, an id past 32, is tested on its own)
+  let copy = COPIED;
+  if (copyRecordRoute) copy |= 1 << H.RECORD_ROUTE;
+  if (status === 100 && TIMESTAMP < 32) copy |= 1 << TIMESTAMP;
   // the standard phrase's status line is made once per code
   let out = reason === undefined ? (STATUS_LINES[status] ??= 'SIP/2.0 ' + status + ' ' + bytesText(phrase)) : 'SIP/2.0 ' + status + ' ' + bytesText(phrase);
   const startLineEnd = out.length;
@@ -166,8 +172,8 @@ export function createResponse(request: SipMessage, status: number, reason?: str
   let runE = -1;
   for (let i = 0, o = 0; i < ix.count; i++, o += STRIDE) {
     const id = h[o + 5]! & 0xff;
+    if (id >= 32 ? !(status === 100 && id === TIMESTAMP) : ((copy >>> id) & 1) === 0) continue;
     const tagged = id === H.TO && needTag;
-    if (!(id === H.VIA || id === H.FROM || id === H.CALL_ID || id === H.CSEQ || id === H.TO || (copyRecordRoute && id === H.RECORD_ROUTE) || (status === 100 && id === TIMESTAMP))) continue;
     const ls = h[o]!;
     if (ls !== runE) {
       if (runE >= 0) out += head.slice(runS, runE);
