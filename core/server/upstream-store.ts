@@ -19,6 +19,7 @@ export function toUpstreamAccount(a: Account, password: string | null): Upstream
     enabled: a.enabled,
   };
   if (a.outboundProxy) u.outboundProxy = a.outboundProxy;
+  if (a.realm) u.realm = a.realm;
   return u;
 }
 

@@ -240,7 +240,7 @@ export class UpstreamEngine {
     }
     const old = m.account;
     const moved = old.registrar !== a.registrar || old.aor !== a.aor || (old.outboundProxy ?? '') !== (a.outboundProxy ?? '');
-    const authChanged = old.password !== a.password || old.authUser !== a.authUser;
+    const authChanged = old.password !== a.password || old.authUser !== a.authUser || (old.realm ?? '') !== (a.realm ?? '');
     const expiresChanged = (old.expires ?? 0) !== (a.expires ?? 0);
     if (!moved && !authChanged && !expiresChanged) {
       m.account = a;

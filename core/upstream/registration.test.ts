@@ -261,3 +261,18 @@ test('refresh delay: within 50–85 % of the expiry, with room for a failed tran
     t.true(tiny >= 5000 && tiny <= 8500);
   }
 });
+
+test('a challenge for another realm than the account expects gets no credentials', (t) => {
+  const c = ctx();
+  const m = new Registration(account({ realm: 'provider.example' }));
+  m.beginExchange(false);
+  m.nextRequest(c);
+  const d = m.onResponse(res(401, { challenges: [challenge('n1')] }), 0, c);
+  t.is(m.state, 'Unauthorized');
+  t.is(d.next, 'at');
+  t.regex(m.lastReason ?? '', /realm/);
+  const ok = new Registration(account({ realm: 'example.com' }));
+  ok.beginExchange(false);
+  ok.nextRequest(c);
+  t.deepEqual(ok.onResponse(res(401, { challenges: [challenge('n1')] }), 0, c), { next: 'now' });
+});

@@ -271,6 +271,13 @@ export class Registration implements HeapItem {
       this.lastReason = 'no usable challenge';
       return this.permanentFailure('Unauthorized', now, ctx);
     }
+    const realm = this.account.realm;
+    if (realm && chosen.params.get('realm') !== realm) {
+      // RFC 3261 §22.1: credentials are for a realm; do not hand ours to someone else's
+      this.challenge = undefined;
+      this.lastReason = `challenge for realm ${JSON.stringify(chosen.params.get('realm'))}, expected ${JSON.stringify(realm)}`;
+      return this.permanentFailure('Unauthorized', now, ctx);
+    }
     const stale = (chosen.params.get('stale') ?? '').toLowerCase() === 'true';
     this.challenge = chosen;
     this.challengeIsProxy = res.status === 407;

@@ -24,6 +24,8 @@ export interface UpstreamAccount {
   registrar: string;
   /** when set, the REGISTER goes there (a pre-loaded Route, RFC 3261 §8.1.2) instead of the registrar. */
   outboundProxy?: string;
+  /** the digest realm expected: credentials are never sent to a challenge of another realm. */
+  realm?: string;
   /** requested binding lifetime in seconds; 0 or absent → the engine's default. */
   expires?: number;
   enabled: boolean;
