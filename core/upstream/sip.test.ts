@@ -21,8 +21,8 @@ async function until(cond: () => boolean, timeoutMs = 8000, what = 'condition'):
   }
 }
 
-async function setup(reg: TestRegistrar, backoffBaseS = 0.3) {
-  const transport = await UdpTransport.listen({ listen: [{ host: '127.0.0.1', port: 0 }] });
+async function setup(reg: TestRegistrar, backoffBaseS = 0.3, host = '127.0.0.1') {
+  const transport = await UdpTransport.listen({ listen: [{ host, port: 0 }] });
   // T1 = 50 ms: Timer F (64·T1) fires after 3.2 s instead of 32 s
   const layer = new TransactionLayer(transport, { timers: { T1: 50, T2: 400, T4: 500 } });
   const engine = new UpstreamEngine({
@@ -193,6 +193,20 @@ test('outbound proxy: the REGISTER for an unresolvable registrar domain goes to 
     s.engine.load([s.acc('jill', { registrar: 'sip:sipis.invalid' })], new Map());
     await until(() => s.engine.get('jill')?.state === 'Error', 8000, 'Error for an unresolvable registrar');
     t.regex(s.engine.get('jill')!.lastReason ?? '', /resolve/);
+  } finally {
+    await s.close();
+    await reg.close();
+  }
+});
+
+test('IPv6: registers over [::1] with a bracketed Contact', async (t) => {
+  const reg = await startTestRegistrar({ passwordFor: passwords, host: '::1' });
+  const s = await setup(reg, 0.3, '::1');
+  try {
+    t.regex(reg.uri, /^sip:\[::1\]:\d+$/);
+    s.engine.load([s.acc('vera')], new Map());
+    await until(() => s.engine.get('vera')?.state === 'Registered', 8000, 'registration over IPv6');
+    t.is(reg.bindings('vera')[0]!.contact, `sip:acc-vera@[::1]:${s.transport.endpoints[0]!.port}`);
   } finally {
     await s.close();
     await reg.close();
