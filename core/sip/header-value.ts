@@ -60,11 +60,12 @@ export function unfold(v: string): string {
  * native decode each. latin1 maps each byte to one UTF-16 unit, so offsets are shared.
  */
 export class Src {
-  private t: string | undefined = undefined;
   constructor(
     readonly b: Buffer,
     /** decode at most up to here (the end of the header block: the body is never needed). */
     public end: number,
+    /** the latin1 text of b[0..end) when the caller already has it (a message it wrote). */
+    private t: string | undefined = undefined,
   ) {}
 
   /** latin1 text of b[s..e). */
