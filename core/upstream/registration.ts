@@ -279,7 +279,7 @@ export class Registration implements HeapItem {
       return this.permanentFailure('Unauthorized', now, ctx);
     }
     const stale = (chosen.params.get('stale') ?? '').toLowerCase() === 'true';
-    this.challenge = chosen;
+    this.challenge = compactChallenge(chosen);
     this.challengeIsProxy = res.status === 407;
     this.nc = 0;
     if (this.exchangeRequests >= ctx.policy.maxRequestsPerExchange) return this.permanentFailure('Unauthorized', now, ctx);
@@ -365,6 +365,23 @@ export class Registration implements HeapItem {
       failingSince: this.failingSince || null,
     };
   }
+}
+
+/** Copies a string so it no longer shares memory with the message it was parsed from. */
+const own = (v: string): string => (v.length > 12 ? Buffer.from(v, 'latin1').toString('latin1') : v);
+
+/**
+ * The challenge kept for nonce reuse, one per account for as long as the account lives: only
+ * the parameters digest needs, as flat strings (a value sliced from a parsed message would keep
+ * the whole message alive; a million accounts would keep a million messages).
+ */
+export function compactChallenge(ch: AuthChallenge): AuthChallenge {
+  const params = new Map<string, string>();
+  for (const name of ['realm', 'nonce', 'opaque', 'algorithm', 'qop']) {
+    const v = ch.params.get(name);
+    if (v !== undefined) params.set(name, own(v));
+  }
+  return { scheme: ch.scheme, params };
 }
 
 function backoffDelayLong(ctx: MachineContext): number {
