@@ -12,7 +12,7 @@ import type { BindingSource } from '../../core/push/index.js';
 import { PushClient } from '../../core/push/index.js';
 import { TransactionLayer } from '../../core/transaction/index.js';
 import { UdpTransport } from '../../core/transport/index.js';
-import { attachTunnel, createTunnel } from '../../core/tunnel/index.js';
+import { attachTunnel, createTunnel, tunnelPush } from '../../core/tunnel/index.js';
 import { FakeRegistrar, StaticAccounts } from '../../core/tunnel/testing/fakes.js';
 import type { UpstreamAccount } from '../../core/upstream/types.js';
 import { Peer, SDP } from '../../fixtures/e2e/peer.js';
@@ -44,7 +44,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const push = new PushClient({ url: `http://127.0.0.1:${med.port}`, apiKey: API_KEY, registrar: registrar as unknown as BindingSource, log });
   const accounts: UpstreamAccount[] = [];
   for (let k = 1; k <= loops; k++) accounts.push({ id: String(k), aor: `sip:u${k}@provider.test`, authUser: `u${k}`, password: 'x', registrar: 'sip:127.0.0.1:9', enabled: true });
-  const tunnel = createTunnel({ layer, registrar, push, accounts: new StaticAccounts(accounts), config: { reachableWindowMs: 0 } });
+  const tunnel = createTunnel({ layer, registrar, push: tunnelPush(push), accounts: new StaticAccounts(accounts), config: { reachableWindowMs: 0 } });
   attachTunnel(layer, tunnel, (tx, req, src) => registrar.handleRegister(tx, req, src));
   const sipis = transport.endpoints[0]!;
   const caller = await Peer.listen();

@@ -108,8 +108,9 @@ test('asleep phone: 180 Alerting-Device, push, Push-Notification-Sent; REGISTER 
 });
 
 test('no readiness within the timeout → 480 X-Sipis-Reason: No-Response-From-Device, missed-call push and record', async (t) => {
-  const h = await startHarness({ config: { readinessTimeoutMs: 300 } });
+  const h = await startHarness({ config: { readinessTimeoutMs: 300, reachableWindowMs: 0 } });
   t.teardown(() => h.close());
+  await h.phones[0]!.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'ee55' }); // then asleep for good
   const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
   await inv.response(180);
   const res = await inv.response(480);
@@ -263,14 +264,15 @@ test('a "reachable" binding answering 430 Flow Failed: binding dropped, push sen
   const h = await startHarness({ phones: 2 });
   t.teardown(() => h.close());
   const [stale, phone] = h.phones as [NonNullable<(typeof h.phones)[0]>, NonNullable<(typeof h.phones)[0]>];
-  await stale.register(h.sipis, 'alice', { instance: 'i1' });
+  await stale.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'cc33' });
   const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
   const si = await stale.request('INVITE');
   stale.answer(si, 430, { reason: 'Flow Failed' });
   await inv.response((s) => s === 180);
-  await h.push.next('NotifyIncomingCall');
+  const push = await h.push.next('NotifyIncomingCall');
+  t.is(push.instanceId, 'urn:uuid:i1', 'the device behind the failed flow is pushed, with the tokens of the dropped binding');
   t.deepEqual(h.registrar.removed, [{ id: '1', reason: 'flow-failed' }]);
-  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  await phone.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'cc33' });
   const pi = await phone.request('INVITE');
   phone.answer(pi, 200, { body: SDP_B });
   await inv.response(200);
@@ -280,8 +282,9 @@ test('a "reachable" binding answering 430 Flow Failed: binding dropped, push sen
 });
 
 test('mediator down during a call: the push fails, no crash, the call still ends with 480 after the timeout', async (t) => {
-  const h = await startHarness({ config: { readinessTimeoutMs: 300 } });
+  const h = await startHarness({ config: { readinessTimeoutMs: 300, reachableWindowMs: 0 } });
   t.teardown(() => h.close());
+  await h.phones[0]!.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'ff66' });
   h.push.mode = 'throw';
   const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
   const r = await inv.response(180);
@@ -333,4 +336,24 @@ test('a "reachable" device with a push token that does not answer within the gra
   await wokenFlow.acks.next();
   const c = await deadFlow.cancels.next();
   t.truthy(c.cancel, 'the INVITE on the stale flow was cancelled');
+});
+
+test('only the devices that cannot be reached are pushed: an awake one gets the INVITE, an asleep one the push', async (t) => {
+  const h = await startHarness({ phones: 2 });
+  t.teardown(() => h.close());
+  const [awake, asleep] = h.phones as [NonNullable<(typeof h.phones)[0]>, NonNullable<(typeof h.phones)[0]>];
+  await awake.register(h.sipis, 'alice', { instance: 'awake', pushToken: 'aa' });
+  await asleep.register(h.sipis, 'alice', { instance: 'asleep', pushToken: 'bb' });
+  const b = [...h.registrar.bindings.values()].find((x) => x.instanceId === 'urn:uuid:asleep')!;
+  b.lastSeen = Date.now() - 60_000; // registered a minute ago: outside reachableWindowMs
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  const pi = await awake.request('INVITE');
+  const push = await h.push.next('NotifyIncomingCall');
+  t.is(push.instanceId, 'urn:uuid:asleep');
+  t.is(h.push.sent.filter((p) => p.verb === 'NotifyIncomingCall').length, 1, 'the awake device is not pushed');
+  awake.answer(pi, 200, { body: SDP_B });
+  await inv.response(200);
+  await inv.ack();
+  await awake.acks.next();
+  t.pass();
 });

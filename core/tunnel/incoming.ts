@@ -42,6 +42,10 @@ const DECLINED = new Set([486, 600, 603]);
 interface IncomingState {
   call: BridgedCall;
   pushed: boolean;
+  /** device instances pushed for this call (per-device pushes). */
+  pushedTo: Set<string>;
+  /** Push-Notification-Sent was sent. */
+  confirmed: boolean;
   /** a device got in touch (registered) or a leg rang: no more push status 180s. */
   progress: boolean;
   timer: WheelTimer | null;
@@ -97,7 +101,7 @@ export class IncomingCalls implements CallHooks {
     if (tx.lastStatus === 0) tx.reply(100, 'Trying');
     ctx.counters.callsIn++;
     const call = new BridgedCall(randomUUID(), accountId, tx, contactFor(ctx, accountId, tx.remote), undefined, ctx.layer, ctx.dialogs, ctx.counters, this, ctx.log);
-    const st: IncomingState = { call, pushed: false, progress: false, timer: null, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve(), startedAt: performance.now() };
+    const st: IncomingState = { call, pushed: false, pushedTo: new Set(), confirmed: false, progress: false, timer: null, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve(), startedAt: performance.now() };
     this.states.set(call, st);
     this.byTx.set(tx, st);
     let set = this.waiting.get(accountId);
@@ -120,7 +124,7 @@ export class IncomingCalls implements CallHooks {
     else if (awakeWithPush && ctx.config.reachableGraceMs > 0) {
       st.grace = ctx.layer.wheel.schedule(ctx.config.reachableGraceMs, () => {
         st.grace = null;
-        if (call.pending && !call.answered && !call.legs.some((l) => l.state === 'early')) this.push(st);
+        if (call.pending && !call.answered && !call.legs.some((l) => l.state === 'early')) this.push(st, 'unanswered');
       });
     }
   }
@@ -184,9 +188,10 @@ export class IncomingCalls implements CallHooks {
     if (!st || !call.pending) return;
     const b = leg.binding;
     if (UNREACHABLE.has(status) && b) {
+      // not reachable after all: wake the devices (this one first: the binding object still
+      // holds its push tokens) and wait for a REGISTER (or the timeout)
+      this.push(st, 'asleep', b);
       if (status === 430) void this.ctx.deps.registrar.removeBinding(b.id, 'flow-failed').catch(() => undefined);
-      // not reachable after all: wake the devices and wait for a REGISTER (or the timeout)
-      this.push(st);
       if (st.timedOut && !call.anyAlive()) this.noResponse(st);
       return;
     }
@@ -240,39 +245,73 @@ export class IncomingCalls implements CallHooks {
     st.legs.set(b.instanceId, call.addLeg(invite, contact, bindingTarget(b), b));
   }
 
-  private push(st: IncomingState): void {
-    if (st.pushed) return;
-    st.pushed = true;
+  /**
+   * `NotifyIncomingCall` to the devices that need waking: the ones not invited at once
+   * (`asleep`), plus the device whose INVITE just failed (`failed`: its binding may be on its
+   * way out, the object still holds the tokens), or, when the grace expired, every device that
+   * has not answered our INVITE with a provisional yet (`unanswered`).
+   * Each device is pushed once per call. Without a per-device `send` on the push client, one
+   * `sendToAccount` (every device) is all we can do.
+   */
+  private push(st: IncomingState, which: 'asleep' | 'unanswered' = 'asleep', failed?: TunnelBinding): void {
     const ctx = this.ctx;
     const call = st.call;
-    call.provisional(180, 'Ringing', [[PUSH_STATUS_HEADER, 'Alerting-Device']]);
-    ctx.counters.pushesSent++;
+    const push = ctx.deps.push;
+    const first = !st.pushed;
+    let targets: TunnelBinding[] = [];
+    if (push.send) {
+      if (failed && failed.pushTargets.length > 0 && !st.pushedTo.has(failed.instanceId)) targets.push(failed);
+      for (const b of ctx.deps.registrar.bindingsOf(call.accountId)) {
+        if (b.instanceId === failed?.instanceId) continue;
+        if (b.pushTargets.length === 0 || st.pushedTo.has(b.instanceId)) continue;
+        const leg = st.legs.get(b.instanceId);
+        if (which === 'asleep' ? leg !== undefined : leg?.state === 'early' || leg?.state === 'answered') continue;
+        targets.push(b);
+      }
+      if (!first && targets.length === 0) return;
+    } else if (!first) return;
+    st.pushed = true;
+    if (first) call.provisional(180, 'Ringing', [[PUSH_STATUS_HEADER, 'Alerting-Device']]);
     const from = call.request.from;
     const payload: Record<string, unknown> = { callId: call.id, callerUri: from.uri.raw };
     if (from.displayName) payload.callerName = from.displayName;
-    let p: Promise<unknown>;
-    try {
-      p = ctx.deps.push.sendToAccount('NotifyIncomingCall', call.accountId, payload);
-    } catch (err) {
-      p = Promise.reject(err);
-    }
-    p.then(
-      (r) => {
-        if (!pushDelivered(r)) {
+    const sends: Array<Promise<unknown>> = [];
+    const sendOne = (f: () => Promise<unknown>): void => {
+      ctx.counters.pushesSent++;
+      try {
+        sends.push(f());
+      } catch (err) {
+        sends.push(Promise.reject(err));
+      }
+    };
+    if (push.send) {
+      for (const b of targets) {
+        st.pushedTo.add(b.instanceId);
+        sendOne(() => push.send!('NotifyIncomingCall', b, payload));
+      }
+    } else sendOne(() => push.sendToAccount('NotifyIncomingCall', call.accountId, payload));
+    targets = [];
+    for (const p of sends) {
+      p.then(
+        (r) => {
+          if (!pushDelivered(r)) {
+            ctx.counters.pushesFailed++;
+            return;
+          }
+          ctx.counters.pushesConfirmed++;
+          if (!st.confirmed && call.pending && !call.answered && !st.progress && !call.legs.some((l) => l.state === 'early')) {
+            st.confirmed = true;
+            call.provisional(180, 'Ringing', [[PUSH_STATUS_HEADER, 'Push-Notification-Sent']]);
+          }
+        },
+        (err: unknown) => {
           ctx.counters.pushesFailed++;
-          return;
-        }
-        ctx.counters.pushesConfirmed++;
-        if (call.pending && !call.answered && !st.progress && !call.anyAlive()) {
-          call.provisional(180, 'Ringing', [[PUSH_STATUS_HEADER, 'Push-Notification-Sent']]);
-        }
-      },
-      (err: unknown) => {
-        ctx.counters.pushesFailed++;
-        ctx.log?.warn({ err, call: call.id }, 'incoming call push failed');
-      },
-    );
+          ctx.log?.warn({ err, call: call.id }, 'incoming call push failed');
+        },
+      );
+    }
   }
+
 
   private timeout(st: IncomingState): void {
     st.timer = null;

@@ -10,3 +10,4 @@ export { CALL_ID_HEADER } from './invite.js';
 export { MESSAGE_ID_HEADER } from './messages.js';
 export { COMPLETED_ELSEWHERE, isCompletedElsewhere } from './headers.js';
 export { SetupTime, SETUP_BUCKETS_S } from './setup-time.js';
+export { tunnelPush } from './push.js';

@@ -40,11 +40,13 @@ export interface TunnelRegistrar {
 
 /**
  * The push client. `sendToAccount` resolves when the mediator answered (or gave up) for every
- * device; the tunnel only asks "was at least one push delivered": it accepts an array of
- * per-device results, one result, or `{ delivered: n }`.
+ * device, `send` for one; the tunnel only asks "was a push delivered": it accepts an array of
+ * per-device results (`{ outcome }` or `{ result: { outcome } }`), one result, or `{ delivered: n }`.
  */
 export interface TunnelPush {
   sendToAccount(verb: PushVerb, accountId: string, payload: Record<string, unknown>): Promise<unknown>;
+  /** One device (core/push PushClient.send): lets the tunnel push only the devices it cannot reach. */
+  send?(verb: PushVerb, binding: TunnelBinding, payload: Record<string, unknown>): Promise<unknown>;
 }
 
 /** The MessageStore methods the tunnel uses (text messages, pending and missed calls). */

@@ -58,7 +58,7 @@ export class FakeRegistrar extends EventEmitter implements TunnelRegistrar {
     const c = req.contact[0];
     if (!accountId || !c || c.star) return void tx.reply(404, 'Not Found');
     const expires = c.expires ?? req.expires ?? 3600;
-    const instance = c.params.get('+sip.instance')?.replace(/^"<?|>?"$/g, '') ?? c.uri.raw;
+    const instance = c.params.get('+sip.instance')?.replace(/^"?<?|>?"?$/g, '') ?? c.uri.raw;
     const old = [...this.bindings.values()].find((b) => b.accountId === accountId && b.instanceId === instance);
     if (expires === 0) {
       if (old) this.bindings.delete(old.id);
@@ -87,6 +87,8 @@ export interface PushRecord {
   verb: PushVerb;
   accountId: string;
   payload: Record<string, unknown>;
+  /** the device, for per-device pushes (`send`). */
+  instanceId?: string;
 }
 
 export class FakePush implements TunnelPush {
@@ -95,8 +97,16 @@ export class FakePush implements TunnelPush {
   mode: 'delivered' | 'failed' | 'never' | 'throw' = 'delivered';
   private waiters: Array<{ verb: PushVerb; resolve: (r: PushRecord) => void }> = [];
 
+  send(verb: PushVerb, binding: TunnelBinding, payload: Record<string, unknown>): Promise<unknown> {
+    return this.record({ verb, accountId: binding.accountId, payload, instanceId: binding.instanceId });
+  }
+
   sendToAccount(verb: PushVerb, accountId: string, payload: Record<string, unknown>): Promise<unknown> {
-    const rec = { verb, accountId, payload };
+    return this.record({ verb, accountId, payload });
+  }
+
+  private record(rec: PushRecord): Promise<unknown> {
+    const verb = rec.verb;
     this.sent.push(rec);
     this.waiters = this.waiters.filter((w) => (w.verb === verb ? (w.resolve(rec), false) : true));
     if (this.mode === 'throw') throw new Error('push client broken');
