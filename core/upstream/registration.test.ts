@@ -276,3 +276,14 @@ test('a challenge for another realm than the account expects gets no credentials
   ok.nextRequest(c);
   t.deepEqual(ok.onResponse(res(401, { challenges: [challenge('n1')] }), 0, c), { next: 'now' });
 });
+
+test('the kept challenge: base shared between accounts of a provider, nonce per account', async (t) => {
+  const { keepChallenge, challengeOf } = await import('./registration.js');
+  const a = keepChallenge(challenge('nonce-a', { opaque: 'o1' }));
+  const b = keepChallenge(challenge('nonce-b', { opaque: 'o1' }));
+  t.is(a.base, b.base);
+  t.is(challengeOf(a).params.get('nonce'), 'nonce-a');
+  t.is(challengeOf(b).params.get('opaque'), 'o1');
+  t.false(challengeOf(a).params.has('stale'));
+  t.not(keepChallenge(challenge('n', { opaque: 'o2' })).base, a.base);
+});

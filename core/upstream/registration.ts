@@ -115,7 +115,7 @@ export class Registration implements HeapItem {
   failures = 0;
   /** epoch ms of the first failure since the last success; 0 when not failing. */
   failingSince = 0;
-  private challenge: AuthChallenge | undefined;
+  private challenge: KeptChallenge | undefined;
   private challengeIsProxy = false;
   private nc = 0;
   /** requests sent in the current exchange. */
@@ -198,7 +198,7 @@ export class Registration implements HeapItem {
       this.nc += 1;
       spec.authorization = {
         header: this.challengeIsProxy ? 'Proxy-Authorization' : 'Authorization',
-        value: ctx.authorize(this.challenge, { method: 'REGISTER', uri: a.registrar, username: a.authUser, password: a.password, nc: this.nc }),
+        value: ctx.authorize(challengeOf(this.challenge), { method: 'REGISTER', uri: a.registrar, username: a.authUser, password: a.password, nc: this.nc }),
       };
       this.lastSentFresh = this.nc === 1;
       if (this.lastSentFresh) this.freshAuthSent += 1;
@@ -279,7 +279,7 @@ export class Registration implements HeapItem {
       return this.permanentFailure('Unauthorized', now, ctx);
     }
     const stale = (chosen.params.get('stale') ?? '').toLowerCase() === 'true';
-    this.challenge = compactChallenge(chosen);
+    this.challenge = keepChallenge(chosen);
     this.challengeIsProxy = res.status === 407;
     this.nc = 0;
     if (this.exchangeRequests >= ctx.policy.maxRequestsPerExchange) return this.permanentFailure('Unauthorized', now, ctx);
@@ -371,17 +371,40 @@ export class Registration implements HeapItem {
 const own = (v: string): string => (v.length > 12 ? Buffer.from(v, 'latin1').toString('latin1') : v);
 
 /**
- * The challenge kept for nonce reuse, one per account for as long as the account lives: only
- * the parameters digest needs, as flat strings (a value sliced from a parsed message would keep
- * the whole message alive; a million accounts would keep a million messages).
+ * The challenge kept for nonce reuse lives as long as its account, a million of them: it is
+ * kept as a shared base (realm, opaque, algorithm, qop: the same for every account of a
+ * provider, interned) plus the account's own nonce as a flat string (a value sliced from a
+ * parsed message would keep the whole message alive). A Map per account would cost ~400 bytes.
  */
-export function compactChallenge(ch: AuthChallenge): AuthChallenge {
-  const params = new Map<string, string>();
-  for (const name of ['realm', 'nonce', 'opaque', 'algorithm', 'qop']) {
-    const v = ch.params.get(name);
-    if (v !== undefined) params.set(name, own(v));
+export interface KeptChallenge {
+  base: AuthChallenge;
+  nonce: string;
+}
+
+const bases = new Map<string, AuthChallenge>();
+
+export function keepChallenge(ch: AuthChallenge): KeptChallenge {
+  const p = ch.params;
+  const key = `${ch.scheme}\0${p.get('realm') ?? ''}\0${p.get('opaque') ?? '\u0001'}\0${p.get('algorithm') ?? '\u0001'}\0${p.get('qop') ?? '\u0001'}`;
+  let base = bases.get(key);
+  if (!base) {
+    if (bases.size > 10_000) bases.clear();
+    const params = new Map<string, string>();
+    for (const name of ['realm', 'opaque', 'algorithm', 'qop']) {
+      const v = p.get(name);
+      if (v !== undefined) params.set(name, own(v));
+    }
+    base = { scheme: ch.scheme, params };
+    bases.set(key, base);
   }
-  return { scheme: ch.scheme, params };
+  return { base, nonce: own(p.get('nonce') ?? '') };
+}
+
+/** The challenge to answer, rebuilt from what was kept (one small Map per REGISTER sent). */
+export function challengeOf(k: KeptChallenge): AuthChallenge {
+  const params = new Map(k.base.params);
+  params.set('nonce', k.nonce);
+  return { scheme: k.base.scheme, params };
 }
 
 function backoffDelayLong(ctx: MachineContext): number {
