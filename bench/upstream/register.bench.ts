@@ -15,11 +15,14 @@
  *     Full: 1 000 000 accounts, 30 s window; quick: 20 000, 1.5 s.
  *  3. (full only) the same 1M steady state over real UDP and the transaction layer to the
  *     registrar process: the whole sipis cost of keeping a million accounts registered.
+ *  4. `memory`: N accounts registered, each keeping its own nonce, distinct strings: heap and
+ *     RSS of a long-running engine. Full: 1 000 000; quick: 20 000.
  *
  *   npm run bench -- upstream            (full)
  *   npm run bench -- --quick upstream
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { once } from 'node:events';
@@ -208,6 +211,46 @@ export async function steadyState(n: number, windowMs: number, over: 'stub' | 'u
   };
 }
 
+/**
+ * Memory of a long-running engine: every account registered and holding its own nonce for the
+ * next preemptive refresh, with distinct AOR, user, password and Call-ID strings, as in
+ * production (the steady-state rows share strings and hold no challenge after the restart).
+ */
+export async function memoryRegistered(n: number): Promise<BenchRow> {
+  let k = 0;
+  const sender: RegistrationSender = {
+    send(spec) {
+      const challenges = [{ scheme: 'Digest', params: new Map([['realm', 'voip.provider.example.com'], ['nonce', `${randomBytes(24).toString('base64url')}${k++}`], ['qop', 'auth'], ['algorithm', 'MD5'], ['opaque', 'a1b2c3d4e5f60718']]) }];
+      return Promise.resolve(spec.authorization ? { kind: 'response', response: { status: 200, contacts: [], challenges: [], expires: 3600 } } : { kind: 'response', response: { status: 401, contacts: [], challenges } });
+    },
+  };
+  const engine = new UpstreamEngine({ sender, rate: 1e6, burst: 100_000, maxInFlight: 100_000 });
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += 50_000) {
+    const part: UpstreamAccount[] = [];
+    for (let j = i; j < Math.min(n, i + 50_000); j++) {
+      part.push({ id: String(j), aor: `sip:user${j}@voip.provider.example.com`, authUser: `user${j}`, password: `pw-${j}-secret`, registrar: 'sip:voip.provider.example.com', expires: 3600, enabled: true });
+    }
+    engine.load(part, new Map());
+  }
+  engine.start();
+  while (engine.counters.responsesOk < n) await sleep(100);
+  const wallMs = performance.now() - t0;
+  global.gc?.();
+  await sleep(200);
+  global.gc?.();
+  const m = process.memoryUsage();
+  await engine.stop();
+  return {
+    suite: 'upstream',
+    name: `memory: ${n} registered, own nonce each (stub sender)`,
+    medianNs: (wallMs * 1e6) / n,
+    opsPerSec: (n / wallMs) * 1000,
+    samples: 1,
+    extra: { heapMiB: mib(m.heapUsed), rssMiB: mib(m.rss), heapBytesPerAccount: Math.round(m.heapUsed / n) },
+  };
+}
+
 const suite: BenchSuite = {
   name: 'upstream',
   async run({ quick }) {
@@ -223,6 +266,7 @@ const suite: BenchSuite = {
     rows.push(await steadyState(quick ? 20_000 : 1_000_000, quick ? 1500 : 30_000));
     // the same over real UDP to the registrar process (full mode: 1M accounts, ~824 REGISTER/s)
     if (!quick) rows.push(await steadyState(1_000_000, 30_000, 'udp'));
+    rows.push(await memoryRegistered(quick ? 20_000 : 1_000_000));
     return rows;
   },
 };
