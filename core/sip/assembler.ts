@@ -20,7 +20,9 @@ export class Assembler {
   }
   /** writes the pending run of copied bytes. */
   flush(): void {
-    if (this.src !== undefined && this.runE > this.runS) this.pos += this.src.copy(this.buf, this.pos, this.runS, this.runE);
+    // `| 0`: Buffer#copy may return its count as a heap number; offsets stay small integers
+    // (an index holding doubles would make every scanner function deoptimize to float code)
+    if (this.src !== undefined && this.runE > this.runS) this.pos += this.src.copy(this.buf, this.pos, this.runS, this.runE) | 0;
     this.src = undefined;
     this.runS = this.runE = 0;
   }
@@ -32,7 +34,7 @@ export class Assembler {
     for (let k = 0; k < s.length; k++) {
       const c = s.charCodeAt(k);
       if (c >= 0x80) {
-        this.pos = pos + buf.write(s.slice(k), pos, 'utf8');
+        this.pos = pos + (buf.write(s.slice(k), pos, 'utf8') | 0);
         return;
       }
       buf[pos++] = c;
@@ -72,7 +74,7 @@ export class Assembler {
     const o = i * STRIDE;
     const ls = h[o]!;
     const delta = this.pos - ls;
-    this.pos += from.raw.copy(this.buf, this.pos, ls, h[o + 3]!);
+    this.pos += from.raw.copy(this.buf, this.pos, ls, h[o + 3]!) | 0;
     this.text(extra);
     const ve = this.pos;
     this.text('\r\n');
@@ -95,7 +97,7 @@ export class Assembler {
   /** appends bytes (the body) and returns the buffer of what was written. */
   finish(body: Buffer): Buffer {
     this.flush();
-    if (body.length > 0) this.pos += body.copy(this.buf, this.pos);
+    if (body.length > 0) this.pos += body.copy(this.buf, this.pos) | 0;
     return this.buf.subarray(0, this.pos);
   }
 }
