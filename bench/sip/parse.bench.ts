@@ -39,12 +39,11 @@ function annotate(rows: BenchRow[], floor: string, ours: string): BenchRow[] {
  * every contender alike, and the median drops the chunks cut by preemption; tinybench's
  * one-task-at-a-time runs let a burst fall on a single contender.
  */
-function interleaved(suite: string, tasks: MicroTask[], opts: BenchOptions): BenchRow[] {
+async function interleaved(suite: string, tasks: MicroTask[], opts: BenchOptions): Promise<BenchRow[]> {
   let sink: unknown;
   const batch: number[] = [];
   for (const t of tasks) {
     const fn = t.fn;
-    for (let i = 0; i < 2000; i++) sink = fn(); // warm-up: optimized before timing
     // calibrate: calls per chunk so that a chunk lasts about CHUNK_NS
     let n = 1;
     for (;;) {
@@ -59,15 +58,19 @@ function interleaved(suite: string, tasks: MicroTask[], opts: BenchOptions): Ben
     }
     batch.push(n);
   }
-  const rounds = opts.quick ? 40 : 600;
+  // unmeasured rounds first: this loop itself gets optimized, then a pause lets the
+  // background compiler finish what is queued
+  const warm = opts.quick ? 5 : 40;
+  const rounds = warm + (opts.quick ? 40 : 600);
   const samples: number[][] = tasks.map(() => []);
   for (let r = 0; r < rounds; r++) {
+    if (r === warm) await settle();
     for (let k = 0; k < tasks.length; k++) {
       const fn = tasks[k]!.fn;
       const n = batch[k]!;
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < n; i++) sink = fn();
-      samples[k]!.push(Number(process.hrtime.bigint() - t0) / n);
+      if (r >= warm) samples[k]!.push(Number(process.hrtime.bigint() - t0) / n);
     }
   }
   if (sink === Symbol.for('never')) console.log(sink); // keep the results observable to the JIT
@@ -87,6 +90,25 @@ function interleaved(suite: string, tasks: MicroTask[], opts: BenchOptions): Ben
 }
 
 const CHUNK_NS = 300_000;
+
+/**
+ * Yields the main thread for a moment. V8 optimizes on a background thread; on a loaded
+ * machine a function deoptimized by a new input shape can otherwise run unoptimized through a
+ * whole measurement, whichever contender it belongs to.
+ */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 30));
+}
+
+/** Every task of every group a few times, so each has seen all the inputs before any timing. */
+async function warmUp(groups: Array<{ tasks: MicroTask[] }>, calls: number): Promise<void> {
+  let sink: unknown;
+  for (let pass = 0; pass < 3; pass++) {
+    for (const g of groups) for (const t of g.tasks) for (let i = 0; i < calls; i++) sink = t.fn();
+    await settle();
+  }
+  if (sink === Symbol.for('never')) console.log(sink);
+}
 
 const suite: BenchSuite = {
   name: 'sip-parse',
@@ -137,8 +159,9 @@ const suite: BenchSuite = {
       ],
     });
     const all: BenchRow[] = [];
+    await warmUp(groups, opts.quick ? 200 : 1000);
     for (const g of groups) {
-      const rows = annotate(interleaved('sip-parse', g.tasks, opts), g.floor, g.ours);
+      const rows = annotate(await interleaved('sip-parse', g.tasks, opts), g.floor, g.ours);
       if (g.bytes !== undefined) for (const r of rows) r.extra = { ...r.extra, bytes: g.bytes };
       all.push(...rows);
     }
