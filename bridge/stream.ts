@@ -201,6 +201,9 @@ export class StreamListener {
       srv.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
         ctx.metrics.connectionsRejected.inc('tls-handshake');
         ctx.log.info({ remote: s.remoteAddress, code: err.code, msg: err.message }, 'TLS handshake failed');
+        // node:tls leaves the socket open on ERR_TLS_HANDSHAKE_TIMEOUT: a client stalled
+        // mid-handshake would otherwise hold its connection for ever
+        s.destroy();
       });
       this.#tlsServer = srv;
       this.server = createNetServer({ pauseOnConnect: true }, (raw) => this.#firstFlight(raw));
