@@ -8,13 +8,10 @@ import type { PushVerb } from './protocol.js';
 /** upper bounds in seconds (Prometheus `le`), then +Inf. */
 export const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
-/** The shape core/server/metrics.ts formats (structurally the same type; push does not import server). */
-export interface MetricFamily {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge';
-  samples: Array<{ labels?: Record<string, string>; value: number }>;
-}
+/** The shapes core/server/metrics.ts formats (structurally the same types; push does not import server). */
+export type MetricFamily =
+  | { name: string; help: string; type: 'counter' | 'gauge'; samples: Array<{ labels?: Record<string, string>; value: number }> }
+  | { name: string; help: string; type: 'histogram'; bounds: readonly number[]; cumulative: readonly number[]; sum: number; count: number };
 
 export class PushMetrics {
   /** `${verb} ${outcome}` → count. */
@@ -49,13 +46,8 @@ export class PushMetrics {
     return this.pushes.get(`${verb} ${outcome}`) ?? 0;
   }
 
-  /**
-   * Families for /metrics. The latency histogram is written as its `_bucket`/`_sum`/`_count`
-   * series typed 'counter' (the server's formatter has no 'histogram' type yet); each series is
-   * cumulative, so Prometheus' histogram_quantile works on the buckets all the same.
-   */
+  /** Families for /metrics; the latency is a Prometheus histogram (cumulative buckets). */
   families(queued: number): MetricFamily[] {
-    const les = [...LATENCY_BUCKETS_S.map(String), '+Inf'];
     return [
       {
         name: 'sipis_pushes_total',
@@ -63,9 +55,7 @@ export class PushMetrics {
         type: 'counter',
         samples: this.byVerbAndOutcome().map((r) => ({ labels: { verb: r.verb, outcome: r.outcome }, value: r.count })),
       },
-      { name: 'sipis_push_duration_seconds_bucket', help: 'push latency from accept to outcome, retries included', type: 'counter', samples: les.map((le, i) => ({ labels: { le }, value: this.latencyBuckets[i]! })) },
-      { name: 'sipis_push_duration_seconds_sum', help: 'sum of push latencies', type: 'counter', samples: [{ value: this.latencySumS }] },
-      { name: 'sipis_push_duration_seconds_count', help: 'pushes timed', type: 'counter', samples: [{ value: this.latencyCount }] },
+      { name: 'sipis_push_duration_seconds', help: 'push latency from accept to outcome, retries included', type: 'histogram', bounds: LATENCY_BUCKETS_S, cumulative: this.latencyBuckets, sum: this.latencySumS, count: this.latencyCount },
       { name: 'sipis_push_attempts_total', help: 'HTTP requests to the mediator', type: 'counter', samples: [{ value: this.attempts }] },
       { name: 'sipis_push_retries_total', help: 'push attempts repeated after an error or retry-later', type: 'counter', samples: [{ value: this.retries }] },
       { name: 'sipis_push_queue_full_total', help: 'pushes refused because the queue was full', type: 'counter', samples: [{ value: this.queueFull }] },

@@ -4,9 +4,10 @@
  * `startSipis` is what the binary (main.ts) and the local stack (stack.ts) call; tests call it
  * in-process.
  *
- * Other parts of sipis (device registrar, call tunnel, messages) hook into the returned
- * `layer` (`layer.onRequest`); incoming INVITEs are mapped to accounts with
- * `accountIdFromUser(req.requestUri.user)` (core/upstream/contact.ts).
+ * With devices on (the default), devices.ts adds the device registrar, the push client, the call
+ * tunnel and text messages, and routes the layer's requests between them; the accounts they see
+ * come from the engine through an AOR index (accounts.ts), and requests to an account's Contact
+ * are believed only from its provider's resolved addresses (provider-sources.ts).
  */
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -19,11 +20,16 @@ import { SipResolver, UdpTransport, type UdpListen } from '../transport/index.js
 import { contactUserFor } from '../upstream/contact.js';
 import { UpstreamEngine } from '../upstream/engine.js';
 import { SipRegistrationSender } from '../upstream/sender.js';
+import type { DeviceRegistrar } from '../registrar/index.js';
+import type { Tunnel } from '../tunnel/index.js';
+import { AccountIndex } from './accounts.js';
 import { AdminServer, type HealthReport } from './admin.js';
 import type { SipisConfig } from './config.js';
+import { startDevices, type Devices } from './devices.js';
 import { ServerError } from './errors.js';
 import { counter, formatMetrics, gauge, type Metric } from './metrics.js';
-import { followAccountChanges, loadIntoEngine, toStored } from './upstream-store.js';
+import { ProviderSources } from './provider-sources.js';
+import { followAccountChanges, loadIntoEngine, toStored, type AccountMirror } from './upstream-store.js';
 
 export interface SipisServer {
   config: SipisConfig;
@@ -32,6 +38,12 @@ export interface SipisServer {
   transport: UdpTransport;
   layer: TransactionLayer;
   engine: UpstreamEngine;
+  /** the accounts as the tunnel sees them (by id, by AOR). */
+  accounts: AccountIndex;
+  /** registrar, push client, tunnel: undefined with devices.enabled off. */
+  devices: Devices | undefined;
+  registrar: DeviceRegistrar | undefined;
+  tunnel: Tunnel | undefined;
   admin: AdminServer | undefined;
   adminAddress: AddressInfo | undefined;
   /** accounts loaded at start-up. */
@@ -153,18 +165,56 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     ...opts.engine,
   });
 
+  // what "sipis itself" is in a phone's Request-URI or From: the domain, the advertised host, our addresses
+  const bracket = (h: string): string => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h).toLowerCase();
+  const localHosts = new Set<string>([cfg.domain.toLowerCase(), bracket(sb.host)]);
+  if (cfg.advertise) localHosts.add(bracket(cfg.advertise));
+  for (const e of transport.endpoints) localHosts.add(bracket(e.address));
+  const accounts = new AccountIndex(engine, localHosts, log);
+  const providers = new ProviderSources({ resolver, extra: cfg.providers.addresses, refreshS: cfg.providers.refreshS, log: log.child({ component: 'providers' }) });
+  const mirror: AccountMirror = {
+    put: (a) => {
+      accounts.put(a);
+      providers.track(a);
+    },
+    remove: (id) => {
+      accounts.remove(id);
+      providers.untrack(id);
+    },
+    replaceAll: (all) => {
+      accounts.replaceAll(all);
+      providers.replaceAll(all);
+    },
+  };
+
   let loaded = 0;
   let unfollow: () => void = () => undefined;
+  let devices: Devices | undefined;
   try {
     // subscribe before loading so no change between the load and the subscription is lost
-    unfollow = followAccountChanges(store, engine, owns, upLog);
-    loaded = await loadIntoEngine(store, engine, owns, upLog);
+    unfollow = followAccountChanges(store, engine, owns, upLog, mirror);
+    loaded = await loadIntoEngine(store, engine, owns, upLog, mirror);
   } catch (err) {
     unfollow();
+    providers.close();
     layer.close();
     await transport.close();
     await store.close();
     throw new ServerError('ERR_STARTUP_DB', `cannot load accounts: ${(err as Error).message}`, { cause: err });
+  }
+  if (cfg.devices.enabled) {
+    try {
+      // the providers' addresses first: an INVITE right after our first REGISTER must be believed
+      await providers.ready();
+      devices = await startDevices(cfg, { store, layer, accounts, providers, localHosts, log });
+    } catch (err) {
+      unfollow();
+      providers.close();
+      layer.close();
+      await transport.close();
+      await store.close();
+      throw err;
+    }
   }
   engine.start();
   log.info({ listen: transport.endpoints, accounts: loaded, rate: cfg.upstream.registerRate }, 'sipis started');
@@ -214,19 +264,37 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
       counter('sipis_datagrams_out_total', 'UDP datagrams sent', tc.datagramsOut),
       counter('sipis_datagram_parse_errors_total', 'datagrams that did not parse', tc.parseErrors),
       counter('sipis_send_errors_total', 'UDP send errors', tc.sendErrors),
+      ...(devices?.metrics() ?? []),
     ];
     return formatMetrics(list);
   };
-  const status = () => ({
-    accounts: engine.countByState(),
-    total: engine.size,
-    inFlight: engine.inFlight,
-    backlog: engine.backlog,
-    pendingStateWrites: engine.pendingWrites,
-    registersSent: engine.counters.registersSent,
-    listen: transport.endpoints,
-    database: dbOk ? 'up' : 'down',
-  });
+  /** messages waiting for a phone (the whole database: shards share it); null when it cannot be asked. */
+  const pendingMessages = async (): Promise<number | null> => {
+    try {
+      const [row] = await store.pool.query<{ n: string }>('SELECT count(*) AS n FROM message WHERE delivered_at IS NULL');
+      return Number(row?.n ?? 0);
+    } catch {
+      return null;
+    }
+  };
+  const status = async () => {
+    const d = devices?.status();
+    return {
+      accounts: engine.countByState(),
+      total: engine.size,
+      inFlight: engine.inFlight,
+      backlog: engine.backlog,
+      pendingStateWrites: engine.pendingWrites,
+      registersSent: engine.counters.registersSent,
+      devices: d ? { bindings: d.bindings, withPush: d.withPush } : null,
+      pendingMessages: d ? await pendingMessages() : null,
+      calls: d ? { incoming: d.calls.incoming, outgoing: d.calls.outgoing, dialogs: d.calls.dialogs } : null,
+      pushesPending: d ? d.pushesPending : null,
+      domain: cfg.domain,
+      listen: transport.endpoints,
+      database: dbOk ? 'up' : 'down',
+    };
+  };
 
   let admin: AdminServer | undefined;
   let adminAddress: AddressInfo | undefined;
@@ -235,6 +303,8 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     try {
       adminAddress = await admin.listen(cfg.admin.host, cfg.admin.port);
     } catch (err) {
+      devices?.close();
+      providers.close();
       await engine.stop();
       unfollow();
       layer.close();
@@ -252,12 +322,19 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     transport,
     layer,
     engine,
+    accounts,
+    devices,
+    registrar: devices?.registrar,
+    tunnel: devices?.tunnel,
     admin,
     adminAddress,
     loaded,
     close() {
       closing ??= (async () => {
         unfollow();
+        // calls in progress are dropped (memory only); bindings and messages stay in the database
+        devices?.close();
+        providers.close();
         await engine.stop();
         await admin?.close();
         layer.close();

@@ -86,7 +86,55 @@ test('requireRuntime wants the database URL and the secret key', (t) => {
   c.databaseUrl = 'postgres://x';
   t.is(t.throws(() => requireRuntime(c), { instanceOf: ServerError })?.field, 'secretKey');
   c.secretKey = 'k';
+  t.is(t.throws(() => requireRuntime(c), { instanceOf: ServerError })?.field, 'devices.digestSecret');
+  c.devices.digestSecret = 'sixteen-bytes-at-least';
   t.notThrows(() => requireRuntime(c));
+  c.push.mediatorUrl = 'http://127.0.0.1:8089';
+  t.is(t.throws(() => requireRuntime(c), { instanceOf: ServerError })?.field, 'push.apiKey');
+  c.push.apiKeyFile = '/run/secrets/mediator-key';
+  t.notThrows(() => requireRuntime(c));
+  const off = loadConfig(['--devices', 'off', '--db-url', 'postgres://x', '--secret-key', 'k'], {});
+  t.false(off.devices.enabled);
+  t.notThrows(() => requireRuntime(off), 'no digest secret needed without devices');
   t.is(loadConfig([], { DATABASE_URL: 'postgres://fallback' }).databaseUrl, 'postgres://fallback');
   t.is(loadConfig([], { DATABASE_URL: 'postgres://fallback', SIPIS_DB_URL: 'postgres://mine' }).databaseUrl, 'postgres://mine');
+});
+
+test('device, push, tunnel and provider settings: defaults, every source, readable errors', (t) => {
+  const d = loadConfig([], {});
+  t.true(d.devices.enabled);
+  t.deepEqual(d.devices.algorithms, ['MD5', 'SHA-256']);
+  t.deepEqual([d.devices.expiresMinS, d.devices.expiresDefaultS, d.devices.expiresMaxS], [60, 3600, 604800]);
+  t.deepEqual([d.tunnel.readinessTimeoutS, d.tunnel.reachableWindowS, d.tunnel.reachableGraceS, d.tunnel.maxMessageBytes], [120, 30, 2, 4 * 1024 * 1024]);
+  t.is(d.push.mediatorUrl, undefined);
+  withFile(
+    JSON.stringify({ domain: 'sipis.example', devices: { enabled: true, bridges: ['10.0.0.7', '[::1]:5070'], algorithms: ['SHA-256', 'MD5'] }, push: { mediatorUrl: 'http://10.0.0.9:8089' }, tunnel: { readinessTimeoutS: 60 }, providers: { addresses: ['192.0.2.0/24'] } }),
+    (file) => {
+      const c = loadConfig(['--config', file, '--reachable-window', '0', '--device-expires-max', '7200'], { SIPIS_MEDIATOR_API_KEY: 'key-from-env', SIPIS_DIGEST_SECRET: 'a-digest-secret-of-some-length', SIPIS_PROVIDER_ADDRESSES: '198.51.100.1,2001:db8::/32' });
+      t.is(c.domain, 'sipis.example');
+      t.deepEqual(c.devices.bridges, ['10.0.0.7', '[::1]:5070']);
+      t.deepEqual(c.devices.algorithms, ['SHA-256', 'MD5']);
+      t.is(c.devices.expiresMaxS, 7200);
+      t.is(c.push.mediatorUrl, 'http://10.0.0.9:8089');
+      t.is(c.push.apiKey, 'key-from-env');
+      t.is(c.devices.digestSecret, 'a-digest-secret-of-some-length');
+      t.is(c.tunnel.readinessTimeoutS, 60);
+      t.is(c.tunnel.reachableWindowS, 0);
+      t.deepEqual(c.providers.addresses, ['198.51.100.1', '2001:db8::/32'], 'env wins over the file');
+    },
+  );
+  const field = (args: string[], env: NodeJS.ProcessEnv = {}) => t.throws(() => loadConfig(args, env), { instanceOf: ServerError })?.field;
+  t.is(field(['--digest-algorithms', 'MD5,SHA-1']), 'devices.algorithms');
+  t.is(field(['--digest-algorithms', 'MD5,MD5']), 'devices.algorithms');
+  t.is(field(['--device-expires-min', '600', '--device-expires', '300']), 'devices.expiresDefaultS');
+  t.is(field(['--bridges', 'bridge.example']), 'devices.bridges');
+  t.is(field(['--provider-addresses', '10.0.0.0/33']), 'providers.addresses');
+  t.is(field(['--mediator-url', 'ftp://x']), 'push.mediatorUrl');
+  t.is(field(['--devices', 'maybe']), 'devices.enabled');
+  t.is(field(['--readiness-timeout', '0']), 'tunnel.readinessTimeoutS');
+  // a short secret is refused without echoing it
+  const e = t.throws(() => loadConfig([], { SIPIS_DIGEST_SECRET: 'hunter2' }), { instanceOf: ServerError });
+  t.is(e?.field, 'devices.digestSecret');
+  t.notRegex(e!.message, /hunter2/);
+  t.regex(usage(), /--mediator-url[^]*SIPIS_MEDIATOR_API_KEY/);
 });

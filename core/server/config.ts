@@ -6,6 +6,7 @@
  * env name, flag, type and help text (the --help output is generated from it).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { ServerError } from './errors.js';
 
@@ -51,6 +52,52 @@ export interface SipisConfig {
     /** which of them this process is (its id, default `host:port`). */
     self: string | undefined;
   };
+  /** phones registering to sipis (core/registrar), the call tunnel and text messages (core/tunnel). */
+  devices: {
+    /** off: register-on-behalf only (every device request gets 480). */
+    enabled: boolean;
+    /** HMAC key of the stateless digest nonces, ≥ 16 bytes: the same on every shard (a nonce from one must verify on another). */
+    digestSecret: string | undefined;
+    /** a file holding it instead (wins over digestSecret). */
+    digestSecretFile: string | undefined;
+    /** digest algorithms offered, one challenge each, in this order (RFC 8760 §2.4); MD5 first because many phones answer only the first. */
+    algorithms: string[];
+    /** binding lifetime bounds, seconds (RFC 3261 §10.3 step 7: 423 below min, cut above max). */
+    expiresMinS: number;
+    expiresDefaultS: number;
+    expiresMaxS: number;
+    /** sipis-bridge source addresses (`ip` or `ip:port`) whose X-Sipis-Flow header and Path are believed. */
+    bridges: string[];
+  };
+  /** the client of sipis-mediator (core/push). */
+  push: {
+    /** mediator base URL, e.g. `http://127.0.0.1:8089`; absent: no pushes (sleeping phones cannot be woken). */
+    mediatorUrl: string | undefined;
+    /** the mediator's API key (prefer the env or a file: never logged). */
+    apiKey: string | undefined;
+    apiKeyFile: string | undefined;
+    /** budget of one push including retries, seconds. */
+    deadlineS: number;
+    /** one HTTP attempt, seconds. */
+    attemptTimeoutS: number;
+  };
+  tunnel: {
+    /** how long an incoming call waits for a device to get in touch (then 480 No-Response-From-Device). */
+    readinessTimeoutS: number;
+    /** a binding registered within this window gets the INVITE at once, without a push. */
+    reachableWindowS: number;
+    /** a "reachable" device silent this long after our INVITE is pushed anyway. */
+    reachableGraceS: number;
+    /** MESSAGE bodies above this get 413 (RFC 3428 §8). */
+    maxMessageBytes: number;
+  };
+  /** where providers' requests (INVITE, MESSAGE to an account's Contact) may come from. */
+  providers: {
+    /** extra addresses or CIDRs believed besides the accounts' resolved registrars and outbound proxies. */
+    addresses: string[];
+    /** how often the provider host names are resolved again, seconds. */
+    refreshS: number;
+  };
 }
 
 export function defaultConfig(): SipisConfig {
@@ -65,10 +112,14 @@ export function defaultConfig(): SipisConfig {
     admin: { host: '127.0.0.1', port: 8088 },
     logLevel: 'info',
     shard: { backends: [], self: undefined },
+    devices: { enabled: true, digestSecret: undefined, digestSecretFile: undefined, algorithms: ['MD5', 'SHA-256'], expiresMinS: 60, expiresDefaultS: 3600, expiresMaxS: 7 * 24 * 3600, bridges: [] },
+    push: { mediatorUrl: undefined, apiKey: undefined, apiKeyFile: undefined, deadlineS: 10, attemptTimeoutS: 4 },
+    tunnel: { readinessTimeoutS: 120, reachableWindowS: 30, reachableGraceS: 2, maxMessageBytes: 4 * 1024 * 1024 },
+    providers: { addresses: [], refreshS: 300 },
   };
 }
 
-type Kind = 'string' | 'list' | 'int' | 'number' | 'level';
+type Kind = 'string' | 'list' | 'int' | 'number' | 'level' | 'bool';
 
 interface Field {
   /** dotted path in the JSON file and in SipisConfig. */
@@ -100,6 +151,25 @@ export const FIELDS: readonly Field[] = [
   { path: 'logLevel', env: 'SIPIS_LOG_LEVEL', flag: '--log-level', kind: 'level', help: `log level: ${LOG_LEVELS.join(', ')} (default info)` },
   { path: 'shard.backends', env: 'SIPIS_SHARD_BACKENDS', flag: '--shard-backends', kind: 'list', help: 'all shards, host:port[;weight=N][;id=NAME], comma-separated' },
   { path: 'shard.self', env: 'SIPIS_SHARD_SELF', flag: '--shard-self', kind: 'string', help: 'the id of this shard among --shard-backends' },
+  { path: 'devices.enabled', env: 'SIPIS_DEVICES', flag: '--devices', kind: 'bool', help: 'serve phones: registrar, call tunnel, messages (default on; off = register-on-behalf only)' },
+  { path: 'devices.digestSecret', env: 'SIPIS_DIGEST_SECRET', flag: '--digest-secret', kind: 'string', help: 'nonce key for device digest, >= 16 bytes, the same on every shard (required with devices on)' },
+  { path: 'devices.digestSecretFile', env: 'SIPIS_DIGEST_SECRET_FILE', flag: '--digest-secret-file', kind: 'string', help: 'file holding the nonce key instead' },
+  { path: 'devices.algorithms', env: 'SIPIS_DIGEST_ALGORITHMS', flag: '--digest-algorithms', kind: 'list', help: 'digest challenges offered, in order (default MD5,SHA-256)' },
+  { path: 'devices.expiresMinS', env: 'SIPIS_DEVICE_EXPIRES_MIN', flag: '--device-expires-min', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'shortest device registration accepted, seconds; below: 423 (default 60)' },
+  { path: 'devices.expiresDefaultS', env: 'SIPIS_DEVICE_EXPIRES', flag: '--device-expires', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'device registration lifetime when the phone asks none, seconds (default 3600)' },
+  { path: 'devices.expiresMaxS', env: 'SIPIS_DEVICE_EXPIRES_MAX', flag: '--device-expires-max', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'longest device registration granted, seconds (default 604800)' },
+  { path: 'devices.bridges', env: 'SIPIS_BRIDGES', flag: '--bridges', kind: 'list', help: 'sipis-bridge source addresses (ip or ip:port) whose X-Sipis-Flow and Path are believed' },
+  { path: 'push.mediatorUrl', env: 'SIPIS_MEDIATOR_URL', flag: '--mediator-url', kind: 'string', help: 'sipis-mediator base URL, e.g. http://127.0.0.1:8089 (none: no pushes)' },
+  { path: 'push.apiKey', env: 'SIPIS_MEDIATOR_API_KEY', flag: '--mediator-api-key', kind: 'string', help: 'the mediator API key (prefer the env or --mediator-api-key-file)' },
+  { path: 'push.apiKeyFile', env: 'SIPIS_MEDIATOR_API_KEY_FILE', flag: '--mediator-api-key-file', kind: 'string', help: 'file holding the mediator API key' },
+  { path: 'push.deadlineS', env: 'SIPIS_PUSH_DEADLINE', flag: '--push-deadline', kind: 'number', min: 0.1, max: 3600, help: 'budget of one push including retries, seconds (default 10)' },
+  { path: 'push.attemptTimeoutS', env: 'SIPIS_PUSH_ATTEMPT_TIMEOUT', flag: '--push-attempt-timeout', kind: 'number', min: 0.1, max: 600, help: 'one HTTP request to the mediator, seconds (default 4)' },
+  { path: 'tunnel.readinessTimeoutS', env: 'SIPIS_READINESS_TIMEOUT', flag: '--readiness-timeout', kind: 'number', min: 0.1, max: 3600, help: 'wait for a pushed phone to register, seconds; then 480 (default 120)' },
+  { path: 'tunnel.reachableWindowS', env: 'SIPIS_REACHABLE_WINDOW', flag: '--reachable-window', kind: 'number', min: 0, max: 86400, help: 'a phone registered this recently gets the INVITE without a push, seconds (default 30)' },
+  { path: 'tunnel.reachableGraceS', env: 'SIPIS_REACHABLE_GRACE', flag: '--reachable-grace', kind: 'number', min: 0, max: 3600, help: 'push a "reachable" phone silent this long after our INVITE, seconds (default 2)' },
+  { path: 'tunnel.maxMessageBytes', env: 'SIPIS_MAX_MESSAGE_BYTES', flag: '--max-message-bytes', kind: 'int', min: 1, max: 64 * 1024 * 1024, help: 'MESSAGE bodies above this get 413 (default 4194304)' },
+  { path: 'providers.addresses', env: 'SIPIS_PROVIDER_ADDRESSES', flag: '--provider-addresses', kind: 'list', help: 'extra provider addresses or CIDRs allowed to send calls and messages to accounts' },
+  { path: 'providers.refreshS', env: 'SIPIS_PROVIDER_REFRESH', flag: '--provider-refresh', kind: 'number', min: 1, max: 86400, help: 'how often provider host names are resolved again, seconds (default 300)' },
 ];
 
 const bad = (field: string, msg: string): ServerError => new ServerError('ERR_CONFIG_INVALID', `config ${field}: ${msg}`, { field });
@@ -126,6 +196,13 @@ function convert(f: Field, raw: unknown, source: string): unknown {
     case 'level':
       if (typeof raw !== 'string' || !LOG_LEVELS.includes(raw as LogLevel)) throw bad(f.path, `${where} must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
       return raw;
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      const v = typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+      if (['true', 'on', 'yes', '1'].includes(v)) return true;
+      if (['false', 'off', 'no', '0'].includes(v)) return false;
+      throw bad(f.path, `${where} must be true or false (on/off, yes/no, 1/0), got ${JSON.stringify(raw)}`);
+    }
   }
 }
 
@@ -218,7 +295,50 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   c.listen = c.listen.map((l) => parseListen('listen', l));
   if (c.upstream.backoffMaxS < c.upstream.backoffBaseS) throw bad('upstream.backoffMaxS', `must be >= upstream.backoffBaseS (${c.upstream.backoffBaseS})`);
   if (c.shard.backends.length > 0 && !c.shard.self) throw bad('shard.self', 'is required when shard.backends is set');
+  checkDevices(c);
   return c;
+}
+
+/** Digest algorithms the registrar can challenge with (core/sip/digest-algorithms.ts). */
+const ALGORITHMS = ['MD5', 'MD5-sess', 'SHA-256', 'SHA-256-sess', 'SHA-512-256', 'SHA-512-256-sess'];
+
+/** `ip`, `ip:port` or `[v6]:port`. */
+function isAddress(text: string): boolean {
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text) ?? /^([^:]+):(\d{1,5})$/.exec(text);
+  if (!m) return isIP(text) !== 0;
+  return isIP(m[1]!) !== 0 && (m[2] === undefined || Number(m[2]) <= 65535);
+}
+
+/** `ip` or `ip/prefix`. */
+function isCidr(text: string): boolean {
+  const [ip, prefix, extra] = text.split('/');
+  const family = isIP(ip ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+function checkDevices(c: SipisConfig): void {
+  const d = c.devices;
+  if (d.algorithms.length === 0) throw bad('devices.algorithms', 'at least one digest algorithm is needed');
+  for (const a of d.algorithms) if (!ALGORITHMS.includes(a)) throw bad('devices.algorithms', `unknown digest algorithm ${JSON.stringify(a)}; one of ${ALGORITHMS.join(', ')}`);
+  if (new Set(d.algorithms).size !== d.algorithms.length) throw bad('devices.algorithms', 'lists an algorithm twice');
+  if (!(d.expiresMinS <= d.expiresDefaultS && d.expiresDefaultS <= d.expiresMaxS)) {
+    throw bad('devices.expiresDefaultS', `must satisfy expiresMinS (${d.expiresMinS}) <= expiresDefaultS (${d.expiresDefaultS}) <= expiresMaxS (${d.expiresMaxS})`);
+  }
+  // never echo a secret in an error: only its length
+  if (d.digestSecret !== undefined && Buffer.byteLength(d.digestSecret) < 16) throw bad('devices.digestSecret', `must be at least 16 bytes, got ${Buffer.byteLength(d.digestSecret)}`);
+  for (const b of d.bridges) if (!isAddress(b)) throw bad('devices.bridges', `${JSON.stringify(b)} is not an IP address, ip:port or [v6]:port`);
+  for (const a of c.providers.addresses) if (!isCidr(a)) throw bad('providers.addresses', `${JSON.stringify(a)} is not an IP address or CIDR (ip/prefix)`);
+  if (c.push.mediatorUrl !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(c.push.mediatorUrl);
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw bad('push.mediatorUrl', `${JSON.stringify(c.push.mediatorUrl)} is not an http(s) URL`);
+  }
 }
 
 function checkUnknownKeys(json: Record<string, unknown>, shape: Record<string, unknown>, prefix: string): void {
@@ -234,6 +354,10 @@ function checkUnknownKeys(json: Record<string, unknown>, shape: Record<string, u
 export function requireRuntime(c: SipisConfig): asserts c is SipisConfig & { databaseUrl: string } {
   if (!c.databaseUrl) throw bad('databaseUrl', 'is required (--db-url or SIPIS_DB_URL)');
   if (!c.secretKey && !c.secretKeyFile) throw bad('secretKey', 'is required (--secret-key, SIPIS_SECRET_KEY or --secret-key-file)');
+  if (c.devices.enabled && !c.devices.digestSecret && !c.devices.digestSecretFile) {
+    throw bad('devices.digestSecret', 'is required when devices are on (--digest-secret, SIPIS_DIGEST_SECRET or --digest-secret-file; the same on every shard), or --devices off');
+  }
+  if (c.push.mediatorUrl && !c.push.apiKey && !c.push.apiKeyFile) throw bad('push.apiKey', 'is required with push.mediatorUrl (SIPIS_MEDIATOR_API_KEY or --mediator-api-key-file)');
 }
 
 export function usage(): string {

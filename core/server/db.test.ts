@@ -5,9 +5,9 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { freeTcpPort } from '../../fixtures/net.js';
-import { repoRoot } from '../../fixtures/paths.js';
 import { startPostgres, type PostgresCluster } from '../../fixtures/postgres.js';
 import { startProc } from '../../fixtures/proc.js';
 import { startTestRegistrar, type TestRegistrar } from '../../fixtures/registrar.js';
@@ -23,7 +23,9 @@ async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, 
     await sleep(100);
   }
 }
-const main = `${repoRoot}/dist/core/server/main.js`;
+// the binary compiled next to this test (whatever the output folder)
+const main = fileURLToPath(new URL('./main.js', import.meta.url));
+const digest = ['--digest-secret', 'db-test-digest-secret-0123456789'];
 const key = formatKeyEntry('k1', generateKey());
 
 let pg: PostgresCluster;
@@ -39,7 +41,7 @@ test.after.always(async () => {
 
 test.serial('a dead database at start-up: a clear error and exit code 1', async (t) => {
   const port = await freeTcpPort();
-  const p = startProc(process.execPath, [main, '--listen', '127.0.0.1:0', '--admin-port', '-1', '--db-url', `postgresql://postgres@127.0.0.1:${port}/x?connect_timeout=3`, '--secret-key', key]);
+  const p = startProc(process.execPath, [main, '--listen', '127.0.0.1:0', '--admin-port', '-1', '--db-url', `postgresql://postgres@127.0.0.1:${port}/x?connect_timeout=3`, '--secret-key', key, ...digest]);
   const code = await p.exited;
   t.is(code, 1);
   t.regex(p.output(), /sipis: cannot open the database: .*Connection refused/);
@@ -89,7 +91,7 @@ test.serial('SIGTERM keeps the binding (no unREGISTER) and a restart reuses Call
   const reg2 = await startTestRegistrar({ passwordFor: (u) => `${u}-pw`, maxExpires: 300 });
   try {
     const a = await store.accounts.add({ aor: 'sip:emil@sipis.test', password: 'emil-pw', registrar: reg2.uri, expires: 300 });
-    const args = [main, '--listen', '127.0.0.1:0', '--admin-port', '-1', '--db-url', url, '--secret-key', key, '--log-level', 'info'];
+    const args = [main, '--listen', '127.0.0.1:0', '--admin-port', '-1', '--db-url', url, '--secret-key', key, ...digest, '--log-level', 'info'];
     const run1 = startProc(process.execPath, args);
     await until(() => reg2.bindings('emil').length === 1, 10_000, 'registration by the binary');
     await sleep(1500); // one flush interval

@@ -5,6 +5,7 @@
  * the addresses and how to add an account. The lead's tools/stack.ts adds the mediator and
  * the bridge around it.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,11 @@ export interface LocalStackOptions {
   env?: NodeJS.ProcessEnv;
   /** print the banner (default true). */
   print?: boolean;
+  /**
+   * more sipis options, as on the command line (e.g. `--mediator-url`, `--bridges`,
+   * `--domain`); the environment (SIPIS_MEDIATOR_API_KEY…) is read too.
+   */
+  args?: string[];
 }
 
 export interface LocalStack {
@@ -57,9 +63,11 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const keyFile = join(dir, 'sipis.key');
   writeFileSync(keyFile, (env.SIPIS_SECRET_KEY || formatKeyEntry('local', generateKey())) + '\n', { mode: 0o600 });
   const sipPort = opts.sipPort ?? ((await portFree(5060)) ? 5060 : await freeSipPort());
+  // one sipis, so any digest nonce key will do: generated unless the environment has one
+  const digestSecret = env.SIPIS_DIGEST_SECRET || randomBytes(24).toString('base64url');
   const cfg = loadConfig(
-    ['--listen', `127.0.0.1:${sipPort}`, '--admin-port', String(opts.adminPort ?? 8088), '--db-url', databaseUrl, '--secret-key-file', keyFile],
-    { ...env, SIPIS_SECRET_KEY: '' },
+    ['--listen', `127.0.0.1:${sipPort}`, '--admin-port', String(opts.adminPort ?? 8088), '--db-url', databaseUrl, '--secret-key-file', keyFile, ...(opts.args ?? [])],
+    { ...env, SIPIS_SECRET_KEY: '', SIPIS_DIGEST_SECRET: digestSecret },
   );
   let sipis: SipisServer;
   try {

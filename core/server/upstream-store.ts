@@ -8,6 +8,16 @@ import type { Account, AccountChangeEvent, RegistrationState as StoredRegistrati
 import type { UpstreamEngine } from '../upstream/engine.js';
 import type { RegistrationRecord, UpstreamAccount } from '../upstream/types.js';
 
+/**
+ * What else follows the engine's accounts (the AOR index of accounts.ts, the provider addresses
+ * of provider-sources.ts): told of every account loaded, changed, removed, and of a resync.
+ */
+export interface AccountMirror {
+  put(a: UpstreamAccount): void;
+  remove(id: string): void;
+  replaceAll(all: readonly UpstreamAccount[]): void;
+}
+
 export function toUpstreamAccount(a: Account, password: string | null): UpstreamAccount {
   const u: UpstreamAccount = {
     id: String(a.id),
@@ -66,7 +76,7 @@ async function withPasswords(store: Store, accounts: Account[], log?: Logger): P
 }
 
 /** Start-up: every enabled account this shard owns, with its saved registration row. */
-export async function loadIntoEngine(store: Store, engine: UpstreamEngine, owns: (shardKey: string) => boolean, log?: Logger): Promise<number> {
+export async function loadIntoEngine(store: Store, engine: UpstreamEngine, owns: (shardKey: string) => boolean, log?: Logger, mirror?: AccountMirror): Promise<number> {
   let after: number | null = 0;
   let n = 0;
   while (after !== null) {
@@ -82,6 +92,7 @@ export async function loadIntoEngine(store: Store, engine: UpstreamEngine, owns:
       if (rec) records.set(rec.accountId, rec);
     }
     engine.load(accounts, records);
+    if (mirror) for (const a of accounts) mirror.put(a);
     n += accounts.length;
     after = page.nextAfterId;
   }
@@ -104,33 +115,41 @@ async function loadAll(store: Store, owns: (shardKey: string) => boolean, log?: 
  * Subscribes the engine to account changes. Changes for one account are applied in arrival
  * order (a chain per account); a 'resync' reloads everything and diffs. Returns unsubscribe.
  */
-export function followAccountChanges(store: Store, engine: UpstreamEngine, owns: (shardKey: string) => boolean, log?: Logger): () => void {
+export function followAccountChanges(store: Store, engine: UpstreamEngine, owns: (shardKey: string) => boolean, log?: Logger, mirror?: AccountMirror): () => void {
   const chains = new Map<number, Promise<void>>();
   let resyncing: Promise<void> | null = null;
   const apply = async (id: number, op: string): Promise<void> => {
     if (op === 'DELETE') {
+      mirror?.remove(String(id));
       engine.removeAccount(String(id), { deleted: true });
       return;
     }
     const a = await store.accounts.get(id);
     if (!a) {
+      mirror?.remove(String(id));
       engine.removeAccount(String(id), { deleted: true });
       return;
     }
     if (!owns(a.shardKey) || !a.enabled) {
       // another shard's account (never loaded here: a no-op) or a disabled one (unREGISTER)
+      mirror?.remove(String(id));
       engine.upsertAccount({ ...toUpstreamAccount(a, null), enabled: false });
       return;
     }
     const pw = await store.accounts.password(id);
-    engine.upsertAccount(toUpstreamAccount(a, pw));
+    const ua = toUpstreamAccount(a, pw);
+    engine.upsertAccount(ua);
+    mirror?.put(ua);
   };
   const onEvent = (ev: AccountChangeEvent): void => {
     if (ev.type === 'resync') {
       if (resyncing) return;
       log?.info({ reason: ev.reason }, 'account resync');
       resyncing = loadAll(store, owns, log)
-        .then((all) => engine.syncAccounts(all))
+        .then((all) => {
+          engine.syncAccounts(all);
+          mirror?.replaceAll(all);
+        })
         .catch((err: unknown) => log?.warn({ err }, 'account resync failed; the next reconnect retries'))
         .finally(() => {
           resyncing = null;
