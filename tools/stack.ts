@@ -24,9 +24,8 @@ import pino, { type Logger } from 'pino';
 import { startBridge, type RunningBridge } from '../bridge/bridge.js';
 import { defaultConfig as bridgeDefaults } from '../bridge/config.js';
 import { startSipis, type SipisServer } from '../core/server/app.js';
-import { FIELDS, loadConfig } from '../core/server/config.js';
+import { loadConfig } from '../core/server/config.js';
 import { formatKeyEntry, generateKey } from '../core/store/index.js';
-import type { TunnelConfig } from '../core/tunnel/index.js';
 import { DEFAULTS as MEDIATOR_DEFAULTS } from '../mediator/config.js';
 import { startMediator, type Mediator } from '../mediator/mediator.js';
 import { startProvider, type Provider } from '../fixtures/e2e/provider.js';
@@ -36,7 +35,6 @@ import { startPostgres, type PostgresCluster } from '../fixtures/postgres.js';
 import { API_KEY, APNS_TOKEN_APP, TEAM_ID, apnsToken, makePushEnv, type PushEnv } from '../fixtures/push/env.js';
 import { writeTestCerts, type TestCertFiles } from '../fixtures/tls/certs.js';
 import { PortPicker } from './demo/ports.js';
-import { deviceSide, type DeviceSide } from './demo/wiring.js';
 
 /** The account the printed commands (and the demo) use; the provider knows its password. */
 export const DEMO = { user: 'alice', password: 'alice-secret', aor: 'sip:alice@provider.test', providerDomain: 'provider.test' } as const;
@@ -51,8 +49,8 @@ export interface StackOptions {
   provider?: boolean;
   /** where the components log (default: pino on stderr at SIPIS_LOG_LEVEL, else warn). */
   log?: Logger;
-  /** tunnel settings when the stack wires the tunnel itself (the demo: always push). */
-  tunnel?: Partial<TunnelConfig>;
+  /** more sipis flags, after the stack's own (the demo: `--reachable-window 0`). */
+  sipisArgs?: string[];
   /** print the banner on stdout (default true). */
   print?: boolean;
 }
@@ -77,8 +75,8 @@ export interface Stack {
   databaseUrl: string;
   keyFile: string;
   domain: string;
+  /** sipis with its registrar, push client and tunnel (`sipis.devices`). */
   sipis: SipisServer;
-  devices: DeviceSide;
   bridge: RunningBridge;
   mediator: Mediator;
   pushEnv: PushEnv;
@@ -124,9 +122,6 @@ async function waitHealthy(url: string, ms: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-
-/** sipis's config flags that exist in this build (the server's config grows; pass only known ones). */
-const hasFlag = (flag: string): boolean => FIELDS.some((f) => f.flag === flag);
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const env = opts.env ?? process.env;
@@ -178,30 +173,25 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const bridgeUdp = bridge.addresses.udp!;
 
     const digestSecret = env.SIPIS_DIGEST_SECRET || randomBytes(24).toString('base64url');
-    const args = ['--listen', `127.0.0.1:${sipPort}`, '--admin-host', '127.0.0.1', '--admin-port', String(await ports.pick('tcp', 8088)), '--db-url', databaseUrl, '--secret-key-file', keyFile, '--domain', domain];
-    // the device side's settings, once the server reads them itself (else wired below)
-    const optional: Array<[string, string]> = [
-      ['--digest-secret', digestSecret],
-      ['--bridges', `${bridgeUdp.host}:${bridgeUdp.port}`],
-      ['--mediator-url', mediatorUrl],
-      ['--mediator-api-key', API_KEY],
-      ['--digest-algorithms', 'MD5,SHA-256'],
+    const args = [
+      '--listen', `127.0.0.1:${sipPort}`,
+      '--admin-host', '127.0.0.1',
+      '--admin-port', String(await ports.pick('tcp', 8088)),
+      '--db-url', databaseUrl,
+      '--secret-key-file', keyFile,
+      '--domain', domain,
+      '--digest-secret', digestSecret,
+      // sipp answers only the first challenge, and only with MD5 (core/registrar notes)
+      '--digest-algorithms', 'MD5,SHA-256',
+      '--bridges', `${bridgeUdp.host}:${bridgeUdp.port}`,
+      '--mediator-url', mediatorUrl,
+      '--mediator-api-key', API_KEY,
+      ...(opts.sipisArgs ?? []),
     ];
-    for (const [flag, value] of optional) if (hasFlag(flag)) args.push(flag, value);
-    const cfg = loadConfig(args, { ...env, SIPIS_SECRET_KEY: '', SIPIS_DB_URL: '', DATABASE_URL: '' });
+    // the stack's own values win over a developer's SIPIS_* environment for what it wires itself
+    const cfg = loadConfig(args, { ...env, SIPIS_SECRET_KEY: '', SIPIS_DB_URL: '', DATABASE_URL: '', SIPIS_MEDIATOR_API_KEY_FILE: '', SIPIS_DIGEST_SECRET_FILE: '' });
     const sipis = await startSipis(cfg, { log: log.child({ name: 'sipis' }) });
     down.add('sipis', () => sipis.close());
-    const devices = await deviceSide(sipis, {
-      domain,
-      digestSecret,
-      bridges: [`${bridgeUdp.host}:${bridgeUdp.port}`],
-      mediatorUrl,
-      mediatorApiKey: API_KEY,
-      algorithms: ['MD5', 'SHA-256'],
-      ...(opts.tunnel ? { tunnel: opts.tunnel } : {}),
-      log: log.child({ name: 'sipis' }),
-    });
-    down.add('registrar, push client, tunnel', () => devices.close());
 
     let provider: Provider | undefined;
     if (opts.provider ?? hasKamailio()) {
@@ -236,7 +226,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       keyFile,
       domain,
       sipis,
-      devices,
       bridge,
       mediator,
       pushEnv,

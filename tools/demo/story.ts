@@ -112,7 +112,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     write('');
     // reachableWindowMs 0: a phone that registered a moment ago is still asleep for this story
     // (its connection is closed), so every call goes through the push
-    stack = await startStack({ anyPorts: true, provider: true, print: false, log, tunnel: { reachableWindowMs: 0, readinessTimeoutMs: opts.readinessTimeoutMs ?? 15_000 } });
+    stack = await startStack({ anyPorts: true, provider: true, print: false, log, sipisArgs: ['--reachable-window', '0', '--readiness-timeout', String((opts.readinessTimeoutMs ?? 15_000) / 1000)] });
     const s = stack;
     const a = s.addresses;
     write(`stack up in ${Date.now() - began} ms: sipis ${a.sip.host}:${a.sip.port} (UDP), bridge TLS ${a.bridge.tls.port}, mediator ${a.mediator}, mock APNs ${a.apns}, Kamailio ${a.provider!.port}, PostgreSQL embedded`);
@@ -178,7 +178,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     if (missing.length) throw new DemoFailure(`the story is incomplete; not seen on the wire: ${missing.map((m) => MILESTONES[m]).join('; ')}`);
     const at = (k: keyof typeof MILESTONES): number => lad.seen.get(k)!;
     setupMs = at('answerRelayed') - at('invite');
-    const ownMs = s.devices.tunnel.setupTime.count > 0 ? Math.round((s.devices.tunnel.setupTime.sumS / s.devices.tunnel.setupTime.count) * 1000) : undefined;
+    const setup = s.sipis.tunnel?.setupTime;
+    const ownMs = setup && setup.count > 0 ? Math.round((setup.sumS / setup.count) * 1000) : undefined;
     write('');
     write(`call ended, setup took ${setupMs} ms (caller's INVITE at sipis → 200 to the caller${ownMs !== undefined ? `; sipis's own tunnel setup metric: ${ownMs} ms` : ''})`);
     write(`  push at the mock APNs +${at('push') - at('invite')} ms, phone's REGISTER +${at('wake') - at('invite')} ms (the demo starts the phone's sipp on the push), INVITE to the phone +${at('inviteToPhone') - at('invite')} ms, answered +${at('answer') - at('invite')} ms`);
