@@ -183,6 +183,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     write('');
     write(`call ended, setup took ${setupMs} ms (caller's INVITE at sipis → 200 to the caller${ownMs !== undefined ? `; sipis's own tunnel setup metric: ${ownMs} ms` : ''})`);
     write(`  push at the mock APNs +${at('push') - at('invite')} ms, phone's REGISTER +${at('wake') - at('invite')} ms (the demo starts the phone's sipp on the push), INVITE to the phone +${at('inviteToPhone') - at('invite')} ms, answered +${at('answer') - at('invite')} ms`);
+    if (a.admin.sipis) {
+      // the same story as sipis's admin HTTP counts it
+      const text = await fetch(`${a.admin.sipis}/metrics`, { signal: AbortSignal.timeout(3000) }).then((r) => r.text(), () => '');
+      const picked = text.split('\n').filter((l) => /^(sipis_calls_total|sipis_pushes_total|sipis_tunnel_setup_seconds_(sum|count)|sipis_devices|sipis_upstream_registrations\{state="Registered"\})[ {]/.test(l) && !/ 0$/.test(l));
+      if (picked.length) write(`  ${a.admin.sipis}/metrics:\n    ${picked.join('\n    ')}`);
+    }
     write(`story complete in ${((Date.now() - began) / 1000).toFixed(1)} s`);
     return { ok: true, problems: [], setupMs };
   } catch (err) {
