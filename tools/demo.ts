@@ -28,7 +28,16 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const r = await runDemo({ verbose });
+  // Ctrl-C: the story stops where it is and the stack is cleaned up (no cluster left behind);
+  // a second one gives up at once
+  const ctl = new AbortController();
+  const stop = (): void => {
+    if (ctl.signal.aborted) process.exit(130);
+    ctl.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const r = await runDemo({ verbose, signal: ctl.signal });
   if (r.ok) return 0;
   process.stdout.write(`\nthe demo failed:\n${r.problems.map((p) => `- ${p}`).join('\n')}\n`);
   return 1;

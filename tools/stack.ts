@@ -308,6 +308,11 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  // listening before the start: a Ctrl-C while PostgreSQL starts must still clean up after it
+  const signalled = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   let stack: Stack;
   try {
     stack = await startStack(opts);
@@ -315,10 +320,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`the stack did not start: ${(err as Error).message}\n`);
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await signalled;
   // a second signal while cleaning up: give up at once
   const force = () => process.exit(1);
   process.once('SIGINT', force);

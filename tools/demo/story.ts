@@ -39,6 +39,8 @@ export interface DemoOptions {
   wake?: boolean;
   /** how long sipis waits for the phone (default 15 s). */
   readinessTimeoutMs?: number;
+  /** Ctrl-C: stop where the story is, clean up, report it interrupted. */
+  signal?: AbortSignal;
 }
 
 export interface DemoResult {
@@ -66,9 +68,10 @@ class LogTail {
   }
 }
 
-async function until(what: string, ms: number, fn: () => boolean | Promise<boolean>): Promise<void> {
+async function until(what: string, ms: number, fn: () => boolean | Promise<boolean>, signal?: AbortSignal): Promise<void> {
   const end = Date.now() + ms;
   while (!(await fn())) {
+    if (signal?.aborted) throw new DemoFailure(`interrupted while waiting for ${what}`);
     if (Date.now() > end) throw new DemoFailure(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -107,12 +110,19 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   let ladder: Ladder | undefined;
   let setupMs: number | undefined;
   const began = Date.now();
+  // an interruption stops the sipp runs: whatever waits for them fails, and `finally` cleans up
+  const onAbort = (): void => void Promise.all(sipps.map((r) => r.stop())).catch(() => undefined);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const interrupted = (): void => {
+    if (opts.signal?.aborted) throw new DemoFailure('interrupted');
+  };
   try {
     write('SIPIS demo: a call to a sleeping phone, woken by a push, tunnelled through sipis');
     write('');
     // reachableWindowMs 0: a phone that registered a moment ago is still asleep for this story
     // (its connection is closed), so every call goes through the push
     stack = await startStack({ anyPorts: true, provider: true, print: false, log, sipisArgs: ['--reachable-window', '0', '--readiness-timeout', String((opts.readinessTimeoutMs ?? 15_000) / 1000)] });
+    interrupted();
     const s = stack;
     const a = s.addresses;
     write(`stack up in ${Date.now() - began} ms: sipis ${a.sip.host}:${a.sip.port} (UDP), bridge TLS ${a.bridge.tls.port}, mediator ${a.mediator}, mock APNs ${a.apns}, Kamailio ${a.provider!.port}, PostgreSQL embedded`);
@@ -130,7 +140,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
 
     write('1. the account: sipis registers alice at the provider');
     const accountId = await addAccount(s, write);
-    await until('alice Registered at the provider', 10_000, () => s.sipis.engine.get(accountId)?.state === 'Registered');
+    await until('alice Registered at the provider', 10_000, () => s.sipis.engine.get(accountId)?.state === 'Registered', opts.signal);
     write('');
 
     write('2. the phone registers through the bridge (TLS), with its push tokens, then sleeps');
@@ -154,8 +164,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const first = await phoneRun(undefined, 100);
     sipps.push(first);
     const reg = await first.done;
+    interrupted();
     if (reg.code !== 0) throw new DemoFailure(`the phone's registration failed: ${sippTail('phone', reg)}`);
-    await until('the phone connection to close', 5000, () => s.bridge.flows.size === 0);
+    await until('the phone connection to close', 5000, () => s.bridge.flows.size === 0, opts.signal);
     write(`  the phone sleeps (device binding in PostgreSQL, voip token ${phone.voip.slice(0, 8)}…, no connection)`);
     write('');
 
@@ -164,12 +175,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const caller = await runSipp({ scenario: 'demo-caller.xml', remote: `127.0.0.1:${s.provider!.port}`, transport: 'udp', calls: 1, service: DEMO.user, extraArgs: ['-d', '1000'], traceMsg: true, timeoutS: 25 });
     sipps.push(caller);
     await caller.ready;
-    await until('the incoming-call push at the mock APNs', 10_000, () => lad.seen.has('push'));
+    await until('the incoming-call push at the mock APNs', 10_000, () => lad.seen.has('push'), opts.signal);
     // the push is the phone's cue: only now does it run (a new connection, a fresh REGISTER)
     const woken = opts.wake === false ? undefined : await phoneRun(fixturePath('sipp', 'demo-phone-answer.xml'), 6000);
     if (woken) sipps.push(woken);
     else write('  (the phone does not wake up this time)');
     const cr = await Promise.race([caller.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 25_000).unref())]);
+    interrupted();
     if (!cr) throw new DemoFailure('the caller did not finish within 25 s');
     if (cr.code !== 0) throw new DemoFailure(`the call failed: ${sippTail('caller', cr)}`);
     await until('the BYE answered back to the caller', 3000, () => lad.seen.has('byeAnswered')).catch(() => undefined);
@@ -201,6 +213,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     if (logs.length) problems.push(`component warnings and errors:\n${logs.join('').trimEnd()}`);
     return { ok: false, problems, setupMs };
   } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
     if (pushPoll) clearInterval(pushPoll);
     for (const r of sipps) await r.stop().catch(() => undefined);
     tap?.close();
