@@ -161,8 +161,12 @@ test('idle connections closed by a restart are dropped before use: the next quer
   const pg = await cluster();
   const store = await Store.open({ url: pg.url, size: 3, listen: false, ...fast });
   try {
-    // open three connections and leave them idle
-    await Promise.all([1, 2, 3].map(() => store.pool.query('SELECT pg_sleep(0.05)')));
+    // open three connections and leave them idle: three overlapping queries make the pool grow,
+    // but on a loaded machine the first may finish before the third connection is up, so repeat
+    // (bounded) until all three exist.
+    for (let i = 0; i < 10 && store.pool.connections < 3; i++) {
+      await Promise.all([1, 2, 3].map(() => store.pool.query('SELECT pg_sleep(0.3)')));
+    }
     t.is(store.pool.connections, 3);
     await pg.restart();
     await sleep(100); // let the FINs arrive
