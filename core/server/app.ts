@@ -20,6 +20,7 @@ import { SipResolver, UdpTransport, type UdpListen } from '../transport/index.js
 import { contactUserFor } from '../upstream/contact.js';
 import { UpstreamEngine } from '../upstream/engine.js';
 import { SipRegistrationSender } from '../upstream/sender.js';
+import type { PushClient } from '../push/index.js';
 import type { DeviceRegistrar } from '../registrar/index.js';
 import type { Tunnel } from '../tunnel/index.js';
 import { AccountIndex } from './accounts.js';
@@ -43,6 +44,8 @@ export interface SipisServer {
   /** registrar, push client, tunnel: undefined with devices.enabled off. */
   devices: Devices | undefined;
   registrar: DeviceRegistrar | undefined;
+  /** the mediator's client: undefined without devices or without push.mediatorUrl. */
+  push: PushClient | undefined;
   tunnel: Tunnel | undefined;
   admin: AdminServer | undefined;
   adminAddress: AddressInfo | undefined;
@@ -325,6 +328,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     accounts,
     devices,
     registrar: devices?.registrar,
+    push: devices?.push,
     tunnel: devices?.tunnel,
     admin,
     adminAddress,
