@@ -9,8 +9,8 @@
  *
  * Memory per idle connection is what limits a bridge (issue 7: under 20 KiB per idle TLS
  * connection). What an idle node:tls connection costs and what this file does about it,
- * measured with 5 000 idle connections held (RSS of the server ÷ connections; the numbers and
- * the experiment are in bridge/README.md, "Memory per connection"):
+ * measured with 5 000–10 000 idle connections held, clients in another process (RSS of the
+ * server ÷ connections, after a GC; heaptrack for the native side):
  *
  * - node:tls feeds each TLS connection from libuv into a per-connection buffer (NodeBIO
  *   "enc_in") sized by the *first* read: libuv asks for 64 KiB, so a tls.Server connection
@@ -21,13 +21,19 @@
  *   ClientHello), puts it back with `unshift`, and passes the socket to an unlistened
  *   `tls.Server` with `emit('connection')`; node:tls then receives the buffered bytes
  *   through TLSWrap::Receive. Handshake, certificate checks, `tlsClientError` and
- *   `setSecureContext` are node:tls's own, unchanged. −5.4 KiB/conn.
+ *   `setSecureContext` are node:tls's own, unchanged. Bare servers: 26.7 → 21.3 KiB/conn.
  * - Per-connection closures and timers: the socket listeners are shared functions that find
  *   their flow through one symbol property; the idle timeout is one sweep per listener over
  *   a tick counter instead of a `socket.setTimeout` Timeout per connection (re-armed on every
  *   read and write); the handshake timeout likewise (node:tls keeps its cleared handshake
  *   Timeout referenced for the connection's life); the framer exists only while a message
- *   is incomplete. ≈ −0.5 KiB/conn against the same code with those per-connection.
+ *   is incomplete. The bridge's own state per connection is now ≈0.1 KiB over a bare server.
+ * - What is left (≈21–22 KiB at 10 000): OpenSSL 3.0's SSL object 7.4 KiB (its record layer
+ *   arrays), two AES-GCM contexts 1.9, the session 0.9, the CERT copy 0.5, the client's
+ *   cipher list 0.5, the two NodeBIO buffers 2.4, TLSWrap + TCPWrap 0.9, smaller OpenSSL
+ *   pieces ≈2; JS objects (TLSSocket, the plain Socket under it, their stream states) 3.9.
+ *   None of it is reachable from JS; below 20 KiB needs another TLS stack (uWebSockets.js's
+ *   WSS costs ≈4 KiB per connection).
  * - Tried and not kept: OpenSSL options (no session tickets, TLS 1.2 only, ChaCha20 first:
  *   < 1 KiB each, or weakening), ECDSA vs RSA certificates (no difference once established),
  *   glibc malloc settings (`MALLOC_ARENA_MAX`, mmap threshold, malloc_trim: < 1 KiB), V8
