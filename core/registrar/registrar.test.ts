@@ -285,6 +285,23 @@ test('a dead token is dropped; the binding goes when it has no token left (token
   t.is((await rig.store.devices.listBindings(Number(rig.accountId))).length, 0);
 });
 
+test('a failed flow (430) keeps a binding that can still be woken by push; its next REGISTER clears the mark', async (t) => {
+  const rig = await withRig(t);
+  const ev = events(rig);
+  const contact = `<sip:alice@10.0.0.1;pn-provider=apns;pn-prid=${VOIP}:voip&${REMOTE}:remote;pn-param=ABCD123456.com.x.app.voip&remote>;+sip.instance=${inst(2)}`;
+  await rig.phone().register({ contacts: [contact], auth: ALICE });
+  const id = rig.registrar.bindingsOf(rig.accountId)[0]!.id;
+  await rig.registrar.removeBinding(id, 'flow-failed');
+  const [kept] = rig.registrar.bindingsOf(rig.accountId);
+  t.is(kept?.id, id);
+  t.true(kept!.flowFailed);
+  t.deepEqual(kept!.pushTargets.map((x) => x.kind).sort(), ['remote', 'voip']);
+  t.deepEqual(ev.removed, []);
+  t.is((await rig.store.devices.listBindings(Number(rig.accountId))).length, 1);
+  await rig.phone().register({ contacts: [contact], auth: ALICE });
+  t.falsy(rig.registrar.bindingsOf(rig.accountId)[0]!.flowFailed);
+});
+
 
 test('account changes: a new password counts at once (cache dropped); a deleted account loses its bindings', async (t) => {
   const rig = await withRig(t);

@@ -225,7 +225,20 @@ export class DeviceRegistrar extends EventEmitter {
     }
   }
 
+  /**
+   * A binding that cannot be used any more. For 'flow-failed' (430 from the bridge: the phone's
+   * connection is gone) a device with push tokens is kept: iOS and Android close the connections
+   * of a sleeping app, and dropping its tokens would leave the next call nobody to wake. Only its
+   * flow is marked dead until the phone registers again.
+   */
   async removeBinding(id: string, reason: 'flow-failed' | 'token-dead'): Promise<void> {
+    if (reason === 'flow-failed') {
+      const kept = this.table.get(id);
+      if (kept && kept.binding.pushTargets.length > 0) {
+        kept.binding.flowFailed = true;
+        return;
+      }
+    }
     const rec = this.table.remove(id);
     try {
       await this.db.removeByIds([Number(id)]);

@@ -49,6 +49,11 @@ export interface Binding {
   userAgent?: string;
   /** ms since the epoch of the last successful REGISTER for this binding. */
   lastSeen: number;
+  /**
+   * Set when a request to this flow got 430 Flow Failed (RFC 5626 §5.3) and the device can still
+   * be woken by push; the next REGISTER replaces the binding and so clears it.
+   */
+  flowFailed?: boolean;
 }
 
 export type RemovalReason = 'expired' | 'unregistered' | 'token-dead' | 'flow-failed';

@@ -30,7 +30,7 @@ import { bindingHint, bindingTarget, contactFor, forgetDialog, registerPair, typ
 import { COMPLETED_ELSEWHERE, isCompletedElsewhere } from './headers.js';
 import { buildLegRequest, CALL_ID_HEADER } from './invite.js';
 import { relayedResponse } from './relay.js';
-import type { TunnelBinding } from './types.js';
+import { reachableNow, type TunnelBinding } from './types.js';
 
 export const PUSH_STATUS_HEADER = 'X-Sipis-Push-Status';
 export const REASON_HEADER = 'X-Sipis-Reason';
@@ -137,9 +137,7 @@ export class IncomingCalls implements CallHooks {
 
   /** see the file comment, step 2. */
   reachable(b: TunnelBinding, now: number): boolean {
-    if (b.expiresAt <= now) return false;
-    if (b.pushTargets.length === 0) return true;
-    return b.lastSeen !== undefined && now - b.lastSeen <= this.ctx.config.reachableWindowMs;
+    return reachableNow(b, now, this.ctx.config.reachableWindowMs);
   }
 
   /** A device registered: readiness for every call of its account still waiting. */

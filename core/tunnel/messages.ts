@@ -22,7 +22,7 @@ import { bindingTarget, contactFor, bindingHint, type TunnelContext } from './co
 import { quoteDisplay } from './headers.js';
 import { PLACEHOLDER_VIA } from './invite.js';
 import { sendOpts } from './relay.js';
-import type { TunnelBinding } from './types.js';
+import { reachableNow, type TunnelBinding } from './types.js';
 
 const IS_COMPOSING = 'application/im-iscomposing+xml';
 export const MESSAGE_ID_HEADER = 'X-Sipis-Message-Id';
@@ -91,7 +91,7 @@ export class TextMessages {
     const now = this.ctx.now();
     const b = this.ctx.deps.registrar
       .bindingsOf(accountId)
-      .find((x) => x.expiresAt > now && (x.pushTargets.length === 0 || (x.lastSeen !== undefined && now - x.lastSeen <= this.ctx.config.reachableWindowMs)));
+      .find((x) => reachableNow(x, now, this.ctx.config.reachableWindowMs));
     if (b) this.onRegistered(b);
   }
 

@@ -26,6 +26,19 @@ export interface TunnelBinding {
   pushTargets: readonly unknown[];
   /** ms since the epoch of the last REGISTER (absent: unknown, treated as long ago). */
   lastSeen?: number;
+  /** a request to this flow got 430 Flow Failed; the next REGISTER builds a fresh binding without it. */
+  flowFailed?: boolean;
+}
+
+/**
+ * "Reachable now" (incoming.ts, step 2): unexpired, its flow not known to be dead, and either no
+ * push token (it can only be reached directly) or registered within `windowMs` (a phone in the
+ * foreground refreshes often; a sleeping one does not).
+ */
+export function reachableNow(b: TunnelBinding, now: number, windowMs: number): boolean {
+  if (b.expiresAt <= now || b.flowFailed) return false;
+  if (b.pushTargets.length === 0) return true;
+  return b.lastSeen !== undefined && now - b.lastSeen <= windowMs;
 }
 
 export type BindingRemovalReason = 'flow-failed' | 'token-dead';
