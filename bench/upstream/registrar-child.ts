@@ -5,7 +5,7 @@
  */
 import { startTestRegistrar } from '../../fixtures/registrar.js';
 
-const reg = await startTestRegistrar({ passwordFor: () => 'pw', maxExpires: 3600, host: '127.0.0.1', recvBufferSize: 4 << 20 });
+const reg = await startTestRegistrar({ passwordFor: () => 'pw', maxExpires: 3600, nonceTtlS: 86_400, host: '127.0.0.1', recvBufferSize: 4 << 20 });
 process.stdout.write(JSON.stringify({ port: reg.endpoint.port }) + '\n');
 process.stdin.resume();
 process.stdin.on('end', () => {

@@ -109,7 +109,7 @@ export class UpstreamEngine {
     this.maxInFlight = opts.maxInFlight ?? 1000;
     this.bucket = new TokenBucket(rate, opts.burst ?? Math.max(1, Math.floor(rate / 10)), this.now());
     const policy: RegistrationPolicy = { ...DEFAULT_POLICY, ...opts.policy, backoff: { ...DEFAULT_BACKOFF, ...opts.policy?.backoff } };
-    this.ctx = { policy, random: opts.random ?? Math.random, authorize: opts.authorize ?? defaultAuthorize, pickChallenge: sipPickChallenge };
+    this.ctx = { policy, random: opts.random ?? Math.random, authorize: opts.authorize ?? defaultAuthorize, fastDigest: opts.authorize === undefined, pickChallenge: sipPickChallenge };
     this.owns = opts.owns ?? (() => true);
     this.log = opts.log;
     if (opts.save) {

@@ -7,11 +7,12 @@
  * Our Contact's host:port is the sent-by of the socket that reaches the first target
  * (`Transport.sentBy`), so it is the address the provider can send INVITEs back to.
  */
-import { createRequest, generateTag, parseUri, type SipMessage } from '../sip/index.js';
+import { generateTag, parseMessage, parseUri, type SipMessage } from '../sip/index.js';
 import type { SipUri } from '../sip/types.js';
 import type { ClientTransactionUser, TransactionError, TransactionLayer } from '../transaction/index.js';
 import { SipResolver, type Endpoint } from '../transport/index.js';
 import { formatContact } from './contact.js';
+import { UpstreamError } from './errors.js';
 import type { RegisterOutcome, RegisterResponse, RegisterSpec, RegistrationSender } from './types.js';
 
 export interface SipSenderOptions {
@@ -58,7 +59,8 @@ export function toRegisterResponse(msg: SipMessage): RegisterResponse {
 
 export class SipRegistrationSender implements RegistrationSender {
   private readonly resolver: SipResolver;
-  private readonly userAgent: string;
+  /** `User-Agent: …\r\n`, written once. */
+  private readonly userAgentLine: string;
   /** parsed registrar/proxy URIs, shared by the accounts of one provider. */
   private readonly uris = new Map<string, SipUri>();
 
@@ -67,7 +69,9 @@ export class SipRegistrationSender implements RegistrationSender {
     opts: SipSenderOptions = {},
   ) {
     this.resolver = opts.resolver ?? new SipResolver();
-    this.userAgent = opts.userAgent ?? 'sipis';
+    const ua = opts.userAgent ?? 'sipis';
+    if (/[\r\n]/.test(ua)) throw new UpstreamError('ERR_UPSTREAM_BAD_OPTION', 'userAgent contains CR or LF');
+    this.userAgentLine = `User-Agent: ${ua}\r\n`;
   }
 
   private uri(text: string): SipUri {
@@ -91,23 +95,17 @@ export class SipRegistrationSender implements RegistrationSender {
     let req: SipMessage;
     try {
       const sb = this.layer.transport.sentBy(targets[0]!);
-      const headers: Array<[string, string]> = [
-        // placeholder: the transaction layer writes our real Via with a new branch and rport
-        ['Via', `SIP/2.0/UDP ${sb.host}:${sb.port};branch=z9hG4bK-placeholder`],
-        ['Max-Forwards', '70'],
-      ];
-      if (spec.outboundProxy) headers.push(['Route', `<${spec.outboundProxy};lr>`]);
-      headers.push(
-        ['From', `<${spec.aor}>;tag=${generateTag()}`],
-        ['To', `<${spec.aor}>`],
-        ['Call-ID', spec.callId],
-        ['CSeq', `${spec.cseq} REGISTER`],
-        ['Contact', formatContact(spec.contactUser, sb.host, sb.port, spec.expires)],
-        ['Expires', String(spec.expires)],
-        ['User-Agent', this.userAgent],
-      );
-      if (spec.authorization) headers.push([spec.authorization.header, spec.authorization.value]);
-      req = createRequest({ method: 'REGISTER', uri: spec.requestUri, headers });
+      // Written as text and parsed once, rather than through createRequest's header list: this
+      // runs ~400 times a second for a million accounts, and every field here is already known
+      // to be well formed (checkAccount validated the URIs, the digest value refuses CR/LF, the
+      // Call-ID is checked below); the parser still checks the whole message.
+      if (/[\r\n]/.test(spec.callId)) throw new Error('Call-ID contains CR or LF');
+      // Via: a placeholder; the transaction layer writes our real Via with a new branch and rport
+      let text = `REGISTER ${spec.requestUri} SIP/2.0\r\nVia: SIP/2.0/UDP ${sb.host}:${sb.port};branch=z9hG4bK-placeholder\r\nMax-Forwards: 70\r\n`;
+      if (spec.outboundProxy) text += `Route: <${spec.outboundProxy};lr>\r\n`;
+      text += `From: <${spec.aor}>;tag=${generateTag()}\r\nTo: <${spec.aor}>\r\nCall-ID: ${spec.callId}\r\nCSeq: ${spec.cseq} REGISTER\r\nContact: ${formatContact(spec.contactUser, sb.host, sb.port, spec.expires)}\r\nExpires: ${spec.expires}\r\n${this.userAgentLine}`;
+      if (spec.authorization) text += `${spec.authorization.header}: ${spec.authorization.value}\r\n`;
+      req = parseMessage(Buffer.from(text + 'Content-Length: 0\r\n\r\n', 'utf8'));
     } catch (err) {
       return { kind: 'timeout', reason: `cannot build REGISTER: ${(err as Error).message}` };
     }
