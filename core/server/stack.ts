@@ -84,6 +84,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     `  SIP (UDP)      127.0.0.1:${sipis.transport.endpoints[0]!.port}`,
     `  admin HTTP     ${admin}/status  ${admin}/metrics  ${admin}/healthz`,
     `  database       ${pg ? 'embedded PostgreSQL (removed on exit)' : 'from SIPIS_DB_URL / DATABASE_URL'}`,
+    ...(cfg.devices.enabled ? [`  phones         REGISTER sip:127.0.0.1:${sipis.transport.endpoints[0]!.port} (realm ${cfg.domain}), To = the account's AOR, its password`] : []),
     '',
     'Add an account (sipis registers it at its provider within a second):',
     `  export SIPIS_DB_URL='${databaseUrl}'`,
