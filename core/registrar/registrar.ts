@@ -175,12 +175,18 @@ export class DeviceRegistrar extends EventEmitter {
     return this.table.size;
   }
 
+  /** bindings with at least one push token (the rest cannot be woken). */
+  get withPush(): number {
+    let n = 0;
+    for (const r of this.table.all()) if (r.binding.pushTargets.length > 0) n++;
+    return n;
+  }
+
   /** metric families for /metrics (the shape core/server/metrics.ts `formatMetrics` takes). */
   metricFamilies(): Array<{ name: string; help: string; type: 'counter' | 'gauge'; samples: Array<{ labels?: Record<string, string>; value: number }> }> {
     const c = this.counters;
     const counter = (name: string, help: string, value: number) => ({ name, help, type: 'counter' as const, samples: [{ value }] });
-    let push = 0;
-    for (const r of this.table.all()) if (r.binding.pushTargets.length > 0) push++;
+    const push = this.withPush;
     return [
       { name: 'sipis_devices', help: 'device bindings in memory, with and without push tokens', type: 'gauge', samples: [{ labels: { push: 'yes' }, value: push }, { labels: { push: 'no' }, value: this.table.size - push }] },
       counter('sipis_device_registers_total', 'REGISTER requests from devices', c.registers),

@@ -7,6 +7,9 @@
  */
 import test from 'ava';
 import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { startPostgres, type PostgresCluster } from '../../fixtures/postgres.js';
@@ -14,6 +17,8 @@ import { startProc } from '../../fixtures/proc.js';
 import { formatKeyEntry, generateKey } from '../store/index.js';
 import { startSipis, type SipisServer } from './app.js';
 import { loadConfig } from './config.js';
+import { readSecret } from './devices.js';
+import { ServerError } from './errors.js';
 
 const key = formatKeyEntry('k1', generateKey());
 const main = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -166,4 +171,17 @@ test('the binary will not start with devices on and no digest secret: exit 2 nam
   t.is(await p.exited, 2, p.output());
   t.regex(p.output(), /devices\.digestSecret: is required/);
   t.notRegex(p.output(), /not-to-be-printed/);
+});
+
+test('secrets from a file: the first line, trimmed; a missing or empty file names the setting, never the content', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sipis-secret-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'digest');
+  writeFileSync(file, '  from-the-file-0123456789  \nsecond line ignored\n');
+  t.is(readSecret('from-the-value', file, 'devices.digestSecret'), 'from-the-file-0123456789', 'the file wins');
+  t.is(readSecret('from-the-value', undefined, 'devices.digestSecret'), 'from-the-value');
+  const missing = t.throws(() => readSecret(undefined, join(dir, 'nope'), 'push.apiKey'), { instanceOf: ServerError });
+  t.is(missing?.field, 'push.apiKeyFile');
+  writeFileSync(file, '\n');
+  t.regex(t.throws(() => readSecret(undefined, file, 'push.apiKey'), { instanceOf: ServerError })!.message, /is empty/);
 });

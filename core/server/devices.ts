@@ -141,11 +141,6 @@ export async function startDevices(cfg: SipisConfig, deps: DevicesDeps): Promise
   });
   layer.onStrayResponse((res) => void tunnel.handleStrayResponse(res));
 
-  const withPush = (): number => {
-    let n = 0;
-    for (const f of registrar.metricFamilies()) if (f.name === 'sipis_devices') for (const s of f.samples) if (s.labels?.push === 'yes') n += s.value;
-    return n;
-  };
   const metrics = (): Metric[] => {
     const c = tunnel.counters;
     const size = tunnel.size;
@@ -197,7 +192,7 @@ export async function startDevices(cfg: SipisConfig, deps: DevicesDeps): Promise
     push,
     tunnel,
     metrics,
-    status: () => ({ bindings: registrar.size, withPush: withPush(), calls: tunnel.size, pushesPending: push?.size ?? 0 }),
+    status: () => ({ bindings: registrar.size, withPush: registrar.withPush, calls: tunnel.size, pushesPending: push?.size ?? 0 }),
     close() {
       tunnel.close();
       push?.close();
