@@ -149,7 +149,8 @@ export class ProviderSources {
   }
 
   private resolve(h: HostEntry): Promise<void> {
-    h.resolving ??= (async () => {
+    if (h.resolving) return h.resolving;
+    const run = async (): Promise<void> => {
       const uri = tryParseUri(h.uri);
       try {
         if (!uri) throw new Error('not a SIP URI');
@@ -160,10 +161,11 @@ export class ProviderSources {
         // the old addresses stay: a DNS hiccup must not lock the provider out
         this.resolveErrors++;
         this.opts.log?.warn({ provider: h.uri, err: (err as Error).message }, 'cannot resolve a provider: its requests are refused until it resolves');
-      } finally {
-        h.resolving = undefined;
       }
-    })();
+    };
+    h.resolving = run().finally(() => {
+      h.resolving = undefined;
+    });
     return h.resolving;
   }
 
