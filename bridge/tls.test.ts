@@ -86,3 +86,38 @@ test('with client verification, only phones with a certificate from the CA get t
   }
   t.true(bridge.metrics.connectionsRejected.get('tls-handshake') >= 1);
 });
+
+test('a TLS client that sends nothing, or stops mid-ClientHello, is closed at the header timeout', async (t) => {
+  const { connect } = await import('node:net');
+  const peer = await udpPeer();
+  const bridge = await bridgeWithPeers([peer], (c) => {
+    c.listen = { tls: { host: '127.0.0.1', port: 0 } };
+    c.tls = { certFile: files.cert, keyFile: files.key, verifyClient: false };
+    c.limits.headerTimeoutMs = 500;
+    c.limits.idleTimeoutMs = 60_000;
+  });
+  t.teardown(async () => {
+    peer.wire.close();
+    await bridge.close();
+  });
+  const port = bridge.addresses.tls!.port;
+  const open = (first: Buffer | undefined) =>
+    new Promise<boolean>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => {
+        if (first) s.write(first);
+      });
+      s.on('error', () => undefined);
+      s.once('close', () => resolve(true));
+      setTimeout(() => {
+        s.destroy();
+        reject(new Error('still open after 5 s'));
+      }, 5000).unref();
+    });
+  // a TLS record header announcing 512 bytes of handshake, then only the first few of them
+  const partialHello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+  const [silent, partial] = await Promise.all([open(undefined), open(partialHello)]);
+  t.true(silent, 'silent client closed');
+  t.true(partial, 'partial ClientHello closed');
+  await new Promise((r) => setTimeout(r, 200)); // tlsClientError is reported after the close
+  t.true(bridge.metrics.connectionsRejected.get('tls-handshake') >= 2, String(bridge.metrics.connectionsRejected.get('tls-handshake')));
+});
