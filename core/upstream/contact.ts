@@ -13,7 +13,12 @@ const PREFIX = 'acc-';
 // RFC 3261 §25.1: user = 1*( unreserved / escaped / user-unreserved )
 const SAFE = /^[A-Za-z0-9\-_.!~*'()&=+$,;?/]$/;
 
+const ALL_SAFE = /^[A-Za-z0-9\-_.!~*'()&=+$,;?/]*$/;
+
 export function contactUserFor(accountId: string): string {
+  // the usual key (digits, a UUID) needs no escaping: one test, one concatenation (this runs
+  // twice per refresh)
+  if (ALL_SAFE.test(accountId)) return PREFIX + accountId;
   let out = PREFIX;
   for (const ch of accountId) {
     if (SAFE.test(ch)) out += ch;

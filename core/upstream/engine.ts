@@ -70,6 +70,9 @@ export function checkAccount(a: UpstreamAccount): void {
   if (a.expires !== undefined && (!Number.isInteger(a.expires) || a.expires < 0)) throw bad(`expires must be a non-negative integer, got ${a.expires}`);
 }
 
+/** granularity (ms) of the engine's one timer for due-heap items (see arm()). */
+const TIMER_QUANTUM_MS = 20;
+
 const defaultAuthorize: Authorizer = (challenge, req) => buildAuthorization({ challenge, ...req });
 
 export class UpstreamEngine {
@@ -476,7 +479,14 @@ export class UpstreamEngine {
     if (slot && (this.freeFollowUps.length || this.freeReady.length)) at = now;
     else if (slot && (immediate || this.pacedFollowUps.length || this.ready.length)) at = now + this.bucket.waitMs(now);
     const top = this.heap.peek();
-    if (top && top.dueAt < at) at = Math.max(top.dueAt, now);
+    if (top) {
+      // Refresh and retry times are spread at random over the expiry window (~400 distinct
+      // milliseconds a second for a million accounts): firing the timer at the next multiple of
+      // TIMER_QUANTUM_MS instead of each exact millisecond wakes the process ~50 times a second
+      // and sends the due REGISTERs in small batches. A refresh is at most that much late.
+      const t = Math.max(Math.ceil(top.dueAt / TIMER_QUANTUM_MS) * TIMER_QUANTUM_MS, now);
+      if (t < at) at = t;
+    }
     if (at === Infinity) return;
     if (this.timer && this.armedAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
