@@ -5,16 +5,17 @@
  *     the bench registrar in a child process (fixtures/registrar.ts: 401 then 200) on loopback;
  *     wall time and this process's CPU to get N accounts Registered at RATE REGISTERs/s, next to
  *     sipp doing the same against the same registrar. Quick: 1 000 accounts; full: 100 000.
- *  2. `steady state N @3600 s (stub sender)`: N accounts loaded as after a restart (bindings
- *     valid; refreshes due at the steady rate N / 2430 s, 412/s for a million), refreshed
- *     through an in-memory sender that answers like a registrar (401 then 200) — no sockets, so
- *     this is the engine's own cost: heap, pacing, digest, state machine, promises. The first
- *     refresh after a restart has no cached nonce, so each costs 2 REGISTERs (later ones reuse
- *     the nonce: 1); the window therefore shows the heavier case. RSS after load (1M accounts in
- *     memory, not loaded from PostgreSQL) and CPU share of one core over the window.
- *     Full: 1 000 000 accounts, 30 s window; quick: 20 000, 1.5 s.
- *  3. (full only) the same 1M steady state over real UDP and the transaction layer to the
- *     registrar process: the whole sipis cost of keeping a million accounts registered.
+ *  2. `steady state N @3600 s, nonce reused (stub sender)`: the steady state after the first
+ *     refresh round, when each refresh is ONE REGISTER with preemptive credentials (nonce reuse,
+ *     nc+1) answered 200. N accounts are loaded as after a restart (bindings valid, refreshes due
+ *     at the steady rate N / 2430 s: 412/s for a million) and each is handed a real 401 through
+ *     its own machine, which is what the first round leaves behind (see `steadyState`). Through
+ *     an in-memory sender that answers 200: the engine's own cost (heap, timer, digest, state
+ *     machine, promises). RSS after load and CPU share of one core over the window, also scaled
+ *     to exactly the steady rate (`cpuPctAtSteadyRate`). Full: 1 000 000, 30 s; quick: 20 000.
+ *  3. the same over real UDP and the transaction layer to the registrar process (its nonces are
+ *     valid for a day, so every refresh is 1 REGISTER → 200; `challengesInWindow` shows it): the
+ *     whole sipis cost of keeping N accounts registered. Full: 1 000 000; quick: 20 000.
  *  4. `memory`: N accounts registered, each keeping its own nonce, distinct strings: heap and
  *     RSS of a long-running engine. Full: 1 000 000; quick: 20 000.
  *
