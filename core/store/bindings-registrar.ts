@@ -4,23 +4,9 @@
  * of the device's tokens: kinds it no longer sends are dropped), paged loading of every live
  * binding at start-up, and removals by id in batches (sweeps, `Contact: *`).
  */
-import type { BindingInput, DeviceBinding, PushTokenInput } from './devices.js';
+import { deviceBindingFromRow, type BindingInput, type DeviceBinding, type DeviceRow, type PushTokenInput } from './devices.js';
 import type { Pool } from './pool.js';
 import { arrayLiteral } from './sql-array.js';
-
-interface LiveRow {
-  id: string;
-  account_id: string;
-  instance_id: string;
-  contact: string;
-  source: string | null;
-  via_bridge: boolean;
-  flow_token: string | null;
-  expires_at: Date;
-  last_seen: Date;
-  user_agent: string | null;
-  tokens: Array<{ kind: string; provider: string; app_id: string | null; token: string; pn_param: string | null; dead_at: string | null }> | null;
-}
 
 const UPSERT_DEVICE = `
 INSERT INTO device (account_id, instance_id, contact, source, via_bridge, flow_token, expires_at, user_agent, last_seen)
@@ -85,31 +71,6 @@ export interface UpsertedBinding {
   deadKinds: string[];
 }
 
-function fromRow(r: LiveRow): DeviceBinding {
-  const id = Number(r.id);
-  return {
-    id,
-    accountId: Number(r.account_id),
-    instanceId: r.instance_id,
-    contact: r.contact,
-    source: r.source,
-    viaBridge: r.via_bridge,
-    flowToken: r.flow_token,
-    expiresAt: r.expires_at,
-    lastSeen: r.last_seen,
-    userAgent: r.user_agent,
-    pushTokens: (r.tokens ?? []).map((t) => ({
-      deviceId: id,
-      kind: t.kind,
-      provider: t.provider,
-      appId: t.app_id,
-      token: t.token,
-      pnParam: t.pn_param,
-      deadAt: t.dead_at ? new Date(t.dead_at) : null,
-    })),
-  };
-}
-
 export class RegistrarBindingStore {
   constructor(private readonly pool: Pool) {}
 
@@ -168,9 +129,9 @@ export class RegistrarBindingStore {
   async *live(pageSize = 5000): AsyncGenerator<DeviceBinding[]> {
     let after = 0;
     for (;;) {
-      const rows = await this.pool.execute<LiveRow>('reg_device_live_page', LIVE_PAGE, [after, pageSize]);
+      const rows = await this.pool.execute<DeviceRow>('reg_device_live_page', LIVE_PAGE, [after, pageSize]);
       if (rows.length === 0) return;
-      yield rows.map(fromRow);
+      yield rows.map(deviceBindingFromRow);
       if (rows.length < pageSize) return;
       after = Number(rows[rows.length - 1]!.id);
     }

@@ -48,7 +48,8 @@ export interface DeviceBinding {
   pushTokens: PushToken[];
 }
 
-interface DeviceRow {
+/** a `device` row with its tokens aggregated as JSON (the shape LIST_SQL returns). */
+export interface DeviceRow {
   id: string;
   account_id: string;
   instance_id: string;
@@ -89,7 +90,7 @@ SELECT d.id, d.account_id, d.instance_id, d.contact, d.source, d.via_bridge, d.f
 FROM device d WHERE d.account_id = $1 AND ($2::boolean OR d.expires_at > now())
 ORDER BY d.id`;
 
-function fromRow(r: DeviceRow): DeviceBinding {
+export function deviceBindingFromRow(r: DeviceRow): DeviceBinding {
   const id = Number(r.id);
   return {
     id,
@@ -141,7 +142,7 @@ export class DeviceStore {
   /** the account's bindings with their tokens; expired ones only when asked. */
   async listBindings(accountId: number, opts: { includeExpired?: boolean } = {}): Promise<DeviceBinding[]> {
     const rows = await this.pool.execute<DeviceRow>('device_list', LIST_SQL, [accountId, opts.includeExpired ?? false]);
-    return rows.map(fromRow);
+    return rows.map(deviceBindingFromRow);
   }
 
   async removeBinding(accountId: number, instanceId: string): Promise<boolean> {
