@@ -6,9 +6,9 @@
  *  - what depends only on the provider's challenge (algorithm, chosen qop, realm, opaque, the
  *    fixed parameter text) is prepared once per shared challenge base (registration.ts interns
  *    them per provider);
- *  - HA1 = H(username:realm:password) (RFC 7616 §3.4.2) is computed once per account and
- *    challenge base and kept with the account's challenge: it changes only with the user, realm
- *    or password, and the cache is tied to the account object it was made for;
+ *  - HA1 = H(username:realm:password) is NOT cached per account: measured, a cached HA1 costs
+ *    ~64 heap bytes an account (61 MiB for a million) to save one hash (~2 µs) per refresh,
+ *    about 0.1 % of a core at the steady rate — the wrong side of the 1.5 GiB budget;
  *  - cnonces come from a pooled random buffer (RFC 7616 §3.4: chosen by the client, unique per
  *    request; 96 random bits each, as before).
  * The text is byte-for-byte what `buildAuthorization` writes (same order, same quoting, RFC 3261
@@ -36,16 +36,6 @@ interface Prepared {
 }
 
 const prepared = new WeakMap<AuthChallenge, Prepared>();
-
-/**
- * The account's side of the cache, kept with its challenge (so for one challenge base): HA1 and
- * the account object it was computed for. The engine replaces the account object on every change
- * (new password, user or realm), so a changed account never reuses an old HA1.
- */
-export interface Ha1Cache {
-  ha1?: string;
-  ha1Of?: object;
-}
 
 function prepare(base: AuthChallenge): Prepared {
   let p = prepared.get(base);
@@ -101,17 +91,10 @@ function nextCnonce(): string {
 export function fastAuthorization(
   base: AuthChallenge,
   nonce: string,
-  cache: Ha1Cache,
-  owner: object,
   req: { method: string; uri: string; username: string; password: string; nc: number; cnonce?: string },
 ): string {
   const p = prepare(base);
-  let ha1 = cache.ha1;
-  if (ha1 === undefined || cache.ha1Of !== owner) {
-    ha1 = computeHa1(p.algorithm, req.username, p.realm, req.password);
-    cache.ha1 = ha1;
-    cache.ha1Of = owner;
-  }
+  const ha1 = computeHa1(p.algorithm, req.username, p.realm, req.password);
   const cnonce = p.needsCnonce ? (req.cnonce ?? nextCnonce()) : undefined;
   const nc = p.qop !== undefined ? formatNc(req.nc) : undefined;
   const response = computeResponse({ algorithm: p.algorithm, ha1, nonce, cnonce, nc, qop: p.qop, method: req.method, uri: req.uri, body: p.qop === 'auth-int' ? '' : undefined });

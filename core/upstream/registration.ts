@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuthChallenge } from '../sip/types.js';
 import { backoffDelay, retryAfterDelay, type BackoffConfig, type Random } from './backoff.js';
 import { contactUserFor } from './contact.js';
-import { fastAuthorization, type Ha1Cache } from './digest-fast.js';
+import { fastAuthorization } from './digest-fast.js';
 import type { HeapItem } from './due-heap.js';
 import type { Authorizer, RegisterResponse, RegisterSpec, RegistrationRecord, RegistrationState, UpstreamAccount } from './types.js';
 
@@ -203,8 +203,8 @@ export class Registration implements HeapItem {
       const req = { method: 'REGISTER', uri: a.registrar, username: a.authUser, password: a.password, nc: this.nc };
       spec.authorization = {
         header: this.challengeIsProxy ? 'Proxy-Authorization' : 'Authorization',
-        // the engine's default digest: cached HA1, no per-request challenge Map (digest-fast.ts)
-        value: ctx.fastDigest ? fastAuthorization(k.base, k.nonce, k, a, req) : ctx.authorize(challengeOf(k), req),
+        // the engine's default digest: no per-request challenge Map, prepared provider parts (digest-fast.ts)
+        value: ctx.fastDigest ? fastAuthorization(k.base, k.nonce, req) : ctx.authorize(challengeOf(k), req),
       };
       this.lastSentFresh = this.nc === 1;
       if (this.lastSentFresh) this.freshAuthSent += 1;
@@ -285,14 +285,7 @@ export class Registration implements HeapItem {
       return this.permanentFailure('Unauthorized', now, ctx);
     }
     const stale = (chosen.params.get('stale') ?? '').toLowerCase() === 'true';
-    const kept = keepChallenge(chosen);
-    // same provider challenge base, same account: H(user:realm:password) is still valid
-    const old = this.challenge;
-    if (old && old.base === kept.base && old.ha1Of === this.account) {
-      kept.ha1 = old.ha1;
-      kept.ha1Of = old.ha1Of;
-    }
-    this.challenge = kept;
+    this.challenge = keepChallenge(chosen);
     this.challengeIsProxy = res.status === 407;
     this.nc = 0;
     if (this.exchangeRequests >= ctx.policy.maxRequestsPerExchange) return this.permanentFailure('Unauthorized', now, ctx);
@@ -389,7 +382,7 @@ const own = (v: string): string => (v.length > 12 ? Buffer.from(v, 'latin1').toS
  * provider, interned) plus the account's own nonce as a flat string (a value sliced from a
  * parsed message would keep the whole message alive). A Map per account would cost ~400 bytes.
  */
-export interface KeptChallenge extends Ha1Cache {
+export interface KeptChallenge {
   base: AuthChallenge;
   nonce: string;
 }
@@ -410,8 +403,7 @@ export function keepChallenge(ch: AuthChallenge): KeptChallenge {
     base = { scheme: ch.scheme, params };
     bases.set(key, base);
   }
-  // ha1 fields present from the start: one object shape for every account (digest-fast.ts fills them)
-  return { base, nonce: own(p.get('nonce') ?? ''), ha1: undefined, ha1Of: undefined };
+  return { base, nonce: own(p.get('nonce') ?? '') };
 }
 
 /** The challenge to answer, rebuilt from what was kept (one small Map per REGISTER sent). */
