@@ -10,6 +10,7 @@
  * send callback and fail the transaction at once.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
 import { TransportError } from './errors.js';
 import { ingress, type IngressOptions, type IngressSink } from './ingress.js';
 import { hostForUri, ipFamily, newCounters, type Endpoint, type MessageHandler, type SendCallback, type Transport, type TransportCounters } from './types.js';
@@ -134,6 +135,7 @@ export class UdpTransport implements Transport {
       const socket = createSocket({
         type: fam === 6 ? 'udp6' : 'udp4',
         ipv6Only: fam === 6,
+        lookup: literalLookup,
         recvBufferSize: this.opts.recvBufferSize,
         sendBufferSize: this.opts.sendBufferSize,
       });
@@ -165,4 +167,16 @@ export class UdpTransport implements Transport {
       });
     });
   }
+}
+
+/**
+ * dgram resolves every destination with dns.lookup, even an IP literal, which costs a trip
+ * through the lookup machinery per datagram. This transport only ever sends to addresses the
+ * RFC 3263 resolver already produced, so literals are answered at once; anything else still
+ * goes to dns.lookup.
+ */
+function literalLookup(host: string, family: unknown, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const fam = ipFamily(host);
+  if (fam !== 0) cb(null, host, fam);
+  else dnsLookup(host, { family: family === 6 ? 6 : 4 }, cb);
 }
