@@ -13,30 +13,55 @@
  *    from caller to phone are the baseline, "added" = via sipis − direct at p50 and p99. At a
  *    modest rate (100 calls/s): this process runs both peers, and near its own
  *    saturation its queueing, not sipis, would dominate.
+ *
+ * What the end-to-end p99 is made of (rows under the via-sipis one): the stamps are ms since the
+ * epoch (performance.timeOrigin + now(), comparable across processes on one host), so the child
+ * (--legs) times the leg sender → start of its handler, and times the handler itself; per
+ * message kind rows show no kind waits on a timer tick (all kinds have the same tail). The loop
+ * lag of both processes is in the extras. On the shared 2-core box the tail is the extra hop's
+ * wake-ups (two more processes to schedule per message), the child's GC pauses (its heap holds
+ * every transaction for Timer J/D, 32 s) and the bench's own loop, not sipis's work (p99 < 0.5 ms).
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Dialog, DialogStore } from '../../core/dialog/index.js';
 import { createRequest, type SipMessage } from '../../core/sip/index.js';
 import { newCallId, newTag, TransactionLayer, type InviteServerTransaction } from '../../core/transaction/index.js';
 import { UdpTransport, type Endpoint } from '../../core/transport/index.js';
 import { freeSipPort } from '../../fixtures/net.js';
-import { repoRoot } from '../../fixtures/paths.js';
 import { hasSipp, runSipp } from '../../fixtures/sipp.js';
 import { startProc } from '../../fixtures/proc.js';
 import type { BenchOptions, BenchRow, BenchSuite } from '../lib.js';
 
+// the child next to this file (dist/ or a private --outDir build alike)
+const here = dirname(fileURLToPath(import.meta.url));
 const T = 'X-Bench-T';
-const now = (): number => performance.now();
-const stamp = (): [string, string] => [T, now().toFixed(3)];
+const LAG_RES_MS = 10;
+// ms since the epoch with µs resolution: comparable with the child's clock (bench/tunnel/sipis-child --legs)
+const now = (): number => performance.timeOrigin + performance.now();
+// During warm-up the stamp goes under another name: neither the peers nor the child time it.
+let stampName = T;
+const stamp = (): [string, string] => [stampName, now().toFixed(3)];
 const SDP = 'v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n';
 
 class Samples {
   readonly ms: number[] = [];
+  readonly kinds = new Map<string, number[]>();
   add(msg: SipMessage): void {
     const t = Number(msg.header(T));
     if (!Number.isFinite(t)) return;
     const d = now() - t;
     this.ms.push(d);
+    const k = msg.isRequest ? msg.method : `${msg.status}/${msg.cseq.method}`;
+    let a = this.kinds.get(k);
+    if (!a) this.kinds.set(k, (a = []));
+    a.push(d);
+  }
+  static of(ms: number[]): Samples {
+    const s = new Samples();
+    s.ms.push(...ms);
+    return s;
   }
   pct(p: number): number {
     const s = [...this.ms].sort((a, b) => a - b);
@@ -44,14 +69,25 @@ class Samples {
   }
 }
 
+interface ChildReport {
+  loopLagUs?: { p50: number; p99: number; max: number };
+  legInMs?: { count: number; p50: number; p99: number; max: number };
+  handlerMs?: { count: number; p50: number; p99: number; max: number };
+}
+
+/** Where the peers put their samples: one object per measured run. */
+interface Sink {
+  cur: Samples;
+}
+
 /** The phone: answers 180 + 200 at once, BYE 200; stamps what it sends, times what it gets. */
-async function phone(samples: Samples): Promise<{ layer: TransactionLayer; endpoint: Endpoint; close(): Promise<void> }> {
+async function phone(sink: Sink): Promise<{ layer: TransactionLayer; endpoint: Endpoint; close(): Promise<void> }> {
   const transport = await UdpTransport.listen({ listen: [{ host: '127.0.0.1', port: 0 }], recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
   const layer = new TransactionLayer(transport, { timers: { trying: 0 } });
   const ep = transport.endpoints[0]!;
   const contact: [string, string] = ['Contact', `<sip:phone@127.0.0.1:${ep.port}>`];
   layer.onRequest((tx, req) => {
-    samples.add(req);
+    sink.cur.add(req);
     if (req.method === 'INVITE') {
       const ist = tx as InviteServerTransaction;
       ist.reply(180, 'Ringing', { headers: [contact, stamp()] });
@@ -65,7 +101,7 @@ async function phone(samples: Samples): Promise<{ layer: TransactionLayer; endpo
 }
 
 /** The caller: INVITE, ACK, BYE at once; resolves when the BYE is answered. */
-async function caller(samples: Samples) {
+async function caller(sink: Sink) {
   const transport = await UdpTransport.listen({ listen: [{ host: '127.0.0.1', port: 0 }], recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
   const layer = new TransactionLayer(transport);
   const dialogs = new DialogStore();
@@ -93,7 +129,7 @@ async function caller(samples: Samples) {
         {
           onResponse: (res, tx) => {
             if (res.status === 100) return;
-            if (res.status < 200 || !answered) samples.add(res);
+            if (res.status < 200 || !answered) sink.cur.add(res);
             if (res.status < 200 || res.status >= 300 || answered) {
               if (res.status >= 300) resolve(false);
               return;
@@ -107,7 +143,7 @@ async function caller(samples: Samples) {
               {
                 onResponse: (r) => {
                   if (r.status < 200) return;
-                  samples.add(r);
+                  sink.cur.add(r);
                   dialogs.delete(d);
                   resolve(r.status === 200);
                 },
@@ -124,7 +160,7 @@ async function caller(samples: Samples) {
   return { call, close: async () => (layer.close(), transport.close()) };
 }
 
-async function measure(n: number, rate: number, uri: string, target: Endpoint, samples: Samples, c: Awaited<ReturnType<typeof caller>>): Promise<{ ok: number; wallS: number }> {
+async function measure(n: number, rate: number, uri: string, target: Endpoint, c: Awaited<ReturnType<typeof caller>>): Promise<{ ok: number; wallS: number }> {
   const t0 = now();
   const done: Array<Promise<boolean>> = [];
   let started = 0;
@@ -163,6 +199,18 @@ function row(name: string, s: Samples, base?: Samples, extra: Record<string, num
   };
 }
 
+/** A leg timed in the child (its JSON report; stamped messages only, so no warm-up). */
+function legRow(name: string, h: { count: number; p50: number; p99: number; max: number }): BenchRow {
+  return {
+    suite: 'tunnel-delay',
+    name,
+    medianNs: h.p50 * 1e6,
+    opsPerSec: h.p50 > 0 ? 1000 / h.p50 : 0,
+    samples: h.count,
+    extra: { p50us: Math.round(h.p50 * 1000), p99us: Math.round(h.p99 * 1000), maxUs: Math.round(h.max * 1000) },
+  };
+}
+
 /** (1): sipp through the child with --timing; the child's own handler times. */
 async function handlerTimes(opts: BenchOptions): Promise<BenchRow[]> {
   if (!hasSipp()) return [];
@@ -171,7 +219,7 @@ async function handlerTimes(opts: BenchOptions): Promise<BenchRow[]> {
   const phonePort = await freeSipPort();
   const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: 120 });
   await uas.ready;
-  const child = startProc(process.execPath, [join(repoRoot, 'dist', 'bench', 'tunnel', 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = startProc(process.execPath, [join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const line = await child.waitFor(/listening \S+:(\d+)/);
     const port = Number(/:(\d+)$/.exec(line)![1]);
@@ -203,30 +251,47 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const rate = opts.quick ? 100 : 100;
   const direct = new Samples();
   const via = new Samples();
-  const warm = new Samples();
-  const ph = await phone(direct);
-  const c = await caller(direct);
-  const child = startProc(process.execPath, [join(repoRoot, 'dist', 'bench', 'tunnel', 'sipis-child.js'), '--phone', `127.0.0.1:${ph.endpoint.port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sink: Sink = { cur: new Samples() };
+  const ph = await phone(sink);
+  const c = await caller(sink);
+  const child = startProc(process.execPath, [join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${ph.endpoint.port}`, '--legs'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const line = await child.waitFor(/listening \S+:(\d+)/);
     const sipis: Endpoint = { address: '127.0.0.1', port: Number(/:(\d+)$/.exec(line)![1]) };
     const phoneUri = `sip:phone@127.0.0.1:${ph.endpoint.port}`;
     // warm-up of both paths, not measured
-    await measure(Math.min(n, 200), rate, phoneUri, ph.endpoint, warm, c);
-    await measure(Math.min(n, 200), rate, `sip:acc-1@127.0.0.1:${sipis.port}`, sipis, warm, c);
-    direct.ms.length = 0;
-    const d = await measure(n, rate, phoneUri, ph.endpoint, direct, c);
-    // the same samples object is written by both peers: swap in the via-sipis one
-    const saved = [...direct.ms];
-    direct.ms.length = 0;
-    const v = await measure(n, rate, `sip:acc-1@127.0.0.1:${sipis.port}`, sipis, direct, c);
-    via.ms.push(...direct.ms);
-    direct.ms.length = 0;
-    direct.ms.push(...saved);
+    stampName = 'X-Bench-Warm';
+    await measure(Math.min(n, 200), rate, phoneUri, ph.endpoint, c);
+    await measure(Math.min(n, 200), rate, `sip:acc-1@127.0.0.1:${sipis.port}`, sipis, c);
+    stampName = T;
+    const lag = monitorEventLoopDelay({ resolution: LAG_RES_MS });
+    lag.enable();
+    sink.cur = direct;
+    const d = await measure(n, rate, phoneUri, ph.endpoint, c);
+    lag.reset();
+    sink.cur = via;
+    const v = await measure(n, rate, `sip:acc-1@127.0.0.1:${sipis.port}`, sipis, c);
+    const over = (ns: number): number => Math.max(0, ns / 1e3 - LAG_RES_MS * 1e3);
+    const lagVia = { p99: over(lag.percentile(99)), max: over(lag.max) };
+    lag.disable();
+    await child.stop();
+    const cj = /\{"tunnel".*\}/.exec(child.output());
+    const cr = cj ? (JSON.parse(cj[0]) as ChildReport) : undefined;
+    const childLag = cr?.loopLagUs;
     return [
       ...rows,
       row(`one-way, caller → phone direct (${rate} calls/s)`, direct, undefined, { calls: d.ok }),
-      row(`one-way through the sipis tunnel (${rate} calls/s)`, via, direct, { calls: v.ok, failed: n - v.ok }),
+      row(`one-way through the sipis tunnel (${rate} calls/s)`, via, direct, {
+        calls: v.ok,
+        failed: n - v.ok,
+        // how late each process's event loop ran (µs beyond a 10 ms sampling timer)
+        benchLoopLagP99us: Math.round(lagVia.p99),
+        benchLoopLagMaxUs: Math.round(lagVia.max),
+        ...(childLag ? { sipisLoopLagP99us: childLag.p99, sipisLoopLagMaxUs: childLag.max } : {}),
+      }),
+      ...(cr?.legInMs ? [legRow('  of which: sender → sipis handler start (socket, wake-up, loop)', cr.legInMs)] : []),
+      ...(cr?.handlerMs ? [legRow('  of which: sipis handler (sync work per message)', cr.handlerMs)] : []),
+      ...[...via.kinds.keys()].map((k) => row(`  via sipis, ${k} only`, Samples.of(via.kinds.get(k)!), Samples.of(direct.kinds.get(k) ?? []))),
     ];
   } finally {
     await child.stop();

@@ -8,6 +8,7 @@
  * Prints `listening HOST:PORT`; SIGTERM prints the counters (and with --timing the time spent per
  * received message) as JSON and exits.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { TransactionLayer } from '../../core/transaction/index.js';
 import { UdpTransport } from '../../core/transport/index.js';
 import { attachTunnel, createTunnel } from '../../core/tunnel/index.js';
@@ -40,22 +41,40 @@ attachTunnel(layer, tunnel, (tx) => void tx.reply(403));
 // tunnel, building and handing the relayed message to the socket): the delay sipis itself adds.
 // Parsing happens before this handler (bench/sip/parse measures it).
 const timing: number[] = [];
-if (process.argv.includes('--timing')) {
+// --legs: for every received message stamped `X-Bench-T` (the sender's clock, ms since the
+// epoch, from performance.timeOrigin: comparable across processes on one host), how long it
+// took from the sender to the start of our handler: socket, scheduling, this loop's lag.
+const legIn: number[] = [];
+const legs = process.argv.includes('--legs');
+if (legs || process.argv.includes('--timing')) {
   transport.onMessage((msg, remote, local) => {
     const t0 = performance.now();
+    // with --legs only the stamped messages count (no warm-up, no ACK or 100): both legs alike
+    const sent = legs ? Number(msg.header('X-Bench-T')) : 0;
+    if (!Number.isFinite(sent)) return void layer.receive(msg, remote, local);
+    if (legs && legIn.length < 2_000_000) legIn.push(performance.timeOrigin + t0 - sent);
     layer.receive(msg, remote, local);
     if (timing.length < 2_000_000) timing.push(performance.now() - t0);
   });
 }
-const pct = (p: number): number => {
-  const s = Float64Array.from(timing).sort();
+const pct = (p: number, of: number[] = timing): number => {
+  const s = Float64Array.from(of).sort();
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : 0;
 };
+// how late this process's event loop runs (µs, beyond the sampling timer's own 10 ms): a datagram
+// that arrives while the loop is busy (GC, a long task) or not scheduled waits about that long.
+// A coarse timer on purpose: a 1 ms one would wake sipis 1000 times a second and perturb it.
+const LAG_RES_MS = 10;
+const lag = monitorEventLoopDelay({ resolution: LAG_RES_MS });
+lag.enable();
 const ep = transport.endpoints[0]!;
 console.log(`listening ${ep.address}:${ep.port}`);
 process.on('SIGTERM', () => {
   const handlerMs = timing.length ? { count: timing.length, p50: pct(50), p99: pct(99), max: pct(100) } : undefined;
-  console.log(JSON.stringify({ tunnel: tunnel.counters, size: tunnel.size, layer: layer.counters, transport: transport.counters, handlerMs }));
+  const legInMs = legIn.length ? { count: legIn.length, p50: pct(50, legIn), p99: pct(99, legIn), max: pct(100, legIn) } : undefined;
+  const over = (ns: number): number => Math.max(0, Math.round(ns / 1e3 - LAG_RES_MS * 1e3));
+  const loopLagUs = { p50: over(lag.percentile(50)), p99: over(lag.percentile(99)), max: over(lag.max) };
+  console.log(JSON.stringify({ tunnel: tunnel.counters, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, handlerMs, legInMs }));
   tunnel.close();
   layer.close();
   void transport.close().then(() => process.exit(0));
