@@ -73,6 +73,7 @@ interface ChildReport {
   loopLagUs?: { p50: number; p99: number; max: number };
   legInMs?: { count: number; p50: number; p99: number; max: number };
   handlerMs?: { count: number; p50: number; p99: number; max: number };
+  gc?: { count: number; totalMs: number; maxMs: number };
 }
 
 /** Where the peers put their samples: one object per measured run. */
@@ -288,6 +289,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
         benchLoopLagP99us: Math.round(lagVia.p99),
         benchLoopLagMaxUs: Math.round(lagVia.max),
         ...(childLag ? { sipisLoopLagP99us: childLag.p99, sipisLoopLagMaxUs: childLag.max } : {}),
+        ...(cr?.gc ? { sipisGcPauses: cr.gc.count, sipisGcTotalMs: Math.round(cr.gc.totalMs), sipisGcMaxUs: Math.round(cr.gc.maxMs * 1000) } : {}),
       }),
       ...(cr?.legInMs ? [legRow('  of which: sender → sipis handler start (socket, wake-up, loop)', cr.legInMs)] : []),
       ...(cr?.handlerMs ? [legRow('  of which: sipis handler (sync work per message)', cr.handlerMs)] : []),

@@ -8,7 +8,7 @@
  * Prints `listening HOST:PORT`; SIGTERM prints the counters (and with --timing the time spent per
  * received message) as JSON and exits.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { TransactionLayer } from '../../core/transaction/index.js';
 import { UdpTransport } from '../../core/transport/index.js';
 import { attachTunnel, createTunnel } from '../../core/tunnel/index.js';
@@ -67,6 +67,16 @@ const pct = (p: number, of: number[] = timing): number => {
 const LAG_RES_MS = 10;
 const lag = monitorEventLoopDelay({ resolution: LAG_RES_MS });
 lag.enable();
+// GC pauses in this process (ms): a datagram arriving during one waits for it to end
+const gc = { count: 0, totalMs: 0, maxMs: 0 };
+const gcObs = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.count++;
+    gc.totalMs += e.duration;
+    if (e.duration > gc.maxMs) gc.maxMs = e.duration;
+  }
+});
+gcObs.observe({ entryTypes: ['gc'] });
 const ep = transport.endpoints[0]!;
 console.log(`listening ${ep.address}:${ep.port}`);
 process.on('SIGTERM', () => {
@@ -74,7 +84,8 @@ process.on('SIGTERM', () => {
   const legInMs = legIn.length ? { count: legIn.length, p50: pct(50, legIn), p99: pct(99, legIn), max: pct(100, legIn) } : undefined;
   const over = (ns: number): number => Math.max(0, Math.round(ns / 1e3 - LAG_RES_MS * 1e3));
   const loopLagUs = { p50: over(lag.percentile(50)), p99: over(lag.percentile(99)), max: over(lag.max) };
-  console.log(JSON.stringify({ tunnel: tunnel.counters, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, handlerMs, legInMs }));
+  console.log(JSON.stringify({ tunnel: tunnel.counters, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, handlerMs, legInMs, gc }));
+  gcObs.disconnect();
   tunnel.close();
   layer.close();
   void transport.close().then(() => process.exit(0));
