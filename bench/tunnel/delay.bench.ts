@@ -14,7 +14,8 @@
  *    modest rate (100 calls/s): this process runs both peers, and near its own
  *    saturation its queueing, not sipis, would dominate.
  *
- * What the end-to-end p99 is made of (rows under the via-sipis one): the stamps are ms since the
+ * The child runs with the production 100 Trying timer (200 ms: the phone answers first, so no
+ * 100 is built and sent ahead of the relayed INVITE). What the end-to-end p99 is made of (rows under the via-sipis one): the stamps are ms since the
  * epoch (performance.timeOrigin + now(), comparable across processes on one host), so the child
  * (--legs) times the leg sender → start of its handler, and times the handler itself; per
  * message kind rows show no kind waits on a timer tick (all kinds have the same tail). The loop
@@ -255,7 +256,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const sink: Sink = { cur: new Samples() };
   const ph = await phone(sink);
   const c = await caller(sink);
-  const child = startProc(process.execPath, [join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${ph.endpoint.port}`, '--legs'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = startProc(process.execPath, [join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${ph.endpoint.port}`, '--legs', '--trying', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const line = await child.waitFor(/listening \S+:(\d+)/);
     const sipis: Endpoint = { address: '127.0.0.1', port: Number(/:(\d+)$/.exec(line)![1]) };

@@ -25,8 +25,10 @@ if (!phone || !/^[\d.]+:\d+$/.test(phone)) {
   process.exit(2);
 }
 const transport = await UdpTransport.listen({ listen: [{ host: '127.0.0.1', port: Number(arg('port', '0')) }], recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
-// 100 Trying at once, as sipp's and Kamailio's answers do (the loopback bench compares them)
-const layer = new TransactionLayer(transport, { timers: { trying: 0 } });
+// 100 Trying at once, as sipp's and Kamailio's answers do (the loopback bench compares them);
+// `--trying MS` for the production default (200: no 100 when the phone answers in time), which
+// does not send a 100 ahead of the relayed INVITE
+const layer = new TransactionLayer(transport, { timers: { trying: Number(arg('trying', '0')) } });
 const registrar = new FakeRegistrar(() => '1');
 registrar.add({ accountId: '1', instanceId: 'phone', contact: `sip:phone@${phone}`, path: [], flow: { transport: 'udp', source: phone, viaBridge: false, via: phone }, expiresAt: Date.now() + 86_400_000, pushTargets: [] });
 const tunnel = createTunnel({
