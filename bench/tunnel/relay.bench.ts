@@ -15,10 +15,10 @@
  * `-timeout` 60 s.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { hasKamailio, startKamailio } from '../../fixtures/kamailio.js';
 import { freeSipPort } from '../../fixtures/net.js';
-import { repoRoot } from '../../fixtures/paths.js';
 import { startProc } from '../../fixtures/proc.js';
 import { hasSipp, runSipp, type SippRun } from '../../fixtures/sipp.js';
 import type { BenchOptions, BenchRow, BenchSuite } from '../lib.js';
@@ -126,7 +126,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
 
   const phonePort = await freeSipPort();
   const phone2 = await uas(phonePort);
-  const child = startProc(process.execPath, [join(repoRoot, 'dist', 'bench', 'tunnel', 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = startProc(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let ourM: Measure;
   try {
     const line = await child.waitFor(/listening \S+:(\d+)/);
