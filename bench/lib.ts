@@ -103,3 +103,38 @@ export function formatTable(rows: BenchRow[]): string {
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
+
+/** One load run against a process under test: work done, wall time, that process's CPU time. */
+export interface LoadMeasure {
+  name: string;
+  /** requests or calls completed */
+  count: number;
+  wallS: number;
+  cpuS: number;
+  failed: number;
+}
+
+/**
+ * The row of a load run. Wall-clock rates depend on the load generator and the neighbours, so
+ * the figure that compares servers is work per CPU-second of the process under test, set against
+ * the baseline (Kamailio) measured in the same run.
+ */
+export function loadRow(suite: string, m: LoadMeasure, perCpuKey: string, base?: LoadMeasure): BenchRow {
+  const ops = m.count / m.wallS;
+  const perCpu = m.cpuS > 0 ? m.count / m.cpuS : 0;
+  const basePerCpu = base && base.cpuS > 0 ? base.count / base.cpuS : 0;
+  return {
+    suite,
+    name: m.name,
+    medianNs: ops > 0 ? 1e9 / ops : 0,
+    opsPerSec: ops,
+    samples: 1,
+    ...(base ? { baseline: base.name, ratio: base.count / base.wallS / ops } : {}),
+    extra: {
+      [perCpuKey]: Math.round(perCpu),
+      cpuS: m.cpuS.toFixed(2),
+      failed: m.failed,
+      ...(base && basePerCpu > 0 ? { perCpuVsKamailio: (perCpu / basePerCpu).toFixed(2) } : {}),
+    },
+  };
+}

@@ -14,7 +14,7 @@ import { startKamailioResponder, hasKamailio } from '../../fixtures/kamailio.js'
 import { startProc } from '../../fixtures/proc.js';
 import { hasSipp, runSipp } from '../../fixtures/sipp.js';
 import { repoRoot } from '../../fixtures/paths.js';
-import type { BenchOptions, BenchRow, BenchSuite } from '../lib.js';
+import { loadRow, type BenchOptions, type BenchRow, type BenchSuite, type LoadMeasure } from '../lib.js';
 
 const TICK = 100; // USER_HZ on Linux
 
@@ -63,23 +63,8 @@ async function load(name: string, port: number, pid: number, n: number): Promise
 }
 
 function row(m: Measure, base?: Measure): BenchRow {
-  const perCpu = m.cpuS > 0 ? m.requests / m.cpuS : 0;
-  const basePerCpu = base && base.cpuS > 0 ? base.requests / base.cpuS : 0;
-  const ops = m.requests / m.wallS;
-  return {
-    suite: 'transaction-loopback',
-    name: m.name,
-    medianNs: ops > 0 ? 1e9 / ops : 0,
-    opsPerSec: ops,
-    samples: 1,
-    ...(base ? { baseline: base.name, ratio: base.requests / base.wallS / ops } : {}),
-    extra: {
-      reqPerCpuS: Math.round(perCpu),
-      cpuS: m.cpuS.toFixed(2),
-      failed: m.failed,
-      ...(base && basePerCpu > 0 ? { perCpuVsKamailio: (perCpu / basePerCpu).toFixed(2) } : {}),
-    },
-  };
+  const measure = (x: Measure): LoadMeasure => ({ name: x.name, count: x.requests, wallS: x.wallS, cpuS: x.cpuS, failed: x.failed });
+  return loadRow('transaction-loopback', measure(m), 'reqPerCpuS', base && measure(base));
 }
 
 async function run(opts: BenchOptions): Promise<BenchRow[]> {

@@ -21,7 +21,7 @@ import { hasKamailio, startKamailio } from '../../fixtures/kamailio.js';
 import { freeSipPort } from '../../fixtures/net.js';
 import { startProc } from '../../fixtures/proc.js';
 import { hasSipp, runSipp, type SippRun } from '../../fixtures/sipp.js';
-import type { BenchOptions, BenchRow, BenchSuite } from '../lib.js';
+import { loadRow, type BenchOptions, type BenchRow, type BenchSuite, type LoadMeasure } from '../lib.js';
 
 const TICK = 100; // USER_HZ on Linux
 
@@ -81,23 +81,8 @@ async function load(name: string, target: number, service: string, pid: number, 
 }
 
 function row(m: Measure, base?: Measure): BenchRow {
-  const ops = m.calls / m.wallS;
-  const perCpu = m.cpuS > 0 ? m.calls / m.cpuS : 0;
-  const basePerCpu = base && base.cpuS > 0 ? base.calls / base.cpuS : 0;
-  return {
-    suite: 'tunnel-relay',
-    name: m.name,
-    medianNs: ops > 0 ? 1e9 / ops : 0,
-    opsPerSec: ops,
-    samples: 1,
-    ...(base ? { baseline: base.name, ratio: base.calls / base.wallS / ops } : {}),
-    extra: {
-      callsPerCpuS: Math.round(perCpu),
-      cpuS: m.cpuS.toFixed(2),
-      failed: m.failed,
-      ...(base && basePerCpu > 0 ? { perCpuVsKamailio: (perCpu / basePerCpu).toFixed(2) } : {}),
-    },
-  };
+  const measure = (x: Measure): LoadMeasure => ({ name: x.name, count: x.calls, wallS: x.wallS, cpuS: x.cpuS, failed: x.failed });
+  return loadRow('tunnel-relay', measure(m), 'callsPerCpuS', base && measure(base));
 }
 
 async function run(opts: BenchOptions): Promise<BenchRow[]> {
