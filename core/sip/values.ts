@@ -8,52 +8,52 @@ import { paramsMap, validParams } from './params.js';
 import { latin1 } from './header-value.js';
 import type { EventHeader } from './types.js';
 
+/** The element found by the last elementAt: start, end (trimmed; empty when start === end). */
+const ELEMENT = new Int32Array(2);
+
 /**
- * Splits a decoded list value on the commas that separate elements (RFC 3261 §7.3.1), not
- * those inside a quoted-string or between angle brackets: the non-empty trimmed elements.
+ * Finds the list element that starts at `from` in a decoded list value: up to the next comma
+ * that separates elements (RFC 3261 §7.3.1), not one inside a quoted-string or between angle
+ * brackets. Leaves its trimmed bounds in ELEMENT and returns where the next element starts
+ * (past the end when this was the last one). One scanner for both functions below.
  */
-export function listElements(s: string): string[] {
-  const out: string[] = [];
+function elementAt(s: string, from: number): number {
   const end = s.length;
-  let start = 0;
-  let i = 0;
-  while (i <= end) {
-    const c = i < end ? s.charCodeAt(i) : 0x2c;
-    if (c === 0x22 && i < end) {
+  let i = from;
+  while (i < end) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) {
       const q = scanQuoted(s, i, end);
       i = q < 0 ? end : q;
-    } else if (c === 0x3c && i < end) {
+    } else if (c === 0x3c) {
       const g = s.indexOf('>', i + 1);
       i = g < 0 ? end : g + 1;
-    } else if (c === 0x2c) {
-      const a = skipWs(s, start, i);
-      const z = trimEnd(s, a, i);
-      if (z > a) out.push(s.slice(a, z));
-      start = ++i;
-    } else i++;
+    } else if (c === 0x2c) break;
+    else i++;
+  }
+  const a = skipWs(s, from, i);
+  ELEMENT[0] = a;
+  ELEMENT[1] = trimEnd(s, a, i);
+  return i + 1;
+}
+
+/** The non-empty trimmed elements of a decoded list value. */
+export function listElements(s: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i <= s.length; ) {
+    i = elementAt(s, i);
+    if (ELEMENT[1]! > ELEMENT[0]!) out.push(s.slice(ELEMENT[0], ELEMENT[1]));
   }
   return out;
 }
 
 /** The first non-empty element of a decoded list value (undefined when there is none). */
 export function firstElement(s: string): string | undefined {
-  const end = s.length;
-  let start = 0;
-  let i = 0;
-  while (i <= end) {
-    const c = i < end ? s.charCodeAt(i) : 0x2c;
-    if (c === 0x22 && i < end) {
-      const q = scanQuoted(s, i, end);
-      i = q < 0 ? end : q;
-    } else if (c === 0x3c && i < end) {
-      const g = s.indexOf('>', i + 1);
-      i = g < 0 ? end : g + 1;
-    } else if (c === 0x2c) {
-      const a = skipWs(s, start, i);
-      const z = trimEnd(s, a, i);
-      if (z > a) return a === 0 && z === end ? s : s.slice(a, z);
-      start = ++i;
-    } else i++;
+  for (let i = 0; i <= s.length; ) {
+    i = elementAt(s, i);
+    const a = ELEMENT[0]!;
+    const z = ELEMENT[1]!;
+    if (z > a) return a === 0 && z === s.length ? s : s.slice(a, z);
   }
   return undefined;
 }
