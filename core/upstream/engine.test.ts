@@ -45,6 +45,16 @@ function harness(opts: Partial<EngineOptions> = {}, respond?: (spec: RegisterSpe
   return { engine, sent, saved };
 }
 
+/** Load the accounts, start, and let the first REGISTER → 401 → REGISTER → 200 round complete. */
+async function startRegistered(engine: ReturnType<typeof harness>['engine'], accounts: UpstreamAccount[]): Promise<void> {
+  engine.load(accounts, new Map());
+  engine.start();
+  engine.pump();
+  await settle();
+  engine.advance(100);
+  await settle();
+}
+
 test('start-up is paced by the token bucket; follow-ups (401 answers) go before new exchanges', async (t) => {
   const { engine, sent } = harness();
   engine.load(
@@ -96,12 +106,7 @@ test('accounts whose stored binding is still valid are not re-registered at star
 
 test('disable → one unREGISTER (Expires 0, same Call-ID, next CSeq), then Idle persisted and dropped', async (t) => {
   const { engine, sent, saved } = harness();
-  engine.load([account('x')], new Map());
-  engine.start();
-  engine.pump();
-  await settle();
-  engine.advance(100);
-  await settle();
+  await startRegistered(engine, [account('x')]);
   t.is(engine.get('x')!.state, 'Registered');
   const last = sent.at(-1)!;
   engine.upsertAccount(account('x', { enabled: false }));
@@ -125,12 +130,7 @@ test('disable → one unREGISTER (Expires 0, same Call-ID, next CSeq), then Idle
 
 test('delete → unREGISTER, and no row written afterwards (the account row is gone)', async (t) => {
   const { engine, sent, saved } = harness();
-  engine.load([account('d')], new Map());
-  engine.start();
-  engine.pump();
-  await settle();
-  engine.advance(100);
-  await settle();
+  await startRegistered(engine, [account('d')]);
   await engine.flush();
   saved.length = 0;
   engine.removeAccount('d', { deleted: true });
@@ -143,12 +143,7 @@ test('delete → unREGISTER, and no row written afterwards (the account row is g
 
 test('password change → re-registered at once without the old credentials', async (t) => {
   const { engine, sent } = harness();
-  engine.load([account('p')], new Map());
-  engine.start();
-  engine.pump();
-  await settle();
-  engine.advance(100);
-  await settle();
+  await startRegistered(engine, [account('p')]);
   const n = sent.length;
   engine.upsertAccount(account('p', { password: 'new' }));
   engine.advance(100);
@@ -170,12 +165,7 @@ test('password change → re-registered at once without the old credentials', as
 
 test('registrar change → unREGISTER at the old registrar (old Call-ID), REGISTER at the new one (new Call-ID)', async (t) => {
   const { engine, sent } = harness();
-  engine.load([account('r')], new Map());
-  engine.start();
-  engine.pump();
-  await settle();
-  engine.advance(100);
-  await settle();
+  await startRegistered(engine, [account('r')]);
   const oldCallId = sent.at(-1)!.callId;
   const n = sent.length;
   engine.upsertAccount(account('r', { registrar: 'sip:other.example.com' }));
@@ -197,12 +187,7 @@ test('registrar change → unREGISTER at the old registrar (old Call-ID), REGIST
 
 test('resync diff: new accounts registered, vanished ones unregistered, shard predicate respected', async (t) => {
   const { engine, sent } = harness({ owns: (id) => id !== 'foreign' });
-  engine.load([account('keep'), account('gone'), account('foreign')], new Map());
-  engine.start();
-  engine.pump();
-  await settle();
-  engine.advance(100);
-  await settle();
+  await startRegistered(engine, [account('keep'), account('gone'), account('foreign')]);
   t.is(engine.size, 2);
   t.false(sent.some((s) => s.accountId === 'foreign'));
   engine.syncAccounts([account('keep'), account('new'), account('foreign')]);
@@ -244,12 +229,7 @@ test('a dead database keeps registrations going; states are written once it is b
       saved.push(...records);
     },
   });
-  engine.load([account('1'), account('2')], new Map());
-  engine.start();
-  engine.pump();
-  await settle();
-  engine.advance(100);
-  await settle();
+  await startRegistered(engine, [account('1'), account('2')]);
   await engine.flush();
   t.is(engine.countByState().Registered, 2);
   t.true(engine.counters.dbErrors >= 1);
@@ -366,12 +346,7 @@ test('a REGISTER that cannot be built fails that account only, with backoff', as
       return 'Digest x';
     },
   });
-  engine.load([account('a'), account('b')], new Map());
-  engine.start();
-  engine.pump();
-  await settle();
-  engine.advance(100);
-  await settle();
+  await startRegistered(engine, [account('a'), account('b')]);
   t.is(engine.get('a')!.state, 'Error');
   t.regex(engine.get('a')!.lastReason ?? '', /cannot build REGISTER/);
   t.is(engine.inFlight, 0);
