@@ -18,9 +18,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { repoRoot } from '../../fixtures/paths.js';
 import { startProc } from '../../fixtures/proc.js';
 import { requestFor } from '../../fixtures/push/requests.js';
 import { ApnsAdapter } from '../../mediator/apns.js';
@@ -98,7 +98,8 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const total = opts.quick ? 500 : 30_000;
   const window = 256;
   const rateMs = opts.quick ? 500 : 5000;
-  const dist = join(repoRoot, 'dist');
+  // The compiled tree this file runs from (dist/ or a private --outDir): start its own mediator.
+  const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
   const mock = startProc(process.execPath, [join(dist, 'fixtures', 'push', 'serve.js'), '--no-record']);
   const procs = [mock];

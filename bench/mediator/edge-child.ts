@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+/**
+ * A sipis-mediator whose adapters answer "delivered" at once, without touching the network:
+ * the HTTP edge, validation, dispatch and answer alone. The benchmark and the profiler run it
+ * as a child to separate what the edge costs from what the push-service side costs.
+ * Same arguments and environment as sipis-mediator.
+ */
+import { pino } from 'pino';
+import type { PushRequest } from '../../core/push/protocol.js';
+import type { PushAdapter, PushResult } from '../../mediator/adapter.js';
+import { loadConfig } from '../../mediator/config.js';
+import { startMediator } from '../../mediator/mediator.js';
+
+// `--defer`: answer from a later turn of the event loop (as a real upstream answer arrives),
+// not from the microtask queue of the request's own uWS callback.
+const defer = process.argv.includes('--defer');
+const parsed = loadConfig(process.argv.slice(2).filter((a) => a !== '--defer'), process.env);
+if (!parsed.config) throw new Error('edge-child: --apps and an API key are required');
+const log = pino({ name: 'sipis-mediator', level: parsed.config.logLevel });
+const m = await startMediator(parsed.config, log, {
+  adapterFactory: (app): PushAdapter => ({
+    platform: app.platform,
+    pending: 0,
+    send: (r: PushRequest): Promise<PushResult> =>
+      defer
+        ? new Promise((resolve) => setImmediate(() => resolve({ outcome: 'delivered', pushId: r.requestId })))
+        : Promise.resolve({ outcome: 'delivered', pushId: r.requestId }),
+    close: () => Promise.resolve(),
+  }),
+});
+process.on('SIGTERM', () => void m.shutdown().then(() => process.exit(0)));
