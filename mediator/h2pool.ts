@@ -6,14 +6,22 @@
  *    and a full queue fails fast (ERR_UPSTREAM_QUEUE_FULL) instead of growing;
  *  - every request settles exactly once: a response, or a typed error saying whether the
  *    server can have processed it. A GOAWAY (RFC 9113 §6.8) marks the connection as draining,
- *    streams above its last-stream-id are refused by nghttp2 and come back as
- *    ERR_UPSTREAM_UNPROCESSED, and so does any stream reset or closed without a response;
+ *    streams above its last-stream-id come back as ERR_UPSTREAM_UNPROCESSED, and so does any
+ *    stream reset or closed without a response;
  *  - a dropped connection is replaced on demand; timeouts on connect and on each stream.
  * Retrying is the caller's business (it knows the deadline and the push semantics).
+ *
+ * The connections are our own HTTP/2 client (./h2/session.ts), not node:http2: a push is a
+ * few microseconds of CPU there instead of a hundred (see bench/mediator/h2client.bench.ts).
  */
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from 'pino';
 import { UpstreamError } from './errors.js';
+import { H2Session, type H2Response, type ResponseSink, type SessionOwner } from './h2/session.js';
+
+export type { H2Response } from './h2/session.js';
 
 export interface H2PoolOptions {
   /** `https://host:port` (TLS, ALPN h2) or `http://host:port` (h2c, tests only). */
@@ -33,37 +41,56 @@ export interface H2PoolOptions {
   onConnectionEvent?: (event: 'open' | 'close' | 'goaway' | 'error') => void;
 }
 
-export interface H2Response {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-interface Pending {
+/** A request waiting for a stream slot, then in flight: also the session's ResponseSink. */
+interface Pending extends ResponseSink {
   headers: OutgoingHttpHeaders;
-  body: Buffer | string;
+  body: Buffer;
   timeoutMs: number;
   /** Collect the body of a 200 answer too (errors' bodies are always collected). */
   wantBody: boolean;
-  resolve: (r: H2Response) => void;
-  reject: (e: Error) => void;
 }
 
-const { NGHTTP2_CANCEL } = http2.constants;
-
-class Connection {
-  session: ClientHttp2Session;
-  active = 0;
+class Connection implements SessionOwner {
+  readonly session: H2Session;
   /** Unknown until the peer's first SETTINGS frame: no stream is opened before that. */
   limit = 0;
   ready = false;
   draining = false;
-  lastUse = Date.now();
-  constructor(session: ClientHttp2Session) {
-    this.session = session;
+  readonly connectTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pool: H2Pool,
+    socket: Socket,
+    authority: string,
+    scheme: 'https' | 'http',
+    log: Logger,
+    connectTimeoutMs: number,
+  ) {
+    this.session = new H2Session(socket, this, { log, authority, scheme });
+    this.connectTimer = setTimeout(() => {
+      if (this.ready) return;
+      log.warn('HTTP/2 connect timed out');
+      this.session.destroy(new UpstreamError('ERR_UPSTREAM_CONNECT', `connect to ${authority} timed out`));
+    }, connectTimeoutMs);
   }
+
   hasRoom(): boolean {
-    return this.ready && !this.draining && this.active < this.limit;
+    return this.ready && !this.draining && this.session.usable && this.session.active < this.limit;
+  }
+
+  onRemoteSettings(): void {
+    this.pool.onSettings(this);
+  }
+  onGoaway(_s: H2Session, errorCode: number, lastStreamId: number): void {
+    this.draining = true;
+    this.pool.onGoaway(this, errorCode, lastStreamId);
+  }
+  onStreamClosed(): void {
+    this.pool.onStreamClosed();
+  }
+  onClose(_s: H2Session, err: Error | undefined): void {
+    clearTimeout(this.connectTimer);
+    this.pool.onClose(this, err);
   }
 }
 
@@ -77,12 +104,17 @@ export class H2Pool {
   private readonly maxQueue: number;
   private readonly connectTimeoutMs: number;
   private readonly pingTimer: NodeJS.Timeout;
+  private readonly url: URL;
+  private readonly log: Logger;
 
   constructor(private readonly opts: H2PoolOptions) {
     this.maxConns = opts.connections ?? 2;
     this.maxStreams = opts.maxStreamsPerConnection ?? 1000;
     this.maxQueue = opts.maxQueue ?? 10_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.url = new URL(opts.origin);
+    if (this.url.protocol !== 'https:' && this.url.protocol !== 'http:') throw new UpstreamError('ERR_UPSTREAM_CONNECT', `origin ${opts.origin} is neither https: nor http:`);
+    this.log = opts.log.child({ origin: opts.origin });
     const every = opts.pingIntervalMs ?? 60_000;
     this.pingTimer = setInterval(() => this.pingIdle(every), every);
     this.pingTimer.unref();
@@ -93,7 +125,7 @@ export class H2Pool {
   }
   get inFlight(): number {
     let n = 0;
-    for (const c of this.conns) n += c.active;
+    for (const c of this.conns) n += c.session.active;
     return n;
   }
   get connectionCount(): number {
@@ -103,7 +135,7 @@ export class H2Pool {
   request(headers: OutgoingHttpHeaders, body: Buffer | string, timeoutMs: number, wantBody = true): Promise<H2Response> {
     if (this.closed) return Promise.reject(new UpstreamError('ERR_UPSTREAM_CLOSED', 'connection pool closed'));
     return new Promise<H2Response>((resolve, reject) => {
-      const p: Pending = { headers, body, timeoutMs, wantBody, resolve, reject };
+      const p: Pending = { headers, body: typeof body === 'string' ? Buffer.from(body) : body, timeoutMs, wantBody, resolve, reject };
       const conn = this.queued === 0 ? this.pickConnection() : undefined;
       if (conn) {
         this.start(conn, p);
@@ -124,24 +156,66 @@ export class H2Pool {
     clearInterval(this.pingTimer);
     this.failQueue(new UpstreamError('ERR_UPSTREAM_CLOSED', 'connection pool closed'));
     await Promise.all(
-      this.conns.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            if (c.session.closed || c.session.destroyed) return resolve();
-            const t = setTimeout(() => c.session.destroy(), 2000);
-            c.session.close(() => {
-              clearTimeout(t);
-              resolve();
-            });
-          }),
-      ),
+      this.conns.map((c) => {
+        if (c.session.closed) return undefined;
+        const t = setTimeout(() => c.session.destroy(new UpstreamError('ERR_UPSTREAM_CLOSED', 'connection pool closed')), 2000);
+        return c.session.close().then(() => clearTimeout(t));
+      }),
     );
   }
+
+  // ---- called by connections -------------------------------------------------------------
+
+  onSettings(conn: Connection): void {
+    // RFC 9113 §6.5.2: the peer's limit on streams we may open; absent means unlimited.
+    conn.limit = Math.min(conn.session.maxConcurrentStreams, this.maxStreams);
+    if (!conn.ready) {
+      conn.ready = true;
+      clearTimeout(conn.connectTimer);
+      this.opts.onConnectionEvent?.('open');
+      this.log.debug({ limit: conn.limit }, 'HTTP/2 connection ready');
+    }
+    this.pump();
+  }
+
+  onGoaway(_conn: Connection, errorCode: number, lastStreamID: number): void {
+    // Streams above lastStreamID were not processed: the session fails them as unprocessed.
+    this.opts.onConnectionEvent?.('goaway');
+    this.log.info({ errorCode, lastStreamID }, 'GOAWAY received; draining connection');
+    this.ensureCapacity();
+  }
+
+  onStreamClosed(): void {
+    if (this.queued > 0) this.pump();
+  }
+
+  onClose(conn: Connection, err: Error | undefined): void {
+    const wasReady = conn.ready;
+    conn.draining = true;
+    const i = this.conns.indexOf(conn);
+    if (i >= 0) this.conns.splice(i, 1);
+    if (err !== undefined && !this.closed) {
+      this.opts.onConnectionEvent?.('error');
+      this.log.warn({ err: err.message }, 'HTTP/2 connection failed');
+    }
+    this.opts.onConnectionEvent?.('close');
+    if (!wasReady) {
+      // Nothing could connect: fail the waiting requests so their callers can back off
+      // against their own deadlines rather than wait here without a bound.
+      if (!this.conns.some((c) => c.ready || !c.draining)) {
+        this.failQueue(new UpstreamError('ERR_UPSTREAM_CONNECT', `cannot connect to ${this.opts.origin}`, { cause: err }));
+      }
+      return;
+    }
+    if (!this.closed && this.queued > 0) this.pump();
+  }
+
+  // ---- internals -------------------------------------------------------------------------
 
   private pickConnection(): Connection | undefined {
     let best: Connection | undefined;
     for (const c of this.conns) {
-      if (c.hasRoom() && (!best || c.active < best.active)) best = c;
+      if (c.hasRoom() && (!best || c.session.active < best.session.active)) best = c;
     }
     return best;
   }
@@ -150,70 +224,39 @@ export class H2Pool {
   private ensureCapacity(): void {
     if (this.closed) return;
     let connecting = 0;
+    let usable = 0;
     for (const c of this.conns) {
       if (c.hasRoom()) return;
       if (!c.ready && !c.draining) connecting++;
+      if (!c.draining) usable++;
     }
-    if (connecting > 0) return;
-    if (this.conns.filter((c) => !c.draining).length >= this.maxConns) return;
+    if (connecting > 0 || usable >= this.maxConns) return;
     this.connect();
   }
 
   private connect(): void {
-    const { origin, tls, log } = this.opts;
-    const session = http2.connect(origin, {
-      ...(tls ?? {}),
-      // APNs and FCM advertise their own limits; this is only our receive-side setting.
-      settings: { enablePush: false },
-    });
-    const conn = new Connection(session);
+    const { tls } = this.opts;
+    const u = this.url;
+    const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+    let socket: Socket;
+    if (u.protocol === 'https:') {
+      const port = Number(u.port || 443);
+      const servername = tls?.servername ?? (isIP(host) ? undefined : host);
+      socket = tlsConnect({
+        host,
+        port,
+        ALPNProtocols: ['h2'],
+        ...(servername ? { servername } : {}),
+        ...(tls?.ca ? { ca: tls.ca } : {}),
+        ...(tls?.cert ? { cert: tls.cert } : {}),
+        ...(tls?.key ? { key: tls.key } : {}),
+        ...(tls?.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+      });
+    } else {
+      socket = netConnect({ host, port: Number(u.port || 80) });
+    }
+    const conn = new Connection(this, socket, u.host, u.protocol === 'https:' ? 'https' : 'http', this.log, this.connectTimeoutMs);
     this.conns.push(conn);
-    const connectTimer = setTimeout(() => {
-      if (!conn.ready) {
-        log.warn({ origin }, 'HTTP/2 connect timed out');
-        session.destroy(new UpstreamError('ERR_UPSTREAM_CONNECT', `connect to ${origin} timed out`));
-      }
-    }, this.connectTimeoutMs);
-    session.on('remoteSettings', (settings) => {
-      // RFC 9113 §6.5.2: the peer's limit on streams we may open; absent means unlimited.
-      conn.limit = Math.min(settings.maxConcurrentStreams ?? this.maxStreams, this.maxStreams);
-      if (!conn.ready) {
-        conn.ready = true;
-        clearTimeout(connectTimer);
-        this.opts.onConnectionEvent?.('open');
-        log.debug({ origin, limit: conn.limit }, 'HTTP/2 connection ready');
-      }
-      this.pump();
-    });
-    session.on('goaway', (errorCode: number, lastStreamID: number) => {
-      // Streams above lastStreamID were not processed; nghttp2 closes them with
-      // REFUSED_STREAM and they come back to their callers as unprocessed.
-      conn.draining = true;
-      this.opts.onConnectionEvent?.('goaway');
-      log.info({ origin, errorCode, lastStreamID }, 'GOAWAY received; draining connection');
-      this.ensureCapacity();
-    });
-    session.on('error', (err: Error) => {
-      this.opts.onConnectionEvent?.('error');
-      log.warn({ origin, err: err.message }, 'HTTP/2 session error');
-    });
-    session.on('close', () => {
-      clearTimeout(connectTimer);
-      const wasReady = conn.ready;
-      conn.draining = true;
-      const i = this.conns.indexOf(conn);
-      if (i >= 0) this.conns.splice(i, 1);
-      this.opts.onConnectionEvent?.('close');
-      if (!wasReady) {
-        // Nothing could connect: fail the waiting requests so their callers can back off
-        // against their own deadlines rather than wait here without a bound.
-        if (!this.conns.some((c) => c.ready || !c.draining)) {
-          this.failQueue(new UpstreamError('ERR_UPSTREAM_CONNECT', `cannot connect to ${origin}`));
-        }
-        return;
-      }
-      if (!this.closed && this.queued > 0) this.ensureCapacity();
-    });
   }
 
   private failQueue(err: Error): void {
@@ -240,69 +283,19 @@ export class H2Pool {
   }
 
   private start(conn: Connection, p: Pending): void {
-    let stream: ClientHttp2Stream;
-    try {
-      stream = conn.session.request(p.headers, { endStream: false });
-    } catch (err) {
-      // The session went away between our check and the call (GOAWAY being processed).
+    conn.session.request(p.headers, p.body, p.timeoutMs, p.wantBody, p);
+    // Stream ids used up (RFC 9113 §5.1.1): let this connection drain and open another.
+    if (conn.session.draining) {
       conn.draining = true;
-      p.reject(new UpstreamError('ERR_UPSTREAM_UNPROCESSED', 'session closing', { cause: err }));
-      return;
+      void conn.session.close();
     }
-    conn.active++;
-    conn.lastUse = Date.now();
-    let status = 0;
-    let resHeaders: IncomingHttpHeaders | undefined;
-    let chunks: Buffer[] | undefined;
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      stream.close(NGHTTP2_CANCEL);
-      p.reject(new UpstreamError('ERR_UPSTREAM_TIMEOUT', `no response within ${p.timeoutMs} ms`));
-    }, p.timeoutMs);
-    stream.on('response', (h) => {
-      resHeaders = h;
-      status = Number(h[':status']);
-      // A 200 from APNs/FCM carries nothing we need beyond its headers (the FCM message name
-      // is the exception, and small); only then is the body collected.
-      if (status === 200 && !p.wantBody) stream.resume();
-      else stream.on('data', (c: Buffer) => (chunks ??= []).push(c));
-    });
-    stream.on('error', () => {
-      // Reported through 'close' below, with or without a response.
-    });
-    const finish = () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (resHeaders) {
-        p.resolve({ status, headers: resHeaders, body: chunks ? Buffer.concat(chunks) : Buffer.alloc(0) });
-      } else {
-        p.reject(
-          new UpstreamError('ERR_UPSTREAM_UNPROCESSED', `stream closed without response (RST code ${stream.rstCode ?? 'none'})`),
-        );
-      }
-    };
-    // 'close' follows the end of the response (or a reset): one listener settles both cases.
-    stream.on('close', () => {
-      conn.active--;
-      finish();
-      if (this.queued > 0) this.pump();
-    });
-    stream.end(p.body);
   }
 
   private pingIdle(every: number): void {
     const now = Date.now();
     for (const c of this.conns) {
-      if (!c.ready || c.draining || c.active > 0 || now - c.lastUse < every) continue;
-      c.session.ping((err) => {
-        if (err) {
-          this.opts.log.warn({ origin: this.opts.origin, err: err.message }, 'PING failed; dropping connection');
-          c.session.destroy();
-        }
-      });
+      if (!c.ready || c.draining || c.session.active > 0 || now - c.session.lastUse < every) continue;
+      c.session.ping(Math.min(every, 10_000));
     }
   }
 }
