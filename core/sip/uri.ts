@@ -197,7 +197,8 @@ export class UriView implements SipUri {
 /**
  * One table lookup per byte in the hot loops: for the user part 0 = an ordinary char, else
  * '@', ':' or a char not allowed unescaped; for parameter names and values 1 = where the run
- * stops (';', '=', '?', or a char not allowed unescaped).
+ * stops (';', '=', '?', or a char not allowed unescaped). The `_AT` variants also stop at '@':
+ * the speculative pass (no userinfo) uses them to notice that its guess was wrong.
  */
 const UI_AT = 1;
 const UI_COLON = 2;
@@ -205,11 +206,15 @@ const UI_BAD = 3;
 const USERINFO = new Uint8Array(256);
 const PNAME_STOP = new Uint8Array(256);
 const PVALUE_STOP = new Uint8Array(256);
+const PNAME_STOP_AT = new Uint8Array(256);
+const PVALUE_STOP_AT = new Uint8Array(256);
 for (let c = 0; c < 256; c++) {
   const ok = URI_CHAR[c] === 1;
   USERINFO[c] = !ok ? UI_BAD : c === 0x40 ? UI_AT : c === 0x3a ? UI_COLON : 0;
   PNAME_STOP[c] = !ok || c === 0x3b || c === 0x3d || c === 0x3f ? 1 : 0;
   PVALUE_STOP[c] = !ok || c === 0x3b || c === 0x3f ? 1 : 0;
+  PNAME_STOP_AT[c] = PNAME_STOP[c]! | (c === 0x40 ? 1 : 0);
+  PVALUE_STOP_AT[c] = PVALUE_STOP[c]! | (c === 0x40 ? 1 : 0);
 }
 
 /** Offsets found by the last validateUri (see the U_* slots). */
@@ -228,36 +233,63 @@ const U_PARAMS_E = 10;
 const U_HDR_S = 11;
 const U_HDR_E = 12;
 
+/** validateSipParts: the speculative pass met something only the full pass can judge. */
+const RETRY = -2;
+
 /**
  * Validates the URI bytes b[s..e) without allocating; returns where the URI ends (e, or the
  * position of its '>' with `bracketed`: name-addr scans the URI and finds its end in the same
  * pass), or -1 when invalid. The parts' offsets are left in U for scanUri.
- * Each byte is looked at once: userinfo up to the '@', then host, port, parameters, headers,
- * each loop rejecting what may not appear unescaped (whitespace, controls, '"', '<', '>').
+ * Each byte is looked at once in the common shapes: `sip:host…` and `sip:user@host…` with a
+ * user made of host characters are read in one speculative pass; any other userinfo is found
+ * by a scan up to the '@', then host, port, parameters, headers follow, each loop rejecting
+ * what may not appear unescaped (whitespace, controls, '"', '<', '>').
  */
 export function validateUri(b: Uint8Array, s: number, e: number, bracketed = false): number {
-  // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"
+  // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"; "sip:" and "sips:" without a loop
   let i = s;
-  if (i >= e || !isAlpha(b[i]!)) return -1;
-  while (i < e) {
-    const c = b[i]!;
-    if (c === 0x3a) break;
-    if (!isAlpha(c) && !isDigit(c) && c !== 0x2b && c !== 0x2d && c !== 0x2e) return -1;
-    i++;
+  if (e - s > 4 && (b[s]! | 0x20) === 0x73 && (b[s + 1]! | 0x20) === 0x69 && (b[s + 2]! | 0x20) === 0x70) {
+    if (b[s + 3] === 0x3a) i = s + 3;
+    else if ((b[s + 3]! | 0x20) === 0x73 && b[s + 4] === 0x3a) i = s + 4;
   }
-  if (i >= e - 1) return -1;
-  const rest = i + 1;
-  const len = i - s;
-  const c0 = b[s]! | 0x20;
-  const isSip = (len === 3 || (len === 4 && (b[s + 3]! | 0x20) === 0x73)) && c0 === 0x73 && (b[s + 1]! | 0x20) === 0x69 && (b[s + 2]! | 0x20) === 0x70;
+  if (i === s) {
+    if (i >= e || !isAlpha(b[i]!)) return -1;
+    while (i < e) {
+      const c = b[i]!;
+      if (c === 0x3a) break;
+      if (!isAlpha(c) && !isDigit(c) && c !== 0x2b && c !== 0x2d && c !== 0x2e) return -1;
+      i++;
+    }
+    if (i >= e - 1) return -1;
+    const len = i - s;
+    const c0 = b[s]! | 0x20;
+    const isSip = (len === 3 || (len === 4 && (b[s + 3]! | 0x20) === 0x73)) && c0 === 0x73 && (b[s + 1]! | 0x20) === 0x69 && (b[s + 2]! | 0x20) === 0x70;
+    U[U_SCHEME_END] = i;
+    if (!isSip) return validateOtherUri(b, s, e, i, bracketed, len === 3 && c0 === 0x74 && (b[s + 1]! | 0x20) === 0x65 && (b[s + 2]! | 0x20) === 0x6c);
+  }
   U[U_SCHEME_END] = i;
-  if (!isSip) return validateOtherUri(b, s, e, i, bracketed, len === 3 && c0 === 0x74 && (b[s + 1]! | 0x20) === 0x65 && (b[s + 2]! | 0x20) === 0x6c);
+  const rest = i + 1;
+  // A run of host characters first: followed by '@' it was a user part (the common `user@`);
+  // followed by what may follow a host it is the host, provided no '@' comes later (the rest
+  // is read with tables that stop at '@', and a RETRY falls back to the scan for the '@').
+  let k = rest;
+  while (k < e && HOST[b[k]!] === 1) k++;
+  if (k < e && b[k] === 0x40) {
+    if (k === rest) return -1;
+    return validateSipParts(b, e, bracketed, rest, k, -1, k + 1, -1);
+  }
+  if (k > rest) {
+    const c = k < e ? b[k]! : 0x3b;
+    if (c === 0x3b || c === 0x3a || (c === 0x3e && bracketed)) {
+      const r = validateSipParts(b, e, bracketed, rest, -1, -1, rest, k);
+      if (r !== RETRY) return r;
+    }
+  }
   // userinfo ends at the first '@': '@' is never allowed unescaped in user, password,
   // parameters or headers, while ';', '?' and ':' are allowed in the user part (§25.1).
   let at = -1;
   let colon = -1;
-  let k = rest;
-  for (; k < e; k++) {
+  for (k = rest; k < e; k++) {
     const t = USERINFO[b[k]!]!;
     if (t === 0) continue;
     if (t === UI_AT) {
@@ -271,13 +303,23 @@ export function validateUri(b: Uint8Array, s: number, e: number, bracketed = fal
     if (b[k] === 0x3e && bracketed) break;
     return -1;
   }
-  let hostStart = rest;
   if (at >= 0) {
     if (at === rest || colon === rest) return -1;
-    hostStart = at + 1;
+    return validateSipParts(b, e, bracketed, rest, at, colon, at + 1, -1);
   }
+  return validateSipParts(b, e, bracketed, rest, -1, -1, rest, -1);
+}
+
+/**
+ * The part of a sip/sips URI after its userinfo: host [ ":" port ] uri-parameters [ headers ].
+ * `hostEnd` >= 0 when the host run is already known: the speculative pass, which assumed there
+ * is no userinfo and returns RETRY on an '@', a port that is not one, or headers.
+ */
+function validateSipParts(b: Uint8Array, e: number, bracketed: boolean, rest: number, at: number, colon: number, hostStart: number, knownHostEnd: number): number {
+  const spec = knownHostEnd >= 0;
   let h = hostStart;
-  if (h < e && b[h] === 0x5b) {
+  if (spec) h = knownHostEnd;
+  else if (h < e && b[h] === 0x5b) {
     // IPv6reference = "[" IPv6address "]"
     h++;
     while (h < e && IPV6[b[h]!] === 1) h++;
@@ -295,29 +337,32 @@ export function validateUri(b: Uint8Array, s: number, e: number, bracketed = fal
     let n = 0;
     while (h < e && isDigit(b[h]!)) {
       n = n * 10 + b[h]! - 0x30;
-      if (n > 65535) return -1;
+      if (n > 65535) return spec ? RETRY : -1;
       h++;
     }
-    if (h === ps) return -1;
+    if (h === ps) return spec ? RETRY : -1;
     port = n;
   }
   // uri-parameters = *( ";" pname [ "=" pvalue ] ), then [ "?" headers ]
+  const nameStop = spec ? PNAME_STOP_AT : PNAME_STOP;
+  const valueStop = spec ? PVALUE_STOP_AT : PVALUE_STOP;
   const paramsS = h;
   while (h < e) {
     const c = b[h]!;
     if (c !== 0x3b) break;
     h++;
     const ns = h;
-    while (h < e && PNAME_STOP[b[h]!] === 0) h++;
-    if (h === ns) return -1; // ";;" or ";=x"
+    while (h < e && nameStop[b[h]!] === 0) h++;
+    if (h === ns) return spec ? RETRY : -1; // ";;" or ";=x"
     if (h < e && b[h] === 0x3d) {
       h++;
-      while (h < e && PVALUE_STOP[b[h]!] === 0) h++;
+      while (h < e && valueStop[b[h]!] === 0) h++;
     }
   }
   const paramsE = h;
   let hdrS = -1;
   if (h < e && b[h] === 0x3f) {
+    if (spec) return RETRY;
     // headers = "?" header *( "&" header ), header = hname "=" hvalue
     h++;
     hdrS = h;
@@ -333,8 +378,8 @@ export function validateUri(b: Uint8Array, s: number, e: number, bracketed = fal
   }
   // the URI must end here: at the end, or at its '>'
   if (bracketed) {
-    if (h >= e || b[h] !== 0x3e) return -1;
-  } else if (h !== e) return -1;
+    if (h >= e || b[h] !== 0x3e) return spec ? RETRY : -1;
+  } else if (h !== e) return spec ? RETRY : -1;
   U[U_KIND] = KIND_SIP;
   U[U_USER_S] = U[U_USER_E] = U[U_PASS_S] = U[U_PASS_E] = -1;
   if (at >= 0) {
