@@ -1,8 +1,12 @@
 import test from 'ava';
+import http2 from 'node:http2';
 import { createServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { pino } from 'pino';
 import { makePushEnv, type PushEnv } from '../fixtures/push/env.js';
 import { UpstreamError } from './errors.js';
+import { H2Error } from './h2/errors.js';
+import { encodeFrame, SETTINGS } from './h2/frames.js';
 import { H2Pool } from './h2pool.js';
 
 const log = pino({ level: 'silent' });
@@ -76,4 +80,84 @@ test.serial('after close, requests are refused with ERR_UPSTREAM_CLOSED', async 
   await pool.close();
   const err = await t.throwsAsync(pool.request(headers, '{}', 1000), { instanceOf: UpstreamError });
   t.is(err?.code, 'ERR_UPSTREAM_CLOSED');
+});
+
+/** A TLS server on loopback with the test PKI that does `onSecure` with each connection. */
+async function tlsPeer(alpn: string[], onSecure: (s: import('node:tls').TLSSocket) => void) {
+  const server = createTlsServer({ key: env.pki.server.keyPem, cert: env.pki.server.certPem, ...(alpn.length ? { ALPNProtocols: alpn } : {}) }, (s) => {
+    s.on('error', () => {});
+    onSecure(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `https://127.0.0.1:${(server.address() as { port: number }).port}` };
+}
+
+test.serial('a TLS peer that negotiates no ALPN protocol (not h2): ERR_UPSTREAM_CONNECT caused by ERR_H2_ALPN', async (t) => {
+  const { server, url } = await tlsPeer([], () => {});
+  const pool = new H2Pool({ origin: url, tls: { ca: env.pki.ca.certPem }, log });
+  try {
+    const err = await t.throwsAsync(pool.request(headers, '{}', 5000), { instanceOf: UpstreamError });
+    t.is(err?.code, 'ERR_UPSTREAM_CONNECT');
+    const cause = (err as Error & { cause?: unknown }).cause;
+    t.true(cause instanceof H2Error && cause.code === 'ERR_H2_ALPN', String(cause));
+  } finally {
+    await pool.close();
+    server.close();
+  }
+});
+
+test.serial('a TLS peer that negotiates h2 then writes junk: typed errors, no crash, every request answered', async (t) => {
+  const { server, url } = await tlsPeer(['h2'], (s) => s.write(Buffer.from('\x00\x00\x04\x01garbage garbage garbage', 'latin1')));
+  const pool = new H2Pool({ origin: url, tls: { ca: env.pki.ca.certPem }, connections: 1, log });
+  try {
+    const all = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        pool.request(headers, '{}', 5000).then(
+          () => 'ok',
+          (e: UpstreamError) => e.code,
+        ),
+      ),
+    );
+    t.deepEqual(all, Array(4).fill('ERR_UPSTREAM_CONNECT'));
+  } finally {
+    await pool.close();
+    server.close();
+  }
+});
+
+test.serial('idle connections are PINGed: a peer that answers keeps its connection, one that never does loses it', async (t) => {
+  // nghttp2 answers PING by itself.
+  const h2 = http2.createServer();
+  h2.on('stream', (st) => {
+    st.respond({ ':status': 204 });
+    st.end();
+  });
+  await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
+  // A raw peer that completes the handshake and then ignores everything.
+  const sockets = new Set<Socket>();
+  const mute = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('data', () => {});
+    s.write(encodeFrame(SETTINGS, 0, 0));
+  });
+  await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+  const good = new H2Pool({ origin: `http://127.0.0.1:${(h2.address() as { port: number }).port}`, pingIntervalMs: 40, log });
+  const dead = new H2Pool({ origin: `http://127.0.0.1:${(mute.address() as { port: number }).port}`, pingIntervalMs: 40, log });
+  try {
+    t.is((await good.request(headers, '', 2000)).status, 204);
+    const stuck = dead.request(headers, '', 60).catch((e: UpstreamError) => e.code);
+    t.is(await stuck, 'ERR_UPSTREAM_TIMEOUT');
+    t.is(dead.connectionCount, 1);
+    await new Promise((r) => setTimeout(r, 400));
+    t.is(good.connectionCount, 1, 'answered PINGs keep the connection');
+    t.is(dead.connectionCount, 0, 'an unanswered PING drops it');
+    t.is((await good.request(headers, '', 2000)).status, 204);
+  } finally {
+    await good.close();
+    await dead.close();
+    for (const s of sockets) s.destroy();
+    h2.close();
+    mute.close();
+  }
 });
