@@ -44,11 +44,31 @@ export const DEFAULT_RETRY: RetryPolicy = { baseDelayMs: 50, maxDelayMs: 2000, r
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** What an attempt came to: its classification, or the error its exchange failed with. */
+export type AttemptOutcome = { attempt: Attempt } | { error: unknown };
+
+/** The answer an attempt gives when it is final (no retry, no re-authentication). */
+export function finalResult(a: Attempt): PushResult | undefined {
+  switch (a.kind) {
+    case 'delivered':
+      return { outcome: 'delivered', pushId: a.pushId };
+    case 'token-dead':
+      return { outcome: 'token-dead', reason: a.reason };
+    case 'rejected':
+      return a.field ? { outcome: 'rejected', reason: a.reason, field: a.field } : { outcome: 'rejected', reason: a.reason };
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Runs `attempt` until it gives a final answer or the deadline leaves no room for another
  * try. Transport errors that prove the request was not processed (GOAWAY refusal, stream
  * closed without response) are retried at once the first time: the pool is already
  * reconnecting and a push that waited for nothing should not also wait for a backoff.
+ * `first`, when given, is the outcome of attempt 0 made by the caller (adapters make the
+ * first attempt themselves and only come here when it was not final: the common push costs
+ * no async loop).
  */
 export async function runWithRetries(
   attempt: (n: number) => Promise<Attempt>,
@@ -56,6 +76,7 @@ export async function runWithRetries(
   deadline: number,
   policy: RetryPolicy,
   onRetry: (reason: string) => void,
+  first?: AttemptOutcome,
 ): Promise<PushResult> {
   let reauthDone = false;
   let immediateUsed = false;
@@ -64,7 +85,12 @@ export async function runWithRetries(
   for (let n = 0; ; n++) {
     let a: Attempt;
     try {
-      a = await attempt(n);
+      if (n === 0 && first) {
+        if ('error' in first) throw first.error;
+        a = first.attempt;
+      } else {
+        a = await attempt(n);
+      }
     } catch (err) {
       const e = err instanceof UpstreamError ? err : undefined;
       if (e?.code === 'ERR_UPSTREAM_QUEUE_FULL') {
@@ -81,13 +107,9 @@ export async function runWithRetries(
       }
       a = { kind: 'retry', reason };
     }
+    const done = finalResult(a);
+    if (done) return done;
     switch (a.kind) {
-      case 'delivered':
-        return { outcome: 'delivered', pushId: a.pushId };
-      case 'token-dead':
-        return { outcome: 'token-dead', reason: a.reason };
-      case 'rejected':
-        return a.field ? { outcome: 'rejected', reason: a.reason, field: a.field } : { outcome: 'rejected', reason: a.reason };
       case 'reauth':
         if (reauthDone) {
           // Fresh credentials refused too: a configuration problem, not the token's fault.

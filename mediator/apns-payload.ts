@@ -10,6 +10,7 @@
  */
 import type { PushRequest } from '../core/push/protocol.js';
 import { tokenKindOf } from '../core/push/protocol.js';
+import { jsonString } from './json.js';
 
 export type ApnsPushType = 'voip' | 'alert' | 'background';
 
@@ -38,9 +39,28 @@ const VOIP_OK = new Set(['NotifyIncomingCall', 'NotifyIncomingCallMissed', 'Noti
 export type BuildResult = { ok: true; n: ApnsNotification } | { ok: false; field: string; reason: string };
 
 function collapse(s: string): string {
-  // 64 bytes at most; ids are ASCII in practice, cut by bytes to be safe.
+  // 64 bytes at most; ids are ASCII in practice, cut by bytes to be safe. A UTF-16 unit is at
+  // most 3 bytes of UTF-8, so 21 units always fit and need no encoding to check.
+  if (s.length <= 21) return s;
   const b = Buffer.from(s, 'utf8');
   return b.length <= 64 ? s : b.subarray(0, 64).toString('utf8').replace(/\uFFFD+$/, '');
+}
+
+/**
+ * `{"verb", "selector", "requestId", …payload}` as JSON, by template: what
+ * JSON.stringify({ verb, selector, requestId, ...payload }) gives. The validator has checked
+ * that payload keys are known field names (plain identifiers, none of the first three) and
+ * values strings or integers.
+ */
+function sipisJson(r: PushRequest): string {
+  let s = '{"verb":"' + r.verb + '","selector":' + jsonString(r.selector) + ',"requestId":' + jsonString(r.requestId);
+  const p = r.payload as Readonly<Record<string, string | number | undefined>>;
+  for (const k in p) {
+    const v = p[k];
+    if (v === undefined) continue;
+    s += ',"' + k + '":' + (typeof v === 'number' ? String(v) : jsonString(v));
+  }
+  return s + '}';
 }
 
 export function buildApnsNotification(r: PushRequest, bundleId: string, ttl: ApnsTtl, nowSec: number): BuildResult {
@@ -48,7 +68,7 @@ export function buildApnsNotification(r: PushRequest, bundleId: string, ttl: Apn
   if (kind === 'voip' && !VOIP_OK.has(r.verb)) {
     return { ok: false, field: 'tokenKind', reason: `${r.verb} cannot go to a PushKit VoIP token (iOS 13+ requires every VoIP push to report a call)` };
   }
-  const sipis: Record<string, unknown> = { verb: r.verb, selector: r.selector, requestId: r.requestId, ...r.payload };
+  const sipis = sipisJson(r);
   const textExp = nowSec + ttl.textSec;
   if (kind === 'voip') {
     const exp = r.verb === 'NotifyIncomingCall' ? nowSec + ttl.callSec : textExp;
@@ -60,7 +80,7 @@ export function buildApnsNotification(r: PushRequest, bundleId: string, ttl: Apn
         priority: 10,
         expiration: exp,
         collapseId: collapse((r.payload as { callId: string }).callId),
-        payload: JSON.stringify({ aps: {}, sipis }),
+        payload: '{"aps":{},"sipis":' + sipis + '}',
       },
     };
   }
@@ -123,7 +143,7 @@ export function buildApnsNotification(r: PushRequest, bundleId: string, ttl: Apn
     pushType,
     priority: pushType === 'background' ? 5 : 10,
     expiration,
-    payload: JSON.stringify({ aps, sipis }),
+    payload: '{"aps":' + JSON.stringify(aps) + ',"sipis":' + sipis + '}',
   };
   if (collapseId) n.collapseId = collapseId;
   return { ok: true, n };

@@ -6,11 +6,11 @@
  */
 import type { Logger } from 'pino';
 import type { PushRequest } from '../core/push/protocol.js';
-import { runWithRetries, parseRetryAfter, type Attempt, type PushAdapter, type PushResult, type RetryPolicy, DEFAULT_RETRY } from './adapter.js';
+import { finalResult, runWithRetries, parseRetryAfter, type Attempt, type AttemptOutcome, type PushAdapter, type PushResult, type RetryPolicy, DEFAULT_RETRY } from './adapter.js';
 import { ProviderTokenSigner } from './apns-auth.js';
 import { apnsPayloadLimit, buildApnsNotification, DEFAULT_APNS_TTL, type ApnsTtl } from './apns-payload.js';
 import { H2Pool } from './h2pool.js';
-import type { MediatorMetrics } from './metrics.js';
+import type { CounterCell, MediatorMetrics } from './metrics.js';
 import type { ApnsApp } from './registry.js';
 
 export interface ApnsAdapterOptions {
@@ -25,6 +25,20 @@ export interface ApnsAdapterOptions {
   maxStreamsPerConnection?: number;
 }
 
+/** The request headers of one push (RFC 9113 §8.3.1 pseudo-headers, then Apple's). */
+type ApnsHeaders = {
+  ':method': 'POST';
+  ':path': string;
+  ':authority': string;
+  'apns-topic': string;
+  'apns-push-type': string;
+  'apns-priority': string;
+  'apns-expiration': string;
+  'apns-id': string;
+  'apns-collapse-id'?: string;
+  authorization?: string;
+};
+
 /** Reasons after which the token will never work again for this topic. */
 const DEAD_REASONS = new Set(['BadDeviceToken', 'DeviceTokenNotForTopic', 'Unregistered', 'ExpiredToken']);
 
@@ -37,6 +51,7 @@ export class ApnsAdapter implements PushAdapter {
   private readonly attemptTimeoutMs: number;
   private readonly log: Logger;
   private readonly authority: string;
+  private readonly statusCells = new Map<number, CounterCell>();
 
   constructor(private readonly opts: ApnsAdapterOptions) {
     const { app, metrics } = opts;
@@ -70,50 +85,78 @@ export class ApnsAdapter implements PushAdapter {
     return this.pool.inFlight + this.pool.queued;
   }
 
-  async send(r: PushRequest, deadline: number): Promise<PushResult> {
+  send(r: PushRequest, deadline: number): Promise<PushResult> {
     const built = buildApnsNotification(r, this.opts.app.bundleId, this.ttl, Math.floor(Date.now() / 1000));
-    if (!built.ok) return { outcome: 'rejected', reason: built.reason, field: built.field };
+    if (!built.ok) return Promise.resolve({ outcome: 'rejected', reason: built.reason, field: built.field });
     const n = built.n;
     const body = Buffer.from(n.payload);
     if (body.length > apnsPayloadLimit(n.pushType)) {
-      return { outcome: 'rejected', reason: `APNs payload is ${body.length} bytes, over ${apnsPayloadLimit(n.pushType)}`, field: 'payload' };
+      return Promise.resolve({ outcome: 'rejected', reason: `APNs payload is ${body.length} bytes, over ${apnsPayloadLimit(n.pushType)}`, field: 'payload' });
     }
-    const headers: Record<string, string> = {
+    // One object of one shape per push (the pool keeps it while the request is in flight);
+    // `authorization` is set by each attempt, the collapse id only when there is one.
+    const headers: ApnsHeaders = {
       ':method': 'POST',
-      ':path': `/3/device/${r.deviceToken}`,
+      ':path': '/3/device/' + r.deviceToken,
       ':authority': this.authority,
       'apns-topic': n.topic,
       'apns-push-type': n.pushType,
-      'apns-priority': String(n.priority),
+      'apns-priority': n.priority === 10 ? '10' : '5',
       'apns-expiration': String(n.expiration),
       'apns-id': r.requestId,
     };
     if (n.collapseId) headers['apns-collapse-id'] = n.collapseId;
-    let usedToken = '';
-    const metrics = this.opts.metrics;
-    const attempt = async (): Promise<Attempt> => {
-      if (this.signer) {
-        usedToken = this.signer.header();
-        headers.authorization = usedToken;
-      }
-      const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
-      let res;
-      try {
-        res = await this.pool.request(headers, body, timeout, false);
-      } catch (err) {
-        metrics?.upstreamAttempts.inc({ platform: 'apns', status: (err as { code?: string }).code ?? 'error' });
+    // The first attempt without the retry loop: most pushes end with it.
+    return this.attempt(headers, body, deadline).then(
+      (a) => finalResult(a) ?? this.retryFrom(headers, body, deadline, { attempt: a }),
+      (error: unknown) => this.retryFrom(headers, body, deadline, { error }),
+    );
+  }
+
+  /** One exchange with APNs, classified; transport errors reject (typed UpstreamError). */
+  private attempt(headers: ApnsHeaders, body: Buffer, deadline: number): Promise<Attempt> {
+    if (this.signer) headers.authorization = this.signer.header();
+    const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
+    return this.pool.request(headers, body, timeout, false).then(
+      (res) => {
+        this.attemptCell(res.status);
+        return this.classify(res.status, res.headers['apns-id'], res.body, res.headers['retry-after']);
+      },
+      (err: unknown) => {
+        this.opts.metrics?.upstreamAttempts.inc({ platform: 'apns', status: (err as { code?: string }).code ?? 'error' });
         throw err;
-      }
-      metrics?.upstreamAttempts.inc({ platform: 'apns', status: String(res.status) });
-      return this.classify(res.status, res.headers['apns-id'], res.body, res.headers['retry-after']);
-    };
+      },
+    );
+  }
+
+  /** Attempts after a first one that was not final: backoff, re-authentication, deadline. */
+  private retryFrom(headers: ApnsHeaders, body: Buffer, deadline: number, first: AttemptOutcome): Promise<PushResult> {
+    const metrics = this.opts.metrics;
+    let used = headers.authorization ?? '';
     return runWithRetries(
-      attempt,
-      () => this.signer?.refresh(usedToken),
+      () => {
+        const p = this.attempt(headers, body, deadline);
+        used = headers.authorization ?? '';
+        return p;
+      },
+      () => this.signer?.refresh(used),
       deadline,
       this.retry,
       (reason) => metrics?.upstreamRetries.inc({ platform: 'apns', reason }),
+      first,
     );
+  }
+
+  /** Counts an answer by status; the cell of each status is looked up once. */
+  private attemptCell(status: number): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    let c = this.statusCells.get(status);
+    if (!c) {
+      c = m.upstreamAttempts.cell({ platform: 'apns', status: String(status) });
+      this.statusCells.set(status, c);
+    }
+    c.value++;
   }
 
   private classify(status: number, apnsId: string | string[] | undefined, body: Buffer, retryAfter: string | string[] | undefined): Attempt {

@@ -31,6 +31,11 @@ interface Entry {
 
 export type DispatchResult = PushResult & { platform?: Platform };
 
+/** Receives the one answer of a dispatched request (the HTTP edge's per-request state). */
+export interface DispatchSink {
+  settle(result: PushResult, platform: Platform | undefined): void;
+}
+
 export class Dispatcher {
   private entries = new Map<string, Entry>();
   private inFlightCount = 0;
@@ -62,27 +67,45 @@ export class Dispatcher {
     return [...this.entries.keys()];
   }
 
-  async dispatch(r: PushRequest): Promise<DispatchResult> {
+  /**
+   * Sends `r` through its app's adapter and hands the one answer to `sink`, synchronously for
+   * an unknown app or a full mediator. No async function and no result copy per push: the
+   * platform travels beside the adapter's result.
+   */
+  dispatch(r: PushRequest, sink: DispatchSink): void {
     const entry = this.entries.get(r.appId);
-    if (!entry) return { outcome: 'rejected', reason: `unknown app "${r.appId}"`, field: 'appId' };
+    if (!entry) return sink.settle({ outcome: 'rejected', reason: `unknown app "${r.appId}"`, field: 'appId' }, undefined);
+    const platform = entry.app.platform;
     if (this.inFlightCount >= this.opts.maxInFlight) {
-      return { outcome: 'retry-later', reason: 'mediator busy', retryAfterMs: 1000, platform: entry.app.platform };
+      return sink.settle({ outcome: 'retry-later', reason: 'mediator busy', retryAfterMs: 1000 }, platform);
     }
     this.inFlightCount++;
+    let sent: Promise<PushResult>;
     try {
-      const res = await entry.adapter.send(r, Date.now() + this.opts.deadlineMs);
-      return { ...res, platform: entry.app.platform };
+      sent = entry.adapter.send(r, Date.now() + this.opts.deadlineMs);
     } catch (err) {
-      // Adapters do not throw by contract; if one does, the caller still gets an answer.
-      this.log.error({ err, appId: r.appId, requestId: r.requestId }, 'adapter failed');
-      return { outcome: 'retry-later', reason: 'internal error', retryAfterMs: 5000, platform: entry.app.platform };
-    } finally {
-      this.inFlightCount--;
-      if (this.inFlightCount === 0 && this.idleWaiters.length) {
-        const w = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const f of w) f();
-      }
+      sent = Promise.reject(err);
+    }
+    sent.then(
+      (res) => {
+        this.done();
+        sink.settle(res, platform);
+      },
+      (err: unknown) => {
+        // Adapters do not throw by contract; if one does, the caller still gets an answer.
+        this.done();
+        this.log.error({ err, appId: r.appId, requestId: r.requestId }, 'adapter failed');
+        sink.settle({ outcome: 'retry-later', reason: 'internal error', retryAfterMs: 5000 }, platform);
+      },
+    );
+  }
+
+  private done(): void {
+    this.inFlightCount--;
+    if (this.inFlightCount === 0 && this.idleWaiters.length) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
     }
   }
 

@@ -1,8 +1,10 @@
 /**
  * A tiny Prometheus registry (text exposition format 0.0.4): counters and histograms with
- * label values fixed at first use. Hot-path cost is a Map lookup by a pre-joined key; the
- * text is only built when /metrics is scraped.
+ * label values fixed at first use. The hot path holds a series' cell (`counter.cell(labels)`,
+ * `histogram.series(labels)`) and bumps a number: no label object and no key string per
+ * push. `inc(labels)` stays for the cold paths. Text is only built on a scrape.
  */
+import { PUSH_VERBS, type PushOutcome, type PushVerb } from '../core/push/protocol.js';
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -22,14 +24,27 @@ interface Metric {
   render(out: string[]): void;
 }
 
+/** One labelled series of a counter; `value` is bumped in place by the hot path. */
+export interface CounterCell {
+  readonly labels: Labels;
+  value: number;
+}
+
 export class Counter implements Metric {
-  private readonly values = new Map<string, { labels: Labels; value: number }>();
+  private readonly values = new Map<string, CounterCell>();
   constructor(readonly name: string, readonly help: string) {}
   inc(labels: Labels = {}, by = 1): void {
+    this.cell(labels).value += by;
+  }
+  /** The series for `labels`, created at 0 (it shows on /metrics from then on). */
+  cell(labels: Labels): CounterCell {
     const key = keyOf(labels);
-    const cur = this.values.get(key);
-    if (cur) cur.value += by;
-    else this.values.set(key, { labels, value: by });
+    let c = this.values.get(key);
+    if (!c) {
+      c = { labels, value: 0 };
+      this.values.set(key, c);
+    }
+    return c;
   }
   get(labels: Labels = {}): number {
     return this.values.get(keyOf(labels))?.value ?? 0;
@@ -47,28 +62,49 @@ export class Gauge implements Metric {
   }
 }
 
-export class Histogram implements Metric {
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
-  constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
-  observe(labels: Labels, value: number): void {
-    const key = keyOf(labels);
-    let s = this.series.get(key);
-    if (!s) {
-      s = { labels, counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 };
-      this.series.set(key, s);
-    }
-    for (let i = 0; i < this.buckets.length; i++) {
-      if (value <= this.buckets[i]!) {
-        s.counts[i]!++;
+/** One labelled series of a histogram: per-bucket counts (not cumulative), sum and count. */
+export class HistogramSeries {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(
+    readonly labels: Labels,
+    private readonly buckets: readonly number[],
+  ) {
+    this.counts = new Float64Array(buckets.length);
+  }
+  observe(value: number): void {
+    const b = this.buckets;
+    for (let i = 0; i < b.length; i++) {
+      if (value <= b[i]!) {
+        this.counts[i]!++;
         break;
       }
     }
-    s.sum += value;
-    s.count++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+export class Histogram implements Metric {
+  private readonly all = new Map<string, HistogramSeries>();
+  constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
+  observe(labels: Labels, value: number): void {
+    this.series(labels).observe(value);
+  }
+  /** The series for `labels`, created empty; the hot path keeps it and calls `observe`. */
+  series(labels: Labels): HistogramSeries {
+    const key = keyOf(labels);
+    let s = this.all.get(key);
+    if (!s) {
+      s = new HistogramSeries(labels, this.buckets);
+      this.all.set(key, s);
+    }
+    return s;
   }
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`);
-    for (const s of this.series.values()) {
+    for (const s of this.all.values()) {
       let cum = 0;
       for (let i = 0; i < this.buckets.length; i++) {
         cum += s.counts[i]!;
@@ -105,8 +141,19 @@ export class MetricsRegistry {
   }
 }
 
+const PLATFORMS = ['apns', 'fcm', 'unknown'] as const;
+const OUTCOMES: readonly PushOutcome[] = ['delivered', 'token-dead', 'rejected', 'retry-later'];
+const VERB_INDEX = new Map<string, number>(PUSH_VERBS.map((v, i) => [v, i]));
+const platformIndex = (p: string): number => (p === 'apns' ? 0 : p === 'fcm' ? 1 : 2);
+const outcomeIndex = (o: PushOutcome): number => (o === 'delivered' ? 0 : o === 'token-dead' ? 1 : o === 'rejected' ? 2 : 3);
+
 /** The mediator's metric set, created once per process and passed to each component. */
 export class MediatorMetrics {
+  /** Cells of `pushes` by verb × platform × outcome, filled on first use. */
+  private readonly pushCells: Array<CounterCell | undefined> = new Array(PUSH_VERBS.length * PLATFORMS.length * OUTCOMES.length);
+  /** Series of `latency` by platform × outcome, filled on first use. */
+  private readonly latencyCells: Array<HistogramSeries | undefined> = new Array(PLATFORMS.length * OUTCOMES.length);
+
   readonly registry = new MetricsRegistry();
   readonly pushes = this.registry.counter('sipis_mediator_pushes_total', 'Push requests answered, by verb, platform and outcome.');
   readonly latency = this.registry.histogram(
@@ -120,4 +167,15 @@ export class MediatorMetrics {
   readonly authRefreshes = this.registry.counter('sipis_mediator_auth_refreshes_total', 'Provider tokens (APNs JWT) and access tokens (FCM OAuth2) minted, by platform.');
   readonly connections = this.registry.counter('sipis_mediator_upstream_connections_total', 'HTTP/2 connections opened and closed, by platform and event.');
   readonly registryReloads = this.registry.counter('sipis_mediator_registry_reloads_total', 'App registry reloads on SIGHUP, by result.');
+
+  /** The `pushes` series of one answer, by index: no label object or key string per push. */
+  pushCell(verb: PushVerb, platform: 'apns' | 'fcm' | 'unknown', outcome: PushOutcome): CounterCell {
+    const i = (VERB_INDEX.get(verb)! * PLATFORMS.length + platformIndex(platform)) * OUTCOMES.length + outcomeIndex(outcome);
+    return (this.pushCells[i] ??= this.pushes.cell({ verb, platform, outcome }));
+  }
+
+  latencySeries(platform: 'apns' | 'fcm' | 'unknown', outcome: PushOutcome): HistogramSeries {
+    const i = platformIndex(platform) * OUTCOMES.length + outcomeIndex(outcome);
+    return (this.latencyCells[i] ??= this.latency.series({ platform, outcome }));
+  }
 }
