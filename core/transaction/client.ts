@@ -5,15 +5,19 @@
  * Failover (RFC 3263 §4.3): when Timer B/F fires or the transport fails before any response came
  * back, the next target is tried as a new transaction (a new branch, so a late answer from the
  * first target cannot be taken for one from the second). The TU keeps the same object.
+ *
+ * Once the outcome is decided the transaction lingers (Timer D, K, M) and keeps the request as
+ * bytes only (linger.ts); a TU that can no longer be called (Completed) is let go.
  */
 import { serializeMessage, type SipMessage } from '../sip/index.js';
 import type { Endpoint } from '../transport/index.js';
 import type { TxContext, TxState } from './context.js';
 import { TransactionError } from './errors.js';
 import { newBranch } from './ids.js';
+import { clientKey } from './key.js';
+import { ownBytes, reparse } from './linger.js';
 
 const EMPTY = Buffer.alloc(0);
-import { clientKey } from './key.js';
 
 export interface ClientTransactionUser {
   /** every response the state machine passes up (1xx, the final one, RFC 6026 extra 2xx). */
@@ -22,6 +26,9 @@ export interface ClientTransactionUser {
   onError?(err: TransactionError, tx: ClientTransaction): void;
   onTerminated?(tx: ClientTransaction): void;
 }
+
+/** What a Completed transaction's TU becomes: nothing reaches it any more (retransmissions are absorbed). */
+const GONE: ClientTransactionUser = { onResponse() {} };
 
 /** The layer's side of a client transaction: re-keying on failover. */
 export interface ClientTxContext extends TxContext {
@@ -46,11 +53,12 @@ export abstract class ClientTransaction {
 
   /** the RFC 3263 targets, known once `begin` is called. */
   private targets: Endpoint[] = [];
+  /** the request until the transaction lingers (see `request`). */
+  private req: SipMessage | undefined;
 
   constructor(
     protected readonly ctx: ClientTxContext,
-    /** the request; its top Via carries this transaction's branch once `begin` ran. */
-    public request: SipMessage,
+    request: SipMessage,
     public user: ClientTransactionUser,
     /**
      * true: the layer writes our Via, replacing any the request has (createRequest needs one, so
@@ -61,11 +69,30 @@ export abstract class ClientTransaction {
     private readonly ownVia: boolean,
     initial: TxState,
   ) {
+    this.req = request;
     this.state = initial;
     this.branch = ownVia ? newBranch() : request.via[0]!.branch!;
     this.key = clientKey(this.branch, request.cseq.method);
     this.target = { address: '', port: 0 };
     this.data = EMPTY;
+  }
+
+  /** The request; its top Via carries this transaction's branch once `begin` ran (re-parsed from the sent bytes after `linger`). */
+  get request(): SipMessage {
+    return (this.req ??= reparse(this.data));
+  }
+
+  /**
+   * The outcome is decided (Completed, Accepted): keep the sent bytes instead of the parsed
+   * request, and let the TU go when nothing can reach it any more (`keepUser` false: Completed
+   * absorbs every retransmission; only `onTerminated` is still due).
+   */
+  protected linger(keepUser: boolean): void {
+    if (this.data.length > 0) {
+      this.data = ownBytes(this.data);
+      this.req = undefined;
+    }
+    if (!keepUser && !this.user.onTerminated) this.user = GONE;
   }
 
   /** Starts the transaction towards `targets` (in RFC 3263 order). */
@@ -145,6 +172,8 @@ export abstract class ClientTransaction {
     if (this.state === 'Terminated') return;
     this.state = 'Terminated';
     this.cancelTimers();
+    // the parsed request is not needed any more (`request` re-parses the sent bytes if asked)
+    if (this.data.length > 0) this.req = undefined;
     this.ctx.terminated(this);
     this.user.onTerminated?.(this);
   }

@@ -18,6 +18,7 @@ import { serializeMessage, type SipMessage } from '../sip/index.js';
 import { buildAckForNon2xx } from './build.js';
 import { ClientTransaction, type ClientTransactionUser, type ClientTxContext } from './client.js';
 import { TransactionError } from './errors.js';
+import { ownBytes } from './linger.js';
 import type { WheelTimer } from './wheel.js';
 
 export class InviteClientTransaction extends ClientTransaction {
@@ -117,6 +118,8 @@ export class InviteClientTransaction extends ClientTransaction {
         this.state = 'Accepted';
         this.timerDM = w.schedule(this.ctx.timers.M, () => this.terminate());
         this.user.onResponse(res, this);
+        // RFC 6026 §7.2: later 2xx still go to the TU, so it stays
+        if (this.state === 'Accepted') this.linger(true);
       } else if (s === 'Accepted') {
         this.user.onResponse(res, this); // RFC 6026 §7.2: every 2xx goes to the TU
       }
@@ -125,10 +128,12 @@ export class InviteClientTransaction extends ClientTransaction {
     if (s === 'Calling' || s === 'Proceeding') {
       this.stopAB();
       this.state = 'Completed';
-      this.ack = serializeMessage(buildAckForNon2xx(this.request, res));
+      this.ack = ownBytes(serializeMessage(buildAckForNon2xx(this.request, res)));
       this.sendAck();
       this.timerDM = w.schedule(this.ctx.timers.D, () => this.terminate());
       this.user.onResponse(res, this);
+      // Completed: retransmitted final responses are ACKed here, never passed up
+      if (this.state === 'Completed') this.linger(false);
     } else if (s === 'Completed') {
       this.sendAck(); // a retransmitted final response: ACK again, not passed up
     }

@@ -81,7 +81,7 @@ export class InviteServerTransaction extends ServerTransaction {
     if (s === 'Accepted') {
       // RFC 6026 §7.1: further 2xx (retransmissions by the TU) are sent; nothing else is allowed.
       if (status >= 200 && status < 300) {
-        this.sendResponse(res);
+        this.sendResponse(res, false);
         return;
       }
       throw this.stateError(`response ${status}`);
@@ -104,7 +104,8 @@ export class InviteServerTransaction extends ServerTransaction {
       this.timerG = w.schedule(this.intervalG, () => this.fireG());
       this.timerH = w.schedule(t.H, () => this.fireH());
     }
-    this.sendResponse(res);
+    // Accepted forgets its 2xx (INVITE retransmissions are absorbed, RFC 6026 §7.1)
+    this.sendResponse(res, this.state !== 'Accepted');
   }
 
   private fireG(): void {

@@ -164,12 +164,7 @@ export class TransactionLayer {
       return;
     }
     const tx = method === 'INVITE' ? new InviteServerTransaction(this.ctx, key, req, local) : new NonInviteServerTransaction(this.ctx, key, req, local);
-    if (tx instanceof InviteServerTransaction) {
-      tx.onAckInAccepted = (ack) => {
-        this.counters.acksToTu++;
-        this.callTu(() => this.ackHandler?.(ack, remote, local));
-      };
-    }
+    if (tx instanceof InviteServerTransaction) this.hookAcks(tx, remote, local);
     this.servers.set(key, tx);
     this.counters.serverCreated++;
     const handler = this.requestHandler;
@@ -184,6 +179,18 @@ export class TransactionLayer {
       this.log?.error({ err, method }, 'request handler threw');
       if (tx.state === 'Trying' || tx.state === 'Proceeding') tx.reply(500, 'Server Internal Error');
     }
+  }
+
+  /**
+   * RFC 6026 §8.7: ACKs in Accepted go to the TU. A method of its own so that the hook's closure
+   * captures only the addresses: one made inside receiveRequest would share its context, which
+   * holds the request (the ACK path's closure uses it), for the whole of Timer L.
+   */
+  private hookAcks(tx: InviteServerTransaction, remote: Endpoint, local: Endpoint): void {
+    tx.onAckInAccepted = (ack) => {
+      this.counters.acksToTu++;
+      this.callTu(() => this.ackHandler?.(ack, remote, local));
+    };
   }
 
   /** §9.2: answer the CANCEL itself; tell the TU to end the INVITE with 487. */

@@ -64,6 +64,8 @@ export class NonInviteClientTransaction extends ClientTransaction {
     this.state = 'Completed';
     this.timerK = w.schedule(this.ctx.timers.K, () => this.terminate());
     this.user.onResponse(res, this);
+    // Completed absorbs retransmissions: the TU is not called again (client.ts linger)
+    if (this.state === 'Completed') this.linger(false);
   }
 
   protected cancelTimers(): void {

@@ -2,12 +2,16 @@
  * What INVITE and non-INVITE server transactions share: the request, where responses go
  * (§18.2.2, computed once from the stamped top Via), the last response kept as bytes for
  * retransmission, and the TU's hooks.
+ *
+ * Once the final response is out, the transaction lingers (Timer J, I, L) and keeps the request
+ * as bytes only (linger.ts): `request` re-parses them if anyone still asks.
  */
 import { createResponse, serializeMessage, type SipMessage } from '../sip/index.js';
 import { responseTarget, type Endpoint } from '../transport/index.js';
 import type { TxContext, TxState } from './context.js';
 import { TransactionError } from './errors.js';
 import { newTag } from './ids.js';
+import { ownBytes, reparse } from './linger.js';
 
 export interface ReplyOptions {
   /** extra header fields, in order. */
@@ -29,6 +33,10 @@ export abstract class ServerTransaction {
   protected lastResponse: Buffer | null = null;
   lastStatus = 0;
   private tag: string | undefined;
+  /** the request while the TU may answer it; undefined once lingering (see `request`). */
+  private req: SipMessage | undefined;
+  /** its bytes, kept instead of the parsed message while lingering. */
+  private reqBytes: Buffer | undefined;
   /** Transport error or Timer H: the TU learns that its response did not get through. */
   onError: ((err: TransactionError, tx: ServerTransaction) => void) | undefined;
   onTerminated: ((tx: ServerTransaction) => void) | undefined;
@@ -36,14 +44,19 @@ export abstract class ServerTransaction {
   constructor(
     protected readonly ctx: TxContext,
     readonly key: string,
-    /** the request that created the transaction. */
-    public request: SipMessage,
+    request: SipMessage,
     local: Endpoint,
     initial: TxState,
   ) {
+    this.req = request;
     this.state = initial;
     this.remote = responseTarget(request.via[0]!);
     this.local = local;
+  }
+
+  /** The request that created the transaction (re-parsed from its bytes after `linger`). */
+  get request(): SipMessage {
+    return (this.req ??= reparse(this.reqBytes!));
   }
 
   /** The To tag this transaction puts in its responses (§8.2.6.2): the request's, or a new one. */
@@ -79,11 +92,28 @@ export abstract class ServerTransaction {
     });
   }
 
-  protected sendResponse(res: SipMessage): void {
+  /**
+   * Sends `res` and remembers it as the last response; `keep` false forgets it (RFC 6026
+   * Accepted: INVITE retransmissions are absorbed, the 2xx is the TU's to retransmit).
+   */
+  protected sendResponse(res: SipMessage, keep = true): void {
     const data = serializeMessage(res);
-    this.lastResponse = data;
     this.lastStatus = res.status;
+    const final = res.status >= 200;
+    // a final response that may be re-sent for 32 s gets memory of its own (linger.ts)
+    this.lastResponse = !keep ? null : final ? ownBytes(data) : data;
+    if (final) this.linger();
     this.transmit(data);
+  }
+
+  /** The outcome is decided: keep the request as bytes only (linger.ts). */
+  protected linger(): void {
+    const req = this.req;
+    if (!req) return;
+    // the tag of our responses, needed to match an RFC 2543 ACK after the request is gone
+    void this.toTag;
+    this.reqBytes = ownBytes(serializeMessage(req));
+    this.req = undefined;
   }
 
   /** §17.2.4: a transport failure terminates the transaction and tells the TU. */
@@ -100,6 +130,7 @@ export abstract class ServerTransaction {
     this.state = 'Terminated';
     this.cancelTimers();
     this.lastResponse = null;
+    this.linger();
     this.ctx.terminated(this);
     const cb = this.onTerminated;
     this.onError = this.onTerminated = undefined;

@@ -82,6 +82,11 @@ export class BridgedCall {
   private nextRseq = 1 + Math.floor(Math.random() * 1_000_000);
   /** the leg of the last provisional with a To tag (where early UPDATE/INFO go). */
   private lastEarly: Leg | undefined;
+  /**
+   * The INVITE we received, held by the call for its lifetime (the transaction keeps only its
+   * bytes once answered, core/transaction/linger.ts).
+   */
+  readonly request: SipMessage;
 
   constructor(
     readonly id: string,
@@ -96,10 +101,8 @@ export class BridgedCall {
     private readonly counters: TunnelCounters,
     private readonly hooks: CallHooks,
     private readonly log: Logger | undefined,
-  ) {}
-
-  get request(): SipMessage {
-    return this.inbound.request;
+  ) {
+    this.request = inbound.request;
   }
 
   get answered(): boolean {
@@ -166,6 +169,27 @@ export class BridgedCall {
     if (this.finished) return;
     this.finished = true;
     this.hooks.ended(this);
+    this.release();
+  }
+
+  /**
+   * The call is over, but the answered leg's INVITE transaction lingers in Accepted for Timer M
+   * (32 s) and would keep this whole call (legs, dialogs, messages) reachable through its TU
+   * callbacks. Hand it a TU that only re-sends our ACK for a retransmitted 2xx (§13.2.2.4), which
+   * is all that is left to do. Legs still waiting for a final answer (cancelled ones) keep theirs:
+   * a late 2xx must still be ACKed and ended with BYE.
+   */
+  private release(): void {
+    const leg = this.winner;
+    const tx = leg?.tx;
+    if (!leg || !tx || tx.state !== 'Accepted') return;
+    const ack = leg.side?.lastAck;
+    const transport = this.layer.transport;
+    tx.user = {
+      onResponse(res) {
+        if (ack && res.status >= 200 && res.status < 300 && res.cseq.seq === ack.seq) transport.send(ack.data, ack.target);
+      },
+    };
   }
 
   private ensureInboundDialog(res: SipMessage): Dialog | undefined {

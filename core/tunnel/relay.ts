@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import type { Dialog } from '../dialog/index.js';
 import type { SipMessage } from '../sip/index.js';
-import type { ClientTransaction, ServerTransaction, TransactionLayer } from '../transaction/index.js';
+import { ownBytes, type ClientTransaction, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
 import { copiedHeaders } from './headers.js';
 import type { TunnelCounters } from './types.js';
@@ -174,7 +174,8 @@ export class Relay {
     this.counters.relayedRequests++;
     this.layer.sendAck(out, sendOpts(to)).then(
       (sent) => {
-        to.lastAck = { seq, data: sent.data, target: sent.target };
+        // kept for the whole call and for Timer M after it: bytes of its own, not a pool slice
+        to.lastAck = { seq, data: ownBytes(sent.data), target: sent.target };
       },
       (err: unknown) => this.log?.debug({ err }, 'ACK not sent'),
     );

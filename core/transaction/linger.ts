@@ -1,0 +1,28 @@
+/**
+ * What a transaction keeps once its outcome is decided and it only lingers to absorb
+ * retransmissions (RFC 3261 Timers D, J, K, I and RFC 6026 Timers L, M: up to 64*T1 = 32 s on
+ * UDP). At 500 calls/s that is 16,000 calls' worth of transactions alive at any time, so what
+ * each one holds decides the heap: a parsed message with its decoded header views costs ~3 KB,
+ * its bytes ~0.5 KB. A lingering transaction keeps the bytes and re-parses only when someone
+ * asks for the message again (rare: a TU reading `tx.request` late).
+ *
+ * The bytes are copied out of Node's shared 8 KiB Buffer pool: a small slice of a pool slab keeps
+ * the whole slab alive, so one kept response per slab would pin 8 KiB for 32 s.
+ */
+import { parseMessage, type SipMessage } from '../sip/index.js';
+
+/** The bytes were parsed (or built by us) once already: no size limit applies a second time. */
+const AGAIN = { limits: { maxMessageBytes: Infinity, maxHeaders: Infinity, maxHeaderBytes: Infinity, maxBodyBytes: Infinity } };
+
+/** `b` in memory of its own (a copy when it is a view into a larger, shared ArrayBuffer). */
+export function ownBytes(b: Buffer): Buffer {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
+  const c = Buffer.allocUnsafeSlow(b.byteLength);
+  b.copy(c);
+  return c;
+}
+
+/** The message again from bytes it was serialized to. */
+export function reparse(b: Buffer): SipMessage {
+  return parseMessage(b, AGAIN);
+}
