@@ -10,7 +10,7 @@
  * a view (NameAddrView, ContactView) is made from them only when one is wanted, and decodes
  * its values when read.
  */
-import { MAX_UINT32, TOKEN, digitsValue, eqLower, quotedEnd, skipLws, trimLws } from './chars.js';
+import { MAX_UINT32, PARAM_VALUE, TOKEN, digitsValue, eqLower, quotedEnd, skipLws, trimLws } from './chars.js';
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
 import { formatUri, scanUri, validateUri } from './uri.js';
 import { Src, quotedText, srcOf, text, utf8 } from './header-value.js';
@@ -172,6 +172,87 @@ function contactParam(b: Uint8Array): boolean {
 }
 
 /**
+ * The name-addr as nearly every stack writes it, read in one pass: `[quoted-string LWS] <uri>`
+ * then `;name[=value]` parameters (token or quoted values) with no whitespace around them,
+ * ending at `end` or at a ','. Leaves the offsets in N as scanNameAddrAt would and returns
+ * true; false when the value is not of that shape or is invalid (scanNameAddrAt then reads
+ * it in full and alone decides). b[i..end) is already trimmed of LWS.
+ */
+function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: boolean): boolean {
+  const first = i;
+  let dnS = -1;
+  let dnE = -1;
+  let dnQuoted = 0;
+  if (i < end && b[i] === 0x22) {
+    const q = quotedEnd(b, i, end);
+    if (q < 0) return false;
+    dnS = i;
+    dnE = q;
+    dnQuoted = 1;
+    i = skipLws(b, q, end);
+  }
+  if (i >= end || b[i] !== 0x3c) return false;
+  const uriS = i + 1;
+  const uriE = validateUri(b, uriS, end, true);
+  if (uriE < 0) return false;
+  i = uriE + 1; // after the '>'
+  let tagS = -1;
+  let tagE = -1;
+  if (contact) {
+    expiresN = -1;
+    N[N_Q] = N[N_INST_S] = N[N_INST_E] = -1;
+  }
+  const ps = i;
+  while (i < end && b[i] === 0x3b) {
+    const ns = ++i;
+    while (i < end && TOKEN[b[i]!] === 1) i++;
+    const ne = i;
+    if (ne === ns) return false;
+    let vs = -1;
+    let quoted = 0;
+    if (i < end && b[i] === 0x3d) {
+      vs = ++i;
+      if (i < end && b[i] === 0x22) {
+        i = quotedEnd(b, i, end);
+        if (i < 0) return false;
+        quoted = 1;
+      } else {
+        while (i < end && PARAM_VALUE[b[i]!] === 1) i++;
+        if (i === vs) return false;
+      }
+    }
+    if (ne - ns === 3 && vs >= 0 && eqLower(b, ns, ne, 'tag')) {
+      tagS = vs;
+      tagE = i;
+    } else if (contact) {
+      P[0] = ns;
+      P[1] = ne;
+      P[2] = vs;
+      P[3] = vs < 0 ? -1 : i;
+      P[4] = quoted;
+      if (!contactParam(b)) return false;
+    }
+  }
+  if (i < end && b[i] !== 0x2c) return false;
+  STOP[0] = i;
+  N[N_S] = first;
+  N[N_E] = i;
+  N[N_URI_S] = uriS;
+  N[N_URI_E] = uriE;
+  N[N_DN_S] = dnS;
+  N[N_DN_E] = dnE;
+  N[N_DN_Q] = dnQuoted;
+  N[N_TAG_S] = tagS;
+  N[N_TAG_E] = tagE;
+  N[N_STAR] = 0;
+  if (i > ps) {
+    N[N_PAR_S] = ps;
+    N[N_PAR_E] = i;
+  } else N[N_PAR_S] = N[N_PAR_E] = -1;
+  return true;
+}
+
+/**
  * Validates b[start..end) as a name-addr or addr-spec with parameters (a Contact's when
  * `contact`), leaving the offsets in N; false when invalid. With `list`, the element may end at
  * a ',' (STOP[0] says where); without, it must fill the range.
@@ -179,6 +260,7 @@ function contactParam(b: Uint8Array): boolean {
 export function scanNameAddrAt(b: Uint8Array, start: number, end: number, list: boolean, contact: boolean): boolean {
   let i = skipLws(b, start, end);
   end = trimLws(b, i, end);
+  if (scanNameAddrCommon(b, i, end, contact)) return list || STOP[0] === end;
   const first = i;
   let dnS = -1;
   let dnE = -1;

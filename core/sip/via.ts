@@ -6,7 +6,7 @@
  * Scanning validates and records offsets of the parts and of the known parameters; strings are
  * made when a field is read.
  */
-import { HOST, IPV6, digitsValue, eqLower, lower, skipLws, tokenEnd, trimLws } from './chars.js';
+import { HOST, IPV6, PARAM_VALUE, TOKEN, digitsValue, eqLower, lower, skipLws, tokenEnd, trimLws } from './chars.js';
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
 import { Src, latin1, srcOf, text } from './header-value.js';
 import type { Params, Via } from './types.js';
@@ -161,6 +161,116 @@ export class ViaView implements Via {
 }
 
 /**
+ * The via-parm as nearly every stack writes it, read in one pass without calls:
+ * `SIP/2.0/transport SP host[:port]` then `;name[=token]` parameters, no other whitespace,
+ * no quoted values, no IPv6 reference, ending at `end` or at a ','. Fills v as scanVia would
+ * and returns true; false when the value is not of that shape (scanVia then reads it in full,
+ * and alone decides whether it is valid). Values that are of that shape but invalid (a bad
+ * port, `branch` without a value) also return false, so every error comes from one place.
+ */
+function scanViaCommon(v: ViaView, b: Uint8Array, i: number, end: number): boolean {
+  if (
+    end - i < 11 ||
+    (b[i]! | 0x20) !== 0x73 ||
+    (b[i + 1]! | 0x20) !== 0x69 ||
+    (b[i + 2]! | 0x20) !== 0x70 ||
+    b[i + 3] !== 0x2f ||
+    b[i + 4] !== 0x32 ||
+    b[i + 5] !== 0x2e ||
+    b[i + 6] !== 0x30 ||
+    b[i + 7] !== 0x2f
+  ) {
+    return false;
+  }
+  v.nameS = i;
+  v.nameE = i + 3;
+  v.verS = i + 4;
+  v.verE = i + 7;
+  i += 8;
+  const ts = i;
+  while (i < end && TOKEN[b[i]!] === 1) i++;
+  if (i === ts || i >= end || b[i] !== 0x20) return false;
+  v.transS = ts;
+  v.transE = i;
+  const hs = ++i;
+  while (i < end && HOST[b[i]!] === 1) i++;
+  if (i === hs) return false;
+  v.hostS = hs;
+  v.hostE = i;
+  if (i < end && b[i] === 0x3a) {
+    const ps = ++i;
+    let n = 0;
+    while (i < end) {
+      const d = b[i]! - 0x30;
+      if (d < 0 || d > 9) break;
+      n = n * 10 + d;
+      i++;
+    }
+    if (i === ps || n > 65535) return false;
+    v.port = n;
+  }
+  const paramsStart = i;
+  while (i < end && b[i] === 0x3b) {
+    const ns = ++i;
+    while (i < end && TOKEN[b[i]!] === 1) i++;
+    const ne = i;
+    if (ne === ns) return false;
+    let vs = -1;
+    if (i < end && b[i] === 0x3d) {
+      vs = ++i;
+      while (i < end && PARAM_VALUE[b[i]!] === 1) i++;
+      if (i === vs) return false;
+    }
+    const ve = i;
+    switch (ne - ns) {
+      case 6:
+        if (eqLower(b, ns, ne, 'branch')) {
+          if (vs < 0) return false;
+          v.branchS = vs;
+          v.branchE = ve;
+        }
+        break;
+      case 8:
+        if (vs >= 0 && eqLower(b, ns, ne, 'received')) {
+          v.receivedS = vs;
+          v.receivedE = ve;
+        }
+        break;
+      case 5:
+        if (eqLower(b, ns, ne, 'rport')) {
+          // RFC 3581 §4: rport, or rport=port in a response
+          v.hasRport = true;
+          if (vs >= 0) {
+            const n = digitsValue(b, vs, ve, 65535);
+            if (n < 0) return false;
+            v.rport = n;
+          }
+        } else if (vs >= 0 && eqLower(b, ns, ne, 'maddr')) {
+          v.maddrS = vs;
+          v.maddrE = ve;
+        }
+        break;
+      case 3:
+        if (eqLower(b, ns, ne, 'ttl')) {
+          const n = vs < 0 ? -1 : digitsValue(b, vs, ve, 255);
+          if (n < 0) return false;
+          v.ttl = n;
+        }
+        break;
+    }
+  }
+  // the element ends here: at the end of the value, or at the ',' before the next one
+  if (i < end && b[i] !== 0x2c) return false;
+  STOP[0] = i;
+  v.e = i;
+  if (i > paramsStart) {
+    v.paramsS = paramsStart;
+    v.paramsE = i;
+  }
+  return true;
+}
+
+/**
  * Validates one via-parm at b[start..end) and returns its view; null when invalid. With `list`,
  * the element may end at a ',' (STOP[0] says where); without, it must fill the range.
  */
@@ -168,6 +278,9 @@ export function scanVia(src: Src, start: number, end: number, list = false): Via
   const b = src.b;
   let i = skipLws(b, start, end);
   end = trimLws(b, i, end);
+  const common = new ViaView(src, i, end);
+  if (scanViaCommon(common, b, i, end)) return common.e === end || list ? common : null;
+  // a fresh view: the common pass may have filled some fields before it gave up
   const v = new ViaView(src, i, end);
   // protocol-name SLASH protocol-version SLASH transport
   let j = tokenEnd(b, i, end);
