@@ -194,9 +194,9 @@ export class HpackEncoder {
   /** Encodes one field at `dst[off]` (room for bound(name, value) needed); returns the new offset. */
   field(name: string, value: string, dst: Buffer, off: number, indexing: Indexing = Indexing.Auto): number {
     // Static pairs worth finding are all pseudo-headers with short values (:method POST, :scheme https, …).
-    if (name.charCodeAt(0) === 58 /* ':' */ && value.length <= 11) {
-      const pair = STATIC_PAIR_INDEX.get(`${name}\0${value}`);
-      if (pair !== undefined) return int(dst, off, pair, 7, 0x80);
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      const pair = staticPseudoPair(name, value);
+      if (pair !== 0) return int(dst, off, pair, 7, 0x80);
     }
     const nameIdx = STATIC_NAME_INDEX.get(name) ?? 0;
     if (indexing !== Indexing.Auto) return this.literal(name, nameIdx, value, dst, off, indexing === Indexing.Sensitive ? 0x10 : 0x00, 4, this.plainCoding);
@@ -269,6 +269,25 @@ function str(dst: Buffer, off: number, s: string, huffman: number): number {
       return huffmanEncode(s, dst, off);
     }
   }
-  off = int(dst, off, s.length, 7, 0x00);
-  return off + dst.write(s, off, 'latin1');
+  const n = s.length;
+  off = int(dst, off, n, 7, 0x00);
+  // Header strings are short: a loop beats the call into C++ that Buffer#write makes.
+  if (n > 128) return off + dst.write(s, off, 'latin1');
+  for (let i = 0; i < n; i++) dst[off + i] = s.charCodeAt(i);
+  return off + n;
+}
+
+/** RFC 7541 Appendix A index of a pseudo-header with its value (1–14), or 0. */
+function staticPseudoPair(name: string, value: string): number {
+  if (value.length > 11) return 0;
+  switch (name) {
+    case ':method':
+      return value === 'POST' ? 3 : value === 'GET' ? 2 : 0;
+    case ':scheme':
+      return value === 'https' ? 7 : value === 'http' ? 6 : 0;
+    case ':path':
+      return value === '/' ? 4 : value === '/index.html' ? 5 : 0;
+    default:
+      return STATIC_PAIR_INDEX.get(`${name}\0${value}`) ?? 0;
+  }
 }

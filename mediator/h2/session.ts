@@ -60,8 +60,12 @@ const MAX_HEADER_BLOCK = 2 * LOCAL_MAX_HEADER_LIST;
 const LAST_STREAM_ID = 0x7fff_ffff;
 const EMPTY = Buffer.alloc(0);
 
-/** Header names never worth indexing: unique per request (RFC 7541 §7.1 table churn). */
-const UNIQUE_NAMES = new Set([':path', 'apns-id', 'content-length', 'apns-expiration']);
+/**
+ * Header names unique to each request: sent as literals without indexing and not tracked by
+ * the encoder. (Any other name is indexed only once a value repeats, so a name whose value
+ * changes every request costs no table churn either; this only skips the bookkeeping.)
+ */
+const UNIQUE_NAMES = new Set([':path', 'apns-id', 'content-length']);
 
 class Stream {
   status = 0;
@@ -236,8 +240,8 @@ export class H2Session {
       if (key.charCodeAt(0) === 58 /* ':' */) continue;
       const v = headers[key];
       if (v === undefined) continue;
-      // §8.2.1: field names are lower case in HTTP/2.
-      const name = key.toLowerCase();
+      // §8.2.1: field names are lower case in HTTP/2 (callers' names are; checked once per name).
+      const name = lowerName(key);
       const mode = UNIQUE_NAMES.has(name) ? Indexing.Never : Indexing.Auto;
       if (Array.isArray(v)) for (const one of v) off = this.field(name, one, off, mode);
       else off = this.field(name, typeof v === 'string' ? v : String(v), off, mode);
@@ -354,7 +358,10 @@ export class H2Session {
     if (st.done) return;
     this.close1(st);
     // §8.1: the server answered before our body was complete: stop sending it.
-    if (!st.localEnded) this.out.rstStream(st.id, H2_CANCEL);
+    if (!st.localEnded) {
+      this.out.rstStream(st.id, H2_CANCEL);
+      this.scheduleFlush();
+    }
     const c = st.chunks;
     const body = c === undefined || c.length === 0 ? EMPTY : c.length === 1 ? c[0]! : Buffer.concat(c);
     st.sink.resolve({ status: st.status, headers: st.headers!, body });
@@ -731,6 +738,17 @@ export class H2Session {
     this.closeWaiters = [];
     this.owner.onClose(this, err);
   }
+}
+
+const lowerNames = new Map<string, string>();
+function lowerName(key: string): string {
+  let n = lowerNames.get(key);
+  if (n === undefined) {
+    n = key.toLowerCase();
+    // Bounded: header names come from our own adapters, but never let a cache grow without limit.
+    if (lowerNames.size < 1024) lowerNames.set(key, n);
+  }
+  return n;
 }
 
 function protocol(message: string): H2Error {
