@@ -103,6 +103,55 @@ test('SETTINGS_MAX_CONCURRENT_STREAMS=1: one stream at a time, the rest wait and
   }
 });
 
+/** An h2c server that answers with the request's headers as JSON. */
+async function headerEcho(settings: http2.Settings) {
+  const server = http2.createServer({ settings, maxHeaderListPairs: 256 });
+  server.on('session', (s) => s.on('error', () => {}));
+  server.on('stream', (stream, h) => {
+    stream.on('error', () => {});
+    stream.resume();
+    stream.on('end', () => {
+      stream.respond({ ':status': 200 });
+      stream.end(JSON.stringify(h));
+    });
+  });
+  const port = await listen(server);
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
+for (const size of [0, 64]) {
+  test(`a peer with SETTINGS_HEADER_TABLE_SIZE ${size}: our encoder stays within it and nghttp2 decodes every request`, async (t) => {
+    const { server, url } = await headerEcho({ headerTableSize: size });
+    const pool = new H2Pool({ origin: url, connections: 1, log });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const h = { ...post(`/p/${i}`), 'apns-topic': 'com.example.voip', 'apns-push-type': 'voip', authorization: `bearer ${i < 3 ? 'a' : 'b'}.jwt`, 'x-n': String(i % 2) };
+        const r = await pool.request(h, 'x', 5000);
+        const got = JSON.parse(r.body.toString()) as Record<string, string>;
+        for (const [k, v] of Object.entries(h)) t.is(got[k], v, `${k} of request ${i}`);
+      }
+    } finally {
+      await pool.close();
+      server.close();
+    }
+  });
+}
+
+test('a header block over the peer frame size goes out as HEADERS + CONTINUATION and arrives intact', async (t) => {
+  const { server, url } = await headerEcho({ maxHeaderListSize: 200_000 });
+  const pool = new H2Pool({ origin: url, connections: 1, log });
+  try {
+    const big = 'z'.repeat(40_000);
+    const r = await pool.request({ ...post(), 'x-big': big, 'x-small': 's' }, '', 5000);
+    const got = JSON.parse(r.body.toString()) as Record<string, string>;
+    t.is(got['x-big'], big);
+    t.is(got['x-small'], 's');
+  } finally {
+    await pool.close();
+    server.close();
+  }
+});
+
 test('GOAWAY mid-stream: streams up to last-stream-id are answered, later ones come back unprocessed, then a new connection', async (t) => {
   const server = http2.createServer();
   const held: http2.ServerHttp2Stream[] = [];
