@@ -15,6 +15,7 @@ import { jsonString } from './json.js';
 export type ApnsPushType = 'voip' | 'alert' | 'background';
 
 export interface ApnsNotification {
+  ok: true;
   topic: string;
   pushType: ApnsPushType;
   priority: 5 | 10;
@@ -36,7 +37,17 @@ export const DEFAULT_APNS_TTL: ApnsTtl = { callSec: 30, textSec: 24 * 3600 };
 /** Verbs whose VoIP push makes sense to CallKit (report-then-end for the last two). */
 const VOIP_OK = new Set(['NotifyIncomingCall', 'NotifyIncomingCallMissed', 'NotifyIncomingCallAnsweredElsewhere']);
 
-export type BuildResult = { ok: true; n: ApnsNotification } | { ok: false; field: string; reason: string };
+export type BuildResult = ApnsNotification | { ok: false; field: string; reason: string };
+
+/** The two apns-topic values of an app, built once per app rather than once per push. */
+export interface ApnsTopics {
+  /** The bundle id: alert and background pushes. */
+  alert: string;
+  /** `<bundle id>.voip`: PushKit pushes. */
+  voip: string;
+}
+
+export const apnsTopics = (bundleId: string): ApnsTopics => ({ alert: bundleId, voip: `${bundleId}.voip` });
 
 function collapse(s: string): string {
   // 64 bytes at most; ids are ASCII in practice, cut by bytes to be safe. A UTF-16 unit is at
@@ -63,7 +74,7 @@ function sipisJson(r: PushRequest): string {
   return s + '}';
 }
 
-export function buildApnsNotification(r: PushRequest, bundleId: string, ttl: ApnsTtl, nowSec: number): BuildResult {
+export function buildApnsNotification(r: PushRequest, topics: ApnsTopics, ttl: ApnsTtl, nowSec: number): BuildResult {
   const kind = tokenKindOf(r);
   if (kind === 'voip' && !VOIP_OK.has(r.verb)) {
     return { ok: false, field: 'tokenKind', reason: `${r.verb} cannot go to a PushKit VoIP token (iOS 13+ requires every VoIP push to report a call)` };
@@ -74,14 +85,12 @@ export function buildApnsNotification(r: PushRequest, bundleId: string, ttl: Apn
     const exp = r.verb === 'NotifyIncomingCall' ? nowSec + ttl.callSec : textExp;
     return {
       ok: true,
-      n: {
-        topic: `${bundleId}.voip`,
-        pushType: 'voip',
-        priority: 10,
-        expiration: exp,
-        collapseId: collapse((r.payload as { callId: string }).callId),
-        payload: '{"aps":{},"sipis":' + sipis + '}',
-      },
+      topic: topics.voip,
+      pushType: 'voip',
+      priority: 10,
+      expiration: exp,
+      collapseId: collapse((r.payload as { callId: string }).callId),
+      payload: '{"aps":{},"sipis":' + sipis + '}',
     };
   }
   let aps: Record<string, unknown>;
@@ -139,14 +148,15 @@ export function buildApnsNotification(r: PushRequest, bundleId: string, ttl: Apn
       break;
   }
   const n: ApnsNotification = {
-    topic: bundleId,
+    ok: true,
+    topic: topics.alert,
     pushType,
     priority: pushType === 'background' ? 5 : 10,
     expiration,
     payload: '{"aps":' + JSON.stringify(aps) + ',"sipis":' + sipis + '}',
   };
   if (collapseId) n.collapseId = collapseId;
-  return { ok: true, n };
+  return n;
 }
 
 /** APNs payload limits: 5 KB for VoIP, 4 KB for the rest. */

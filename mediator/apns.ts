@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import type { PushRequest } from '../core/push/protocol.js';
 import { finalResult, runWithRetries, parseRetryAfter, type Attempt, type AttemptOutcome, type PushAdapter, type PushResult, type RetryPolicy, DEFAULT_RETRY } from './adapter.js';
 import { ProviderTokenSigner } from './apns-auth.js';
-import { apnsPayloadLimit, buildApnsNotification, DEFAULT_APNS_TTL, type ApnsTtl } from './apns-payload.js';
-import { H2Pool } from './h2pool.js';
+import { apnsPayloadLimit, apnsTopics, buildApnsNotification, DEFAULT_APNS_TTL, type ApnsTopics, type ApnsTtl } from './apns-payload.js';
+import { H2Pool, type H2Response } from './h2pool.js';
 import type { CounterCell, MediatorMetrics } from './metrics.js';
 import type { ApnsApp } from './registry.js';
 
@@ -52,11 +52,13 @@ export class ApnsAdapter implements PushAdapter {
   private readonly log: Logger;
   private readonly authority: string;
   private readonly statusCells = new Map<number, CounterCell>();
+  private readonly topics: ApnsTopics;
 
   constructor(private readonly opts: ApnsAdapterOptions) {
     const { app, metrics } = opts;
     this.log = opts.log.child({ component: 'apns', appId: app.appId });
     this.ttl = opts.ttl ?? DEFAULT_APNS_TTL;
+    this.topics = apnsTopics(app.bundleId);
     this.retry = opts.retry ?? DEFAULT_RETRY;
     this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 5000;
     this.authority = new URL(app.endpoint).host;
@@ -86,15 +88,14 @@ export class ApnsAdapter implements PushAdapter {
   }
 
   send(r: PushRequest, deadline: number): Promise<PushResult> {
-    const built = buildApnsNotification(r, this.opts.app.bundleId, this.ttl, Math.floor(Date.now() / 1000));
-    if (!built.ok) return Promise.resolve({ outcome: 'rejected', reason: built.reason, field: built.field });
-    const n = built.n;
+    const n = buildApnsNotification(r, this.topics, this.ttl, Math.floor(Date.now() / 1000));
+    if (!n.ok) return Promise.resolve({ outcome: 'rejected', reason: n.reason, field: n.field });
     const body = Buffer.from(n.payload);
     if (body.length > apnsPayloadLimit(n.pushType)) {
       return Promise.resolve({ outcome: 'rejected', reason: `APNs payload is ${body.length} bytes, over ${apnsPayloadLimit(n.pushType)}`, field: 'payload' });
     }
-    // One object of one shape per push (the pool keeps it while the request is in flight);
-    // `authorization` is set by each attempt, the collapse id only when there is one.
+    // One object of one shape per push, kept by the pool while the request is in flight.
+    // Absent headers are undefined (the pool skips them); `authorization` is set per attempt.
     const headers: ApnsHeaders = {
       ':method': 'POST',
       ':path': '/3/device/' + r.deviceToken,
@@ -104,29 +105,45 @@ export class ApnsAdapter implements PushAdapter {
       'apns-priority': n.priority === 10 ? '10' : '5',
       'apns-expiration': String(n.expiration),
       'apns-id': r.requestId,
+      'apns-collapse-id': n.collapseId,
+      authorization: undefined,
     };
-    if (n.collapseId) headers['apns-collapse-id'] = n.collapseId;
-    // The first attempt without the retry loop: most pushes end with it.
-    return this.attempt(headers, body, deadline).then(
-      (a) => finalResult(a) ?? this.retryFrom(headers, body, deadline, { attempt: a }),
-      (error: unknown) => this.retryFrom(headers, body, deadline, { error }),
+    // The first attempt outside the retry loop: most pushes end with it.
+    return this.exchange(headers, body, deadline).then(
+      (res) => {
+        if (res.status === 200) {
+          // The common answer, without the classification objects.
+          const m = this.opts.metrics;
+          if (m) this.attemptCell(m, 200).value++;
+          const id = res.headers['apns-id'];
+          return { outcome: 'delivered', pushId: typeof id === 'string' ? id : '' };
+        }
+        const a = this.answered(res);
+        return finalResult(a) ?? this.retryFrom(headers, body, deadline, { attempt: a });
+      },
+      (error: unknown) => {
+        this.failed(error);
+        return this.retryFrom(headers, body, deadline, { error });
+      },
     );
   }
 
-  /** One exchange with APNs, classified; transport errors reject (typed UpstreamError). */
-  private attempt(headers: ApnsHeaders, body: Buffer, deadline: number): Promise<Attempt> {
+  /** Sends one attempt (with a fresh provider token when token auth is used). */
+  private exchange(headers: ApnsHeaders, body: Buffer, deadline: number): Promise<H2Response> {
     if (this.signer) headers.authorization = this.signer.header();
     const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
-    return this.pool.request(headers, body, timeout, false).then(
-      (res) => {
-        this.attemptCell(res.status);
-        return this.classify(res.status, res.headers['apns-id'], res.body, res.headers['retry-after']);
-      },
-      (err: unknown) => {
-        this.opts.metrics?.upstreamAttempts.inc({ platform: 'apns', status: (err as { code?: string }).code ?? 'error' });
-        throw err;
-      },
-    );
+    return this.pool.request(headers, body, timeout, false);
+  }
+
+  /** Counts an answer by status and classifies it. */
+  private answered(res: H2Response): Attempt {
+    const m = this.opts.metrics;
+    if (m) this.attemptCell(m, res.status).value++;
+    return this.classify(res.status, res.headers['apns-id'], res.body, res.headers['retry-after']);
+  }
+
+  private failed(err: unknown): void {
+    this.opts.metrics?.upstreamAttempts.inc({ platform: 'apns', status: (err as { code?: string }).code ?? 'error' });
   }
 
   /** Attempts after a first one that was not final: backoff, re-authentication, deadline. */
@@ -135,9 +152,15 @@ export class ApnsAdapter implements PushAdapter {
     let used = headers.authorization ?? '';
     return runWithRetries(
       () => {
-        const p = this.attempt(headers, body, deadline);
+        const p = this.exchange(headers, body, deadline);
         used = headers.authorization ?? '';
-        return p;
+        return p.then(
+          (res) => this.answered(res),
+          (err: unknown) => {
+            this.failed(err);
+            throw err;
+          },
+        );
       },
       () => this.signer?.refresh(used),
       deadline,
@@ -147,16 +170,14 @@ export class ApnsAdapter implements PushAdapter {
     );
   }
 
-  /** Counts an answer by status; the cell of each status is looked up once. */
-  private attemptCell(status: number): void {
-    const m = this.opts.metrics;
-    if (!m) return;
+  /** The attempts counter of one HTTP status, looked up once per status. */
+  private attemptCell(m: MediatorMetrics, status: number): CounterCell {
     let c = this.statusCells.get(status);
     if (!c) {
       c = m.upstreamAttempts.cell({ platform: 'apns', status: String(status) });
       this.statusCells.set(status, c);
     }
-    c.value++;
+    return c;
   }
 
   private classify(status: number, apnsId: string | string[] | undefined, body: Buffer, retryAfter: string | string[] | undefined): Attempt {

@@ -9,7 +9,8 @@
  *   node .h3/bench/mediator/profile.js [--pushes 30000] [--window 256] [--top 40] [--keep DIR] [--edge] [--no-prof]
  *
  * `--edge` profiles bench/mediator/edge-child (adapters answer at once: the HTTP edge alone);
- * `--no-prof` only measures the CPU per push.
+ * `--no-prof` only measures the CPU per push; `--node-arg X` (repeatable) passes X to the
+ * mediator's node (e.g. `--node-arg=--trace-gc`, `--node-arg=--heap-prof`).
  *
  * A tool, not a suite (the runner only loads *.bench.js): profiling slows the process down,
  * so its absolute numbers are above the benchmark's; the split is what it is for.
@@ -105,7 +106,7 @@ function procCpu(pid: number): { user: number; sys: number } {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { pushes: { type: 'string', default: '30000' }, window: { type: 'string', default: '256' }, top: { type: 'string', default: '40' }, keep: { type: 'string' }, 'no-prof': { type: 'boolean' }, edge: { type: 'boolean' }, defer: { type: 'boolean' } },
+    options: { pushes: { type: 'string', default: '30000' }, window: { type: 'string', default: '256' }, top: { type: 'string', default: '40' }, keep: { type: 'string' }, 'no-prof': { type: 'boolean' }, edge: { type: 'boolean' }, defer: { type: 'boolean' }, 'node-arg': { type: 'string', multiple: true } },
   });
   const pushes = Number(values.pushes);
   const window = Number(values.window);
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
   try {
     const line = await mock.waitFor(/PUSH-ENV .*/, 30_000);
     const info = JSON.parse(line.slice('PUSH-ENV '.length)) as { appsFile: string; apiKey: string; apps: { apnsToken: string } };
-    const prof = values['no-prof'] ? [] : ['--cpu-prof', '--cpu-prof-dir', dir];
+    const prof = [...(values['no-prof'] ? [] : ['--cpu-prof', '--cpu-prof-dir', dir]), ...(values['node-arg'] ?? [])];
     const med = startProc(process.execPath, [...prof, values.edge ? join(root, 'bench', 'mediator', 'edge-child.js') : join(root, 'mediator', 'main.js'), '--apps', info.appsFile, '--port', '0', '--log-level', 'info', ...(values.defer ? ['--defer'] : [])], {
       env: { ...process.env, SIPIS_MEDIATOR_API_KEYS: info.apiKey, SIPIS_MEDIATOR_MAX_IN_FLIGHT: '50000' },
     });
@@ -137,6 +138,22 @@ async function main(): Promise<void> {
       `${pushes} pushes in ${(r.ns / 1e9).toFixed(2)} s wall (${Math.round((pushes * 1e9) / r.ns)}/s), failed ${r.failed}; mediator CPU ${cpu.toFixed(2)} s = ${((cpu * 1e6) / pushes).toFixed(1)} us/push (user ${((user * 1e6) / pushes).toFixed(1)}, system ${((sys * 1e6) / pushes).toFixed(1)})\n`,
     );
     await med.stop('SIGTERM', 10_000);
+    // With --node-arg=--trace-gc: how often the young generation filled up, and what it cost.
+    const gc = { scavenges: 0, scavengeMs: 0, marks: 0, markMs: 0 };
+    for (const m of med.output().matchAll(/(Scavenge|Mark-Compact)[^\n]*?, ([\d.]+) \/ [\d.]+ ms/g)) {
+      if (m[1] === 'Scavenge') {
+        gc.scavenges++;
+        gc.scavengeMs += Number(m[2]);
+      } else {
+        gc.marks++;
+        gc.markMs += Number(m[2]);
+      }
+    }
+    if (gc.scavenges + gc.marks > 0) {
+      process.stdout.write(
+        `GC over the whole run: ${gc.scavenges} scavenges (${gc.scavengeMs.toFixed(0)} ms), ${gc.marks} mark-compacts (${gc.markMs.toFixed(0)} ms); ${((1000 * gc.scavengeMs + 1000 * gc.markMs) / pushes).toFixed(1)} us/push\n`,
+      );
+    }
     if (!values['no-prof']) {
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`no .cpuprofile in ${dir}; mediator output:\n${med.output()}`);
