@@ -10,85 +10,29 @@
  * whether the peer may have processed it); a malformed frame from the peer is a connection
  * error (GOAWAY with the RFC 9113 §7 code, then close), never an exception escaping.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import type { Logger } from 'pino';
 import { UpstreamError } from '../errors.js';
 import { H2Error, H2_CANCEL, H2_FLOW_CONTROL_ERROR, H2_NO_ERROR, H2_PROTOCOL_ERROR } from './errors.js';
 import * as F from './frames.js';
-import { DEFAULT_HEADER_TABLE_SIZE, HpackDecoder, HpackEncoder, Indexing } from './hpack.js';
+import { DEFAULT_HEADER_TABLE_SIZE, HpackDecoder, HpackEncoder } from './hpack.js';
+import { writeRequestHeaders } from './request-headers.js';
+import { LOCAL_STREAM_WINDOW, Stream, type H2Response, type ResponseSink, type SessionOptions, type SessionOwner } from './stream.js';
 
-export interface H2Response {
-  status: number;
-  /** Regular response headers, lower-case names; repeated fields joined with ", ". */
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
+export type { H2Response, ResponseSink, SessionOptions, SessionOwner } from './stream.js';
 
-/** Where a request's outcome goes (the pool's pending request: no closure per request). */
-export interface ResponseSink {
-  resolve(r: H2Response): void;
-  reject(e: Error): void;
-}
-
-/** The session's owner (a pool connection) hears about state changes through these. */
-export interface SessionOwner {
-  /** Every SETTINGS frame from the peer; the first one makes the session usable. */
-  onRemoteSettings(s: H2Session): void;
-  onGoaway(s: H2Session, errorCode: number, lastStreamId: number): void;
-  /** A stream slot was freed. */
-  onStreamClosed(s: H2Session): void;
-  /** The connection is gone; `err` is undefined after a graceful close. */
-  onClose(s: H2Session, err: Error | undefined): void;
-}
-
-export interface SessionOptions {
-  log: Logger;
-  /** Default :authority and :scheme for requests that do not carry their own. */
-  authority: string;
-  scheme: 'https' | 'http';
-}
 
 /** Our receive windows: responses are small, so one large window and no per-stream updates. */
 const LOCAL_CONN_WINDOW = 16 * 1024 * 1024;
-/** A response body beyond this stalls (and times out): the per-stream window is never replenished. */
-const LOCAL_STREAM_WINDOW = 1024 * 1024;
 const LOCAL_MAX_HEADER_LIST = 64 * 1024;
 /** A header block split over CONTINUATION frames may not grow past this (CONTINUATION floods). */
 const MAX_HEADER_BLOCK = 2 * LOCAL_MAX_HEADER_LIST;
 const LAST_STREAM_ID = 0x7fff_ffff;
 const EMPTY = Buffer.alloc(0);
 
-/**
- * Header names unique to each request: sent as literals without indexing and not tracked by
- * the encoder. (Any other name is indexed only once a value repeats, so a name whose value
- * changes every request costs no table churn either; this only skips the bookkeeping.)
- */
-const UNIQUE_NAMES = new Set([':path', 'apns-id', 'content-length']);
 
-class Stream {
-  status = 0;
-  headers: IncomingHttpHeaders | undefined;
-  chunks: Buffer[] | undefined;
-  /** Request body still to send (flow control), and how far it got. */
-  body: Buffer | undefined;
-  bodyOff = 0;
-  localEnded = false;
-  blocked = false;
-  done = false;
-  recvWindow = LOCAL_STREAM_WINDOW;
-  constructor(
-    readonly id: number,
-    readonly sink: ResponseSink,
-    readonly wantBody: boolean,
-    readonly timeoutMs: number,
-    readonly deadline: number,
-    public sendWindow: number,
-  ) {}
-}
 
-let hbuf = Buffer.allocUnsafe(16 * 1024);
 
 export class H2Session {
   /** The peer's settings (RFC 9113 §6.5.2), defaults until its SETTINGS arrive. */
@@ -172,7 +116,7 @@ export class H2Session {
     const st = new Stream(id, sink, wantBody, timeoutMs, now + timeoutMs, this.remoteInitialWindow);
     this.streams.set(id, st);
     this.active++;
-    this.writeHeaders(id, headers, body.length === 0);
+    writeRequestHeaders(this.encoder, this.out, id, headers, body.length === 0, this.opts, this.remoteMaxFrame);
     if (body.length === 0) st.localEnded = true;
     else {
       st.body = body;
@@ -228,47 +172,6 @@ export class H2Session {
     this.flush();
   }
 
-  private writeHeaders(id: number, headers: OutgoingHttpHeaders, endStream: boolean): void {
-    const enc = this.encoder;
-    let off = enc.begin(hbuf, 0);
-    // §8.3: pseudo-header fields first.
-    off = this.field(':method', headerString(headers[':method']) || 'GET', off, Indexing.Auto);
-    off = this.field(':scheme', headerString(headers[':scheme']) || this.opts.scheme, off, Indexing.Auto);
-    off = this.field(':authority', headerString(headers[':authority']) || this.opts.authority, off, Indexing.Auto);
-    off = this.field(':path', headerString(headers[':path']) || '/', off, Indexing.Never);
-    for (const key in headers) {
-      if (key.charCodeAt(0) === 58 /* ':' */) continue;
-      const v = headers[key];
-      if (v === undefined) continue;
-      // §8.2.1: field names are lower case in HTTP/2 (callers' names are; checked once per name).
-      const name = lowerName(key);
-      const mode = UNIQUE_NAMES.has(name) ? Indexing.Never : Indexing.Auto;
-      if (Array.isArray(v)) for (const one of v) off = this.field(name, one, off, mode);
-      else off = this.field(name, typeof v === 'string' ? v : String(v), off, mode);
-    }
-    // §6.2/§6.10: a block larger than the peer's frame size continues in CONTINUATION frames.
-    const max = this.remoteMaxFrame;
-    const flags = endStream ? F.FLAG_END_STREAM : 0;
-    if (off <= max) {
-      this.out.frame(F.HEADERS, flags | F.FLAG_END_HEADERS, id, hbuf, 0, off);
-      return;
-    }
-    this.out.frame(F.HEADERS, flags, id, hbuf, 0, max);
-    for (let p = max; p < off; p += max) {
-      const n = Math.min(max, off - p);
-      this.out.frame(F.CONTINUATION, p + n === off ? F.FLAG_END_HEADERS : 0, id, hbuf, p, n);
-    }
-  }
-
-  private field(name: string, value: string, off: number, mode: Indexing): number {
-    const need = off + this.encoder.bound(name, value);
-    if (need > hbuf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(need, hbuf.length * 2));
-      hbuf.copy(bigger, 0, 0, off);
-      hbuf = bigger;
-    }
-    return this.encoder.field(name, value, hbuf, off, mode);
-  }
 
   /** §6.9: sends as much of the body as both windows and the frame size allow; the rest waits. */
   private sendData(st: Stream): void {
@@ -740,22 +643,8 @@ export class H2Session {
   }
 }
 
-const lowerNames = new Map<string, string>();
-function lowerName(key: string): string {
-  let n = lowerNames.get(key);
-  if (n === undefined) {
-    n = key.toLowerCase();
-    // Bounded: header names come from our own adapters, but never let a cache grow without limit.
-    if (lowerNames.size < 1024) lowerNames.set(key, n);
-  }
-  return n;
-}
 
 function protocol(message: string): H2Error {
   return new H2Error('ERR_H2_PROTOCOL', message);
 }
 
-function headerString(v: OutgoingHttpHeaders[string]): string {
-  if (v === undefined) return '';
-  return typeof v === 'string' ? v : Array.isArray(v) ? (v[0] ?? '') : String(v);
-}
