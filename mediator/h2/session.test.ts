@@ -428,3 +428,38 @@ test('a stream reset by the peer before its answer: unprocessed with the RST cod
     peer.close();
   }
 });
+
+test('a peer answering with random frames (seeded, 40 rounds): every request settles with a response or an UpstreamError, nothing throws', async (t) => {
+  let seed = 0x9e3779b9;
+  const rnd = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const outcomes = new Map<string, number>();
+  for (let round = 0; round < 40; round++) {
+    const peer = await rawPeer((f, sock) => {
+      if (f.type !== F.HEADERS) return;
+      const frames: Buffer[] = [];
+      for (let k = 0; k < 1 + rnd(4); k++) {
+        const payload = Buffer.alloc(rnd(24));
+        for (let i = 0; i < payload.length; i++) payload[i] = rnd(256);
+        // Mostly frame types we know, on our stream, stream 0 or a stranger.
+        const sid = [f.sid, 0, f.sid + 2, f.sid][rnd(4)]!;
+        frames.push(F.encodeFrame(rnd(12), rnd(256), sid, payload));
+      }
+      sock.write(Buffer.concat(frames));
+    });
+    const pool = new H2Pool({ origin: peer.url, connections: 1, log });
+    try {
+      const r = await outcome(pool.request(post(), 'x', 200));
+      t.true(/^\d{3}$/.test(r) || r.startsWith('ERR_UPSTREAM_'), r);
+      outcomes.set(r, (outcomes.get(r) ?? 0) + 1);
+    } finally {
+      await pool.close();
+      peer.close();
+    }
+  }
+  t.log([...outcomes].map(([k, v]) => `${k}=${v}`).join(' '));
+});
