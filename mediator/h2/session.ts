@@ -602,7 +602,8 @@ export class H2Session {
   /** §5.4.1: GOAWAY with the error's code, then close; every open stream fails. */
   private connectionError(err: H2Error): void {
     if (this.closed) return;
-    this.opts.log.warn({ code: err.code, err: err.message }, 'HTTP/2 connection error');
+    // The pool logs the failure once, as a warning; this adds the protocol detail.
+    this.opts.log.debug({ code: err.code, err: err.message }, 'HTTP/2 connection error');
     this.sendGoaway(err.h2Code, err.message);
     this.teardown(err);
   }
@@ -620,6 +621,8 @@ export class H2Session {
     this.draining = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    // A peer closing its side after its own GOAWAY, with nothing left open, is a normal end.
+    const normal = this.goawayReceived && this.streams.size === 0 && err instanceof H2Error && err.code === 'ERR_H2_CONNECTION';
     const why = err ?? new H2Error('ERR_H2_CONNECTION', 'connection closed');
     for (const st of this.streams.values()) {
       this.abort(st, new UpstreamError('ERR_UPSTREAM_UNPROCESSED', `connection lost before the response: ${why.message}`, { cause: why }), -1, true, false);
@@ -639,7 +642,7 @@ export class H2Session {
     } else this.socket.destroy();
     for (const w of this.closeWaiters) w();
     this.closeWaiters = [];
-    this.owner.onClose(this, err);
+    this.owner.onClose(this, normal ? undefined : err);
   }
 }
 
