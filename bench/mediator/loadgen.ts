@@ -113,6 +113,23 @@ export class HttpLoad {
   }
 }
 
+/** What the load generator process (loadgen-child) is asked to do. */
+export type LoadCommand =
+  | { op: 'closed'; port: number; n: number; offset: number; window: number }
+  | { op: 'open'; port: number; n: number; offset: number; rate: number; connections: number };
+
+export interface LoadResult {
+  ns: number;
+  failed: number;
+  /** Every latency (ns) of an `open` command. */
+  latencies?: number[];
+}
+
+/** The device token of push number `i` (every row of the benchmark numbers them alike). */
+export function benchToken(i: number): string {
+  return (i.toString(16) + 'a'.repeat(64)).slice(0, 64);
+}
+
 export function pushRequestBytes(host: string, apiKey: string, body: string): Buffer {
   const b = Buffer.from(body);
   return Buffer.concat([

@@ -10,7 +10,8 @@
  *
  * `--edge` profiles bench/mediator/edge-child (adapters answer at once: the HTTP edge alone);
  * `--no-prof` only measures the CPU per push; `--node-arg X` (repeatable) passes X to the
- * mediator's node (e.g. `--node-arg=--trace-gc`, `--node-arg=--heap-prof`).
+ * mediator's node (e.g. `--node-arg=--trace-gc`, `--node-arg=--heap-prof`); `--rate R
+ * [--seconds S]` adds an open loop at R pushes/s after the closed one (latency, worst moments).
  *
  * A tool, not a suite (the runner only loads *.bench.js): profiling slows the process down,
  * so its absolute numbers are above the benchmark's; the split is what it is for.
@@ -22,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startProc } from '../../fixtures/proc.js';
 import { requestFor } from '../../fixtures/push/requests.js';
-import { HttpLoad, closedLoop, pushRequestBytes } from './loadgen.js';
+import { HttpLoad, closedLoop, openLoop, percentile, pushRequestBytes } from './loadgen.js';
 
 interface CallFrame {
   functionName: string;
@@ -106,7 +107,7 @@ function procCpu(pid: number): { user: number; sys: number } {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { pushes: { type: 'string', default: '30000' }, window: { type: 'string', default: '256' }, top: { type: 'string', default: '40' }, keep: { type: 'string' }, 'no-prof': { type: 'boolean' }, edge: { type: 'boolean' }, defer: { type: 'boolean' }, 'node-arg': { type: 'string', multiple: true } },
+    options: { pushes: { type: 'string', default: '30000' }, window: { type: 'string', default: '256' }, top: { type: 'string', default: '40' }, keep: { type: 'string' }, 'no-prof': { type: 'boolean' }, edge: { type: 'boolean' }, defer: { type: 'boolean' }, 'node-arg': { type: 'string', multiple: true }, rate: { type: 'string' }, seconds: { type: 'string', default: '5' } },
   });
   const pushes = Number(values.pushes);
   const window = Number(values.window);
@@ -134,6 +135,26 @@ async function main(): Promise<void> {
     const sys = c1.sys - c0.sys;
     const cpu = user + sys;
     load.close();
+    if (values.rate) {
+      // Then an open loop at a fixed rate: latency percentiles, and the worst moments.
+      const rate = Number(values.rate);
+      const n = Math.round(rate * Number(values.seconds));
+      const lreqs = Array.from({ length: n }, (_, i) => pushRequestBytes('127.0.0.1', info.apiKey, JSON.stringify(requestFor('NotifyIncomingCall', info.apps.apnsToken, tok(pushes + i)))));
+      const lload = new HttpLoad('127.0.0.1', port, 64);
+      await lload.open();
+      const t0 = performance.now();
+      const worst: Array<{ at: number; ms: number }> = [];
+      const o = await openLoop(rate, (n * 1000) / rate, async (i) => {
+        const a = await lload.send(lreqs[i]!);
+        if (a.latencyNs > 5e6) worst.push({ at: Math.round(performance.now() - t0 - a.latencyNs / 1e6), ms: Math.round(a.latencyNs / 1e5) / 10 });
+        return { ok: a.status === 200, latencyNs: a.latencyNs };
+      });
+      lload.close();
+      const s = o.latencies.sort((a, b) => a - b);
+      const ms = (v: number) => (v / 1e6).toFixed(2);
+      process.stdout.write(`open loop ${rate}/s for ${values.seconds} s: p50 ${ms(percentile(s, 50))} ms, p99 ${ms(percentile(s, 99))} ms, max ${ms(s[s.length - 1] ?? 0)} ms, failed ${o.failed}\n`);
+      if (worst.length) process.stdout.write(`  over 5 ms (started at ms: latency): ${worst.slice(0, 20).map((w) => `${w.at}:${w.ms}`).join(' ')}${worst.length > 20 ? ' …' : ''}\n`);
+    }
     process.stdout.write(
       `${pushes} pushes in ${(r.ns / 1e9).toFixed(2)} s wall (${Math.round((pushes * 1e9) / r.ns)}/s), failed ${r.failed}; mediator CPU ${cpu.toFixed(2)} s = ${((cpu * 1e6) / pushes).toFixed(1)} us/push (user ${((user * 1e6) / pushes).toFixed(1)}, system ${((sys * 1e6) / pushes).toFixed(1)})\n`,
     );

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * The mediator benchmark's load generator as its own process (forked with an IPC channel), so
+ * that neither the bench process nor the mediator pays for the client side. Each command
+ * builds its requests first and answers `ready`; the parent reads the mediator's CPU clock and
+ * sends `go`; the answer carries what was measured.
+ *
+ * The commands (`LoadCommand` in loadgen.ts): `closed`, n pushes over `window` connections
+ * with one request in flight each; `open`, n pushes at a fixed rate, every latency sent back.
+ */
+import { requestFor } from '../../fixtures/push/requests.js';
+import { HttpLoad, benchToken, closedLoop, openLoop, pushRequestBytes, type LoadCommand, type LoadResult } from './loadgen.js';
+
+interface Setup {
+  apiKey: string;
+  appId: string;
+}
+
+const setup = JSON.parse(process.argv[2] ?? '{}') as Setup;
+const send = (m: unknown) => process.send!(m);
+
+async function run(cmd: LoadCommand, go: Promise<void>): Promise<LoadResult> {
+  const reqs = Array.from({ length: cmd.n }, (_, i) =>
+    pushRequestBytes('127.0.0.1', setup.apiKey, JSON.stringify(requestFor('NotifyIncomingCall', setup.appId, benchToken(cmd.offset + i)))),
+  );
+  // Fresh connections per command: uWS closes HTTP connections idle for 10 s.
+  const load = new HttpLoad('127.0.0.1', cmd.port, cmd.op === 'closed' ? cmd.window : cmd.connections);
+  await load.open();
+  send({ ready: true });
+  await go;
+  try {
+    if (cmd.op === 'closed') return await closedLoop(cmd.n, cmd.window, async (i) => (await load.send(reqs[i]!)).status === 200);
+    const t0 = process.hrtime.bigint();
+    const r = await openLoop(cmd.rate, (cmd.n * 1000) / cmd.rate, async (i) => {
+      const a = await load.send(reqs[i]!);
+      return { ok: a.status === 200, latencyNs: a.latencyNs };
+    });
+    return { ns: Number(process.hrtime.bigint() - t0), failed: r.failed, latencies: r.latencies };
+  } finally {
+    load.close();
+  }
+}
+
+let release: (() => void) | undefined;
+process.on('message', (m: LoadCommand | { op: 'go' }) => {
+  if (m.op === 'go') {
+    release?.();
+    return;
+  }
+  const go = new Promise<void>((r) => (release = r));
+  run(m, go).then(
+    (r) => send({ result: r }),
+    (err: Error) => send({ error: err.message }),
+  );
+});
+process.on('disconnect', () => process.exit(0));
