@@ -6,6 +6,7 @@ import { API_KEY, APNS_TOKEN_APP, FCM_APP, apnsToken, fcmToken, makePushEnv, typ
 import { requestFor } from '../fixtures/push/requests.js';
 import { DEFAULTS, type MediatorConfig } from './config.js';
 import { startMediator, type Mediator } from './mediator.js';
+import { ApiKeys } from './server.js';
 
 const log = pino({ level: 'silent' });
 let env: PushEnv;
@@ -34,6 +35,17 @@ async function post(body: unknown, headers: Record<string, string> = {}, path = 
   });
   return { status: res.status, headers: res.headers, json: (await res.json()) as PushResponse & { field?: string } };
 }
+
+test('bearer keys: any configured key, scheme in any case, blanks around the key; nothing else', (t) => {
+  const k1 = 'k'.repeat(16);
+  const k2 = 'another-key-0123456789';
+  const keys = new ApiKeys([k1, k2]);
+  for (const ok of [`Bearer ${k1}`, `bearer ${k2}`, `BEARER ${k1}`, `Bearer   ${k1} \t`]) t.true(keys.check(ok), ok);
+  for (const bad of ['', 'Bearer', 'Bearer ', `Basic ${k1}`, `Bearer ${k1.slice(1)}`, `Bearer ${k1}k`, `Bearer ${'j'.repeat(16)}`, `Bearer ${k1} ${k2}`, `Bearer${k1}`, `Bearer ${k2.toUpperCase()}`]) {
+    t.false(keys.check(bad), bad);
+  }
+  t.false(new ApiKeys([]).check(`Bearer ${k1}`));
+});
 
 test.serial('every verb through HTTP to APNs and to FCM is delivered', async (t) => {
   for (const verb of PUSH_VERBS) {
