@@ -5,6 +5,8 @@
  * CPU is charged to neither). Figures are CPU nanoseconds of this process per request
  * (process.cpuUsage), over a bounded number of requests in interleaved slices so both
  * clients share the same neighbours on a busy machine; the wall-clock rate is in `extra`.
+ * Two micro rows time HPACK alone: encoding a steady APNs request block (repeating headers
+ * indexed, :path and apns-id literal) and decoding an APNs-like response block.
  */
 import { readFileSync } from 'node:fs';
 import http2, { type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
@@ -15,7 +17,8 @@ import { startProc } from '../../fixtures/proc.js';
 import { ProviderTokenSigner } from '../../mediator/apns-auth.js';
 import { H2Pool } from '../../mediator/h2pool.js';
 import { loadRegistry, type ApnsApp } from '../../mediator/registry.js';
-import { withRatios, type BenchOptions, type BenchRow, type BenchSuite } from '../lib.js';
+import { HpackDecoder, HpackEncoder, Indexing } from '../../mediator/h2/hpack.js';
+import { runMicro, withRatios, type BenchOptions, type BenchRow, type BenchSuite } from '../lib.js';
 import { closedLoop } from './loadgen.js';
 
 interface EnvInfo {
@@ -45,6 +48,53 @@ function nodeRequest(session: ClientHttp2Session, headers: OutgoingHttpHeaders, 
     req.resume();
     req.end(body);
   });
+}
+
+/** HPACK alone, no I/O: ns per header block. */
+function hpackRows(opts: BenchOptions): Promise<BenchRow[]> {
+  const enc = new HpackEncoder();
+  const out = Buffer.alloc(4096);
+  const jwt = `bearer ${'e'.repeat(40)}.${'p'.repeat(80)}.${'s'.repeat(86)}`;
+  let i = 0;
+  const encodeOne = () => {
+    i++;
+    let off = enc.begin(out, 0);
+    off = enc.field(':method', 'POST', out, off);
+    off = enc.field(':scheme', 'https', out, off);
+    off = enc.field(':authority', 'api.push.apple.com', out, off);
+    off = enc.field(':path', `/3/device/${token(i)}`, out, off, Indexing.Never);
+    off = enc.field('authorization', jwt, out, off);
+    off = enc.field('apns-topic', 'com.example.phone.voip', out, off);
+    off = enc.field('apns-push-type', 'voip', out, off);
+    off = enc.field('apns-priority', '10', out, off);
+    off = enc.field('apns-expiration', '0', out, off);
+    return enc.field('apns-id', `00000000-0000-4000-8000-${(i % 1e12).toString().padStart(12, '0')}`, out, off, Indexing.Never);
+  };
+  // A response as nghttp2 sends it: :status 200 indexed, apns-id a Huffman literal entering
+  // the table, date indexed after the first. Encoded here too (the decoder's table must follow
+  // an encoder's), so the row is encode + decode.
+  const srv2 = new HpackEncoder({ indexFirst: true, huffman: 'always' });
+  const dec2 = new HpackDecoder();
+  const fields: string[] = [];
+  let j = 0;
+  const decodeOne = () => {
+    const b = Buffer.alloc(512);
+    j++;
+    let off = srv2.field(':status', '200', b, 0);
+    off = srv2.field('apns-id', `1b4e28ba-2fa1-11d2-883f-${String(j).padStart(12, '0')}`, b, off);
+    off = srv2.field('date', 'Sun, 29 Nov 2026 00:00:00 GMT', b, off);
+    fields.length = 0;
+    dec2.decode(b, 0, off, fields);
+    return fields.length;
+  };
+  return runMicro(
+    'h2client',
+    [
+      { name: 'hpack encode steady APNs request', fn: encodeOne, batch: 100 },
+      { name: 'hpack encode+decode APNs response', fn: decodeOne, batch: 100 },
+    ],
+    opts,
+  );
 }
 
 async function run(opts: BenchOptions): Promise<BenchRow[]> {
@@ -119,7 +169,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
         extra: { wallPerSec: Math.round((n * 1e9) / v.wallNs), failed: v.failed, window },
       };
     });
-    return withRatios(rows, 'node:http2 client');
+    return [...withRatios(rows, 'node:http2 client'), ...(await hpackRows(opts))];
   } finally {
     await mock.stop();
   }

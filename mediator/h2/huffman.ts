@@ -123,20 +123,24 @@ export function huffmanLength(s: string): number {
 
 /** Writes the Huffman encoding of `s` at `dst[off]`, padded with EOS's leading ones; returns the new offset. */
 export function huffmanEncode(s: string, dst: Uint8Array, off: number): number {
-  // A 32-bit window is not enough for a 30-bit code plus 7 pending bits: use a float
-  // accumulator of at most 37 bits (exact in a double).
+  // Codes are up to 30 bits and up to 7 bits wait for the next octet: feed codes in pieces of
+  // at most 24 bits so the accumulator stays within 31 bits (plain int32 arithmetic).
   let acc = 0;
   let bits = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i) & 0xff;
-    const len = CODE_LENGTHS[c]!;
-    acc = acc * 2 ** len + CODES[c]!;
-    bits += len;
-    while (bits >= 8) {
-      bits -= 8;
-      const div = 2 ** bits;
-      dst[off++] = Math.floor(acc / div) & 0xff;
-      acc = acc % div;
+    const code = CODES[c]!;
+    let len = CODE_LENGTHS[c]!;
+    while (len > 0) {
+      const take = len > 24 ? len - 24 : len;
+      len -= take;
+      acc = (acc << take) | ((code >>> len) & ((1 << take) - 1));
+      bits += take;
+      while (bits >= 8) {
+        bits -= 8;
+        dst[off++] = (acc >>> bits) & 0xff;
+      }
+      acc &= (1 << bits) - 1;
     }
   }
   if (bits > 0) dst[off++] = ((acc << (8 - bits)) | (0xff >> bits)) & 0xff;
