@@ -5,8 +5,9 @@
  * core/tunnel/testing for its collaborators: one account (id 1, INVITEs to `acc-1@…`) whose one
  * device is awake at `--phone` (a binding without push target: "reachable now"). What the
  * loopback benchmark measures: the relay's own cost, one Node process, no database, no push.
- * Prints `listening HOST:PORT`; SIGTERM prints the counters (and with --timing the time spent per
- * received message) as JSON and exits.
+ * Prints `listening HOST:PORT`; SIGTERM prints the counters (and with --timing the time sipis
+ * held each datagram) as JSON and exits. SIGUSR2 starts the measured window: the timings, the
+ * loop-lag histogram and the GC counters start again from there (warm-up left out).
  */
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { TransactionLayer } from '../../core/transaction/index.js';
@@ -24,7 +25,21 @@ if (!phone || !/^[\d.]+:\d+$/.test(phone)) {
   console.error('usage: sipis-child --phone HOST:PORT [--port 0]');
   process.exit(2);
 }
-const transport = await UdpTransport.listen({ listen: [{ host: '127.0.0.1', port: Number(arg('port', '0')) }], recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+// --timing: how long sipis held each datagram: from its arrival in JavaScript (the socket's
+// 'message' event) until everything it caused was handed to the kernel (parse, transaction
+// layer, tunnel, the relayed message built and sent). What it waited in the socket queue before
+// that is not in here (bench/tunnel/delay.bench.ts takes it from kernel timestamps).
+const held: number[] = [];
+const timed = process.argv.includes('--timing') || process.argv.includes('--legs');
+const onHandled = (t: number): void => {
+  if (held.length < 2_000_000) held.push(performance.now() - t);
+};
+const transport = await UdpTransport.listen({
+  listen: [{ host: '127.0.0.1', port: Number(arg('port', '0')) }],
+  recvBufferSize: 8 << 20,
+  sendBufferSize: 8 << 20,
+  ...(timed ? { onHandled } : {}),
+});
 // 100 Trying at once, as sipp's and Kamailio's answers do (the loopback bench compares them);
 // `--trying MS` for the production default (200: no 100 when the phone answers in time), which
 // does not send a 100 ahead of the relayed INVITE
@@ -39,27 +54,20 @@ const tunnel = createTunnel({
 });
 attachTunnel(layer, tunnel, (tx) => void tx.reply(403));
 
-// --timing: how long the synchronous work for each received message takes (transaction layer,
-// tunnel, building and handing the relayed message to the socket): the delay sipis itself adds.
-// Parsing happens before this handler (bench/sip/parse measures it).
-const timing: number[] = [];
 // --legs: for every received message stamped `X-Bench-T` (the sender's clock, ms since the
 // epoch, from performance.timeOrigin: comparable across processes on one host), how long it
 // took from the sender to the start of our handler: socket, scheduling, this loop's lag.
 const legIn: number[] = [];
 const legs = process.argv.includes('--legs');
-if (legs || process.argv.includes('--timing')) {
+if (legs) {
   transport.onMessage((msg, remote, local) => {
-    const t0 = performance.now();
-    // with --legs only the stamped messages count (no warm-up, no ACK or 100): both legs alike
-    const sent = legs ? Number(msg.header('X-Bench-T')) : 0;
-    if (!Number.isFinite(sent)) return void layer.receive(msg, remote, local);
-    if (legs && legIn.length < 2_000_000) legIn.push(performance.timeOrigin + t0 - sent);
+    // only the stamped messages count (no warm-up, no ACK or 100): both legs alike
+    const sent = Number(msg.header('X-Bench-T'));
+    if (Number.isFinite(sent) && legIn.length < 2_000_000) legIn.push(performance.timeOrigin + performance.now() - sent);
     layer.receive(msg, remote, local);
-    if (timing.length < 2_000_000) timing.push(performance.now() - t0);
   });
 }
-const pct = (p: number, of: number[] = timing): number => {
+const pct = (p: number, of: number[]): number => {
   const s = Float64Array.from(of).sort();
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : 0;
 };
@@ -79,14 +87,19 @@ const gcObs = new PerformanceObserver((list) => {
   }
 });
 gcObs.observe({ entryTypes: ['gc'] });
+process.on('SIGUSR2', () => {
+  held.length = legIn.length = 0;
+  lag.reset();
+  gc.count = gc.totalMs = gc.maxMs = 0;
+});
 const ep = transport.endpoints[0]!;
 console.log(`listening ${ep.address}:${ep.port}`);
 process.on('SIGTERM', () => {
-  const handlerMs = timing.length ? { count: timing.length, p50: pct(50), p99: pct(99), max: pct(100) } : undefined;
+  const heldMs = held.length ? { count: held.length, p50: pct(50, held), p99: pct(99, held), max: pct(100, held) } : undefined;
   const legInMs = legIn.length ? { count: legIn.length, p50: pct(50, legIn), p99: pct(99, legIn), max: pct(100, legIn) } : undefined;
   const over = (ns: number): number => Math.max(0, Math.round(ns / 1e3 - LAG_RES_MS * 1e3));
   const loopLagUs = { p50: over(lag.percentile(50)), p99: over(lag.percentile(99)), max: over(lag.max) };
-  console.log(JSON.stringify({ tunnel: tunnel.counters, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, handlerMs, legInMs, gc }));
+  console.log(JSON.stringify({ tunnel: tunnel.counters, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, heldMs, legInMs, gc, heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1e5) / 10 }));
   gcObs.disconnect();
   tunnel.close();
   layer.close();

@@ -11,7 +11,7 @@ import { responseTarget, type Endpoint } from '../transport/index.js';
 import type { TxContext, TxState } from './context.js';
 import { TransactionError } from './errors.js';
 import { newTag } from './ids.js';
-import { ownBytes, reparse } from './linger.js';
+import { flatten, ownBytes, reparse } from './linger.js';
 
 export interface ReplyOptions {
   /** extra header fields, in order. */
@@ -114,6 +114,7 @@ export abstract class ServerTransaction {
     void this.toTag;
     this.reqBytes = ownBytes(serializeMessage(req));
     this.req = undefined;
+    flatten(this.key);
   }
 
   /** §17.2.4: a transport failure terminates the transaction and tells the TU. */
