@@ -295,7 +295,8 @@ export class H2Pool {
     const now = Date.now();
     for (const c of this.conns) {
       if (!c.ready || c.draining || c.session.active > 0 || now - c.session.lastUse < every) continue;
-      c.session.ping(Math.min(every, 10_000));
+      // The answer may take a while on a loaded peer: at least a second, at most ten.
+      c.session.ping(Math.min(Math.max(every, 1000), 10_000));
     }
   }
 }

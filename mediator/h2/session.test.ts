@@ -66,6 +66,11 @@ async function echoServer(settings: http2.Settings, delayMs = 0) {
   };
 }
 
+/** Polls `cond` every 10 ms until it holds or `ms` pass (no timing asserts: only a bound on waiting). */
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+}
+
 const outcome = (p: Promise<{ status: number }>) =>
   p.then(
     (r) => String(r.status),
@@ -339,7 +344,7 @@ test('PING from the peer is answered with an ACK carrying the same payload', asy
   const pool = new H2Pool({ origin: peer.url, log });
   try {
     t.is((await pool.request(post(), 'x', 5000)).status, 200);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => acked !== undefined, 3000);
     t.is(acked?.toString(), '12345678');
   } finally {
     await pool.close();
@@ -382,7 +387,8 @@ for (const [what, frame, code, wire] of bad) {
       const cause = (err as Error & { cause?: unknown }).cause;
       t.true(cause instanceof H2Error, String(cause));
       t.is((cause as H2Error).code, code);
-      await new Promise((r) => setTimeout(r, 30));
+      // The GOAWAY went out before the socket was ended; on a busy machine it may take a moment to arrive.
+      await until(() => peer.received.some((f) => f.type === F.GOAWAY), 3000);
       const goaway = peer.received.find((f) => f.type === F.GOAWAY);
       t.truthy(goaway, 'GOAWAY sent');
       t.is(goaway!.payload.readUInt32BE(4), wire);
