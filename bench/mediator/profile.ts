@@ -9,7 +9,9 @@
  *   node .h3/bench/mediator/profile.js [--pushes 30000] [--window 256] [--top 40] [--keep DIR] [--edge] [--no-prof]
  *
  * `--edge` profiles bench/mediator/edge-child (adapters answer at once: the HTTP edge alone);
- * `--no-prof` only measures the CPU per push; `--node-arg X` (repeatable) passes X to the
+ * `--perf` adds a split of the measured part from Linux perf (all threads, kernel included;
+ * see perf-split.ts: V8's profiler charges wall-clock time to JS frames); `--no-prof` only
+ * measures the CPU per push; `--node-arg X` (repeatable) passes X to the
  * mediator's node (e.g. `--node-arg=--trace-gc`, `--node-arg=--heap-prof`); `--rate R
  * [--seconds S]` adds an open loop at R pushes/s after the closed one (latency, worst moments).
  *
@@ -23,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startProc } from '../../fixtures/proc.js';
 import { requestFor } from '../../fixtures/push/requests.js';
+import { perfSplit, startPerf } from './perf-split.js';
 import { HttpLoad, closedLoop, openLoop, percentile, pushRequestBytes } from './loadgen.js';
 
 interface CallFrame {
@@ -107,7 +110,7 @@ function procCpu(pid: number): { user: number; sys: number } {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { pushes: { type: 'string', default: '30000' }, window: { type: 'string', default: '256' }, top: { type: 'string', default: '40' }, keep: { type: 'string' }, 'no-prof': { type: 'boolean' }, edge: { type: 'boolean' }, defer: { type: 'boolean' }, 'node-arg': { type: 'string', multiple: true }, rate: { type: 'string' }, seconds: { type: 'string', default: '5' } },
+    options: { pushes: { type: 'string', default: '30000' }, window: { type: 'string', default: '256' }, top: { type: 'string', default: '40' }, keep: { type: 'string' }, 'no-prof': { type: 'boolean' }, edge: { type: 'boolean' }, defer: { type: 'boolean' }, 'node-arg': { type: 'string', multiple: true }, rate: { type: 'string' }, seconds: { type: 'string', default: '5' }, perf: { type: 'boolean' } },
   });
   const pushes = Number(values.pushes);
   const window = Number(values.window);
@@ -117,7 +120,7 @@ async function main(): Promise<void> {
   try {
     const line = await mock.waitFor(/PUSH-ENV .*/, 30_000);
     const info = JSON.parse(line.slice('PUSH-ENV '.length)) as { appsFile: string; apiKey: string; apps: { apnsToken: string } };
-    const prof = [...(values['no-prof'] ? [] : ['--cpu-prof', '--cpu-prof-dir', dir]), ...(values['node-arg'] ?? [])];
+    const prof = [...(values['no-prof'] ? [] : ['--cpu-prof', '--cpu-prof-dir', dir]), ...(values.perf ? ['--perf-basic-prof'] : []), ...(values['node-arg'] ?? [])];
     const med = startProc(process.execPath, [...prof, values.edge ? join(root, 'bench', 'mediator', 'edge-child.js') : join(root, 'mediator', 'main.js'), '--apps', info.appsFile, '--port', '0', '--log-level', 'info', ...(values.defer ? ['--defer'] : [])], {
       env: { ...process.env, SIPIS_MEDIATOR_API_KEYS: info.apiKey, SIPIS_MEDIATOR_MAX_IN_FLIGHT: '50000' },
     });
@@ -128,9 +131,15 @@ async function main(): Promise<void> {
     const load = new HttpLoad('127.0.0.1', port, window);
     await load.open();
     // Warm-up (JIT, connections) is part of the profile; keep N large so it does not matter.
+    // perf from the second tenth of the run on: JIT warm-up is not what we look at.
+    const warm = Math.floor(pushes / 10);
+    await closedLoop(warm, window, async (i) => (await load.send(reqs[i]!)).status === 200);
+    const perf = values.perf ? startPerf(med.child.pid!, join(dir, 'perf.data')) : undefined;
     const c0 = procCpu(med.child.pid!);
-    const r = await closedLoop(pushes, window, async (i) => (await load.send(reqs[i]!)).status === 200);
+    const measured = pushes - warm;
+    const r = await closedLoop(measured, window, async (i) => (await load.send(reqs[warm + i]!)).status === 200);
     const c1 = procCpu(med.child.pid!);
+    await perf?.stop();
     const user = c1.user - c0.user;
     const sys = c1.sys - c0.sys;
     const cpu = user + sys;
@@ -156,7 +165,7 @@ async function main(): Promise<void> {
       if (worst.length) process.stdout.write(`  over 5 ms (started at ms: latency): ${worst.slice(0, 20).map((w) => `${w.at}:${w.ms}`).join(' ')}${worst.length > 20 ? ' …' : ''}\n`);
     }
     process.stdout.write(
-      `${pushes} pushes in ${(r.ns / 1e9).toFixed(2)} s wall (${Math.round((pushes * 1e9) / r.ns)}/s), failed ${r.failed}; mediator CPU ${cpu.toFixed(2)} s = ${((cpu * 1e6) / pushes).toFixed(1)} us/push (user ${((user * 1e6) / pushes).toFixed(1)}, system ${((sys * 1e6) / pushes).toFixed(1)})\n`,
+      `${measured} pushes (after ${warm} to warm up) in ${(r.ns / 1e9).toFixed(2)} s wall (${Math.round((measured * 1e9) / r.ns)}/s), failed ${r.failed}; mediator CPU ${cpu.toFixed(2)} s = ${((cpu * 1e6) / measured).toFixed(1)} us/push (user ${((user * 1e6) / measured).toFixed(1)}, system ${((sys * 1e6) / measured).toFixed(1)})\n`,
     );
     await med.stop('SIGTERM', 10_000);
     // With --node-arg=--trace-gc: how often the young generation filled up, and what it cost.
@@ -175,6 +184,7 @@ async function main(): Promise<void> {
         `GC over the whole run: ${gc.scavenges} scavenges (${gc.scavengeMs.toFixed(0)} ms), ${gc.marks} mark-compacts (${gc.markMs.toFixed(0)} ms); ${((1000 * gc.scavengeMs + 1000 * gc.markMs) / pushes).toFixed(1)} us/push\n`,
       );
     }
+    if (perf) process.stdout.write(perfSplit(join(dir, 'perf.data'), (cpu * 1e6) / measured) + '\n');
     if (!values['no-prof']) {
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`no .cpuprofile in ${dir}; mediator output:\n${med.output()}`);
