@@ -66,14 +66,21 @@ export interface Transport {
 /** 4 or 6 for an IP literal, 0 for anything else (a host name). */
 export function ipFamily(address: string): 0 | 4 | 6 {
   // Cheaper than net.isIP on the hot path and enough here: callers pass literals or names.
+  // Called for every datagram sent (dgram looks each destination up): no allocation.
   if (address.includes(':')) return 6;
-  const c = address.charCodeAt(address.length - 1);
-  if (c >= 48 && c <= 57) {
-    // a name may end in a digit too ('host1'): check all four dotted parts
-    const parts = address.split('.');
-    if (parts.length === 4 && parts.every((p) => p.length > 0 && p.length <= 3 && /^\d+$/.test(p))) return 4;
+  // dotted quad: four runs of 1–3 digits separated by dots (a name may end in a digit: 'host1')
+  let dots = 0;
+  let run = 0;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++run > 3) return 0;
+    } else if (c === 46 && run > 0 && dots < 3) {
+      dots++;
+      run = 0;
+    } else return 0;
   }
-  return 0;
+  return dots === 3 && run > 0 ? 4 : 0;
 }
 
 /** '[::1]' → '::1'; other hosts unchanged. */

@@ -18,13 +18,28 @@ const DIALOG_OR_HOP = [
 ];
 const DENY = new Set(DIALOG_OR_HOP);
 
+/**
+ * Names as written → denied or not, so that the names every message repeats ('Via', 'CSeq', …)
+ * are not lower-cased again for each one. Bounded: a peer inventing names only fills it once.
+ */
+const DENIED_AS_WRITTEN = new Map<string, boolean>();
+const MAX_MEMO = 512;
+
+function denied(name: string): boolean {
+  let d = DENIED_AS_WRITTEN.get(name);
+  if (d === undefined) {
+    d = DENY.has(name.toLowerCase());
+    if (DENIED_AS_WRITTEN.size < MAX_MEMO) DENIED_AS_WRITTEN.set(name, d);
+  }
+  return d;
+}
+
 /** Header fields of `msg` that are copied to the other side, in order (`extraDeny`: lower-case names). */
 export function copiedHeaders(msg: SipMessage, extraDeny?: ReadonlySet<string>): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  for (const [name, value] of msg.headers()) {
-    const n = name.toLowerCase();
-    if (DENY.has(n) || extraDeny?.has(n)) continue;
-    out.push([name, value]);
+  for (const h of msg.headers()) {
+    if (denied(h[0]) || (extraDeny && extraDeny.has(h[0].toLowerCase()))) continue;
+    out.push(h);
   }
   return out;
 }

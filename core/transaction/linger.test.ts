@@ -1,0 +1,83 @@
+/**
+ * Lingering transactions (linger.ts): once the outcome is decided they keep bytes, not parsed
+ * messages, and let go of a TU that can no longer be called; `request` still answers, re-parsed.
+ */
+import test from 'ava';
+import { serializeMessage, type SipMessage } from '../sip/index.js';
+import type { ClientTransaction, ClientTransactionUser } from './client.js';
+import { flatten, ownBytes } from './linger.js';
+import type { ServerTransaction } from './server.js';
+import { layerPair } from './testing/harness.js';
+import { testRequest } from './testing/messages.js';
+
+const UAS = { address: '127.0.0.1', port: 5060 };
+
+test('NIST/NICT: after the final response the request is re-parsed from its bytes, the Completed NICT drops its TU, Timer J/K still run', async (t) => {
+  const p = layerPair();
+  let stx: ServerTransaction | undefined;
+  let received: SipMessage | undefined;
+  p.uas.onRequest((tx, req) => {
+    stx = tx;
+    received = req;
+    t.is(tx.request, req, 'the parsed request while the TU may answer');
+    tx.reply(200);
+  });
+  const user: ClientTransactionUser = { onResponse: () => undefined };
+  const ctx: ClientTransaction = p.uac.sendRequest(testRequest({ method: 'OPTIONS' }), user, { target: UAS });
+  const sent = ctx.request;
+  await p.settle();
+  t.is(stx!.state, 'Completed');
+  t.not(stx!.request, received, 'released: a new parse');
+  t.true(serializeMessage(stx!.request).equals(serializeMessage(received!)), 'same bytes');
+  t.is(stx!.request.method, 'OPTIONS');
+  t.is(ctx.state, 'Completed');
+  t.not(ctx.request, sent);
+  t.true(serializeMessage(ctx.request).equals(serializeMessage(sent)));
+  t.not(ctx.user, user, 'nothing can reach the TU of a Completed NICT');
+  // the retransmitted request is still answered from the lingering server transaction
+  p.uacTransport.send(p.net.log[0]!.data, UAS);
+  await p.settle();
+  t.is(p.net.log.filter((d) => d.to.port === 5070).length, 2);
+  await p.advance(p.uas.timers.J + 20);
+  t.is(p.uas.servers.size + p.uac.clients.size, 0);
+});
+
+test('a TU with onTerminated keeps it; an ICT in Accepted keeps its TU (RFC 6026: later 2xx go up)', async (t) => {
+  const p = layerPair();
+  p.uas.onRequest((tx) => tx.reply(200));
+  let terminated = 0;
+  const nict = p.uac.sendRequest(testRequest({ method: 'OPTIONS' }), { onResponse: () => undefined, onTerminated: () => terminated++ }, { target: UAS });
+  const got: number[] = [];
+  const inviteUser: ClientTransactionUser = { onResponse: (r) => got.push(r.status) };
+  const ict = p.uac.sendRequest(testRequest({ method: 'INVITE' }), inviteUser, { target: UAS });
+  await p.settle();
+  t.is(nict.state, 'Completed');
+  t.truthy(nict.user.onTerminated);
+  t.is(ict.state, 'Accepted');
+  t.is(ict.user, inviteUser);
+  // a retransmitted 2xx reaches the TU
+  const ok = p.net.log.filter((d) => d.to.port === 5070).at(-1)!;
+  p.uasTransport.send(ok.data, { address: '127.0.0.1', port: 5070 });
+  await p.settle();
+  t.deepEqual(got, [200, 200]);
+  await p.advance(p.uac.timers.M + 20);
+  t.is(terminated, 1);
+});
+
+test('ownBytes copies a slice of a shared buffer and keeps a buffer of its own; flatten keeps the value', (t) => {
+  const pooled = Buffer.from('SIP/2.0 200 OK\r\n\r\n', 'latin1');
+  const own = ownBytes(pooled);
+  t.true(own.equals(pooled));
+  if (pooled.byteLength !== pooled.buffer.byteLength) t.not(own.buffer, pooled.buffer);
+  t.is(own.byteLength, own.buffer.byteLength);
+  t.is(ownBytes(own), own);
+  const whole = Buffer.alloc(64 * 1024);
+  t.is(ownBytes(whole), whole);
+  const sub = whole.subarray(10, 20);
+  t.is(ownBytes(sub).byteLength, 10);
+  t.not(ownBytes(sub).buffer, whole.buffer);
+  const head = 'INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKabcdefghijkl';
+  const key = `${head.slice(head.indexOf('z9'))}\u0000h:5060\u0000INVITE`;
+  t.is(flatten(key), key);
+  t.is(flatten(key), 'z9hG4bKabcdefghijkl\u0000h:5060\u0000INVITE');
+});
