@@ -31,8 +31,7 @@ export class ProviderTokenSigner {
   }
 
   /** The current `authorization` header value; minted on first use and every 40 minutes. */
-  header(): string {
-    const now = this.now();
+  header(now = this.now()): string {
     if (!this.token || now - this.issuedAt >= PROVIDER_TOKEN_REFRESH_MS) this.mint(now);
     return this.token;
   }

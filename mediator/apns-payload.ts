@@ -10,7 +10,7 @@
  */
 import type { PushRequest } from '../core/push/protocol.js';
 import { tokenKindOf } from '../core/push/protocol.js';
-import { jsonString } from './json.js';
+import { JsonWriter } from './json.js';
 
 export type ApnsPushType = 'voip' | 'alert' | 'background';
 
@@ -22,7 +22,8 @@ export interface ApnsNotification {
   /** seconds since the epoch; 0 = do not store. */
   expiration: number;
   collapseId?: string;
-  payload: string;
+  /** The JSON payload, UTF-8. */
+  payload: Buffer;
 }
 
 export interface ApnsTtl {
@@ -57,21 +58,26 @@ function collapse(s: string): string {
   return b.length <= 64 ? s : b.subarray(0, 64).toString('utf8').replace(/\uFFFD+$/, '');
 }
 
+/** The buffer every APNs payload is written in (one push at a time, synchronously). */
+const out = new JsonWriter();
+
 /**
- * `{"verb", "selector", "requestId", …payload}` as JSON, by template: what
- * JSON.stringify({ verb, selector, requestId, ...payload }) gives. The validator has checked
- * that payload keys are known field names (plain identifiers, none of the first three) and
- * values strings or integers.
+ * `{"aps": <aps>, "sipis": {"verb", "selector", "requestId", …payload}}` as UTF-8, written
+ * directly: the bytes JSON.stringify({ aps, sipis: { verb, selector, requestId, ...payload } })
+ * would give. The validator has checked that payload keys are known field names (plain
+ * identifiers, none of the first three) and values strings or integers.
  */
-function sipisJson(r: PushRequest): string {
-  let s = '{"verb":"' + r.verb + '","selector":' + jsonString(r.selector) + ',"requestId":' + jsonString(r.requestId);
+function payloadJson(r: PushRequest, aps: string): Buffer {
+  out.begin().raw('{"aps":').text(aps).raw(',"sipis":{"verb":').str(r.verb).raw(',"selector":').str(r.selector).raw(',"requestId":').str(r.requestId);
   const p = r.payload as Readonly<Record<string, string | number | undefined>>;
   for (const k in p) {
     const v = p[k];
     if (v === undefined) continue;
-    s += ',"' + k + '":' + (typeof v === 'number' ? String(v) : jsonString(v));
+    out.raw(',"').raw(k).raw('":');
+    if (typeof v === 'number') out.raw(String(v));
+    else out.str(v);
   }
-  return s + '}';
+  return out.raw('}}').end();
 }
 
 export function buildApnsNotification(r: PushRequest, topics: ApnsTopics, ttl: ApnsTtl, nowSec: number): BuildResult {
@@ -79,7 +85,6 @@ export function buildApnsNotification(r: PushRequest, topics: ApnsTopics, ttl: A
   if (kind === 'voip' && !VOIP_OK.has(r.verb)) {
     return { ok: false, field: 'tokenKind', reason: `${r.verb} cannot go to a PushKit VoIP token (iOS 13+ requires every VoIP push to report a call)` };
   }
-  const sipis = sipisJson(r);
   const textExp = nowSec + ttl.textSec;
   if (kind === 'voip') {
     const exp = r.verb === 'NotifyIncomingCall' ? nowSec + ttl.callSec : textExp;
@@ -90,7 +95,7 @@ export function buildApnsNotification(r: PushRequest, topics: ApnsTopics, ttl: A
       priority: 10,
       expiration: exp,
       collapseId: collapse((r.payload as { callId: string }).callId),
-      payload: '{"aps":{},"sipis":' + sipis + '}',
+      payload: payloadJson(r, '{}'),
     };
   }
   let aps: Record<string, unknown>;
@@ -153,7 +158,7 @@ export function buildApnsNotification(r: PushRequest, topics: ApnsTopics, ttl: A
     pushType,
     priority: pushType === 'background' ? 5 : 10,
     expiration,
-    payload: '{"aps":' + JSON.stringify(aps) + ',"sipis":' + sipis + '}',
+    payload: payloadJson(r, JSON.stringify(aps)),
   };
   if (collapseId) n.collapseId = collapseId;
   return n;

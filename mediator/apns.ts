@@ -88,9 +88,10 @@ export class ApnsAdapter implements PushAdapter {
   }
 
   send(r: PushRequest, deadline: number): Promise<PushResult> {
-    const n = buildApnsNotification(r, this.topics, this.ttl, Math.floor(Date.now() / 1000));
+    const now = Date.now();
+    const n = buildApnsNotification(r, this.topics, this.ttl, Math.floor(now / 1000));
     if (!n.ok) return Promise.resolve({ outcome: 'rejected', reason: n.reason, field: n.field });
-    const body = Buffer.from(n.payload);
+    const body = n.payload;
     if (body.length > apnsPayloadLimit(n.pushType)) {
       return Promise.resolve({ outcome: 'rejected', reason: `APNs payload is ${body.length} bytes, over ${apnsPayloadLimit(n.pushType)}`, field: 'payload' });
     }
@@ -109,7 +110,7 @@ export class ApnsAdapter implements PushAdapter {
       authorization: undefined,
     };
     // The first attempt outside the retry loop: most pushes end with it.
-    return this.exchange(headers, body, deadline).then(
+    return this.exchange(headers, body, deadline, now).then(
       (res) => {
         if (res.status === 200) {
           // The common answer, without the classification objects.
@@ -129,9 +130,9 @@ export class ApnsAdapter implements PushAdapter {
   }
 
   /** Sends one attempt (with a fresh provider token when token auth is used). */
-  private exchange(headers: ApnsHeaders, body: Buffer, deadline: number): Promise<H2Response> {
-    if (this.signer) headers.authorization = this.signer.header();
-    const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
+  private exchange(headers: ApnsHeaders, body: Buffer, deadline: number, now = Date.now()): Promise<H2Response> {
+    if (this.signer) headers.authorization = this.signer.header(now);
+    const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - now));
     return this.pool.request(headers, body, timeout, false);
   }
 

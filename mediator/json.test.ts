@@ -2,7 +2,7 @@ import test from 'ava';
 import { PUSH_VERBS, type PushRequest } from '../core/push/protocol.js';
 import { requestFor } from '../fixtures/push/requests.js';
 import { apnsTopics, buildApnsNotification, DEFAULT_APNS_TTL } from './apns-payload.js';
-import { jsonString } from './json.js';
+import { JsonWriter, jsonString } from './json.js';
 
 // Strings JSON.stringify escapes (controls, quote, backslash), leaves alone (DEL, non-ASCII),
 // or escapes as \u (lone surrogates, RFC 8259 §8.2 / ES2019 well-formed stringify).
@@ -10,6 +10,14 @@ const TRICKY = ['', 'plain', 'a"b', 'back\\slash', 'tab\there', 'nl\n', '\u0000\
 
 test('jsonString writes exactly what JSON.stringify writes', (t) => {
   for (const s of TRICKY) t.is(jsonString(s), JSON.stringify(s), JSON.stringify(s));
+});
+
+test('JsonWriter writes the bytes of JSON.stringify, and grows past its first buffer', (t) => {
+  const w = new JsonWriter();
+  for (const s of [...TRICKY, 'é'.repeat(3000), '\u0001'.repeat(2000), 'x'.repeat(10_000)]) {
+    const b = w.begin().raw('{"k":').str(s).raw(',"n":').raw(String(42)).raw(',"o":').text(JSON.stringify({ s })).raw('}').end();
+    t.true(b.equals(Buffer.from(JSON.stringify({ k: s, n: 42, o: { s } }))), JSON.stringify(s).slice(0, 40));
+  }
 });
 
 test('APNs payloads built by template are the JSON.stringify text of {aps, sipis} for every verb and token kind', (t) => {
@@ -28,9 +36,11 @@ test('APNs payloads built by template are the JSON.stringify text of {aps, sipis
           continue;
         }
         built++;
-        const doc = JSON.parse(n.payload) as { aps: unknown; sipis: unknown };
-        // Byte for byte: re-serialising the parsed document gives the same text.
-        t.is(JSON.stringify(doc), n.payload, `${verb} ${kind} ${JSON.stringify(odd)}`);
+        const text = n.payload.toString('utf8');
+        const doc = JSON.parse(text) as { aps: unknown; sipis: unknown };
+        // Byte for byte: re-serialising the parsed document gives the same text, and bytes.
+        t.is(JSON.stringify(doc), text, `${verb} ${kind} ${JSON.stringify(odd)}`);
+        t.true(Buffer.from(JSON.stringify(doc)).equals(n.payload));
         t.deepEqual(doc.sipis, { verb, selector: r.selector, requestId: r.requestId, ...r.payload });
       }
     }

@@ -14,3 +14,71 @@ export function jsonString(s: string): string {
   }
   return '"' + s + '"';
 }
+
+/**
+ * JSON text written as UTF-8 straight into one reusable buffer, then copied out once: no
+ * intermediate strings (a `+` chain makes one string per step and a flat copy to encode).
+ * Plain ASCII is copied byte by byte; anything that needs escaping or is not ASCII goes
+ * through JSON.stringify and Buffer#write, so the bytes are those of JSON.stringify.
+ * Single-threaded use: `begin()`, the writes, then `end()` before anything else writes.
+ */
+export class JsonWriter {
+  private buf = Buffer.allocUnsafe(4096);
+  private pos = 0;
+
+  begin(): this {
+    this.pos = 0;
+    return this;
+  }
+
+  /** Literal JSON text (keys, punctuation), ASCII only. */
+  raw(text: string): this {
+    this.room(text.length);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < text.length; i++) b[p++] = text.charCodeAt(i);
+    this.pos = p;
+    return this;
+  }
+
+  /** A JSON string literal of `s`. */
+  str(s: string): this {
+    // Room for the worst case: every unit escaped as \uXXXX.
+    this.room(6 * s.length + 2);
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = 0x22;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) {
+        this.pos += this.buf.write(JSON.stringify(s), this.pos, 'utf8');
+        return this;
+      }
+      b[p++] = c;
+    }
+    b[p++] = 0x22;
+    this.pos = p;
+    return this;
+  }
+
+  /** JSON text that may hold any character (e.g. the output of JSON.stringify). */
+  text(json: string): this {
+    this.room(3 * json.length);
+    this.pos += this.buf.write(json, this.pos, 'utf8');
+    return this;
+  }
+
+  /** A copy of what was written since `begin()`. */
+  end(): Buffer {
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.pos + n));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+}

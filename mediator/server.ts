@@ -43,6 +43,11 @@ const STATUS_TEXT: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
+// Constant parts of every answer as bytes: uWS copies a string argument to UTF-8 each call.
+const STATUS_BYTES = new Map(Object.entries(STATUS_TEXT).map(([k, v]) => [Number(k), Buffer.from(v)]));
+const CONTENT_TYPE = Buffer.from('content-type');
+const APPLICATION_JSON = Buffer.from('application/json');
+
 /**
  * Compares a presented key with every configured one in constant time: each comparison runs
  * over the whole configured key whatever the presented one holds (no early exit, no branch on
@@ -115,11 +120,11 @@ export class PushServer {
   private readonly dispatcher: Dispatcher;
   private readonly maxBodyBytes: number;
   /** What `writeCorked` writes: set just before `res.cork(this.writeCorked)` (one closure, not one per reply). */
-  private out = { res: undefined as uWS.HttpResponse | undefined, status: '', text: '', retryAfter: '', close: false };
+  private out = { res: undefined as uWS.HttpResponse | undefined, status: STATUS_BYTES.get(200)!, text: '', retryAfter: '', close: false };
   private readonly writeCorked = (): void => {
     const o = this.out;
     const res = o.res!;
-    res.writeStatus(o.status).writeHeader('content-type', 'application/json');
+    res.writeStatus(o.status).writeHeader(CONTENT_TYPE, APPLICATION_JSON);
     if (o.retryAfter) res.writeHeader('retry-after', o.retryAfter);
     res.end(o.text, o.close);
   };
@@ -327,7 +332,7 @@ export class PushServer {
   private write(res: uWS.HttpResponse, status: number, text: string, retryAfter: string, close: boolean): void {
     const o = this.out;
     o.res = res;
-    o.status = STATUS_TEXT[status] ?? `${status} Error`;
+    o.status = STATUS_BYTES.get(status) ?? Buffer.from(`${status} Error`);
     o.text = text;
     o.retryAfter = retryAfter;
     o.close = close;
