@@ -283,7 +283,7 @@ interface WindowRun {
  * `warmS + measureS` seconds; sipis's port is captured and the child measured during the last
  * `measureS` only, after the heap has reached its steady state (Timer J/L/M keep 32 s of calls).
  */
-async function measuredWindow(rate: number, warmS: number, measureS: number): Promise<WindowRun> {
+export async function measuredWindow(rate: number, warmS: number, measureS: number): Promise<WindowRun> {
   const dir = mkdtempSync(join(tmpdir(), 'sipis-delay-'));
   const phonePort = await freeSipPort();
   const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: warmS + measureS + 60 });
@@ -345,7 +345,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   if (!hasSipp() || !hasCapture()) process.stderr.write('tunnel-delay: sipp or a loopback capture (dumpcap) unavailable: kernel-timestamp rows skipped\n');
   else {
     // full: 35 s of warm-up reach the steady state of the 32 s transaction timers
-    for (const rate of opts.quick ? [500] : [500, 100]) rows.push(...windowRows(await measuredWindow(rate, opts.quick ? 1 : 35, opts.quick ? 2 : 10)));
+    for (const rate of opts.quick ? [500] : [500, 100]) rows.push(...windowRows(await measuredWindow(rate, opts.quick ? 1 : 35, opts.quick ? 1 : 10)));
   }
   const n = opts.quick ? 50 : 1000;
   const rate = opts.quick ? 100 : 100;

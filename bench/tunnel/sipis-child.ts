@@ -99,7 +99,7 @@ process.on('SIGTERM', () => {
   const legInMs = legIn.length ? { count: legIn.length, p50: pct(50, legIn), p99: pct(99, legIn), max: pct(100, legIn) } : undefined;
   const over = (ns: number): number => Math.max(0, Math.round(ns / 1e3 - LAG_RES_MS * 1e3));
   const loopLagUs = { p50: over(lag.percentile(50)), p99: over(lag.percentile(99)), max: over(lag.max) };
-  console.log(JSON.stringify({ tunnel: tunnel.counters, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, heldMs, legInMs, gc, heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1e5) / 10 }));
+  console.log(JSON.stringify({ tunnel: tunnel.counters, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, heldMs, legInMs, gc, heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1e5) / 10, cpuS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e4) / 100 }));
   gcObs.disconnect();
   tunnel.close();
   layer.close();
