@@ -3,6 +3,7 @@
  * of testing/fakes.ts (the PostgreSQL-backed proof is in fixtures/e2e/).
  */
 import test from 'ava';
+import { Dialog } from '../dialog/index.js';
 import { DigestServer } from '../sip/digest.js';
 import { SDP } from '../../fixtures/e2e/peer.js';
 import { createTunnel, MESSAGE_ID_HEADER, TunnelError } from './index.js';
@@ -183,6 +184,45 @@ test('the phone\'s SUBSCRIBE: relayed with credentials; the NOTIFY of the subscr
   t.is(n.req.header('Subscription-State'), 'active;expires=600');
   phone.answer(n, 200);
   t.is((await notify).status, 200);
+});
+
+test('a NOTIFY that overtakes the SUBSCRIBE\'s 2xx (RFC 6665 §4.1.2.4) is held, then relayed in the paired dialog; after a failed SUBSCRIBE it gets 481', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const subscribe = (): ReturnType<typeof phone.invite> =>
+    phone.invite('sip:alice@sipis.test', { target: h.sipis, method: 'SUBSCRIBE', from: '<sip:alice@sipis.test>', headers: [['Event', 'message-summary'], ['Expires', '600']] });
+  const notifyHeaders: Array<[string, string]> = [['Event', 'message-summary'], ['Subscription-State', 'active;expires=600']];
+
+  const sub = subscribe();
+  const s = await h.provider.request('SUBSCRIBE');
+  // the provider's 2xx is built (its tag fixed) but not sent yet; its NOTIFY goes first
+  const ok = s.tx.buildResponse(200, undefined, { headers: [['Contact', h.provider.contact()], ['Expires', '600']] });
+  const providerDialog = h.provider.dialogs.add(Dialog.asUas(s.req, ok));
+  const notify = h.provider.inDialog(providerDialog, 'NOTIFY', { body: 'Messages-Waiting: yes\r\n', contentType: 'application/simple-message-summary', headers: notifyHeaders });
+  // sipis has the NOTIFY (the provider's transaction is open) before the 2xx leaves
+  await new Promise((r) => setTimeout(r, 100));
+  s.tx.respond(ok);
+  t.is((await sub.response(200)).header('Expires'), '600');
+  const n = await phone.request('NOTIFY');
+  t.is(n.req.callId, sub.invite.callId, 'relayed inside the phone\'s subscription dialog');
+  t.is(n.req.to.tag, sub.invite.from.tag);
+  t.is(n.req.body.toString(), 'Messages-Waiting: yes\r\n');
+  phone.answer(n, 200);
+  t.is((await notify).status, 200);
+
+  // the same race, but the SUBSCRIBE is refused: the held NOTIFY is answered 481, nothing reaches the phone
+  const sub2 = subscribe();
+  const s2 = await h.provider.request('SUBSCRIBE');
+  const refused = s2.tx.buildResponse(200, undefined, { headers: [['Contact', h.provider.contact()]] });
+  const lateDialog = h.provider.dialogs.add(Dialog.asUas(s2.req, refused));
+  const orphan = h.provider.inDialog(lateDialog, 'NOTIFY', { headers: [['Event', 'message-summary'], ['Subscription-State', 'terminated;reason=rejected']] });
+  await new Promise((r) => setTimeout(r, 100));
+  h.provider.answer(s2, 403);
+  await sub2.response(403);
+  t.is((await orphan).status, 481);
+  await t.throwsAsync(phone.request('NOTIFY', 300));
 });
 
 test('bad input from peers: PRACK with an unknown or malformed RAck → 481, INVITE with Max-Forwards 0 → 483; no crash', async (t) => {

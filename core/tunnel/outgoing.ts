@@ -12,7 +12,9 @@
  * - 401/407 from the provider are answered with the account's credentials (core/sip digest
  *   client, one nonce state per account) and never reach the phone.
  * - INVITE: bridged like an incoming call (call.ts) with the roles swapped; SUBSCRIBE / REFER:
- *   the dialogs created by the 2xx are paired so NOTIFYs find their way back.
+ *   the dialogs created by the 2xx are paired so NOTIFYs find their way back. A NOTIFY may
+ *   overtake that 2xx (RFC 6665 §4.1.2.4: the subscriber must accept it): it is held until the
+ *   2xx has paired the dialogs, then relayed, or answered 481 when the request fails instead.
  */
 import { randomUUID } from 'node:crypto';
 import { Dialog } from '../dialog/index.js';
@@ -29,6 +31,11 @@ import { DialogPair, relayedResponse } from './relay.js';
 
 const MAX_AUTH_TRIES = 2;
 const DIALOG_CREATING = new Set(['SUBSCRIBE', 'REFER']);
+/** NOTIFYs held per pending SUBSCRIBE/REFER: a notifier sends one, maybe two, before its 2xx. */
+const MAX_EARLY_NOTIFIES = 4;
+
+/** A subscription is found by the Call-ID and our From tag, which the NOTIFY carries as its To tag. */
+const subscriptionKey = (callId: string, ourTag: string): string => `${callId}\n${ourTag}`;
 
 /** `sip:host[:port]` of a provider server → a loose Route entry. */
 function routeOf(server: string): string {
@@ -48,6 +55,8 @@ export class OutgoingRelay implements CallHooks {
   private readonly digest = new Map<string, DigestClientState>();
   private readonly byTx = new Map<InviteServerTransaction, BridgedCall>();
   private readonly calls = new Map<BridgedCall, { account: UpstreamAccount; dialogs: Dialog[] }>();
+  /** SUBSCRIBE/REFER sent to the provider and not yet answered: NOTIFYs that overtook the answer. */
+  private readonly earlyNotifies = new Map<string, Array<() => void>>();
 
   constructor(private readonly ctx: TunnelContext) {}
 
@@ -105,6 +114,9 @@ export class OutgoingRelay implements CallHooks {
       ctx.log?.debug({ err }, 'cannot build the provider request');
       return void tx.reply(400, 'Bad Request');
     }
+    // Retries after a challenge keep the Call-ID and From tag, so one key covers them all.
+    const subscription = DIALOG_CREATING.has(req.method) ? subscriptionKey(out.callId, out.from.tag ?? '') : undefined;
+    if (subscription) this.earlyNotifies.set(subscription, []);
     let tries = 0;
     const send = (msg: SipMessage): void => {
       ctx.counters.relayedRequests++;
@@ -118,19 +130,40 @@ export class OutgoingRelay implements CallHooks {
               return send(again);
             }
           }
-          if (tx.lastStatus >= 200) return;
-          ctx.counters.relayedResponses++;
-          const phoneContact = contactFor(ctx, account.id, tx.remote);
-          const ours = relayedResponse(tx, res, phoneContact);
-          tx.respond(ours);
-          if (res.status < 300 && DIALOG_CREATING.has(req.method)) this.pairSubscription(req, ours, msg, res, phoneContact, contact, phoneTarget);
+          if (tx.lastStatus < 200) {
+            ctx.counters.relayedResponses++;
+            const phoneContact = contactFor(ctx, account.id, tx.remote);
+            const ours = relayedResponse(tx, res, phoneContact);
+            tx.respond(ours);
+            if (res.status < 300 && subscription) this.pairSubscription(req, ours, msg, res, phoneContact, contact, phoneTarget);
+          }
+          if (subscription) this.releaseEarlyNotifies(subscription);
         },
         onError: (err) => {
           if (tx.lastStatus < 200) tx.reply(err.status);
+          if (subscription) this.releaseEarlyNotifies(subscription);
         },
       });
     };
     send(out);
+  }
+
+  /**
+   * A NOTIFY matching no dialog: when it belongs to a SUBSCRIBE/REFER still waiting for its
+   * answer, `redo` runs once that answer is in (the dialogs are paired by then on a 2xx). The
+   * NOTIFY's server transaction stays open meanwhile and absorbs the notifier's retransmissions.
+   */
+  holdEarlyNotify(req: SipMessage, redo: () => void): boolean {
+    const held = this.earlyNotifies.get(subscriptionKey(req.callId, req.to.tag ?? ''));
+    if (!held || held.length >= MAX_EARLY_NOTIFIES) return false;
+    held.push(redo);
+    return true;
+  }
+
+  private releaseEarlyNotifies(subscription: string): void {
+    const held = this.earlyNotifies.get(subscription);
+    this.earlyNotifies.delete(subscription);
+    for (const redo of held ?? []) redo();
   }
 
   /** SUBSCRIBE/REFER answered 2xx: pair the phone's dialog with the provider's (RFC 6665 §4.1.2.1). */
@@ -172,6 +205,7 @@ export class OutgoingRelay implements CallHooks {
   close(): void {
     this.byTx.clear();
     this.calls.clear();
+    this.earlyNotifies.clear();
   }
 
   // ---- CallHooks ----------------------------------------------------------------------------

@@ -195,7 +195,10 @@ export class Tunnel {
   private inDialog(tx: ServerTransaction, req: SipMessage): void {
     const d = this.dialogs.matchRequest(req);
     const e = d ? this.ctx.byDialog.get(d.key) : undefined;
-    if (!d || !e) return void tx.reply(481, 'Call/Transaction Does Not Exist');
+    if (!d || !e) {
+      if (req.method === 'NOTIFY' && this.outgoing.holdEarlyNotify(req, () => this.inDialog(tx, req))) return;
+      return void tx.reply(481, 'Call/Transaction Does Not Exist');
+    }
     if (e.pair && e.side) return this.ctx.relay.request(tx, req, e.pair, e.side);
     const call = e.call;
     if (!call) return void tx.reply(481, 'Call/Transaction Does Not Exist');
