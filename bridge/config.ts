@@ -290,4 +290,6 @@ export function validate(c: BridgeConfig): void {
     if (c.tls!.verifyClient && !c.tls!.caFile) fail('--tls-verify-client', 'needs --tls-ca to check client certificates against');
   }
   if (c.limits.idleTimeoutMs > 0 && c.limits.idleTimeoutMs < c.limits.headerTimeoutMs) fail('--idle-timeout', 'must not be shorter than --header-timeout');
+  // uWebSockets.js aborts the whole process (a C++ exception) on an idleTimeout over 960 s
+  if ((c.listen.ws || c.listen.wss) && c.limits.idleTimeoutMs > 960_000) fail('--idle-timeout', 'at most 960000 with a WebSocket listener (uWebSockets.js limit)');
 }

@@ -28,17 +28,35 @@
  *   read and write); the handshake timeout likewise (node:tls keeps its cleared handshake
  *   Timeout referenced for the connection's life); the framer exists only while a message
  *   is incomplete. The bridge's own state per connection is now ≈0.1 KiB over a bare server.
- * - What is left (≈21–22 KiB at 10 000): OpenSSL 3.0's SSL object 7.4 KiB (its record layer
- *   arrays), two AES-GCM contexts 1.9, the session 0.9, the CERT copy 0.5, the client's
- *   cipher list 0.5, the two NodeBIO buffers 2.4, TLSWrap + TCPWrap 0.9, smaller OpenSSL
- *   pieces ≈2; JS objects (TLSSocket, the plain Socket under it, their stream states) 3.9.
- *   None of it is reachable from JS; below 20 KiB needs another TLS stack (uWebSockets.js's
- *   WSS costs ≈4 KiB per connection).
- * - Tried and not kept: OpenSSL options (no session tickets, TLS 1.2 only, ChaCha20 first:
- *   < 1 KiB each, or weakening), ECDSA vs RSA certificates (no difference once established),
- *   glibc malloc settings (`MALLOC_ARENA_MAX`, mmap threshold, malloc_trim: < 1 KiB), V8
- *   semi-space size (none), wrapping the socket in a JS stream (saves the same buffer but
- *   adds ~2 KiB of JS objects).
+ * - Cipher suites: AEAD only, ChaCha20-Poly1305 preferred (TLS_CIPHERS below): its context
+ *   pair is ≈0.4 KiB smaller than AES-GCM's.
+ * - What is left, per connection (1 000 held: heaptrack of the live native allocations, a heap
+ *   snapshot diff for JS; Node 20.20, OpenSSL 3.0.19, TLS 1.3, X25519, 2048-bit RSA test
+ *   certificate, Node's own TLS client):
+ *     OpenSSL   SSL object 7.5 (its record layer arrays, inline), cipher context pair 1.5
+ *               (AES-256-GCM: 1.9), session (re-made for the TLS 1.3 ticket) 0.9, CERT copy
+ *               0.5, the handshake's X25519 key pair and the peer's key ≈0.6 (kept until
+ *               SSL_free), client's cipher list 0.5, transcript hash 0.3, post-handshake-auth
+ *               transcript copy 0.3 (only for clients offering PHA, as Node's does; BoringSSL
+ *               phones do not), record-layer secrets and sigalgs ≈0.5
+ *     node      NodeBIO buffers 2.5: enc_in 1 KiB, enc_out the size of the server's first
+ *               flight, 1.4 KiB here, 3-4 KiB with a real chain (leaf + intermediate);
+ *               TLSWrap 0.5, TCPWrap 0.4, BIOs 0.3
+ *     malloc    chunk headers and rounding ≈1.3 (in use 18.3 KiB for 16.9 requested)
+ *     JS heap   3.5: TLSSocket and its stream states 0.6, its `_events` 0.5 (a dictionary: node:tls
+ *               adds a listener before EventEmitter initialises it), the plain socket beneath with
+ *               its states and events 0.6, its TCP handle 0.3 (a dictionary: node:tls redefines
+ *               `reading`), TLSWrap's JS side 0.3, listener arrays and closures of node:tls 0.5,
+ *               options copy and peer-name caches 0.4, this file's StreamFlow and table entries 0.2
+ *   ≈21–22 KiB in all. All but the last 0.2 KiB belong to Node and OpenSSL; below 20 KiB needs
+ *   another TLS stack (uWebSockets.js's WSS, BoringSSL underneath, costs ≈4 KiB).
+ * - Tried and not kept: no session tickets, TLS 1.2 only (−1.9 KiB, but a downgrade), glibc
+ *   malloc settings (MALLOC_ARENA_MAX=1/2: in-use bytes unchanged, RSS within noise), ECDSA vs
+ *   RSA certificates (no difference once established, except enc_out sized by the chain),
+ *   V8 semi-space size (the young generation is not per connection: the bench excludes its free
+ *   part), wrapping the socket in a JS stream (saves the same buffer but adds ~2 KiB of JS
+ *   objects), rebuilding node:tls's dictionary-mode `_events` as a fast object after the
+ *   handshake (−0.35 KiB, but it rewrites Node internals).
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';

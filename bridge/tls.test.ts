@@ -8,6 +8,7 @@ import { generateTestCerts, writeTestCerts } from '../fixtures/tls/certs.js';
 import { bridgeWithPeers, udpPeer } from './testing/harness.js';
 import { MiniUa } from './testing/sipua.js';
 import { tlsWire } from './testing/wires.js';
+import type { TLSSocket } from 'node:tls';
 
 const files = writeTestCerts();
 test.after.always(() => files.remove());
@@ -59,6 +60,35 @@ test('TLS below 1.2 is refused', async (t) => {
     await bridge.close();
   });
   await t.throwsAsync(tlsWire(bridge.addresses.tls!.port, { ca: generateTestCerts().caPem, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }));
+});
+
+test('cipher policy: AEAD with ECDHE only, ChaCha20-Poly1305 preferred over the client\'s AES-GCM', async (t) => {
+  const peer = await udpPeer();
+  const bridge = await bridgeWithPeers([peer], (c) => {
+    c.listen = { tls: { host: '127.0.0.1', port: 0 } };
+    c.tls = { certFile: files.cert, keyFile: files.key, verifyClient: false };
+  });
+  t.teardown(async () => {
+    peer.wire.close();
+    await bridge.close();
+  });
+  const port = bridge.addresses.tls!.port;
+  const base = { ca: generateTestCerts().caPem, servername: 'localhost' };
+  const name = async (opts: object) => {
+    const w = await tlsWire(port, { ...base, ...opts });
+    const cipher = (w.socket as TLSSocket).getCipher().name;
+    w.close();
+    return cipher;
+  };
+  // Node's client lists AES-256-GCM first; the server's order wins (honorCipherOrder)
+  t.is(await name({}), 'TLS_CHACHA20_POLY1305_SHA256');
+  t.is(await name({ maxVersion: 'TLSv1.2' }), 'ECDHE-RSA-CHACHA20-POLY1305');
+  // a client without ChaCha20 still gets an AEAD suite (the server's order: AES-128 first)
+  t.is(await name({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256' }), 'ECDHE-RSA-AES128-GCM-SHA256');
+  // CBC, static-RSA key exchange and finite-field DHE are refused
+  for (const ciphers of ['ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-SHA', 'AES128-GCM-SHA256:AES256-SHA256', 'DHE-RSA-AES128-GCM-SHA256']) {
+    await t.throwsAsync(tlsWire(port, { ...base, maxVersion: 'TLSv1.2', ciphers }), undefined, ciphers);
+  }
 });
 
 test('with client verification, only phones with a certificate from the CA get through', async (t) => {

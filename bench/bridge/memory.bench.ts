@@ -78,17 +78,32 @@ interface Sample {
 
 interface Bridge {
   proc: Proc;
+  kind: Kind;
   port: number;
+  adminPort: number;
   memFile: string;
+}
+
+/** Open phone connections the bridge itself counts (its admin /metrics gauge). */
+async function heldByBridge(b: Bridge): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${b.adminPort}/metrics`)).text();
+  const m = new RegExp(`sipis_bridge_connections\\{transport="${b.kind}"\\} (\\d+)`).exec(text);
+  return m ? Number(m[1]) : 0;
 }
 
 async function startBridge(kind: Kind, certs: TestCertFiles, dir: string, i: number): Promise<Bridge> {
   const port = await freeTcpPort();
+  const adminPort = await freeTcpPort();
   const memFile = join(dir, `mem-${i}.json`);
   const proc = startProc(
     process.execPath,
     ['--expose-gc', '--import', GC_HOOK, BRIDGE_MAIN, `--${kind}`, `127.0.0.1:${port}`, '--tls-cert', certs.cert, '--tls-key', certs.key,
-      '--udp', '127.0.0.1:0', '--backend', '127.0.0.1:9', '--log-level', 'warn', '--max-conns-per-ip', '1000000', '--probe-interval', '60000'],
+      '--udp', '127.0.0.1:0', '--backend', '127.0.0.1:9', '--log-level', 'warn', '--max-conns-per-ip', '1000000', '--probe-interval', '60000',
+      // opening 50 000 TLS connections takes minutes on a loaded 2-core machine: the default
+      // 5-minute idle timeout would close the first ones before the measurement (the timeout
+      // is one sweep per listener, so its value costs nothing per connection; 15 minutes is
+      // uWebSockets.js's maximum). The count the bridge reports is checked after opening.
+      '--idle-timeout', '900000', '--admin', `127.0.0.1:${adminPort}`],
     { env: { ...process.env, SIPIS_BENCH_MEM_FILE: memFile } },
   );
   try {
@@ -97,7 +112,7 @@ async function startBridge(kind: Kind, certs: TestCertFiles, dir: string, i: num
     await proc.stop();
     throw new Error(`bridge did not start: ${(err as Error).message}\n${proc.output()}`);
   }
-  return { proc, port, memFile };
+  return { proc, kind, port, adminPort, memFile };
 }
 
 /** Two full GCs in the bridge, then its RSS and young-generation slack. */
@@ -193,6 +208,10 @@ async function measure(kind: Kind, n: number, processes: number, certs: TestCert
     if (opened !== n) throw new Error(`opened ${opened} of ${n} connections`);
     await settle(quick ? 500 : 2000);
     const after = await Promise.all(bridges.map(sample));
+    const held = await Promise.all(bridges.map(heldByBridge));
+    held.forEach((h, i) => {
+      if (h !== counts[i]) throw new Error(`bridge ${i + 1} holds ${h} connections, expected ${counts[i]}`);
+    });
     return { per: bridges.map((_, i) => ({ n: counts[i]!, before: before[i]!, after: after[i]! })), openS };
   } finally {
     await Promise.all(clients.map(stopClients));
