@@ -6,54 +6,8 @@
  */
 import { deviceBindingFromRow, type BindingInput, type DeviceBinding, type DeviceRow, type PushTokenInput } from './devices.js';
 import type { Pool } from './pool.js';
+import { DROP_OTHER_TOKENS, UPSERT_DEVICE, UPSERT_DEVICE_WITH_TOKENS, UPSERT_TOKEN } from './device-sql.js';
 import { arrayLiteral } from './sql-array.js';
-
-const UPSERT_DEVICE = `
-INSERT INTO device (account_id, instance_id, contact, source, via_bridge, flow_token, expires_at, user_agent, last_seen)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
-ON CONFLICT (account_id, instance_id) DO UPDATE SET
-  contact = EXCLUDED.contact, source = EXCLUDED.source, via_bridge = EXCLUDED.via_bridge,
-  flow_token = EXCLUDED.flow_token, expires_at = EXCLUDED.expires_at, user_agent = EXCLUDED.user_agent,
-  last_seen = now()
-RETURNING id, (xmax = 0) AS inserted`;
-
-// Same rule as devices.ts: a token reported dead stays dead until the device sends a different one.
-const UPSERT_TOKEN = `
-INSERT INTO push_token (device_id, kind, provider, app_id, token, pn_param, dead_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, NULL, now())
-ON CONFLICT (device_id, kind) DO UPDATE SET
-  provider = EXCLUDED.provider, app_id = EXCLUDED.app_id, token = EXCLUDED.token, pn_param = EXCLUDED.pn_param,
-  dead_at = CASE WHEN push_token.token = EXCLUDED.token THEN push_token.dead_at ELSE NULL END,
-  updated_at = now()
-RETURNING dead_at IS NOT NULL AS dead`;
-
-const DROP_OTHER_TOKENS = 'DELETE FROM push_token WHERE device_id = $1 AND NOT (kind = ANY($2::text[]))';
-
-// The same upsert as one statement (one round trip instead of five): the device row, its tokens
-// from parallel arrays, and the drop of kinds not sent. Data-modifying CTEs share one snapshot;
-// they never touch the same row here (the DELETE takes only kinds absent from the arrays).
-const UPSERT_ONE = `
-WITH d AS (
-  INSERT INTO device (account_id, instance_id, contact, source, via_bridge, flow_token, expires_at, user_agent, last_seen)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
-  ON CONFLICT (account_id, instance_id) DO UPDATE SET
-    contact = EXCLUDED.contact, source = EXCLUDED.source, via_bridge = EXCLUDED.via_bridge,
-    flow_token = EXCLUDED.flow_token, expires_at = EXCLUDED.expires_at, user_agent = EXCLUDED.user_agent,
-    last_seen = now()
-  RETURNING id, (xmax = 0) AS inserted
-), t AS (
-  INSERT INTO push_token (device_id, kind, provider, app_id, token, pn_param, dead_at, updated_at)
-  SELECT d.id, x.kind, x.provider, x.app_id, x.token, x.pn_param, NULL, now()
-  FROM d, unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) AS x(kind, provider, app_id, token, pn_param)
-  ON CONFLICT (device_id, kind) DO UPDATE SET
-    provider = EXCLUDED.provider, app_id = EXCLUDED.app_id, token = EXCLUDED.token, pn_param = EXCLUDED.pn_param,
-    dead_at = CASE WHEN push_token.token = EXCLUDED.token THEN push_token.dead_at ELSE NULL END,
-    updated_at = now()
-  RETURNING kind, dead_at IS NOT NULL AS dead
-), gone AS (
-  DELETE FROM push_token p USING d WHERE p.device_id = d.id AND NOT (p.kind = ANY($9::text[]))
-)
-SELECT d.id, d.inserted, coalesce((SELECT array_agg(kind) FROM t WHERE dead), '{}') AS dead_kinds FROM d`;
 
 const LIVE_PAGE = `
 SELECT d.id, d.account_id, d.instance_id, d.contact, d.source, d.via_bridge, d.flow_token, d.expires_at, d.last_seen,
@@ -80,7 +34,7 @@ export class RegistrarBindingStore {
    */
   async upsertExact(b: BindingInput & { pushTokens: PushTokenInput[] }): Promise<UpsertedBinding> {
     return this.pool.transaction(async (tx) => {
-      const rows = await tx.execute<{ id: string; inserted: boolean }>('reg_device_upsert', UPSERT_DEVICE, [
+      const rows = await tx.execute<{ id: string; inserted: boolean }>('device_upsert', UPSERT_DEVICE, [
         b.accountId,
         b.instanceId,
         b.contact,
@@ -93,7 +47,7 @@ export class RegistrarBindingStore {
       const id = Number(rows[0]!.id);
       const deadKinds: string[] = [];
       for (const t of b.pushTokens) {
-        const r = await tx.execute<{ dead: boolean }>('reg_token_upsert', UPSERT_TOKEN, [id, t.kind, t.provider, t.appId ?? null, t.token, t.pnParam ?? null]);
+        const r = await tx.execute<{ dead: boolean }>('push_token_upsert', UPSERT_TOKEN, [id, t.kind, t.provider, t.appId ?? null, t.token, t.pnParam ?? null]);
         if (r[0]?.dead) deadKinds.push(t.kind);
       }
       await tx.execute('reg_token_drop_others', DROP_OTHER_TOKENS, [id, arrayLiteral(b.pushTokens.map((t) => t.kind))]);
@@ -104,7 +58,7 @@ export class RegistrarBindingStore {
   /** `upsertExact` in one statement (one round trip): what the registrar uses. */
   async upsertOne(b: BindingInput & { pushTokens: PushTokenInput[] }): Promise<UpsertedBinding> {
     const tk = b.pushTokens;
-    const rows = await this.pool.execute<{ id: string; inserted: boolean; dead_kinds: string[] | string }>('reg_device_upsert_one', UPSERT_ONE, [
+    const rows = await this.pool.execute<{ id: string; inserted: boolean; dead_kinds: string[] | string }>('reg_device_upsert_one', UPSERT_DEVICE_WITH_TOKENS, [
       b.accountId,
       b.instanceId,
       b.contact,

@@ -4,6 +4,7 @@
  * token per kind (iOS 13+: 'voip' for PushKit, 'remote' for the rest).
  */
 import type { Pool } from './pool.js';
+import { UPSERT_DEVICE, UPSERT_TOKEN } from './device-sql.js';
 
 export interface PushTokenInput {
   kind: string;
@@ -62,24 +63,6 @@ export interface DeviceRow {
   user_agent: string | null;
   tokens: Array<{ kind: string; provider: string; app_id: string | null; token: string; pn_param: string | null; dead_at: string | null }> | null;
 }
-
-const UPSERT_DEVICE = `
-INSERT INTO device (account_id, instance_id, contact, source, via_bridge, flow_token, expires_at, user_agent, last_seen)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
-ON CONFLICT (account_id, instance_id) DO UPDATE SET
-  contact = EXCLUDED.contact, source = EXCLUDED.source, via_bridge = EXCLUDED.via_bridge,
-  flow_token = EXCLUDED.flow_token, expires_at = EXCLUDED.expires_at, user_agent = EXCLUDED.user_agent,
-  last_seen = now()
-RETURNING id`;
-
-const UPSERT_TOKEN = `
-INSERT INTO push_token (device_id, kind, provider, app_id, token, pn_param, dead_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, NULL, now())
-ON CONFLICT (device_id, kind) DO UPDATE SET
-  provider = EXCLUDED.provider, app_id = EXCLUDED.app_id, token = EXCLUDED.token, pn_param = EXCLUDED.pn_param,
-  -- a token reported dead stays dead until the device sends a different one
-  dead_at = CASE WHEN push_token.token = EXCLUDED.token THEN push_token.dead_at ELSE NULL END,
-  updated_at = now()`;
 
 const LIST_SQL = `
 SELECT d.id, d.account_id, d.instance_id, d.contact, d.source, d.via_bridge, d.flow_token, d.expires_at, d.last_seen,
