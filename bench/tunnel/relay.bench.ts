@@ -14,7 +14,6 @@
  * Bounded: a warm-up (150 calls quick, 300 full), then 300 calls (quick) or 6,000 (full),
  * `-timeout` 60 s.
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasKamailio, startKamailio } from '../../fixtures/kamailio.js';
@@ -22,40 +21,7 @@ import { freeSipPort } from '../../fixtures/net.js';
 import { startProc } from '../../fixtures/proc.js';
 import { hasSipp, runSipp, type SippRun } from '../../fixtures/sipp.js';
 import { loadRow, type BenchOptions, type BenchRow, type BenchSuite, type LoadMeasure } from '../lib.js';
-
-const TICK = 100; // USER_HZ on Linux
-
-/** utime+stime in seconds of `pid` and all its descendants (as bench/transaction/loopback.bench.ts). */
-export function cpuSeconds(pid: number): number {
-  const stats = new Map<number, { ppid: number; cpu: number }>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const s = readFileSync(join('/proc', d, 'stat'), 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      stats.set(Number(d), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / TICK });
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  const want = new Set([pid]);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const [p, s] of stats) if (!want.has(p) && want.has(s.ppid)) (want.add(p), (grew = true));
-  }
-  let total = 0;
-  for (const p of want) total += stats.get(p)?.cpu ?? 0;
-  return total;
-}
-
-interface Measure {
-  name: string;
-  calls: number;
-  failed: number;
-  wallS: number;
-  cpuS: number;
-}
+import { measureLoad, type LoadResult } from '../load.js';
 
 async function uas(port: number): Promise<SippRun> {
   const run = await runSipp({ scenario: 'uas-call.xml', localPort: port, timeoutS: 120 });
@@ -63,7 +29,7 @@ async function uas(port: number): Promise<SippRun> {
   return run;
 }
 
-async function calls(target: number, service: string, n: number, rate: number): Promise<{ ok: number; failed: number }> {
+async function calls(target: number, service: string, n: number, rate: number): Promise<LoadResult> {
   // uac-call.xml, not sipp's built-in uac: the built-in one ignores Record-Route, and the proxy
   // answers its in-dialog requests 404
   const run = await runSipp({ scenario: 'uac-call.xml', remote: `127.0.0.1:${target}`, service, calls: n, rate, limit: 200, timeoutS: 60, recvTimeoutMs: 10_000, extraArgs: ['-d', '0'] });
@@ -71,19 +37,12 @@ async function calls(target: number, service: string, n: number, rate: number): 
   return { ok: r.stats?.successful ?? 0, failed: r.stats?.failed ?? n };
 }
 
-async function load(name: string, target: number, service: string, pid: number, n: number, rate: number): Promise<Measure> {
-  await calls(target, service, Math.min(300, n / 2), rate); // warm-up: JIT, first allocations
-  const cpu0 = cpuSeconds(pid);
-  const t0 = performance.now();
-  const r = await calls(target, service, n, rate);
-  const wallS = (performance.now() - t0) / 1000;
-  return { name, calls: r.ok, failed: r.failed, wallS, cpuS: cpuSeconds(pid) - cpu0 };
+function load(name: string, target: number, service: string, pid: number, n: number, rate: number): Promise<LoadMeasure> {
+  // warm-up: JIT, first allocations
+  return measureLoad(name, pid, () => calls(target, service, Math.min(300, n / 2), rate), () => calls(target, service, n, rate));
 }
 
-function row(m: Measure, base?: Measure): BenchRow {
-  const measure = (x: Measure): LoadMeasure => ({ name: x.name, count: x.calls, wallS: x.wallS, cpuS: x.cpuS, failed: x.failed });
-  return loadRow('tunnel-relay', measure(m), 'callsPerCpuS', base && measure(base));
-}
+const row = (m: LoadMeasure, base?: LoadMeasure): BenchRow => loadRow('tunnel-relay', m, 'callsPerCpuS', base);
 
 async function run(opts: BenchOptions): Promise<BenchRow[]> {
   if (!hasSipp() || !hasKamailio()) {
@@ -96,7 +55,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
 
   const kamPhone = await freeSipPort();
   const phone1 = await uas(kamPhone);
-  let kamM: Measure;
+  let kamM: LoadMeasure;
   // proxy.cfg as fixtures/kamailio.ts startKamailioProxy starts it, with 512 MB of shared
   // memory: tm keeps every transaction for its wait timer, and at these rates the default 64 MB
   // runs out (new_t: out of mem → 500), which would measure the fixture, not Kamailio
@@ -112,7 +71,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const phonePort = await freeSipPort();
   const phone2 = await uas(phonePort);
   const child = startProc(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let ourM: Measure;
+  let ourM: LoadMeasure;
   try {
     const line = await child.waitFor(/listening \S+:(\d+)/);
     const port = Number(/:(\d+)$/.exec(line)![1]);
