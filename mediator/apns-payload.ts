@@ -62,13 +62,17 @@ function collapse(s: string): string {
 const out = new JsonWriter();
 
 /**
- * `{"aps": <aps>, "sipis": {"verb", "selector", "requestId", …payload}}` as UTF-8, written
+ * `{"aps": <aps or {}>, "sipis": {"verb", "selector", "requestId", …payload}}` as UTF-8, written
  * directly: the bytes JSON.stringify({ aps, sipis: { verb, selector, requestId, ...payload } })
  * would give. The validator has checked that payload keys are known field names (plain
  * identifiers, none of the first three) and values strings or integers.
  */
-function payloadJson(r: PushRequest, aps: string): Buffer {
-  out.begin().raw('{"aps":').text(aps).raw(',"sipis":{"verb":').str(r.verb).raw(',"selector":').str(r.selector).raw(',"requestId":').str(r.requestId);
+function payloadJson(r: PushRequest, aps: string | undefined): Buffer {
+  out.begin().raw('{"aps":');
+  // The empty aps of a VoIP push is ASCII: no native write for it.
+  if (aps === undefined) out.raw('{}');
+  else out.text(aps);
+  out.raw(',"sipis":{"verb":').str(r.verb).raw(',"selector":').str(r.selector).raw(',"requestId":').str(r.requestId);
   const p = r.payload as Readonly<Record<string, string | number | undefined>>;
   for (const k in p) {
     const v = p[k];
@@ -95,7 +99,7 @@ export function buildApnsNotification(r: PushRequest, topics: ApnsTopics, ttl: A
       priority: 10,
       expiration: exp,
       collapseId: collapse((r.payload as { callId: string }).callId),
-      payload: payloadJson(r, '{}'),
+      payload: payloadJson(r, undefined),
     };
   }
   let aps: Record<string, unknown>;
