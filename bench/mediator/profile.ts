@@ -6,9 +6,13 @@
  * prints the profile as microseconds of CPU per push: self time by function, and inclusive
  * time of the stages of the hot path (edge, validation, payload, HTTP/2, TLS, GC, …).
  *
- *   node .h3/bench/mediator/profile.js [--pushes 30000] [--window 256] [--top 40] [--keep DIR] [--edge] [--no-prof]
+ *   node dist/bench/mediator/profile.js [--pushes 30000] [--window 256] [--top 40] [--keep DIR]
+ *        [--edge [--defer]] [--perf] [--no-prof] [--node-arg X]… [--rate R [--seconds S]]
  *
- * `--edge` profiles bench/mediator/edge-child (adapters answer at once: the HTTP edge alone);
+ * The first tenth of the pushes warms the process up and is not measured (by perf and the
+ * CPU clock; the V8 profile covers the whole life of the process, start-up included).
+ * `--edge` profiles bench/mediator/edge-child (adapters answer at once: the HTTP edge alone;
+ * `--defer` makes them answer from a later event-loop turn, as a real upstream answer does);
  * `--perf` adds a split of the measured part from Linux perf (all threads, kernel included;
  * see perf-split.ts: V8's profiler charges wall-clock time to JS frames); `--no-prof` only
  * measures the CPU per push; `--node-arg X` (repeatable) passes X to the
