@@ -29,3 +29,6 @@ const m = await startMediator(parsed.config, log, {
   }),
 });
 process.on('SIGTERM', () => void m.shutdown().then(() => process.exit(0)));
+// Exit with the parent (the benchmark or the profiler): stdin closes when it goes away.
+process.stdin.resume();
+process.stdin.on('end', () => void m.shutdown(100).then(() => process.exit(0)));
