@@ -86,6 +86,9 @@ export class Dispatcher {
     } catch (err) {
       sent = Promise.reject(err);
     }
+    // The callbacks hold two strings of the request, not the request: it is garbage while
+    // the push is in flight (closures keep every variable they name alive).
+    const { appId, requestId } = r;
     sent.then(
       (res) => {
         this.done();
@@ -94,7 +97,7 @@ export class Dispatcher {
       (err: unknown) => {
         // Adapters do not throw by contract; if one does, the caller still gets an answer.
         this.done();
-        this.log.error({ err, appId: r.appId, requestId: r.requestId }, 'adapter failed');
+        this.log.error({ err, appId, requestId }, 'adapter failed');
         sink.settle({ outcome: 'retry-later', reason: 'internal error', retryAfterMs: 5000 }, platform);
       },
     );
