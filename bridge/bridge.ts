@@ -93,7 +93,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = pino({ lev
   udp.on('error', (err) => log.error({ err }, 'UDP socket error'));
 
   const ctx = new BridgeContext(config.limits, flows, relay, metrics, log.child({ component: 'conn' }));
-  const tls: TlsFiles | undefined = config.tls ? { certFile: config.tls.certFile, keyFile: config.tls.keyFile, caFile: config.tls.caFile, verifyClient: config.tls.verifyClient } : undefined;
+  const tls: TlsFiles | undefined = config.tls ? { certFile: config.tls.certFile, keyFile: config.tls.keyFile, caFile: config.tls.caFile, verifyClient: config.tls.verifyClient, maxVersion: config.tls.maxVersion } : undefined;
   const streams: StreamListener[] = [];
   const wsListeners: WsListener[] = [];
   let admin: Server | undefined;

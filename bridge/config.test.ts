@@ -62,6 +62,8 @@ test('readable errors name the option and the problem', (t) => {
   t.regex(err(['--tcp', 'h:1', '--backend', 'h:1', '--idle-timeout', '1000', '--header-timeout', '5000']), /must not be shorter/);
   t.regex(err(['--wss', 'h:1', '--tls-cert', 'c', '--tls-key', 'k', '--backend', 'h:1', '--idle-timeout', '961000']), /^--idle-timeout: at most 960000 with a WebSocket listener/);
   t.notThrows(() => loadConfig(['--tls', 'h:1', '--tls-cert', 'c', '--tls-key', 'k', '--backend', 'h:1', '--idle-timeout', '3600000']));
+  t.regex(err(['--tls', 'h:1', '--tls-cert', 'c', '--tls-key', 'k', '--backend', 'h:1', '--tls-max-version', '1.1']), /^--tls-max-version: expected 1.2 or 1.3/);
+  t.is(loadConfig(['--tls', 'h:1', '--tls-cert', 'c', '--tls-key', 'k', '--backend', 'h:1', '--tls-max-version', '1.2']).config.tls?.maxVersion, 'TLSv1.2');
   const bad = join(dir, 'bad.json');
   writeFileSync(bad, '{"listen": {"tcp": "h:1"}, "backends": ["h:1"], "colour": 1}');
   t.regex(err(['--config', bad]), /colour: unknown setting/);

@@ -19,7 +19,7 @@ export interface BridgeConfig {
   listen: Partial<Record<StreamTransport, HostPort>>;
   /** host:port phones reach each listener at, when it differs from the bound address. */
   advertise: Partial<Record<StreamTransport | 'udp', string>>;
-  tls?: { certFile: string; keyFile: string; caFile?: string; verifyClient: boolean };
+  tls?: { certFile: string; keyFile: string; caFile?: string; verifyClient: boolean; maxVersion?: 'TLSv1.2' | 'TLSv1.3' };
   /** the UDP socket that talks to the sipis backends. */
   udp: HostPort;
   backends: BackendSpec[];
@@ -124,6 +124,16 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'tls-cert', env: 'TLS_CERT', arg: 'FILE', help: 'PEM certificate (chain) for TLS and WSS', set: (c, v) => { tlsOf(c).certFile = v; } },
   { flag: 'tls-key', env: 'TLS_KEY', arg: 'FILE', help: 'PEM private key for TLS and WSS', set: (c, v) => { tlsOf(c).keyFile = v; } },
   { flag: 'tls-ca', env: 'TLS_CA', arg: 'FILE', help: 'PEM CA bundle for client certificates', set: (c, v) => { tlsOf(c).caFile = v; } },
+  {
+    flag: 'tls-max-version',
+    env: 'TLS_MAX_VERSION',
+    arg: '1.2|1.3',
+    help: 'highest version the TLS listener offers (default 1.3; 1.2 saves ~2 KiB per idle connection)',
+    set: (c, v, w) => {
+      if (v !== '1.2' && v !== '1.3') fail(w, `expected 1.2 or 1.3, got ${JSON.stringify(v)}`);
+      tlsOf(c).maxVersion = v === '1.2' ? 'TLSv1.2' : 'TLSv1.3';
+    },
+  },
   { flag: 'tls-verify-client', env: 'TLS_VERIFY_CLIENT', arg: '', boolean: true, help: 'require a client certificate signed by --tls-ca', set: (c, v, w) => { tlsOf(c).verifyClient = bool(v, w); } },
   { flag: 'udp', env: 'UDP', arg: 'HOST:PORT', help: 'UDP socket towards sipis (default 127.0.0.1:0)', set: (c, v, w) => { c.udp = parseHostPort(v, w); } },
   advertiseOpt('udp'), advertiseOpt('tcp'), advertiseOpt('tls'), advertiseOpt('ws'), advertiseOpt('wss'),
@@ -194,7 +204,7 @@ function applyFile(c: BridgeConfig, file: string): void {
   }
   if (o.tls !== undefined) {
     const t = obj('tls');
-    const map: Record<string, string> = { certFile: 'tls-cert', keyFile: 'tls-key', caFile: 'tls-ca', verifyClient: 'tls-verify-client' };
+    const map: Record<string, string> = { certFile: 'tls-cert', keyFile: 'tls-key', caFile: 'tls-ca', verifyClient: 'tls-verify-client', maxVersion: 'tls-max-version' };
     for (const [k, v] of Object.entries(t)) map[k] ? set(map[k]!, `tls.${k}`, v) : fail(where(`tls.${k}`), 'unknown setting');
   }
   if (o.udp !== undefined) set('udp', 'udp', o.udp);

@@ -4,7 +4,8 @@
  * (issue 7 target: under 20 KiB per idle TLS connection): node:tls for TLS, uWebSockets.js for
  * WSS; TCP is shown for reference.
  *
- * Rows (full mode): 10 000 connections of each kind in one bridge process, then 50 000 TLS
+ * Rows (full mode): 10 000 connections of each kind in one bridge process (TLS also with the
+ * opt-in `--tls-max-version 1.2`), then 50 000 TLS
  * connections over three bridge processes of 16 667 each (a process cannot hold 50 000 here:
  * the hard RLIMIT_NOFILE is 20 000 and an unprivileged process cannot raise it), the clients
  * spread over six processes and six loopback source addresses (127.0.0.2 …: one source address
@@ -20,7 +21,8 @@
  * each, a size set by the allocation rate, not by the connections held; V8's memory reducer
  * gives it back some ten seconds after the burst (measured: RSS −8 MB at 2 000 connections,
  * old space unchanged), but a forced GC does not, and waiting for the reducer is not
- * deterministic. The plain RSS delta is reported beside it (`rawKibPerConn`).
+ * deterministic. The plain RSS delta is reported beside it (`rawKibPerConn`). N is the number
+ * of connections the bridge reports holding (its admin /metrics gauge) once all are open.
  *
  * What an idle TLS connection is made of is in the comment at the top of bridge/stream.ts.
  *
@@ -91,7 +93,7 @@ async function heldByBridge(b: Bridge): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-async function startBridge(kind: Kind, certs: TestCertFiles, dir: string, i: number): Promise<Bridge> {
+async function startBridge(kind: Kind, certs: TestCertFiles, dir: string, i: number, extraArgs: string[]): Promise<Bridge> {
   const port = await freeTcpPort();
   const adminPort = await freeTcpPort();
   const memFile = join(dir, `mem-${i}.json`);
@@ -103,7 +105,7 @@ async function startBridge(kind: Kind, certs: TestCertFiles, dir: string, i: num
       // 5-minute idle timeout would close the first ones before the measurement (the timeout
       // is one sweep per listener, so its value costs nothing per connection; 15 minutes is
       // uWebSockets.js's maximum). The count the bridge reports is checked after opening.
-      '--idle-timeout', '900000', '--admin', `127.0.0.1:${adminPort}`],
+      '--idle-timeout', '900000', '--admin', `127.0.0.1:${adminPort}`, ...extraArgs],
     { env: { ...process.env, SIPIS_BENCH_MEM_FILE: memFile } },
   );
   try {
@@ -157,6 +159,7 @@ interface Measured {
 }
 
 function row(name: string, kind: Kind, m: Measured, openS: number, extra: Record<string, string> = {}): BenchRow {
+  // samples = connections the bridge reported holding (what the figures are divided by)
   const per = (a: number, b: number) => ((a - b) / m.n).toFixed(1);
   return {
     suite: 'bridge-memory',
@@ -180,12 +183,12 @@ function row(name: string, kind: Kind, m: Measured, openS: number, extra: Record
  * Starts `processes` bridges, opens `n` idle connections spread evenly over them (two client
  * processes per bridge, each from its own source address), and measures every bridge.
  */
-async function measure(kind: Kind, n: number, processes: number, certs: TestCertFiles, quick: boolean): Promise<{ per: Measured[]; openS: number }> {
+async function measure(kind: Kind, n: number, processes: number, certs: TestCertFiles, quick: boolean, extraArgs: string[] = []): Promise<{ per: Measured[]; openS: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'sipis-bridge-mem-'));
   const bridges: Bridge[] = [];
   const clients: Clients[] = [];
   try {
-    for (let i = 0; i < processes; i++) bridges.push(await startBridge(kind, certs, dir, i));
+    for (let i = 0; i < processes; i++) bridges.push(await startBridge(kind, certs, dir, i, extraArgs));
     // warm-up: the first connections pay for code loading, JIT and TLS context set-up
     const warm = bridges.map((b) => startClients({ kind, port: b.port, n: quick ? 100 : 200, caFile: certs.ca }));
     await Promise.all(warm.map((c) => c.ready));
@@ -200,7 +203,9 @@ async function measure(kind: Kind, n: number, processes: number, certs: TestCert
       const halves = processes > 1 ? [Math.ceil(share / 2), Math.floor(share / 2)] : [share];
       halves.forEach((h, j) => {
         const src = processes > 1 ? [`127.0.0.${2 + i * 2 + j}`] : undefined;
-        clients.push(startClients({ kind, port: b.port, n: h, caFile: certs.ca, localAddresses: src }));
+        // 50 handshakes in flight per client process: with six of them on two cores, more
+        // would queue for longer than the header timeout under load
+        clients.push(startClients({ kind, port: b.port, n: h, caFile: certs.ca, localAddresses: src, batch: processes > 1 ? 50 : 100 }));
       });
     });
     const opened = (await Promise.all(clients.map((c) => c.ready))).reduce((a, b) => a + b, 0);
@@ -208,11 +213,13 @@ async function measure(kind: Kind, n: number, processes: number, certs: TestCert
     if (opened !== n) throw new Error(`opened ${opened} of ${n} connections`);
     await settle(quick ? 500 : 2000);
     const after = await Promise.all(bridges.map(sample));
+    // divide by what the bridge itself holds: under heavy load a handshake can outlast the
+    // header timeout after the client already saw its end (TLS 1.3: the client finishes first)
     const held = await Promise.all(bridges.map(heldByBridge));
     held.forEach((h, i) => {
-      if (h !== counts[i]) throw new Error(`bridge ${i + 1} holds ${h} connections, expected ${counts[i]}`);
+      if (h < counts[i]! * 0.99) throw new Error(`bridge ${i + 1} holds ${h} connections of ${counts[i]} opened`);
     });
-    return { per: bridges.map((_, i) => ({ n: counts[i]!, before: before[i]!, after: after[i]! })), openS };
+    return { per: bridges.map((_, i) => ({ n: held[i]!, before: before[i]!, after: after[i]! })), openS };
   } finally {
     await Promise.all(clients.map(stopClients));
     await Promise.all(bridges.map((b) => b.proc.stop()));
@@ -242,6 +249,9 @@ const suite: BenchSuite = {
         rows.push(row(name, kind, per[0]!, openS));
       }
       if (!opts.quick) {
+        // the operator's opt-in trade-off (bridge/README.md): TLS 1.2 keeps less per connection
+        const { per, openS } = await measure('tls', single, 1, certs, false, ['--tls-max-version', '1.2']);
+        rows.push(row(`idle TLS connections held: ${single}, 1 process, --tls-max-version 1.2 (opt-in)`, 'tls', per[0]!, openS));
         const n = 50_000;
         const processes = 3;
         const perProcess = Math.ceil(n / processes);
