@@ -125,6 +125,7 @@ async function main(): Promise<void> {
     const line = await mock.waitFor(/PUSH-ENV .*/, 30_000);
     const info = JSON.parse(line.slice('PUSH-ENV '.length)) as { appsFile: string; apiKey: string; apps: { apnsToken: string } };
     const prof = [...(values['no-prof'] ? [] : ['--cpu-prof', '--cpu-prof-dir', dir]), ...(values.perf ? ['--perf-basic-prof'] : []), ...(values['node-arg'] ?? [])];
+    const spawnedAt = performance.now();
     const med = startProc(process.execPath, [...prof, values.edge ? join(root, 'bench', 'mediator', 'edge-child.js') : join(root, 'mediator', 'main.js'), '--apps', info.appsFile, '--port', '0', '--log-level', 'info', ...(values.defer ? ['--defer'] : [])], {
       env: { ...process.env, SIPIS_MEDIATOR_API_KEYS: info.apiKey, SIPIS_MEDIATOR_MAX_IN_FLIGHT: '50000' },
     });
@@ -166,7 +167,19 @@ async function main(): Promise<void> {
       const s = o.latencies.sort((a, b) => a - b);
       const ms = (v: number) => (v / 1e6).toFixed(2);
       process.stdout.write(`open loop ${rate}/s for ${values.seconds} s: p50 ${ms(percentile(s, 50))} ms, p99 ${ms(percentile(s, 99))} ms, max ${ms(s[s.length - 1] ?? 0)} ms, failed ${o.failed}\n`);
-      if (worst.length) process.stdout.write(`  over 5 ms (started at ms: latency): ${worst.slice(0, 20).map((w) => `${w.at}:${w.ms}`).join(' ')}${worst.length > 20 ? ' …' : ''}\n`);
+      if (worst.length) {
+        // When the slow ones started, by 250 ms bucket (a burst after start, GC, a neighbour…).
+        const buckets = new Map<number, number>();
+        for (const w of worst) buckets.set(Math.floor(w.at / 250) * 250, (buckets.get(Math.floor(w.at / 250) * 250) ?? 0) + 1);
+        process.stdout.write(`  over 5 ms: ${worst.length}; by start time (ms: count) ${[...buckets].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}:${v}`).join(' ')}\n`);
+      }
+      // With --node-arg=--trace-gc: the mediator's collections during the open loop, on the
+      // same clock (its trace counts from its start, which is about when it was spawned).
+      const from = t0 - spawnedAt;
+      const during = [...med.output().matchAll(/\s(\d+) ms: (Scavenge|Mark-Compact)[^\n]*?, ([\d.]+) \/ [\d.]+ ms/g)]
+        .map((m) => ({ at: Number(m[1]) - from, kind: m[2]!, ms: Number(m[3]) }))
+        .filter((g) => g.at >= 0 && g.at <= (n * 1000) / rate + 100);
+      if (during.length) process.stdout.write(`  mediator GC during it (at ms: kind pause): ${during.map((g) => `${Math.round(g.at)}:${g.kind === 'Scavenge' ? 'S' : 'MC'} ${g.ms}`).join(' ')}\n`);
     }
     process.stdout.write(
       `${measured} pushes (after ${warm} to warm up) in ${(r.ns / 1e9).toFixed(2)} s wall (${Math.round((measured * 1e9) / r.ns)}/s), failed ${r.failed}; mediator CPU ${cpu.toFixed(2)} s = ${((cpu * 1e6) / measured).toFixed(1)} us/push (user ${((user * 1e6) / measured).toFixed(1)}, system ${((sys * 1e6) / measured).toFixed(1)})\n`,
