@@ -28,6 +28,8 @@ export class JsonWriter {
 
   begin(): this {
     this.pos = 0;
+    // A huge document (refused later for its size) does not keep a huge buffer alive.
+    if (this.buf.length > 65_536) this.buf = Buffer.allocUnsafe(4096);
     return this;
   }
 
