@@ -4,9 +4,6 @@
  * header name from its bytes while it walks them, without building a string.
  */
 
-/** token chars other than letters and digits (RFC 3261 §25.1). */
-const TOKEN_CHARS = "-.!%*_+`'~0123456789";
-
 export const H = {
   UNKNOWN: 0,
   VIA: 1,
@@ -197,6 +194,22 @@ const FOLDS: number[] = [];
 const WORD = Int32Array.from(WORDS);
 const FOLD = Int32Array.from(FOLDS);
 
+/** Is buf[start..start+len) the spelling of id (len = its length), letters in any case? */
+function spelledAt(buf: Uint8Array, start: number, len: number, id: number): boolean {
+  let w = WORD_AT[id]!;
+  if (len < 4) {
+    const x = len === 2 ? buf[start]! | (buf[start + 1]! << 8) : buf[start]! | (buf[start + 1]! << 8) | (buf[start + 2]! << 16);
+    return (x | FOLD[w]!) === WORD[w];
+  }
+  const last = start + len - 4;
+  for (let k = start; k < last; k += 4, w++) {
+    const x = buf[k]! | (buf[k + 1]! << 8) | (buf[k + 2]! << 16) | (buf[k + 3]! << 24);
+    if ((x | FOLD[w]!) !== WORD[w]) return false;
+  }
+  const x = buf[last]! | (buf[last + 1]! << 8) | (buf[last + 2]! << 16) | (buf[last + 3]! << 24);
+  return (x | FOLD[w]!) === WORD[w];
+}
+
 /** Identifies the header name buf[start..end) (any case, full or compact form); 0 when unknown. */
 export function idFromBytes(buf: Uint8Array, start: number, end: number): number {
   const len = end - start;
@@ -207,66 +220,53 @@ export function idFromBytes(buf: Uint8Array, start: number, end: number): number
   if (len >= MAX_NAME) return 0;
   let id = FIRST[(len << 7) | c]!;
   while (id !== 0) {
-    let w = WORD_AT[id]!;
-    if (len < 4) {
-      const x = len === 2 ? buf[start]! | (buf[start + 1]! << 8) : buf[start]! | (buf[start + 1]! << 8) | (buf[start + 2]! << 16);
-      if ((x | FOLD[w]!) === WORD[w]) return id;
-    } else {
-      let k = start;
-      const last = end - 4;
-      for (; k < last; k += 4, w++) {
-        const x = buf[k]! | (buf[k + 1]! << 8) | (buf[k + 2]! << 16) | (buf[k + 3]! << 24);
-        if ((x | FOLD[w]!) !== WORD[w]) break;
-      }
-      if (k >= last) {
-        const x = buf[last]! | (buf[last + 1]! << 8) | (buf[last + 2]! << 16) | (buf[last + 3]! << 24);
-        if ((x | FOLD[w]!) === WORD[w]) return id;
-      }
-    }
+    if (spelledAt(buf, start, len, id)) return id;
     id = NEXT[id]!;
   }
   return 0;
 }
 
 /**
- * The scanner identifies a name while it walks its bytes (no second pass over them): a trie
- * over the lowercase spellings, one step per byte. NAME_CLASS maps a byte to its step: 0 for a
- * byte that is not a token char (the name ends there), 1-26 for a letter of either case, 27
- * for '-', 28 for any other token char (no known name has one: the walk leaves the trie).
- * State 0 is outside the trie, 1 is the root; NAME_TRIE[state << 5 | class] is the next
- * state, NAME_ACCEPT[state] the id of the name ending there (0 when none). Names of one byte
- * are compact forms: compactId. About 600 states (37 KiB, of which a message touches a few
- * cache lines).
+ * Known names by their first letter (lowercase char code): BY_FIRST[BY_FIRST_AT[c] ..
+ * BY_FIRST_AT[c + 1]) are the ids whose spelling starts with c, in KNOWN order (the common
+ * ones first), and NAME_LEN the length of each spelling.
  */
-export const NAME_CLASS = new Uint8Array(256);
-for (let c = 0; c < 256; c++) {
-  const letter = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-  NAME_CLASS[c] = letter ? (c | 0x20) - 0x60 : c === 0x2d ? 27 : c < 0x80 && TOKEN_CHARS.indexOf(String.fromCharCode(c)) >= 0 ? 28 : 0;
+const BY_FIRST_AT = new Int32Array(129);
+const NAME_LEN = Uint8Array.from(LOWER, (n) => n.length);
+const byFirst: number[] = [];
+for (let c = 0; c < 128; c++) {
+  BY_FIRST_AT[c] = byFirst.length;
+  for (let id = 1; id < KNOWN.length; id++) if (LOWER[id]!.charCodeAt(0) === c) byFirst.push(id);
 }
-export const NAME_ROOT = 1;
-const trieEdges: number[] = [];
-const trieAccept: number[] = [];
-{
-  let states = 1;
-  for (let id = 1; id < KNOWN.length; id++) {
-    let st = NAME_ROOT;
-    for (const ch of LOWER[id]!) {
-      const k = (st << 5) | NAME_CLASS[ch.charCodeAt(0)]!;
-      if (trieEdges[k] === undefined) trieEdges[k] = ++states;
-      st = trieEdges[k]!;
-    }
-    trieAccept[st] = id;
-  }
-  trieAccept[states] ??= 0;
-}
-export const NAME_TRIE = new Uint16Array(trieAccept.length << 5);
-for (let k = 0; k < trieEdges.length; k++) NAME_TRIE[k] = trieEdges[k] ?? 0;
-export const NAME_ACCEPT = Uint8Array.from(trieAccept, (x) => x ?? 0);
+BY_FIRST_AT[128] = byFirst.length;
+const BY_FIRST = Uint8Array.from(byFirst);
 
-/** Id of the compact form c (a byte), 0 when none (RFC 3261 §7.3.3). */
-export function compactId(c: number): number {
+/**
+ * The known header name at the start of a header line buf[start..), found without walking its
+ * bytes one by one: each spelling that starts with the first letter is compared in place (its
+ * length is known), and matches when a ':', SP or HTAB follows it (what the scanner requires
+ * after a name anyway), then the compact forms (RFC 3261 §7.3.3). Returns id | length << 8,
+ * 0 when the name is none of them (the scanner then walks it as an unknown token). Reads no
+ * byte at or past `limit`.
+ */
+export function knownNameAt(buf: Uint8Array, start: number, limit: number): number {
+  let c = buf[start]!;
   if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-  return c < 0x80 ? COMPACT[c]! : 0;
+  if (c >= 0x80) return 0;
+  for (let k = BY_FIRST_AT[c]!, end = BY_FIRST_AT[c + 1]!; k < end; k++) {
+    const id = BY_FIRST[k]!;
+    const len = NAME_LEN[id]!;
+    const e = start + len;
+    if (e >= limit) continue;
+    const t = buf[e];
+    if ((t === 0x3a || t === 0x20 || t === 0x09) && spelledAt(buf, start, len, id)) return id | (len << 8);
+  }
+  if (start + 1 < limit) {
+    const t = buf[start + 1];
+    const id = COMPACT[c]!;
+    if (id !== 0 && (t === 0x3a || t === 0x20 || t === 0x09)) return id | (1 << 8);
+  }
+  return 0;
 }
 
 const byName = new Map<string, number>();

@@ -8,18 +8,15 @@
  */
 import { SipParseError } from './errors.js';
 import { TOKEN as TOKEN_TABLE } from './chars.js';
-import { CANONICAL, H, NAME_ACCEPT as NAME_ACCEPT_TABLE, NAME_CLASS as NAME_CLASS_TABLE, NAME_ROOT, NAME_TRIE as NAME_TRIE_TABLE, compactId } from './header-names.js';
+import { CANONICAL, H, knownNameAt } from './header-names.js';
 import { beginFields, checkField, checkRequestUri } from './validate.js';
 import type { Src } from './header-value.js';
 import type { ParseLimits } from './types.js';
 
-// Module-local aliases of the chars.ts and header-names.ts tables: V8 folds a module's own const into the code
+// Module-local aliases of the chars.ts tables: V8 folds a module's own const into the code
 // (a byte index into a 256-entry table then needs no bounds check), while an imported binding
 // is re-read through its cell on every access (~30% per byte in these loops, measured).
 const TOKEN = TOKEN_TABLE;
-const NAME_CLASS = NAME_CLASS_TABLE;
-const NAME_TRIE = NAME_TRIE_TABLE;
-const NAME_ACCEPT = NAME_ACCEPT_TABLE;
 
 /** Offsets of one message inside its buffer; SipMessage keeps these and decodes on demand. */
 export interface MessageIndex {
@@ -183,15 +180,17 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
       break;
     }
     if (n === maxHeaders) fail('TOO_MANY_HEADERS', `more than ${maxHeaders} header fields`);
-    // the name's token chars, walking the known-name trie at the same time (header-names.ts)
     const ls = p;
-    let st = NAME_ROOT;
-    while (p < len) {
-      c = buf[p]!;
-      const k = NAME_CLASS[c]!;
-      if (k === 0) break;
-      st = NAME_TRIE[(st << 5) | k]!;
-      p++;
+    // a known name is compared in place (header-names.ts); any other is walked as a token
+    const known = knownNameAt(buf, ls, len);
+    const id = known & 0xff;
+    if (known !== 0) p += known >>> 8;
+    else {
+      while (p < len) {
+        c = buf[p]!;
+        if (TOKEN[c] === 0) break;
+        p++;
+      }
     }
     const ne = p;
     if (ne === ls) fail('BAD_HEADER', c === 0x20 || c === 0x09 ? 'continuation line without a header field' : 'invalid header field name');
@@ -219,7 +218,6 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
     while (vs < q && (buf[vs] === 0x20 || buf[vs] === 0x09 || buf[vs] === 0x0d || buf[vs] === 0x0a)) vs++;
     let ve = q;
     while (ve > vs && (buf[ve - 1] === 0x20 || buf[ve - 1] === 0x09 || buf[ve - 1] === 0x0d || buf[ve - 1] === 0x0a)) ve--;
-    const id = ne - ls === 1 ? compactId(buf[ls]!) : NAME_ACCEPT[st]!;
     if (id === H.CONTENT_LENGTH) {
       let v = 0;
       if (ve === vs) fail('BAD_CONTENT_LENGTH', 'empty Content-Length');
