@@ -41,6 +41,13 @@ test('each rejection names the offending field', (t) => {
   t.is(field({ ...ok, tokenKind: 'pushkit' }), 'tokenKind');
   t.is(field({ ...ok, selector: 5 }), 'selector');
   t.is(field({ ...ok, requestId: 'not-a-uuid' }), 'requestId');
+  // the UUID text form exactly: hex digits in 8-4-4-4-12, either case
+  for (const bad of ['7d444840-9dc0-11d1-b245-5ffdce74fad', '7d444840-9dc0-11d1-b245-5ffdce74fad2a', '7d444840x9dc0-11d1-b245-5ffdce74fad2', '7d444840-9dc0-11d1-b245-5ffdce74fag2', '7d444840-9dc0-11d1-b245-5ffdce74fa:2']) {
+    t.is(field({ ...ok, requestId: bad }), 'requestId', bad);
+  }
+  t.is(field({ ...ok, requestId: '7D444840-9DC0-11D1-B245-5FFDCE74FAD2' }), 'ok');
+  for (const bad of ['tok/en', 'tök', 'tok\u0000', 'tok=']) t.is(field({ ...ok, deviceToken: bad }), 'deviceToken', bad);
+  t.is(field({ ...ok, deviceToken: 'APA91b:abc_DEF-0.9' }), 'ok', 'FCM registration ids');
   t.is(field({ ...ok, payload: 'x' }), 'payload');
   t.is(field({ ...ok, payload: { callerUri: 'sip:b@x' } }), 'payload.callId');
   t.is(field({ ...ok, payload: { ...ok.payload, colour: 'red' } }), 'payload.colour');

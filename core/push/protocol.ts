@@ -151,17 +151,41 @@ export const DEFAULT_LIMITS: ValidationLimits = { maxTokenLength: 512, maxTextLe
 export type ValidationResult = { ok: true; request: PushRequest } | { ok: false; field: string; reason: string };
 
 const VERB_SET: ReadonlySet<string> = new Set(PUSH_VERBS);
-const TOKEN_RE = /^[A-Za-z0-9_:.\-]+$/;
-const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** Characters a device token may hold: [A-Za-z0-9_:.-] (hex APNs tokens, FCM registration ids). */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_:.-') TOKEN_CHARS[c.charCodeAt(0)] = 1;
+
+function isTokenText(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || TOKEN_CHARS[c] === 0) return false;
+  }
+  return s.length > 0;
+}
+
+/** 8-4-4-4-12 hex digits (RFC 9562 text form); checked by hand: it runs once per push. */
+function isUuidText(s: string): boolean {
+  if (s.length !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const c = s.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45 /* - */) return false;
+    } else if (!((c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 102))) return false;
+  }
+  return true;
+}
 
 type FieldKind = 'string' | 'badge' | 'datetime';
 interface FieldRule {
   name: string;
+  /** `payload.NAME`, as error messages name it. */
+  field: string;
   kind: FieldKind;
   required: boolean;
 }
-const req = (name: string, kind: FieldKind = 'string'): FieldRule => ({ name, kind, required: true });
-const opt = (name: string, kind: FieldKind = 'string'): FieldRule => ({ name, kind, required: false });
+const req = (name: string, kind: FieldKind = 'string'): FieldRule => ({ name, field: `payload.${name}`, kind, required: true });
+const opt = (name: string, kind: FieldKind = 'string'): FieldRule => ({ name, field: `payload.${name}`, kind, required: false });
 
 const PAYLOAD_RULES: Readonly<Record<PushVerb, readonly FieldRule[]>> = {
   NotifyIncomingCall: [req('callId'), req('callerUri'), opt('callerName')],
@@ -207,14 +231,14 @@ export function validatePushRequest(body: unknown, limits: ValidationLimits = DE
   if (deviceToken.length > limits.maxTokenLength) {
     return fail('deviceToken', `deviceToken longer than ${limits.maxTokenLength} characters`);
   }
-  if (!TOKEN_RE.test(deviceToken)) return fail('deviceToken', 'deviceToken has characters outside [A-Za-z0-9_:.-]');
+  if (!isTokenText(deviceToken)) return fail('deviceToken', 'deviceToken has characters outside [A-Za-z0-9_:.-]');
   if (tokenKind !== undefined && tokenKind !== 'voip' && tokenKind !== 'remote') {
     return fail('tokenKind', 'tokenKind must be "voip" or "remote"');
   }
   if (typeof selector !== 'string' || selector.length === 0 || selector.length > 512) {
     return fail('selector', 'selector is required (a string of 1–512 characters)');
   }
-  if (typeof requestId !== 'string' || !UUID_RE.test(requestId)) {
+  if (typeof requestId !== 'string' || !isUuidText(requestId)) {
     return fail('requestId', 'requestId is required (a UUID, it becomes apns-id)');
   }
   const p = payload === undefined ? {} : payload;
@@ -226,7 +250,7 @@ export function validatePushRequest(body: unknown, limits: ValidationLimits = DE
   }
   for (const rule of rules) {
     const v = p[rule.name];
-    const field = `payload.${rule.name}`;
+    const field = rule.field;
     if (v === undefined) {
       if (rule.required) return fail(field, `${field} is required for ${verb}`);
       continue;
@@ -245,7 +269,9 @@ export function validatePushRequest(body: unknown, limits: ValidationLimits = DE
       return fail(field, `${field} must not be empty`);
     }
   }
-  return { ok: true, request: { ...(body as unknown as PushRequest), payload: p as never } };
+  // the body is the request once checked; a copy is needed only to fill in the absent payload
+  const request = payload === undefined ? { ...(body as unknown as PushRequest), payload: p as never } : (body as unknown as PushRequest);
+  return { ok: true, request };
 }
 
 const TOP_LEVEL: ReadonlySet<string> = new Set([
