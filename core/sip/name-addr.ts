@@ -177,6 +177,23 @@ function contactParam(b: Uint8Array): boolean {
   return true;
 }
 
+/** quotedEnd that gives up (-1) at a CR or LF: a line scan must not run into the next line. */
+function quotedEndInLine(b: Uint8Array, i: number, end: number): number {
+  i++;
+  while (i < end) {
+    const c = b[i]!;
+    if (c === 0x22) return i + 1;
+    if (c === 0x0d || c === 0x0a) return -1;
+    if (c === 0x5c) {
+      // a quoted-pair may not escape the line end either
+      const d = b[i + 1];
+      if (d === 0x0d || d === 0x0a) return -1;
+      i += 2;
+    } else i++;
+  }
+  return -1;
+}
+
 /**
  * The name-addr as nearly every stack writes it, read in one pass: `[quoted-string LWS] <uri>`
  * then `;name[=value]` parameters (token or quoted values) with no whitespace around them,
@@ -184,18 +201,21 @@ function contactParam(b: Uint8Array): boolean {
  * true; false when the value is not of that shape or is invalid (scanNameAddrAt then reads
  * it in full and alone decides). b[i..end) is already trimmed of LWS.
  */
-function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: boolean): boolean {
+function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: boolean, line: boolean): boolean {
   const first = i;
   let dnS = -1;
   let dnE = -1;
   let dnQuoted = 0;
   if (i < end && b[i] === 0x22) {
-    const q = quotedEnd(b, i, end);
+    const q = line ? quotedEndInLine(b, i, end) : quotedEnd(b, i, end);
     if (q < 0) return false;
     dnS = i;
     dnE = q;
     dnQuoted = 1;
-    i = skipLws(b, q, end);
+    if (line) {
+      i = q;
+      while (i < end && (b[i] === 0x20 || b[i] === 0x09)) i++;
+    } else i = skipLws(b, q, end);
   }
   if (i >= end || b[i] !== 0x3c) return false;
   const uriS = i + 1;
@@ -219,7 +239,7 @@ function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: bool
     if (i < end && b[i] === 0x3d) {
       vs = ++i;
       if (i < end && b[i] === 0x22) {
-        i = quotedEnd(b, i, end);
+        i = line ? quotedEndInLine(b, i, end) : quotedEnd(b, i, end);
         if (i < 0) return false;
         quoted = 1;
       } else {
@@ -239,7 +259,9 @@ function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: bool
       if (!contactParam(b)) return false;
     }
   }
-  if (i < end && b[i] !== 0x2c) return false;
+  if (line) {
+    if (i >= end || (b[i] !== 0x0d && b[i] !== 0x0a)) return false;
+  } else if (i < end && b[i] !== 0x2c) return false;
   STOP[0] = i;
   N[N_S] = first;
   N[N_E] = i;
@@ -266,7 +288,7 @@ function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: bool
 export function scanNameAddrAt(b: Uint8Array, start: number, end: number, list: boolean, contact: boolean): boolean {
   let i = skipLws(b, start, end);
   end = trimLws(b, i, end);
-  if (scanNameAddrCommon(b, i, end, contact)) return list || STOP[0] === end;
+  if (scanNameAddrCommon(b, i, end, contact, false)) return list || STOP[0] === end;
   const first = i;
   let dnS = -1;
   let dnE = -1;
@@ -357,6 +379,21 @@ export function scanNameAddrAt(b: Uint8Array, start: number, end: number, list: 
     N[N_PAR_E] = stop;
   } else N[N_PAR_S] = N[N_PAR_E] = -1;
   return true;
+}
+
+/**
+ * A name-addr (a Contact's with `contact`) at b[start..) whose line end is not known yet: one
+ * element of the common shape running up to the CR or LF of its line, offsets left in N and
+ * STOP[0] at the line end. false when the value is anything else, valid or not: the caller then
+ * frames the line and validates it in full.
+ */
+export function scanNameAddrLine(b: Uint8Array, start: number, limit: number, contact: boolean): boolean {
+  return scanNameAddrCommon(b, start, limit, contact, true);
+}
+
+/** The view of the offsets left in N by the last successful scan (scanNameAddrLine). */
+export function nameAddrView(src: Src): NameAddrView {
+  return new NameAddrView(src);
 }
 
 /** A name-addr filling b[start..end) (From, To); null when invalid. */

@@ -9,7 +9,7 @@
 import { SipParseError } from './errors.js';
 import { TOKEN as TOKEN_TABLE } from './chars.js';
 import { CANONICAL, H, knownNameAt } from './header-names.js';
-import { beginFields, checkField, checkRequestUri } from './validate.js';
+import { beginFields, checkField, checkFieldLine, checkRequestUri } from './validate.js';
 import type { Src } from './header-value.js';
 import type { ParseLimits } from './types.js';
 
@@ -197,38 +197,49 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
     while (p < len && (buf[p] === 0x20 || buf[p] === 0x09)) p++;
     if (p >= len || buf[p] !== 0x3a) fail('BAD_HEADER', 'header field name not followed by a colon', nameAt(buf, ls, ne));
     p++;
-    const vsRaw = p;
     let folded = 0;
-    let q = p;
-    for (;;) {
-      // native memchr: the value bytes are not otherwise looked at here (the search is
-      // bounded by the input, itself at most maxMessageBytes)
-      q = buf.indexOf(0x0a, q);
-      if (q < 0) fail('TRUNCATED', 'header field line not terminated', nameAt(buf, ls, ne));
+    let vs = p;
+    while (vs < len && (buf[vs] === 0x20 || buf[vs] === 0x09)) vs++;
+    // A field the parser validates, in its common shape, is validated and its line end found in
+    // one pass (validate.ts checkFieldLine). Otherwise the line is framed here (native memchr:
+    // the search is bounded by the input, itself at most maxMessageBytes), then validated.
+    const checked = id !== 0 && id <= H.DATE && ((CHECKED >>> id) & 1) === 1;
+    let q = checked ? checkFieldLine(id, n, vs, len) : -1;
+    let ve: number;
+    if (q >= 0) {
       if (q - ls >= maxHeaderBytes) fail('HEADER_TOO_LONG', `header field longer than ${maxHeaderBytes} bytes`, nameAt(buf, ls, ne));
-      // RFC 3261 §7.3.1: a line starting with SP or HTAB continues the header field (folding)
-      if (q + 1 < len && (buf[q + 1] === 0x20 || buf[q + 1] === 0x09)) {
-        folded = FOLDED;
-        q++;
-        continue;
+      ve = buf[q - 1] === 0x0d ? q - 1 : q;
+    } else {
+      q = p;
+      for (;;) {
+        q = buf.indexOf(0x0a, q);
+        if (q < 0) fail('TRUNCATED', 'header field line not terminated', nameAt(buf, ls, ne));
+        if (q - ls >= maxHeaderBytes) fail('HEADER_TOO_LONG', `header field longer than ${maxHeaderBytes} bytes`, nameAt(buf, ls, ne));
+        // RFC 3261 §7.3.1: a line starting with SP or HTAB continues the header field (folding)
+        if (q + 1 < len && (buf[q + 1] === 0x20 || buf[q + 1] === 0x09)) {
+          folded = FOLDED;
+          q++;
+          continue;
+        }
+        break;
       }
-      break;
-    }
-    let vs = vsRaw;
-    while (vs < q && (buf[vs] === 0x20 || buf[vs] === 0x09 || buf[vs] === 0x0d || buf[vs] === 0x0a)) vs++;
-    let ve = q;
-    while (ve > vs && (buf[ve - 1] === 0x20 || buf[ve - 1] === 0x09 || buf[ve - 1] === 0x0d || buf[ve - 1] === 0x0a)) ve--;
-    if (id === H.CONTENT_LENGTH) {
-      let v = 0;
-      if (ve === vs) fail('BAD_CONTENT_LENGTH', 'empty Content-Length');
-      for (let k = vs; k < ve; k++) {
-        const d = buf[k]! - 0x30;
-        if (d < 0 || d > 9) fail('BAD_CONTENT_LENGTH', 'Content-Length is not a number');
-        v = v * 10 + d;
-        if (v > 0x7fffffff) fail('BAD_CONTENT_LENGTH', 'Content-Length out of range');
+      // the value without the whitespace around it (a fold right after the colon included)
+      while (vs < q && (buf[vs] === 0x20 || buf[vs] === 0x09 || buf[vs] === 0x0d || buf[vs] === 0x0a)) vs++;
+      ve = q;
+      while (ve > vs && (buf[ve - 1] === 0x20 || buf[ve - 1] === 0x09 || buf[ve - 1] === 0x0d || buf[ve - 1] === 0x0a)) ve--;
+      if (id === H.CONTENT_LENGTH) {
+        let v = 0;
+        if (ve === vs) fail('BAD_CONTENT_LENGTH', 'empty Content-Length');
+        for (let k = vs; k < ve; k++) {
+          const d = buf[k]! - 0x30;
+          if (d < 0 || d > 9) fail('BAD_CONTENT_LENGTH', 'Content-Length is not a number');
+          v = v * 10 + d;
+          if (v > 0x7fffffff) fail('BAD_CONTENT_LENGTH', 'Content-Length out of range');
+        }
+        if (cl >= 0 && cl !== v) fail('BAD_CONTENT_LENGTH', 'conflicting Content-Length header fields');
+        cl = v;
       }
-      if (cl >= 0 && cl !== v) fail('BAD_CONTENT_LENGTH', 'conflicting Content-Length header fields');
-      cl = v;
+      if (checked) checkField(id, n, vs, ve);
     }
     if (o === h.length) for (let k = 0; k < 16 * STRIDE; k++) h.push(0);
     h[o] = ls;
@@ -238,7 +249,6 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
     h[o + 4] = q + 1;
     h[o + 5] = id | folded;
     o += STRIDE;
-    if (id <= H.DATE && ((CHECKED >>> id) & 1) === 1) checkField(id, n, vs, ve);
     n++;
     p = q + 1;
   }

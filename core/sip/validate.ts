@@ -9,13 +9,16 @@
  * parsed message never throws from an accessor.
  */
 import { SipParseError } from './errors.js';
-import { MAX_UINT32, skipLws } from './chars.js';
+import { MAX_UINT32, TOKEN as TOKEN_TABLE, skipLws } from './chars.js';
+
+// a module-local alias (see scanner.ts)
+const TOKEN = TOKEN_TABLE;
 import { CANONICAL, H } from './header-names.js';
 import { lastUriHasSipHeaders, validateUri } from './uri.js';
 import { CSEQ_METHOD, numberValue, retryAfterValue, scanCSeq, validDate } from './values.js';
 import { STOP } from './params.js';
-import { scanContact, scanContactAt, scanNameAddr, scanNameAddrAt, scanNameAddrElement, type NameAddrView } from './name-addr.js';
-import { scanVia, type ViaView } from './via.js';
+import { nameAddrView, scanContact, scanContactAt, scanNameAddr, scanNameAddrAt, scanNameAddrElement, scanNameAddrLine, type NameAddrView } from './name-addr.js';
+import { scanVia, scanViaLine, type ViaView } from './via.js';
 import { STRIDE } from './scanner.js';
 import type { Src } from './header-value.js';
 import type { SipMessage } from './message.js';
@@ -185,6 +188,131 @@ export function checkField(id: number, i: number, s: number, e: number): void {
       if (!validDate(b, s, e)) bad(id, 'Date (rfc1123-date in GMT)');
       break;
   }
+}
+
+/**
+ * The line end after a value that stopped at b[i]: the LF of a CR LF (or of a bare LF) that is
+ * not followed by a continuation line; -1 otherwise (the general path then frames the field).
+ */
+function lineEnd(b: Uint8Array, i: number, limit: number): number {
+  let lf = i;
+  if (b[i] === 0x0d) lf = i + 1;
+  if (lf >= limit || b[lf] !== 0x0a) return -1;
+  // RFC 3261 §7.3.1: a line starting with SP or HTAB continues the field
+  if (lf + 1 < limit && (b[lf + 1] === 0x20 || b[lf + 1] === 0x09)) return -1;
+  return lf;
+}
+
+/** digits at b[s..) up to the line end (CR or LF right after them), at most max; -1 otherwise. */
+function numberLine(b: Uint8Array, s: number, limit: number, max: number): number {
+  let n = 0;
+  let k = s;
+  for (; k < limit; k++) {
+    const d = b[k]! - 0x30;
+    if (d < 0 || d > 9) break;
+    n = n * 10 + d;
+    if (n > max) return -1;
+  }
+  if (k === s || k >= limit || (b[k] !== 0x0d && b[k] !== 0x0a)) return -1;
+  NUMBER_END = k;
+  return n;
+}
+let NUMBER_END = 0;
+
+/**
+ * Field number i (a header id the parser validates) whose value starts at b[s] and whose line
+ * end is not known yet: when the value has the common shape (one element, no whitespace where
+ * none is usual, no fold) it is validated here, in the same pass that finds where its line ends,
+ * and its results are kept as checkField would keep them. Returns the index of the LF that ends
+ * the line, or -1 when the field takes the general path (framed by the scanner, then
+ * checkField), which alone reports errors: -1 leaves the state untouched.
+ */
+export function checkFieldLine(id: number, i: number, s: number, limit: number): number {
+  const b = src.b;
+  let lf = -1;
+  switch (id) {
+    case H.VIA: {
+      const v = scanViaLine(src, s, limit);
+      if (v === null) return -1;
+      lf = lineEnd(b, STOP[0]!, limit);
+      if (lf < 0 || elements >= MAX_LIST_ELEMENTS) return -1;
+      elements++;
+      (via ??= []).push(v);
+      return lf;
+    }
+    case H.FROM:
+    case H.TO: {
+      if ((id === H.FROM ? from : to) !== undefined || !scanNameAddrLine(b, s, limit, false)) return -1;
+      lf = lineEnd(b, STOP[0]!, limit);
+      if (lf < 0) return -1;
+      if (id === H.FROM) from = nameAddrView(src);
+      else to = nameAddrView(src);
+      return lf;
+    }
+    case H.CONTACT:
+    case H.ROUTE:
+    case H.RECORD_ROUTE: {
+      if (!scanNameAddrLine(b, s, limit, id === H.CONTACT)) return -1;
+      lf = lineEnd(b, STOP[0]!, limit);
+      if (lf < 0 || elements >= MAX_LIST_ELEMENTS) return -1;
+      elements++;
+      if (id === H.CONTACT) contacts++;
+      else if (id === H.ROUTE) routes++;
+      else recordRoutes++;
+      return lf;
+    }
+    case H.CALL_ID: {
+      if (callIdAt >= 0) return -1;
+      // callid = word [ "@" word ]: up to the first whitespace, which must end the line
+      let hi = 0;
+      let k = s;
+      for (; k < limit; k++) {
+        const c = b[k]!;
+        if (c <= 0x20) break;
+        hi |= c;
+      }
+      if (k === s || k >= limit) return -1;
+      lf = lineEnd(b, k, limit);
+      if (lf < 0) return -1;
+      callIdAt = i;
+      callIdAscii = hi < 0x80;
+      return lf;
+    }
+    case H.CSEQ: {
+      // CSeq = 1*DIGIT LWS Method: "102 INVITE"
+      if (cseqSeq >= 0) return -1;
+      let n = 0;
+      let k = s;
+      for (; k < limit; k++) {
+        const d = b[k]! - 0x30;
+        if (d < 0 || d > 9) break;
+        n = n * 10 + d;
+        if (n > MAX_UINT32) return -1;
+      }
+      if (k === s || k >= limit || b[k] !== 0x20) return -1;
+      const ms = ++k;
+      while (k < limit && TOKEN[b[k]!] === 1) k++;
+      if (k === ms) return -1;
+      lf = lineEnd(b, k, limit);
+      if (lf < 0) return -1;
+      cseqSeq = n;
+      cseqMs = ms;
+      cseqMe = k;
+      return lf;
+    }
+    case H.MAX_FORWARDS:
+    case H.EXPIRES: {
+      if ((id === H.MAX_FORWARDS ? maxForwards : expires) >= 0) return -1;
+      const n = numberLine(b, s, limit, id === H.MAX_FORWARDS ? 255 : MAX_UINT32);
+      if (n < 0) return -1;
+      lf = lineEnd(b, NUMBER_END, limit);
+      if (lf < 0) return -1;
+      if (id === H.MAX_FORWARDS) maxForwards = n;
+      else expires = n;
+      return lf;
+    }
+  }
+  return -1;
 }
 
 /**

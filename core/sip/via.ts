@@ -176,7 +176,7 @@ export class ViaView implements Via {
  * and alone decides whether it is valid). Values that are of that shape but invalid (a bad
  * port, `branch` without a value) also return false, so every error comes from one place.
  */
-function scanViaCommon(v: ViaView, b: Uint8Array, i: number, end: number): boolean {
+function scanViaCommon(v: ViaView, b: Uint8Array, i: number, end: number, line: boolean): boolean {
   if (
     end - i < 11 ||
     (b[i]! | 0x20) !== 0x73 ||
@@ -267,8 +267,11 @@ function scanViaCommon(v: ViaView, b: Uint8Array, i: number, end: number): boole
         break;
     }
   }
-  // the element ends here: at the end of the value, or at the ',' before the next one
-  if (i < end && b[i] !== 0x2c) return false;
+  // the element ends here: at the end of the value, or at the ',' before the next one; in a
+  // line scan (scanViaLine) at the CR or LF that ends the line
+  if (line) {
+    if (i >= end || (b[i] !== 0x0d && b[i] !== 0x0a)) return false;
+  } else if (i < end && b[i] !== 0x2c) return false;
   STOP[0] = i;
   v.e = i;
   if (i > paramsStart) {
@@ -287,7 +290,7 @@ export function scanVia(src: Src, start: number, end: number, list = false): Via
   let i = skipLws(b, start, end);
   end = trimLws(b, i, end);
   const common = new ViaView(src, i, end);
-  if (scanViaCommon(common, b, i, end)) return common.e === end || list ? common : null;
+  if (scanViaCommon(common, b, i, end, false)) return common.e === end || list ? common : null;
   // a fresh view: the common pass may have filled some fields before it gave up
   const v = new ViaView(src, i, end);
   // protocol-name SLASH protocol-version SLASH transport
@@ -389,6 +392,17 @@ export function scanVia(src: Src, start: number, end: number, list = false): Via
     v.paramsE = stop;
   }
   return v;
+}
+
+/**
+ * The Via field value at src.b[start..) whose line end is not known yet (the scanner frames and
+ * validates the common shape in one pass): one via-parm of the common shape running up to the
+ * CR or LF of its line (STOP[0] says where). null when the value is anything else, valid or
+ * not: the caller then frames the line and validates it with scanVia.
+ */
+export function scanViaLine(src: Src, start: number, limit: number): ViaView | null {
+  const v = new ViaView(src, start, limit);
+  return scanViaCommon(v, src.b, start, limit, true) ? v : null;
 }
 
 /** Parses one via-parm text; null when invalid. */
