@@ -8,9 +8,10 @@
  * established connections keep theirs.
  *
  * Memory per idle connection is what limits a bridge (issue 7: under 20 KiB per idle TLS
- * connection). What an idle node:tls connection costs and what this file does about it,
- * measured with 5 000–10 000 idle connections held, clients in another process (RSS of the
- * server ÷ connections, after a GC; heaptrack for the native side):
+ * connection; measured 21.5 KiB at 10 000 and 50 000, `bench/bridge/memory.bench.ts`). What an
+ * idle node:tls connection costs and what this file does about it, measured with 1 000–10 000
+ * idle connections held, clients in other processes (RSS of the server ÷ connections, after a
+ * GC; heaptrack for the native side):
  *
  * - node:tls feeds each TLS connection from libuv into a per-connection buffer (NodeBIO
  *   "enc_in") sized by the *first* read: libuv asks for 64 KiB, so a tls.Server connection
@@ -50,7 +51,9 @@
  *               options copy and peer-name caches 0.4, this file's StreamFlow and table entries 0.2
  *   ≈21–22 KiB in all. All but the last 0.2 KiB belong to Node and OpenSSL; below 20 KiB needs
  *   another TLS stack (uWebSockets.js's WSS, BoringSSL underneath, costs ≈4 KiB).
- * - Tried and not kept: no session tickets, TLS 1.2 only (−1.9 KiB, but a downgrade), glibc
+ * - TLS 1.2 as the highest version saves ≈1 KiB (20.6 vs 21.5 KiB at 10 000) but gives up TLS
+ *   1.3: `TlsFiles.maxVersion`, an operator's opt-in (--tls-max-version), not the default.
+ * - Tried and not kept: no session tickets, glibc
  *   malloc settings (MALLOC_ARENA_MAX=1/2: in-use bytes unchanged, RSS within noise), ECDSA vs
  *   RSA certificates (no difference once established, except enc_out sized by the chain),
  *   V8 semi-space size (the young generation is not per connection: the bench excludes its free

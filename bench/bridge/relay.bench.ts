@@ -14,20 +14,23 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ConnectionOptions } from 'node:tls';
 import { generateTestCerts, writeTestCerts } from '../../fixtures/tls/certs.js';
 import { hasKamailio, startKamailio } from '../../fixtures/kamailio.js';
 import { freeSipPort, freeTcpPort } from '../../fixtures/net.js';
-import { repoRoot } from '../../fixtures/paths.js';
 import { startProc, type Proc } from '../../fixtures/proc.js';
 import type { BenchRow, BenchSuite } from '../lib.js';
 import { cpuByPid, cpuSince, pipelinedLoad, processTree } from './load.js';
 
+/** compiled files are found next to this bench, so it runs from any --outDir. */
+const here = dirname(fileURLToPath(import.meta.url));
+
 const node = process.execPath;
 
 export async function startResponder(): Promise<{ proc: Proc; port: number }> {
-  const proc = startProc(node, [join(repoRoot, 'dist', 'bench', 'bridge', 'udp-responder.js')]);
+  const proc = startProc(node, [join(here, 'udp-responder.js')]);
   const line = await proc.waitFor(/ready (\d+)/);
   return { proc, port: Number(/ready (\d+)/.exec(line)![1]) };
 }
@@ -98,7 +101,7 @@ const suite: BenchSuite = {
         const tls = t === 'tls' ? clientTls : undefined;
         const port = await freeTcpPort();
         const bridge = startProc(node, [
-          join(repoRoot, 'dist', 'bridge', 'main.js'), `--${t}`, `127.0.0.1:${port}`, '--tls-cert', certs.cert, '--tls-key', certs.key,
+          join(here, '..', '..', 'bridge', 'main.js'), `--${t}`, `127.0.0.1:${port}`, '--tls-cert', certs.cert, '--tls-key', certs.key,
           '--udp', '127.0.0.1:0', '--backend', `127.0.0.1:${responder.port}`, '--log-level', 'warn', '--idle-timeout', '0', '--max-conns-per-ip', '100000', '--probe-interval', '1000',
         ]);
         try {
