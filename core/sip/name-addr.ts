@@ -199,7 +199,9 @@ function quotedEndInLine(b: Uint8Array, i: number, end: number): number {
  * then `;name[=value]` parameters (token or quoted values) with no whitespace around them,
  * ending at `end` or at a ','. Leaves the offsets in N as scanNameAddrAt would and returns
  * true; false when the value is not of that shape or is invalid (scanNameAddrAt then reads
- * it in full and alone decides). b[i..end) is already trimmed of LWS.
+ * it in full and alone decides). b[i..end) is already trimmed of LWS. With `line` the value's
+ * end is not known (end is the buffer's): it must stop at the CR or LF of its line, and
+ * whitespace and quoted strings may not cross it (a fold takes the full path).
  */
 function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: boolean, line: boolean): boolean {
   const first = i;

@@ -175,6 +175,7 @@ export class ViaView implements Via {
  * and returns true; false when the value is not of that shape (scanVia then reads it in full,
  * and alone decides whether it is valid). Values that are of that shape but invalid (a bad
  * port, `branch` without a value) also return false, so every error comes from one place.
+ * With `line` (scanViaLine) `end` is the buffer's and the value must stop at its line's CR/LF.
  */
 function scanViaCommon(v: ViaView, b: Uint8Array, i: number, end: number, line: boolean): boolean {
   if (
