@@ -287,7 +287,9 @@ export async function measuredWindow(rate: number, warmS: number, measureS: numb
   const dir = mkdtempSync(join(tmpdir(), 'sipis-delay-'));
   const phonePort = await freeSipPort();
   const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: warmS + measureS + 60 });
-  const child = startProc(process.execPath, [join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing', '--trying', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // SIPIS_BENCH_NODE_ARGS: node flags for the sipis child (GC experiments: --trace-gc, --max-semi-space-size=N)
+  const nodeArgs = (process.env.SIPIS_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = startProc(process.execPath, [...nodeArgs, join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing', '--trying', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     await uas.ready;
     const line = await child.waitFor(/listening \S+:(\d+)/);
