@@ -5,9 +5,10 @@
  *    since iOS 13 each must be reported to CallKit, so only call verbs may use the VoIP token;
  *  - background pushes (content-available, no alert) must use priority 5 and push type
  *    background, or APNs refuses them;
- *  - apns-collapse-id is at most 64 bytes; apns-expiration 0 means "deliver now or never".
+ *  - apns-collapse-id is at most 64 bytes of visible ASCII (else a digest of the Call-ID); apns-expiration 0 means "deliver now or never".
  * Our own fields travel under the top-level key `sipis`, beside `aps`.
  */
+import { createHash } from 'node:crypto';
 import type { PushRequest } from '../core/push/protocol.js';
 import { tokenKindOf } from '../core/push/protocol.js';
 import { JsonWriter } from './json.js';
@@ -50,12 +51,23 @@ export interface ApnsTopics {
 
 export const apnsTopics = (bundleId: string): ApnsTopics => ({ alert: bundleId, voip: `${bundleId}.voip` });
 
+/**
+ * apns-collapse-id: at most 64 bytes, sent as an HTTP field value. Call-IDs are visible ASCII in
+ * practice (RFC 3261 `word`) and go as they are; a longer one, or one with any other character,
+ * becomes a digest of itself: the pushes of one call still share one id, and no octet that
+ * RFC 9113 §8.2.1 forbids in a field value (CR, LF, NUL) or that is not one byte can reach the wire.
+ */
 function collapse(s: string): string {
-  // 64 bytes at most; ids are ASCII in practice, cut by bytes to be safe. A UTF-16 unit is at
-  // most 3 bytes of UTF-8, so 21 units always fit and need no encoding to check.
-  if (s.length <= 21) return s;
-  const b = Buffer.from(s, 'utf8');
-  return b.length <= 64 ? s : b.subarray(0, 64).toString('utf8').replace(/\uFFFD+$/, '');
+  if (s.length <= 64 && isVisibleAscii(s)) return s;
+  return createHash('sha256').update(s, 'utf8').digest('base64url');
+}
+
+function isVisibleAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
 }
 
 /** The buffer every APNs payload is written in (one push at a time, synchronously). */

@@ -15,6 +15,8 @@ export type MediatorErrorCode =
   | 'ERR_UPSTREAM_CONNECT'
   | 'ERR_UPSTREAM_QUEUE_FULL'
   | 'ERR_UPSTREAM_CLOSED'
+  /** A header value that HTTP/2 cannot carry (RFC 9113 §8.2.1): our bug, refused before sending. */
+  | 'ERR_UPSTREAM_BAD_HEADER'
   | 'ERR_FCM_TOKEN';
 
 export class MediatorError extends SipStackError {

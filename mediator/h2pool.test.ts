@@ -41,6 +41,24 @@ test.serial('a full queue fails fast with ERR_UPSTREAM_QUEUE_FULL instead of gro
   }
 });
 
+test.serial('a header value HTTP/2 cannot carry is refused before anything is sent; the connection goes on', async (t) => {
+  const pool = new H2Pool({ origin: env.apns.url, tls: { ca: env.pki.ca.certPem }, connections: 1, log });
+  try {
+    t.is((await pool.request(headers, '{}', 5000)).status, 403);
+    const seen = env.apns.stats.streams;
+    for (const value of ['a\nb', 'a\rb', 'a\u0000b', 'ab\u010Acd', 'emoji😀']) {
+      const err = await t.throwsAsync(pool.request({ ...headers, 'apns-collapse-id': value }, '{}', 5000), { instanceOf: UpstreamError });
+      t.is(err?.code, 'ERR_UPSTREAM_BAD_HEADER', JSON.stringify(value));
+      t.regex(err?.message ?? '', /apns-collapse-id/);
+    }
+    t.is(env.apns.stats.streams, seen, 'nothing reached the server');
+    t.is((await pool.request({ ...headers, 'apns-collapse-id': 'caf\u00e9' }, '{}', 5000)).status, 403, 'latin1 obs-text is legal; the connection is fine');
+    t.is(pool.connectionCount, 1);
+  } finally {
+    await pool.close();
+  }
+});
+
 test.serial('a peer that accepts TCP but never completes TLS: connect timeout, queued requests fail', async (t) => {
   const sockets = new Set<Socket>();
   const silent = createServer((s) => {

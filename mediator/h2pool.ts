@@ -134,6 +134,8 @@ export class H2Pool {
 
   request(headers: OutgoingHttpHeaders, body: Buffer | string, timeoutMs: number, wantBody = true): Promise<H2Response> {
     if (this.closed) return Promise.reject(new UpstreamError('ERR_UPSTREAM_CLOSED', 'connection pool closed'));
+    const bad = badFieldValue(headers);
+    if (bad !== undefined) return Promise.reject(new UpstreamError('ERR_UPSTREAM_BAD_HEADER', `header ${bad}: a value HTTP/2 cannot carry (NUL, CR, LF or a character above U+00FF)`));
     return new Promise<H2Response>((resolve, reject) => {
       const p: Pending = { headers, body: typeof body === 'string' ? Buffer.from(body) : body, timeoutMs, wantBody, resolve, reject };
       const conn = this.queued === 0 ? this.pickConnection() : undefined;
@@ -299,4 +301,29 @@ export class H2Pool {
       c.session.ping(Math.min(Math.max(every, 1000), 10_000));
     }
   }
+}
+
+/**
+ * The first header whose value cannot go on the wire as it is, or undefined. HPACK writes a
+ * string one octet per character, and RFC 9113 §8.2.1 makes a field with NUL, CR or LF malformed
+ * (the peer resets the stream, or the connection): refuse it here, before a frame is laid.
+ */
+function badFieldValue(headers: OutgoingHttpHeaders): string | undefined {
+  for (const name in headers) {
+    const v = headers[name];
+    if (typeof v === 'string') {
+      if (!isFieldValue(v)) return name;
+    } else if (Array.isArray(v)) {
+      for (const one of v) if (!isFieldValue(one)) return name;
+    }
+  }
+  return undefined;
+}
+
+function isFieldValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || c === 0 || c === 10 || c === 13) return false;
+  }
+  return true;
 }
