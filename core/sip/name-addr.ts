@@ -195,6 +195,25 @@ function quotedEndInLine(b: Uint8Array, i: number, end: number): number {
 }
 
 /**
+ * Leaves one scanned name-addr's offsets in N (see N_S…N_PAR_E); `parS` -1 when it has no
+ * parameters after the URI and tag, else they run from `parS` to `parE`.
+ */
+function setNameAddr(s: number, e: number, uriS: number, uriE: number, dnS: number, dnE: number, dnQuoted: number, tagS: number, tagE: number, parS: number, parE: number): void {
+  N[N_S] = s;
+  N[N_E] = e;
+  N[N_URI_S] = uriS;
+  N[N_URI_E] = uriE;
+  N[N_DN_S] = dnS;
+  N[N_DN_E] = dnE;
+  N[N_DN_Q] = dnQuoted;
+  N[N_TAG_S] = tagS;
+  N[N_TAG_E] = tagE;
+  N[N_STAR] = 0;
+  N[N_PAR_S] = parS;
+  N[N_PAR_E] = parS < 0 ? -1 : parE;
+}
+
+/**
  * The name-addr as nearly every stack writes it, read in one pass: `[quoted-string LWS] <uri>`
  * then `;name[=value]` parameters (token or quoted values) with no whitespace around them,
  * ending at `end` or at a ','. Leaves the offsets in N as scanNameAddrAt would and returns
@@ -265,20 +284,7 @@ function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: bool
     if (i >= end || (b[i] !== 0x0d && b[i] !== 0x0a)) return false;
   } else if (i < end && b[i] !== 0x2c) return false;
   STOP[0] = i;
-  N[N_S] = first;
-  N[N_E] = i;
-  N[N_URI_S] = uriS;
-  N[N_URI_E] = uriE;
-  N[N_DN_S] = dnS;
-  N[N_DN_E] = dnE;
-  N[N_DN_Q] = dnQuoted;
-  N[N_TAG_S] = tagS;
-  N[N_TAG_E] = tagE;
-  N[N_STAR] = 0;
-  if (i > ps) {
-    N[N_PAR_S] = ps;
-    N[N_PAR_E] = i;
-  } else N[N_PAR_S] = N[N_PAR_E] = -1;
+  setNameAddr(first, i, uriS, uriE, dnS, dnE, dnQuoted, tagS, tagE, i > ps ? ps : -1, i);
   return true;
 }
 
@@ -366,20 +372,7 @@ export function scanNameAddrAt(b: Uint8Array, start: number, end: number, list: 
   }
   const stop = STOP[0]!;
   if (stop < end && !list) return false;
-  N[N_S] = first;
-  N[N_E] = trimLws(b, first, stop);
-  N[N_URI_S] = uriS;
-  N[N_URI_E] = uriE;
-  N[N_DN_S] = dnS;
-  N[N_DN_E] = dnE;
-  N[N_DN_Q] = dnQuoted;
-  N[N_TAG_S] = tagS;
-  N[N_TAG_E] = tagE;
-  N[N_STAR] = 0;
-  if (i > ps) {
-    N[N_PAR_S] = ps;
-    N[N_PAR_E] = stop;
-  } else N[N_PAR_S] = N[N_PAR_E] = -1;
+  setNameAddr(first, trimLws(b, first, stop), uriS, uriE, dnS, dnE, dnQuoted, tagS, tagE, i > ps ? ps : -1, stop);
   return true;
 }
 

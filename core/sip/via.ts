@@ -169,6 +169,51 @@ export class ViaView implements Via {
 }
 
 /**
+ * Records a Via parameter the stack reads (RFC 3261 §20.42 branch, received, maddr, ttl;
+ * RFC 3581 rport) on `v`; false when its value is invalid (a branch without a value or quoted,
+ * a port or TTL out of range). Other parameters stay in the raw text for `params`.
+ */
+function noteViaParam(v: ViaView, b: Uint8Array, ns: number, ne: number, vs: number, ve: number, quoted: boolean): boolean {
+  switch (ne - ns) {
+    case 6:
+      if (eqLower(b, ns, ne, 'branch')) {
+        if (vs < 0 || quoted) return false;
+        v.branchS = vs;
+        v.branchE = ve;
+      }
+      break;
+    case 8:
+      if (vs >= 0 && eqLower(b, ns, ne, 'received')) {
+        v.receivedS = vs;
+        v.receivedE = ve;
+      }
+      break;
+    case 5:
+      if (eqLower(b, ns, ne, 'rport')) {
+        // RFC 3581 §4: rport, or rport=port in a response
+        v.hasRport = true;
+        if (vs >= 0) {
+          const n = digitsValue(b, vs, ve, 65535);
+          if (n < 0) return false;
+          v.rport = n;
+        }
+      } else if (vs >= 0 && eqLower(b, ns, ne, 'maddr')) {
+        v.maddrS = vs;
+        v.maddrE = ve;
+      }
+      break;
+    case 3:
+      if (eqLower(b, ns, ne, 'ttl')) {
+        const n = vs < 0 ? -1 : digitsValue(b, vs, ve, 255);
+        if (n < 0) return false;
+        v.ttl = n;
+      }
+      break;
+  }
+  return true;
+}
+
+/**
  * The via-parm as nearly every stack writes it, read in one pass without calls:
  * `SIP/2.0/transport SP host[:port]` then `;name[=token]` parameters, no other whitespace,
  * no quoted values, no IPv6 reference, ending at `end` or at a ','. Fills v as scanVia would
@@ -231,42 +276,7 @@ function scanViaCommon(v: ViaView, b: Uint8Array, i: number, end: number, line: 
       if (i === vs) return false;
     }
     const ve = i;
-    switch (ne - ns) {
-      case 6:
-        if (eqLower(b, ns, ne, 'branch')) {
-          if (vs < 0) return false;
-          v.branchS = vs;
-          v.branchE = ve;
-        }
-        break;
-      case 8:
-        if (vs >= 0 && eqLower(b, ns, ne, 'received')) {
-          v.receivedS = vs;
-          v.receivedE = ve;
-        }
-        break;
-      case 5:
-        if (eqLower(b, ns, ne, 'rport')) {
-          // RFC 3581 §4: rport, or rport=port in a response
-          v.hasRport = true;
-          if (vs >= 0) {
-            const n = digitsValue(b, vs, ve, 65535);
-            if (n < 0) return false;
-            v.rport = n;
-          }
-        } else if (vs >= 0 && eqLower(b, ns, ne, 'maddr')) {
-          v.maddrS = vs;
-          v.maddrE = ve;
-        }
-        break;
-      case 3:
-        if (eqLower(b, ns, ne, 'ttl')) {
-          const n = vs < 0 ? -1 : digitsValue(b, vs, ve, 255);
-          if (n < 0) return false;
-          v.ttl = n;
-        }
-        break;
-    }
+    if (!noteViaParam(v, b, ns, ne, vs, ve, false)) return false;
   }
   // the element ends here: at the end of the value, or at the ',' before the next one; in a
   // line scan (scanViaLine) at the CR or LF that ends the line
@@ -347,42 +357,7 @@ export function scanVia(src: Src, start: number, end: number, list = false): Via
     const ne = P[1]!;
     const vs = P[2]!;
     const ve = P[3]!;
-    switch (ne - ns) {
-      case 6:
-        if (eqLower(b, ns, ne, 'branch')) {
-          if (vs < 0 || P[4] === 1) return null;
-          v.branchS = vs;
-          v.branchE = ve;
-        }
-        break;
-      case 8:
-        if (eqLower(b, ns, ne, 'received') && vs >= 0) {
-          v.receivedS = vs;
-          v.receivedE = ve;
-        }
-        break;
-      case 5:
-        if (eqLower(b, ns, ne, 'rport')) {
-          // RFC 3581 §4: rport, or rport=port in a response
-          v.hasRport = true;
-          if (vs >= 0) {
-            const n = digitsValue(b, vs, ve, 65535);
-            if (n < 0) return null;
-            v.rport = n;
-          }
-        } else if (eqLower(b, ns, ne, 'maddr') && vs >= 0) {
-          v.maddrS = vs;
-          v.maddrE = ve;
-        }
-        break;
-      case 3:
-        if (eqLower(b, ns, ne, 'ttl')) {
-          const n = vs < 0 ? -1 : digitsValue(b, vs, ve, 255);
-          if (n < 0) return null;
-          v.ttl = n;
-        }
-        break;
-    }
+    if (!noteViaParam(v, b, ns, ne, vs, ve, P[4] === 1)) return null;
     i = r;
   }
   const stop = STOP[0]!;
