@@ -6,7 +6,7 @@
  */
 import { deviceBindingFromRow, type BindingInput, type DeviceBinding, type DeviceRow, type PushTokenInput } from './devices.js';
 import type { Pool } from './pool.js';
-import { DROP_OTHER_TOKENS, UPSERT_DEVICE, UPSERT_DEVICE_WITH_TOKENS, UPSERT_TOKEN } from './device-sql.js';
+import { deviceParams, DROP_OTHER_TOKENS, tokenParams, UPSERT_DEVICE, UPSERT_DEVICE_WITH_TOKENS, UPSERT_TOKEN } from './device-sql.js';
 import { arrayLiteral } from './sql-array.js';
 
 const LIVE_PAGE = `
@@ -34,20 +34,11 @@ export class RegistrarBindingStore {
    */
   async upsertExact(b: BindingInput & { pushTokens: PushTokenInput[] }): Promise<UpsertedBinding> {
     return this.pool.transaction(async (tx) => {
-      const rows = await tx.execute<{ id: string; inserted: boolean }>('device_upsert', UPSERT_DEVICE, [
-        b.accountId,
-        b.instanceId,
-        b.contact,
-        b.source ?? null,
-        b.viaBridge ?? false,
-        b.flowToken ?? null,
-        b.expiresAt,
-        b.userAgent ?? null,
-      ]);
+      const rows = await tx.execute<{ id: string; inserted: boolean }>('device_upsert', UPSERT_DEVICE, deviceParams(b));
       const id = Number(rows[0]!.id);
       const deadKinds: string[] = [];
       for (const t of b.pushTokens) {
-        const r = await tx.execute<{ dead: boolean }>('push_token_upsert', UPSERT_TOKEN, [id, t.kind, t.provider, t.appId ?? null, t.token, t.pnParam ?? null]);
+        const r = await tx.execute<{ dead: boolean }>('push_token_upsert', UPSERT_TOKEN, tokenParams(id, t));
         if (r[0]?.dead) deadKinds.push(t.kind);
       }
       await tx.execute('reg_token_drop_others', DROP_OTHER_TOKENS, [id, arrayLiteral(b.pushTokens.map((t) => t.kind))]);
@@ -59,14 +50,7 @@ export class RegistrarBindingStore {
   async upsertOne(b: BindingInput & { pushTokens: PushTokenInput[] }): Promise<UpsertedBinding> {
     const tk = b.pushTokens;
     const rows = await this.pool.execute<{ id: string; inserted: boolean; dead_kinds: string[] | string }>('reg_device_upsert_one', UPSERT_DEVICE_WITH_TOKENS, [
-      b.accountId,
-      b.instanceId,
-      b.contact,
-      b.source ?? null,
-      b.viaBridge ?? false,
-      b.flowToken ?? null,
-      b.expiresAt,
-      b.userAgent ?? null,
+      ...deviceParams(b),
       arrayLiteral(tk.map((t) => t.kind)),
       arrayLiteral(tk.map((t) => t.provider)),
       arrayLiteral(tk.map((t) => t.appId ?? null)),

@@ -4,6 +4,8 @@
  * refreshes every column of an existing binding; a push token reported dead stays dead until
  * the device sends a different one.
  */
+import type { SqlParam } from './connection.js';
+import type { BindingInput, PushTokenInput } from './devices.js';
 
 /** $1..$8: account, instance, contact, source, via_bridge, flow_token, expires_at, user_agent → id, inserted. */
 export const UPSERT_DEVICE = `
@@ -46,3 +48,13 @@ WITH d AS (${UPSERT_DEVICE}
   DELETE FROM push_token p USING d WHERE p.device_id = d.id AND NOT (p.kind = ANY($9::text[]))
 )
 SELECT d.id, d.inserted, coalesce((SELECT array_agg(kind) FROM t WHERE dead), '{}') AS dead_kinds FROM d`;
+
+/** $1..$8 of UPSERT_DEVICE (and of UPSERT_DEVICE_WITH_TOKENS) for a binding. */
+export function deviceParams(b: BindingInput): SqlParam[] {
+  return [b.accountId, b.instanceId, b.contact, b.source ?? null, b.viaBridge ?? false, b.flowToken ?? null, b.expiresAt, b.userAgent ?? null];
+}
+
+/** $1..$6 of UPSERT_TOKEN for a token of device `id`. */
+export function tokenParams(id: number, t: PushTokenInput): SqlParam[] {
+  return [id, t.kind, t.provider, t.appId ?? null, t.token, t.pnParam ?? null];
+}

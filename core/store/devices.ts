@@ -4,7 +4,7 @@
  * token per kind (iOS 13+: 'voip' for PushKit, 'remote' for the rest).
  */
 import type { Pool } from './pool.js';
-import { UPSERT_DEVICE, UPSERT_TOKEN } from './device-sql.js';
+import { deviceParams, tokenParams, UPSERT_DEVICE, UPSERT_TOKEN } from './device-sql.js';
 
 export interface PushTokenInput {
   kind: string;
@@ -104,19 +104,10 @@ export class DeviceStore {
   /** creates or refreshes a binding and its tokens in one transaction; returns the device id. */
   async upsertBinding(b: BindingInput): Promise<number> {
     return this.pool.transaction(async (tx) => {
-      const rows = await tx.execute<{ id: string }>('device_upsert', UPSERT_DEVICE, [
-        b.accountId,
-        b.instanceId,
-        b.contact,
-        b.source ?? null,
-        b.viaBridge ?? false,
-        b.flowToken ?? null,
-        b.expiresAt,
-        b.userAgent ?? null,
-      ]);
+      const rows = await tx.execute<{ id: string }>('device_upsert', UPSERT_DEVICE, deviceParams(b));
       const id = Number(rows[0]!.id);
       for (const t of b.pushTokens ?? []) {
-        await tx.execute('push_token_upsert', UPSERT_TOKEN, [id, t.kind, t.provider, t.appId ?? null, t.token, t.pnParam ?? null]);
+        await tx.execute('push_token_upsert', UPSERT_TOKEN, tokenParams(id, t));
       }
       return id;
     });
