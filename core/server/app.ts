@@ -193,16 +193,20 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
   let loaded = 0;
   let unfollow: () => void = () => undefined;
   let devices: Devices | undefined;
-  try {
-    // subscribe before loading so no change between the load and the subscription is lost
-    unfollow = followAccountChanges(store, engine, owns, upLog, mirror);
-    loaded = await loadIntoEngine(store, engine, owns, upLog, mirror);
-  } catch (err) {
+  // a start-up that fails half way closes what it had opened, in reverse order
+  const unwind = async (): Promise<void> => {
     unfollow();
     providers.close();
     layer.close();
     await transport.close();
     await store.close();
+  };
+  try {
+    // subscribe before loading so no change between the load and the subscription is lost
+    unfollow = followAccountChanges(store, engine, owns, upLog, mirror);
+    loaded = await loadIntoEngine(store, engine, owns, upLog, mirror);
+  } catch (err) {
+    await unwind();
     throw new ServerError('ERR_STARTUP_DB', `cannot load accounts: ${(err as Error).message}`, { cause: err });
   }
   if (cfg.devices.enabled) {
@@ -211,11 +215,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
       await providers.ready();
       devices = await startDevices(cfg, { store, layer, accounts, providers, localHosts, log });
     } catch (err) {
-      unfollow();
-      providers.close();
-      layer.close();
-      await transport.close();
-      await store.close();
+      await unwind();
       throw err;
     }
   }
