@@ -386,28 +386,22 @@ export function validateMessage(m: SipMessage, mask = ALL_VALIDATED): void {
 
 /** The views of every element of the (validated) Contact fields, made when first read. */
 export function contactViews(m: SipMessage): Contact[] {
-  const out: Contact[] = [];
-  eachValue(m, H.CONTACT, (s, e) => {
-    let i = s;
-    for (;;) {
-      i = skipLws(m.raw, i, e);
-      out.push(scanContact(m._src, i, e)!);
-      i = STOP[0]!;
-      if (i >= e) return;
-      i++;
-    }
-  });
-  return out;
+  return elementViews(m, H.CONTACT, scanContact);
 }
 
 /** The views of every element of the (validated) Route or Record-Route fields. */
 export function routeViews(m: SipMessage, id: number): NameAddr[] {
-  const out: NameAddr[] = [];
+  return elementViews(m, id, scanNameAddrElement);
+}
+
+/** Every element of the fields `id` as a view; the fields were validated, so `scan` succeeds. */
+function elementViews<T>(m: SipMessage, id: number, scan: (src: Src, start: number, end: number) => T | null): T[] {
+  const out: T[] = [];
   eachValue(m, id, (s, e) => {
     let i = s;
     for (;;) {
       i = skipLws(m.raw, i, e);
-      out.push(scanNameAddrElement(m._src, i, e)!);
+      out.push(scan(m._src, i, e)!);
       i = STOP[0]!;
       if (i >= e) return;
       i++;
