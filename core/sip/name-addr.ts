@@ -44,6 +44,12 @@ const N_INST_E = 14;
 const N_INST_Q = 15;
 const N_STAR = 16;
 
+/** No expires, q or +sip.instance yet: the Contact parameters a scan fills in as it meets them. */
+function clearContactParams(): void {
+  expiresN = -1;
+  N[N_Q] = N[N_INST_S] = N[N_INST_E] = -1;
+}
+
 export class NameAddrView implements NameAddr {
   readonly b: Buffer;
   /** display name range; dnQuoted when it is a quoted-string. -1 = none. */
@@ -245,10 +251,7 @@ function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: bool
   i = uriE + 1; // after the '>'
   let tagS = -1;
   let tagE = -1;
-  if (contact) {
-    expiresN = -1;
-    N[N_Q] = N[N_INST_S] = N[N_INST_E] = -1;
-  }
+  if (contact) clearContactParams();
   const ps = i;
   while (i < end && b[i] === 0x3b) {
     const ns = ++i;
@@ -355,10 +358,7 @@ export function scanNameAddrAt(b: Uint8Array, start: number, end: number, list: 
   }
   let tagS = -1;
   let tagE = -1;
-  if (contact) {
-    expiresN = -1;
-    N[N_Q] = N[N_INST_S] = N[N_INST_E] = -1;
-  }
+  if (contact) clearContactParams();
   const ps = i;
   for (;;) {
     const r = nextParam(b, i, end);
@@ -465,8 +465,7 @@ export function scanContactAt(b: Uint8Array, start: number, end: number): boolea
     N[N_S] = N[N_URI_S] = a;
     N[N_E] = N[N_URI_E] = a + 1;
     N[N_DN_S] = N[N_DN_E] = N[N_PAR_S] = N[N_PAR_E] = N[N_TAG_S] = N[N_TAG_E] = -1;
-    expiresN = -1;
-    N[N_Q] = N[N_INST_S] = N[N_INST_E] = -1;
+    clearContactParams();
     N[N_DN_Q] = N[N_INST_Q] = 0;
     N[N_STAR] = 1;
     return true;
