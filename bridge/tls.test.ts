@@ -2,9 +2,10 @@
  * TLS specifics: TLS 1.2 minimum, SIGHUP-style reload of certificate and key without dropping
  * established connections, and the optional client-certificate check.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { generateTestCerts, writeTestCerts } from '../fixtures/tls/certs.js';
+import type { RunningBridge } from './bridge.js';
 import { bridgeWithPeers, udpPeer } from './testing/harness.js';
 import { MiniUa } from './testing/sipua.js';
 import { tlsWire } from './testing/wires.js';
@@ -13,18 +14,27 @@ import type { TLSSocket } from 'node:tls';
 const files = writeTestCerts();
 test.after.always(() => files.remove());
 
-test('reloading the certificate keeps established TLS connections; new ones get the new certificate', async (t) => {
-  const dir = writeTestCerts(); // a private copy we can overwrite
-  t.teardown(() => dir.remove());
+type TestBridgeConfig = Parameters<NonNullable<Parameters<typeof bridgeWithPeers>[1]>>[0];
+
+/** A bridge with only a TLS listener, in front of one UDP peer; both closed when the test ends. */
+async function tlsBridge(t: ExecutionContext, tls: TestBridgeConfig['tls'], tune?: (c: TestBridgeConfig) => void): Promise<RunningBridge> {
   const peer = await udpPeer();
   const bridge = await bridgeWithPeers([peer], (c) => {
     c.listen = { tls: { host: '127.0.0.1', port: 0 } };
-    c.tls = { certFile: dir.cert, keyFile: dir.key, verifyClient: false };
+    c.tls = tls;
+    tune?.(c);
   });
   t.teardown(async () => {
     peer.wire.close();
     await bridge.close();
   });
+  return bridge;
+}
+
+test('reloading the certificate keeps established TLS connections; new ones get the new certificate', async (t) => {
+  const dir = writeTestCerts(); // a private copy we can overwrite
+  t.teardown(() => dir.remove());
+  const bridge = await tlsBridge(t, { certFile: dir.cert, keyFile: dir.key, verifyClient: false });
   const port = bridge.addresses.tls!.port;
   const oldCa = generateTestCerts().caPem;
   const wire = await tlsWire(port, { ca: oldCa, servername: 'localhost' });
@@ -50,28 +60,12 @@ test('reloading the certificate keeps established TLS connections; new ones get 
 });
 
 test('TLS below 1.2 is refused', async (t) => {
-  const peer = await udpPeer();
-  const bridge = await bridgeWithPeers([peer], (c) => {
-    c.listen = { tls: { host: '127.0.0.1', port: 0 } };
-    c.tls = { certFile: files.cert, keyFile: files.key, verifyClient: false };
-  });
-  t.teardown(async () => {
-    peer.wire.close();
-    await bridge.close();
-  });
+  const bridge = await tlsBridge(t, { certFile: files.cert, keyFile: files.key, verifyClient: false });
   await t.throwsAsync(tlsWire(bridge.addresses.tls!.port, { ca: generateTestCerts().caPem, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }));
 });
 
 test('cipher policy: AEAD with ECDHE only, ChaCha20-Poly1305 preferred over the client\'s AES-GCM', async (t) => {
-  const peer = await udpPeer();
-  const bridge = await bridgeWithPeers([peer], (c) => {
-    c.listen = { tls: { host: '127.0.0.1', port: 0 } };
-    c.tls = { certFile: files.cert, keyFile: files.key, verifyClient: false };
-  });
-  t.teardown(async () => {
-    peer.wire.close();
-    await bridge.close();
-  });
+  const bridge = await tlsBridge(t, { certFile: files.cert, keyFile: files.key, verifyClient: false });
   const port = bridge.addresses.tls!.port;
   const base = { ca: generateTestCerts().caPem, servername: 'localhost' };
   const name = async (opts: object) => {
@@ -93,15 +87,7 @@ test('cipher policy: AEAD with ECDHE only, ChaCha20-Poly1305 preferred over the 
 });
 
 test('with client verification, only phones with a certificate from the CA get through', async (t) => {
-  const peer = await udpPeer();
-  const bridge = await bridgeWithPeers([peer], (c) => {
-    c.listen = { tls: { host: '127.0.0.1', port: 0 } };
-    c.tls = { certFile: files.cert, keyFile: files.key, caFile: files.ca, verifyClient: true };
-  });
-  t.teardown(async () => {
-    peer.wire.close();
-    await bridge.close();
-  });
+  const bridge = await tlsBridge(t, { certFile: files.cert, keyFile: files.key, caFile: files.ca, verifyClient: true });
   const port = bridge.addresses.tls!.port;
   const c = generateTestCerts();
   const wire = await tlsWire(port, { ca: c.caPem, servername: 'localhost', cert: c.clientCertPem, key: c.clientKeyPem });
@@ -120,16 +106,9 @@ test('with client verification, only phones with a certificate from the CA get t
 
 test('a TLS client that sends nothing, or stops mid-ClientHello, is closed at the header timeout', async (t) => {
   const { connect } = await import('node:net');
-  const peer = await udpPeer();
-  const bridge = await bridgeWithPeers([peer], (c) => {
-    c.listen = { tls: { host: '127.0.0.1', port: 0 } };
-    c.tls = { certFile: files.cert, keyFile: files.key, verifyClient: false };
+  const bridge = await tlsBridge(t, { certFile: files.cert, keyFile: files.key, verifyClient: false }, (c) => {
     c.limits.headerTimeoutMs = 500;
     c.limits.idleTimeoutMs = 60_000;
-  });
-  t.teardown(async () => {
-    peer.wire.close();
-    await bridge.close();
   });
   const port = bridge.addresses.tls!.port;
   const open = (first: Buffer | undefined) =>
@@ -154,15 +133,7 @@ test('a TLS client that sends nothing, or stops mid-ClientHello, is closed at th
 });
 
 test('--tls-max-version 1.2: TLS 1.3 clients are answered in TLS 1.2, with an ECDHE AEAD suite', async (t) => {
-  const peer = await udpPeer();
-  const bridge = await bridgeWithPeers([peer], (c) => {
-    c.listen = { tls: { host: '127.0.0.1', port: 0 } };
-    c.tls = { certFile: files.cert, keyFile: files.key, verifyClient: false, maxVersion: 'TLSv1.2' };
-  });
-  t.teardown(async () => {
-    peer.wire.close();
-    await bridge.close();
-  });
+  const bridge = await tlsBridge(t, { certFile: files.cert, keyFile: files.key, verifyClient: false, maxVersion: 'TLSv1.2' });
   const wire = await tlsWire(bridge.addresses.tls!.port, { ca: generateTestCerts().caPem, servername: 'localhost' });
   const s = wire.socket as TLSSocket;
   t.is(s.getProtocol(), 'TLSv1.2');
