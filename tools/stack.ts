@@ -153,7 +153,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const domain = env.SIPIS_DOMAIN || 'sipis.localhost';
 
     const mediatorPort = await ports.pick('tcp', 8090);
-    const mediator = await startMediator({ ...MEDIATOR_DEFAULTS, host: '127.0.0.1', port: mediatorPort, apiKeys: [API_KEY], appsFile: pushEnv.appsFile, logLevel: log.level as 'warn', deadlineMs: 3000 }, log.child({ name: 'sipis-mediator' }));
+    const mediator = await startMediator({ ...MEDIATOR_DEFAULTS, host: '127.0.0.1', port: mediatorPort, apiKeys: [API_KEY], appsFile: pushEnv.appsFile, logLevel: log.level as 'warn', deadlineMs: 3000 }, log.child({ service: 'sipis-mediator' }));
     down.add('mediator', () => mediator.shutdown(0));
     const mediatorUrl = `http://127.0.0.1:${mediator.port}`;
 
@@ -168,7 +168,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     bcfg.admin = { host: '127.0.0.1', port: await ports.pick('tcp', 8089) };
     bcfg.probe = { intervalMs: 1000, failures: 3, successes: 1 };
     bcfg.logLevel = log.level;
-    const bridge = await startBridge(bcfg, log.child({ name: 'sipis-bridge' }));
+    const bridge = await startBridge(bcfg, log.child({ service: 'sipis-bridge' }));
     down.add('bridge', () => bridge.close());
     const bridgeUdp = bridge.addresses.udp!;
 
@@ -190,7 +190,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ];
     // the stack's own values win over a developer's SIPIS_* environment for what it wires itself
     const cfg = loadConfig(args, { ...env, SIPIS_SECRET_KEY: '', SIPIS_DB_URL: '', DATABASE_URL: '', SIPIS_MEDIATOR_API_KEY_FILE: '', SIPIS_DIGEST_SECRET_FILE: '' });
-    const sipis = await startSipis(cfg, { log: log.child({ name: 'sipis' }) });
+    const sipis = await startSipis(cfg, { log: log.child({ service: 'sipis' }) });
     down.add('sipis', () => sipis.close());
 
     let provider: Provider | undefined;

@@ -127,7 +127,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
 
   let store: Store;
   try {
-    store = await Store.open({ url: cfg.databaseUrl, keyring, logger: log.child({ component: 'store' }), appName: 'sipis' });
+    store = await Store.open({ url: cfg.databaseUrl, keyring, logger: log, appName: 'sipis' });
   } catch (err) {
     throw new ServerError('ERR_STARTUP_DB', `cannot open the database: ${(err as Error).message}`, { cause: err });
   }
