@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   const window = Number(values.window);
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const dir = values.keep ?? mkdtempSync(join(tmpdir(), 'sipis-medprof-'));
-  const mock = startProc(process.execPath, [join(root, 'fixtures', 'push', 'serve.js'), '--no-record']);
+  const mock = startProc(process.execPath, [join(root, 'fixtures', 'push', 'serve.js'), '--no-record', '--lean']);
   try {
     const line = await mock.waitFor(/PUSH-ENV .*/, 30_000);
     const info = JSON.parse(line.slice('PUSH-ENV '.length)) as { appsFile: string; apiKey: string; apps: { apnsToken: string } };

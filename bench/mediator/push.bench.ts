@@ -139,7 +139,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const total = opts.quick ? 1000 : 30_000;
   const window = 256;
   const procs: Proc[] = [];
-  const mock = startProc(process.execPath, [join(root, 'fixtures', 'push', 'serve.js'), '--no-record']);
+  const mock = startProc(process.execPath, [join(root, 'fixtures', 'push', 'serve.js'), '--no-record', '--lean']);
   procs.push(mock);
   try {
     const infoLine = await mock.waitFor(/PUSH-ENV .*/, 30_000);
@@ -165,6 +165,9 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
       prepare: (n: number, offset: number) => Promise<Run>;
       ns: number;
       cpuSec: number;
+      /** CPU seconds of the mock APNs and of the load generator during this row's slices. */
+      mockCpuSec: number;
+      genCpuSec: number;
       failed: number;
     }
     const app = loadRegistry(info.appsFile).apps.get(appId) as ApnsApp;
@@ -228,6 +231,8 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
       prepare: (n, offset) => prepare(n, base + offset),
       ns: 0,
       cpuSec: 0,
+      mockCpuSec: 0,
+      genCpuSec: 0,
       failed: 0,
     });
     const variants: Variant[] = [
@@ -245,14 +250,22 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
       phase(`throughput slice ${k + 1}/${tSlices}`);
       for (const v of variants) {
         const go = await v.prepare(tPerSlice, k * tPerSlice);
+        const m0 = procCpuSec(mock.child.pid!);
+        const g0 = procCpuSec(gen.proc.child.pid!);
         const c0 = v.cpu();
         const r = await go();
         v.cpuSec += v.cpu() - c0;
+        v.mockCpuSec += procCpuSec(mock.child.pid!) - m0;
+        v.genCpuSec += procCpuSec(gen.proc.child.pid!) - g0;
         v.ns += r.ns;
         v.failed += r.failed;
       }
     }
-    const rows = variants.map((v) => row(v.name, tPerSlice * tSlices, v.ns, v.cpuSec, { failed: v.failed, window }));
+    const n = tPerSlice * tSlices;
+    const us = (sec: number) => Math.round((sec * 1e7) / n) / 10;
+    const rows = variants.map((v) =>
+      row(v.name, n, v.ns, v.cpuSec, { failed: v.failed, window, mockUs: us(v.mockCpuSec), ...(v.genCpuSec > 0.05 ? { loadgenUs: us(v.genCpuSec) } : {}) }),
+    );
     withRatios(rows, 'node-apn');
     // The headline: how many times node-apn's pushes per CPU-second the mediator process does.
     rows[0]!.extra!.xNodeApn = `${(1 / rows[0]!.ratio!).toFixed(2)}x`;
