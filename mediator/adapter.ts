@@ -14,10 +14,21 @@ export type PushResult =
   | { outcome: 'rejected'; reason: string; field?: string }
   | { outcome: 'retry-later'; reason: string; retryAfterMs: number };
 
+/** Receives the one result of a push started with `PushAdapter.start`. */
+export interface PushSink {
+  settle(result: PushResult): void;
+}
+
 export interface PushAdapter {
   readonly platform: Platform;
   /** Settles before `deadline` (epoch ms) plus one attempt timeout at most; never rejects. */
   send(req: PushRequest, deadline: number): Promise<PushResult>;
+  /**
+   * The callback form of `send`, when the adapter has one: the same one result, handed to
+   * `sink` (from inside this call only for a request refused at once), without a promise per
+   * push on the hot path.
+   */
+  start?(req: PushRequest, deadline: number, sink: PushSink): void;
   /** Requests on the wire or waiting for a stream toward the push service. */
   readonly pending: number;
   close(): Promise<void>;

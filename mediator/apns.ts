@@ -6,9 +6,10 @@
  */
 import type { Logger } from 'pino';
 import type { PushRequest } from '../core/push/protocol.js';
-import { finalResult, runWithRetries, parseRetryAfter, type Attempt, type AttemptOutcome, type PushAdapter, type PushResult, type RetryPolicy, DEFAULT_RETRY } from './adapter.js';
+import { finalResult, runWithRetries, parseRetryAfter, type Attempt, type AttemptOutcome, type PushAdapter, type PushResult, type PushSink, type RetryPolicy, DEFAULT_RETRY } from './adapter.js';
 import { ProviderTokenSigner } from './apns-auth.js';
 import { apnsPayloadLimit, apnsTopics, buildApnsNotification, DEFAULT_APNS_TTL, type ApnsTopics, type ApnsTtl } from './apns-payload.js';
+import type { ResponseSink } from './h2/stream.js';
 import { H2Pool, type H2Response } from './h2pool.js';
 import type { CounterCell, MediatorMetrics } from './metrics.js';
 import type { ApnsApp } from './registry.js';
@@ -88,12 +89,16 @@ export class ApnsAdapter implements PushAdapter {
   }
 
   send(r: PushRequest, deadline: number): Promise<PushResult> {
+    return new Promise((resolve) => this.start(r, deadline, { settle: resolve }));
+  }
+
+  start(r: PushRequest, deadline: number, sink: PushSink): void {
     const now = Date.now();
     const n = buildApnsNotification(r, this.topics, this.ttl, Math.floor(now / 1000));
-    if (!n.ok) return Promise.resolve({ outcome: 'rejected', reason: n.reason, field: n.field });
+    if (!n.ok) return sink.settle({ outcome: 'rejected', reason: n.reason, field: n.field });
     const body = n.payload;
     if (body.length > apnsPayloadLimit(n.pushType)) {
-      return Promise.resolve({ outcome: 'rejected', reason: `APNs payload is ${body.length} bytes, over ${apnsPayloadLimit(n.pushType)}`, field: 'payload' });
+      return sink.settle({ outcome: 'rejected', reason: `APNs payload is ${body.length} bytes, over ${apnsPayloadLimit(n.pushType)}`, field: 'payload' });
     }
     // One object of one shape per push, kept by the pool while the request is in flight.
     // Absent headers are undefined (the pool skips them); `authorization` is set per attempt.
@@ -109,24 +114,31 @@ export class ApnsAdapter implements PushAdapter {
       'apns-collapse-id': n.collapseId,
       authorization: undefined,
     };
-    // The first attempt outside the retry loop: most pushes end with it.
-    return this.exchange(headers, body, deadline, now).then(
-      (res) => {
-        if (res.status === 200) {
-          // The common answer, without the classification objects.
-          const m = this.opts.metrics;
-          if (m) this.attemptCell(m, 200).value++;
-          const id = res.headers['apns-id'];
-          return { outcome: 'delivered', pushId: typeof id === 'string' ? id : '' };
-        }
-        const a = this.answered(res);
-        return finalResult(a) ?? this.retryFrom(headers, body, deadline, { attempt: a });
-      },
-      (error: unknown) => {
-        this.failed(error);
-        return this.retryFrom(headers, body, deadline, { error });
-      },
-    );
+    // The first attempt outside the retry loop and without a promise: most pushes end with it.
+    if (this.signer) headers.authorization = this.signer.header(now);
+    const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - now));
+    this.pool.requestTo(headers, body, timeout, false, new FirstAttempt(this, headers, body, deadline, sink));
+  }
+
+  /** The first attempt's answer (through FirstAttempt). */
+  firstAnswer(f: FirstAttempt, res: H2Response): void {
+    if (res.status === 200) {
+      // The common answer, without the classification objects.
+      const m = this.opts.metrics;
+      if (m) this.attemptCell(m, 200).value++;
+      const id = res.headers['apns-id'];
+      return f.sink.settle({ outcome: 'delivered', pushId: typeof id === 'string' ? id : '' });
+    }
+    const a = this.answered(res);
+    const done = finalResult(a);
+    if (done) return f.sink.settle(done);
+    void this.retryFrom(f.headers, f.body, f.deadline, { attempt: a }).then((r) => f.sink.settle(r));
+  }
+
+  /** The first attempt failed in transport (through FirstAttempt). */
+  firstFailed(f: FirstAttempt, error: Error): void {
+    this.failed(error);
+    void this.retryFrom(f.headers, f.body, f.deadline, { error }).then((r) => f.sink.settle(r));
   }
 
   /** Sends one attempt (with a fresh provider token when token auth is used). */
@@ -203,5 +215,22 @@ export class ApnsAdapter implements PushAdapter {
 
   close(): Promise<void> {
     return this.pool.close();
+  }
+}
+
+/** A push's first attempt in flight: the pool's response sink, no closure per push. */
+class FirstAttempt implements ResponseSink {
+  constructor(
+    private readonly adapter: ApnsAdapter,
+    readonly headers: ApnsHeaders,
+    readonly body: Buffer,
+    readonly deadline: number,
+    readonly sink: PushSink,
+  ) {}
+  resolve(res: H2Response): void {
+    this.adapter.firstAnswer(this, res);
+  }
+  reject(err: Error): void {
+    this.adapter.firstFailed(this, err);
   }
 }

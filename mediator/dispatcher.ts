@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { PushRequest } from '../core/push/protocol.js';
-import type { Platform, PushAdapter, PushResult } from './adapter.js';
+import type { Platform, PushAdapter, PushResult, PushSink } from './adapter.js';
 import { ApnsAdapter } from './apns.js';
 import { FcmAdapter } from './fcm.js';
 import type { MediatorMetrics } from './metrics.js';
@@ -80,9 +80,20 @@ export class Dispatcher {
       return sink.settle({ outcome: 'retry-later', reason: 'mediator busy', retryAfterMs: 1000 }, platform);
     }
     this.inFlightCount++;
+    const deadline = Date.now() + this.opts.deadlineMs;
+    if (entry.adapter.start) {
+      // The hot path: one small object per push carries the answer back, no promise.
+      const d = new Dispatched(this, sink, platform, r.appId, r.requestId);
+      try {
+        entry.adapter.start(r, deadline, d);
+      } catch (err) {
+        d.failed(err);
+      }
+      return;
+    }
     let sent: Promise<PushResult>;
     try {
-      sent = entry.adapter.send(r, Date.now() + this.opts.deadlineMs);
+      sent = entry.adapter.send(r, deadline);
     } catch (err) {
       sent = Promise.reject(err);
     }
@@ -103,7 +114,8 @@ export class Dispatcher {
     );
   }
 
-  private done(): void {
+  /** A push's answer arrived (through `Dispatched`). */
+  done(): void {
     this.inFlightCount--;
     if (this.inFlightCount === 0 && this.idleWaiters.length) {
       const w = this.idleWaiters;
@@ -168,9 +180,43 @@ export class Dispatcher {
     await Promise.all([...this.entries.values()].map((e) => e.adapter.close()));
   }
 
+  /** An adapter broke its contract by throwing: the caller still gets an answer. */
+  adapterFailed(err: unknown, appId: string, requestId: string): void {
+    this.log.error({ err, appId, requestId }, 'adapter failed');
+  }
+
   private makeAdapter(app: AppConfig): PushAdapter {
     if (this.opts.adapterFactory) return this.opts.adapterFactory(app);
     const common = { log: this.opts.log, metrics: this.opts.metrics, attemptTimeoutMs: this.opts.attemptTimeoutMs };
     return app.platform === 'apns' ? new ApnsAdapter({ ...common, app }) : new FcmAdapter({ ...common, app });
+  }
+}
+
+/**
+ * One push on its way through an adapter's callback form: the dispatcher's in-flight count and
+ * the platform travel with the answer. Holds two strings of the request (for the log of an
+ * adapter failure), not the request: its payload is garbage while the push is in flight.
+ */
+class Dispatched implements PushSink {
+  private settled = false;
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly sink: DispatchSink,
+    private readonly platform: Platform,
+    private readonly appId: string,
+    private readonly requestId: string,
+  ) {}
+
+  settle(result: PushResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.dispatcher.done();
+    this.sink.settle(result, this.platform);
+  }
+
+  failed(err: unknown): void {
+    if (this.settled) return;
+    this.dispatcher.adapterFailed(err, this.appId, this.requestId);
+    this.settle({ outcome: 'retry-later', reason: 'internal error', retryAfterMs: 5000 });
   }
 }

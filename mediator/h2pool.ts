@@ -41,13 +41,22 @@ export interface H2PoolOptions {
   onConnectionEvent?: (event: 'open' | 'close' | 'goaway' | 'error') => void;
 }
 
-/** A request waiting for a stream slot, then in flight: also the session's ResponseSink. */
-interface Pending extends ResponseSink {
+/** A request waiting for a stream slot (only those: a request with a free slot goes straight out). */
+interface Pending {
   headers: OutgoingHttpHeaders;
   body: Buffer;
   timeoutMs: number;
   /** Collect the body of a 200 answer too (errors' bodies are always collected). */
   wantBody: boolean;
+  sink: ResponseSink;
+}
+
+/** The promise form's sink: the promise's own resolve and reject. */
+class PromiseSink implements ResponseSink {
+  constructor(
+    readonly resolve: (r: H2Response) => void,
+    readonly reject: (e: Error) => void,
+  ) {}
 }
 
 class Connection implements SessionOwner {
@@ -155,24 +164,27 @@ export class H2Pool {
     return this.conns.length;
   }
 
+  /** The promise form of `requestTo` (tests, tools, the FCM adapter's token endpoint). */
   request(headers: OutgoingHttpHeaders, body: Buffer | string, timeoutMs: number, wantBody = true): Promise<H2Response> {
-    if (this.closed) return Promise.reject(new UpstreamError('ERR_UPSTREAM_CLOSED', 'connection pool closed'));
-    const bad = this.badFieldValue(headers);
-    if (bad !== undefined) return Promise.reject(new UpstreamError('ERR_UPSTREAM_BAD_HEADER', `header ${bad}: a value HTTP/2 cannot carry (NUL, CR, LF or a character above U+00FF)`));
     return new Promise<H2Response>((resolve, reject) => {
-      const p: Pending = { headers, body: typeof body === 'string' ? Buffer.from(body) : body, timeoutMs, wantBody, resolve, reject };
-      const conn = this.queued === 0 ? this.pickConnection() : undefined;
-      if (conn) {
-        this.start(conn, p);
-        return;
-      }
-      if (this.queued >= this.maxQueue) {
-        reject(new UpstreamError('ERR_UPSTREAM_QUEUE_FULL', `${this.queued} requests already wait for a stream`));
-        return;
-      }
-      this.queue.push(p);
-      this.ensureCapacity();
+      this.requestTo(headers, typeof body === 'string' ? Buffer.from(body) : body, timeoutMs, wantBody, new PromiseSink(resolve, reject));
     });
+  }
+
+  /**
+   * Sends one request; its one outcome goes to `sink` (a response, or an UpstreamError), never
+   * from inside this call except for a request refused at once (pool closed, bad header, queue
+   * full). No promise and no closure per request: the hot path of every push.
+   */
+  requestTo(headers: OutgoingHttpHeaders, body: Buffer, timeoutMs: number, wantBody: boolean, sink: ResponseSink): void {
+    if (this.closed) return sink.reject(new UpstreamError('ERR_UPSTREAM_CLOSED', 'connection pool closed'));
+    const bad = this.badFieldValue(headers);
+    if (bad !== undefined) return sink.reject(new UpstreamError('ERR_UPSTREAM_BAD_HEADER', `header ${bad}: a value HTTP/2 cannot carry (NUL, CR, LF or a character above U+00FF)`));
+    const conn = this.queued === 0 ? this.pickConnection() : undefined;
+    if (conn) return this.start(conn, headers, body, timeoutMs, wantBody, sink);
+    if (this.queued >= this.maxQueue) return sink.reject(new UpstreamError('ERR_UPSTREAM_QUEUE_FULL', `${this.queued} requests already wait for a stream`));
+    this.queue.push({ headers, body, timeoutMs, wantBody, sink });
+    this.ensureCapacity();
   }
 
   /** Closes every connection after its streams finish; queued requests fail as unprocessed. */
@@ -288,7 +300,7 @@ export class H2Pool {
     const waiting = this.queue.splice(this.queueHead);
     this.queue.length = 0;
     this.queueHead = 0;
-    for (const p of waiting) p.reject(err);
+    for (const p of waiting) p.sink.reject(err);
   }
 
   private pump(): void {
@@ -303,12 +315,12 @@ export class H2Pool {
         this.queue.splice(0, this.queueHead);
         this.queueHead = 0;
       }
-      this.start(conn, p);
+      this.start(conn, p.headers, p.body, p.timeoutMs, p.wantBody, p.sink);
     }
   }
 
-  private start(conn: Connection, p: Pending): void {
-    conn.session.request(p.headers, p.body, p.timeoutMs, p.wantBody, p);
+  private start(conn: Connection, headers: OutgoingHttpHeaders, body: Buffer, timeoutMs: number, wantBody: boolean, sink: ResponseSink): void {
+    conn.session.request(headers, body, timeoutMs, wantBody, sink);
     // Stream ids used up (RFC 9113 §5.1.1): let this connection drain and open another.
     if (conn.session.draining) {
       conn.draining = true;

@@ -9,7 +9,7 @@
  * with one request in flight each; `open`, n pushes at a fixed rate, every latency sent back.
  */
 import { requestFor } from '../../fixtures/push/requests.js';
-import { HttpLoad, benchToken, closedLoop, openLoop, pushRequestBytes, type LoadCommand, type LoadResult } from './loadgen.js';
+import { HttpLoad, benchToken, ClosedLoad, openLoop, pushRequestBytes, type LoadCommand, type LoadResult } from './loadgen.js';
 
 interface Setup {
   apiKey: string;
@@ -23,13 +23,24 @@ async function run(cmd: LoadCommand, go: Promise<void>): Promise<LoadResult> {
   const reqs = Array.from({ length: cmd.n }, (_, i) =>
     pushRequestBytes('127.0.0.1', setup.apiKey, JSON.stringify(requestFor('NotifyIncomingCall', setup.appId, benchToken(cmd.offset + i)))),
   );
+  // Fresh connections per command (uWS closes HTTP connections idle for 10 s), opened before `ready`.
+  if (cmd.op === 'closed') {
+    const closed = new ClosedLoad('127.0.0.1', cmd.port, cmd.window);
+    await closed.open();
+    send({ ready: true });
+    await go;
+    try {
+      return await closed.run(reqs);
+    } finally {
+      closed.close();
+    }
+  }
   // Fresh connections per command: uWS closes HTTP connections idle for 10 s.
-  const load = new HttpLoad('127.0.0.1', cmd.port, cmd.op === 'closed' ? cmd.window : cmd.connections);
+  const load = new HttpLoad('127.0.0.1', cmd.port, cmd.connections);
   await load.open();
   send({ ready: true });
   await go;
   try {
-    if (cmd.op === 'closed') return await closedLoop(cmd.n, cmd.window, async (i) => (await load.send(reqs[i]!)).status === 200);
     const t0 = process.hrtime.bigint();
     const r = await openLoop(cmd.rate, (cmd.n * 1000) / cmd.rate, async (i) => {
       const a = await load.send(reqs[i]!);

@@ -113,6 +113,108 @@ export class HttpLoad {
   }
 }
 
+/**
+ * The closed loop without a promise or closure per request: `window` connections, each sending
+ * its next request from the callback of its last answer (the status line and Content-Length
+ * read from bytes). The load generator shares two cores with the mediator and the mock: every
+ * microsecond it spends is one the mediator's wall rate does not get. Connections are opened
+ * by `open()`, before the measured part.
+ */
+export class ClosedLoad {
+  private socks: Socket[] = [];
+  private reqs: readonly Buffer[] = [];
+  private next = 0;
+  private done = 0;
+  private failed = 0;
+  private t0 = 0n;
+  private settle: ((err?: Error) => void) | undefined;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly window: number,
+  ) {}
+
+  async open(): Promise<void> {
+    this.socks = await Promise.all(
+      Array.from(
+        { length: this.window },
+        () =>
+          new Promise<Socket>((resolve, reject) => {
+            const s = connect(this.port, this.host, () => resolve(s));
+            s.once('error', reject);
+          }),
+      ),
+    );
+    for (const s of this.socks) this.wire(s);
+  }
+
+  private wire(sock: Socket): void {
+    sock.setNoDelay(true);
+    let buf: Buffer | undefined;
+    sock.on('error', (e) => this.settle?.(e));
+    sock.on('close', () => {
+      if (this.settle && this.done < this.reqs.length) this.settle(new Error('connection closed by the server'));
+    });
+    sock.on('data', (d: Buffer) => {
+      let b = buf === undefined ? d : Buffer.concat([buf, d]);
+      buf = undefined;
+      for (;;) {
+        const len = responseLength(b);
+        if (len < 0 || b.length < len) break;
+        // "HTTP/1.1 200": the status is at bytes 9..11.
+        if (b[9] !== 0x32 || b[10] !== 0x30 || b[11] !== 0x30) this.failed++;
+        this.done++;
+        b = b.subarray(len);
+        if (this.next < this.reqs.length) sock.write(this.reqs[this.next++]!);
+      }
+      if (b.length > 0) buf = b;
+      if (this.done === this.reqs.length) this.settle?.();
+    });
+  }
+
+  /** Sends every request, one in flight per connection; elapsed ns and non-200 answers. */
+  run(reqs: readonly Buffer[]): Promise<{ ns: number; failed: number }> {
+    this.reqs = reqs;
+    this.next = this.done = this.failed = 0;
+    return new Promise((resolve, reject) => {
+      if (reqs.length === 0) return resolve({ ns: 0, failed: 0 });
+      this.settle = (err) => {
+        this.settle = undefined;
+        if (err) reject(err);
+        else resolve({ ns: Number(process.hrtime.bigint() - this.t0), failed: this.failed });
+      };
+      this.t0 = process.hrtime.bigint();
+      for (const s of this.socks) if (this.next < reqs.length) s.write(reqs[this.next++]!);
+    });
+  }
+
+  close(): void {
+    for (const s of this.socks) s.destroy();
+  }
+}
+
+/** Length of the first complete HTTP/1.1 response in `b` (head + Content-Length), or -1. */
+function responseLength(b: Buffer): number {
+  const head = b.indexOf(CRLFCRLF);
+  if (head < 0) return -1;
+  // Content-Length, case-insensitively, from the bytes of the head.
+  let i = b.indexOf(CONTENT_LENGTH_LC, 0, 'latin1');
+  if (i < 0 || i > head) i = b.indexOf(CONTENT_LENGTH_UC, 0, 'latin1');
+  if (i < 0 || i > head) i = b.indexOf(CONTENT_LENGTH_TC, 0, 'latin1');
+  let len = 0;
+  if (i >= 0 && i < head) {
+    let p = i + CONTENT_LENGTH_LC.length;
+    while (b[p] === 0x20) p++;
+    for (let c = b[p]!; c >= 0x30 && c <= 0x39; c = b[++p]!) len = len * 10 + (c - 0x30);
+  }
+  return head + 4 + len;
+}
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const CONTENT_LENGTH_LC = Buffer.from('content-length:');
+const CONTENT_LENGTH_UC = Buffer.from('Content-Length:');
+const CONTENT_LENGTH_TC = Buffer.from('CONTENT-LENGTH:');
+
 /** What the load generator process (loadgen-child) is asked to do. */
 export type LoadCommand =
   | { op: 'closed'; port: number; n: number; offset: number; window: number }

@@ -201,6 +201,11 @@ async function main(): Promise<void> {
         `GC over the whole run: ${gc.scavenges} scavenges (${gc.scavengeMs.toFixed(0)} ms), ${gc.marks} mark-compacts (${gc.markMs.toFixed(0)} ms); ${((1000 * gc.scavengeMs + 1000 * gc.markMs) / pushes).toFixed(1)} us/push\n`,
       );
     }
+    // With --node-arg=--trace-gc-nvp: bytes the mediator allocated (each collection reports what
+    // was allocated since the previous one), over the whole run: deterministic, unlike timings.
+    let allocated = 0;
+    for (const m of med.output().matchAll(/\ballocated=(\d+)/g)) allocated += Number(m[1]);
+    if (allocated > 0) process.stdout.write(`allocated by the mediator: ${(allocated / 1e6).toFixed(1)} MB over ${pushes} pushes (start-up and warm-up included) = ${Math.round(allocated / pushes)} bytes/push\n`);
     if (perf) process.stdout.write(perfSplit(join(dir, 'perf.data'), (cpu * 1e6) / measured) + '\n');
     if (!values['no-prof']) {
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
