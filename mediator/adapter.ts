@@ -26,7 +26,7 @@ export interface PushAdapter {
   /**
    * The callback form of `send`, when the adapter has one: the same one result, handed to
    * `sink` (from inside this call only for a request refused at once), without a promise per
-   * push on the hot path.
+   * push on the hot path. `req` has passed validatePushRequest (the dispatcher's requests have).
    */
   start?(req: PushRequest, deadline: number, sink: PushSink): void;
   /** Requests on the wire or waiting for a stream toward the push service. */

@@ -89,10 +89,20 @@ export class ApnsAdapter implements PushAdapter {
   }
 
   send(r: PushRequest, deadline: number): Promise<PushResult> {
-    return new Promise((resolve) => this.start(r, deadline, { settle: resolve }));
+    return new Promise((resolve) => this.begin(r, deadline, { settle: resolve }, false));
   }
 
+  /** The dispatcher's form: `r` passed validatePushRequest (token charset, UUID requestId). */
   start(r: PushRequest, deadline: number, sink: PushSink): void {
+    this.begin(r, deadline, sink, true);
+  }
+
+  /**
+   * `validated`: every header value is then fit for HTTP/2 by construction (token and UUID
+   * checked at the edge, topic from the registry's bundle-id pattern, digits, collapse ids
+   * visible ASCII or hashed, a base64url JWT), and the pool need not scan them again.
+   */
+  private begin(r: PushRequest, deadline: number, sink: PushSink, validated: boolean): void {
     const now = Date.now();
     const n = buildApnsNotification(r, this.topics, this.ttl, Math.floor(now / 1000));
     if (!n.ok) return sink.settle({ outcome: 'rejected', reason: n.reason, field: n.field });
@@ -117,7 +127,7 @@ export class ApnsAdapter implements PushAdapter {
     // The first attempt outside the retry loop and without a promise: most pushes end with it.
     if (this.signer) headers.authorization = this.signer.header(now);
     const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - now));
-    this.pool.requestTo(headers, body, timeout, false, new FirstAttempt(this, headers, body, deadline, sink));
+    this.pool.requestTo(headers, body, timeout, false, new FirstAttempt(this, headers, body, deadline, sink), validated);
   }
 
   /** The first attempt's answer (through FirstAttempt). */

@@ -175,10 +175,13 @@ export class H2Pool {
    * Sends one request; its one outcome goes to `sink` (a response, or an UpstreamError), never
    * from inside this call except for a request refused at once (pool closed, bad header, queue
    * full). No promise and no closure per request: the hot path of every push.
+   * `valuesChecked`: the caller built every header value from fields already checked to be
+   * fit for the wire (the APNs adapter: token charset, UUID, digits, visible ASCII), so the
+   * per-request scan of badFieldValue is skipped.
    */
-  requestTo(headers: OutgoingHttpHeaders, body: Buffer, timeoutMs: number, wantBody: boolean, sink: ResponseSink): void {
+  requestTo(headers: OutgoingHttpHeaders, body: Buffer, timeoutMs: number, wantBody: boolean, sink: ResponseSink, valuesChecked = false): void {
     if (this.closed) return sink.reject(new UpstreamError('ERR_UPSTREAM_CLOSED', 'connection pool closed'));
-    const bad = this.badFieldValue(headers);
+    const bad = valuesChecked ? undefined : this.badFieldValue(headers);
     if (bad !== undefined) return sink.reject(new UpstreamError('ERR_UPSTREAM_BAD_HEADER', `header ${bad}: a value HTTP/2 cannot carry (NUL, CR, LF or a character above U+00FF)`));
     const conn = this.queued === 0 ? this.pickConnection() : undefined;
     if (conn) return this.start(conn, headers, body, timeoutMs, wantBody, sink);

@@ -70,6 +70,22 @@ export class JsonWriter {
     return this;
   }
 
+  /**
+   * What was written since `begin()`, without a copy: valid until the next `begin()`, for a
+   * caller that hands it on synchronously (uWS copies an answer into its send buffer). Views
+   * are kept per length, so a steady answer size costs no allocation at all.
+   */
+  view(): Uint8Array {
+    let v = this.views.get(this.pos);
+    if (v === undefined || v.buffer !== this.buf.buffer) {
+      v = this.buf.subarray(0, this.pos);
+      if (this.views.size >= 64) this.views.clear();
+      this.views.set(this.pos, v);
+    }
+    return v;
+  }
+  private readonly views = new Map<number, Uint8Array>();
+
   /** A copy of what was written since `begin()`. */
   end(): Buffer {
     const out = Buffer.allocUnsafe(this.pos);

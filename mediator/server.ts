@@ -17,7 +17,7 @@ import {
 } from '../core/push/protocol.js';
 import type { Platform, PushResult } from './adapter.js';
 import type { Dispatcher, DispatchSink } from './dispatcher.js';
-import { jsonString } from './json.js';
+import { JsonWriter } from './json.js';
 import type { MediatorMetrics } from './metrics.js';
 
 export interface ServerOptions {
@@ -123,7 +123,9 @@ export class PushServer {
   private readonly dispatcher: Dispatcher;
   private readonly maxBodyBytes: number;
   /** What `writeCorked` writes: set just before `res.cork(this.writeCorked)` (one closure, not one per reply). */
-  private out = { res: undefined as uWS.HttpResponse | undefined, status: STATUS_BYTES.get(200)!, text: '', retryAfter: '', close: false };
+  private out = { res: undefined as uWS.HttpResponse | undefined, status: STATUS_BYTES.get(200)!, text: '' as string | Uint8Array, retryAfter: '', close: false };
+  /** The delivered answer's bytes (see `answer`). */
+  private readonly answerJson = new JsonWriter();
   private readonly writeCorked = (): void => {
     const o = this.out;
     const res = o.res!;
@@ -290,14 +292,19 @@ export class PushServer {
     m.pushCell(x.verb, p, result.outcome).value++;
     m.latencySeries(p, result.outcome).observe((performance.now() - x.started) / 1000);
     switch (result.outcome) {
-      case 'delivered':
-        // By template: requestId was checked to be a UUID; pushId is the push service's.
-        return this.finish(
-          x,
-          200,
-          '{"outcome":"delivered","requestId":"' + x.requestId + '","pushId":' + jsonString(result.pushId) + ',"platform":"' + (platform ?? 'apns') + '"}',
-          '',
-        );
+      case 'delivered': {
+        // By template, as bytes in one reused buffer (uWS copies them before write() returns):
+        // no string is built or flattened per answer. pushId is the push service's: escaped.
+        const body = this.answerJson
+          .begin()
+          .raw('{"outcome":"delivered","requestId":')
+          .str(x.requestId)
+          .raw(',"pushId":')
+          .str(result.pushId)
+          .raw(platform === 'fcm' ? ',"platform":"fcm"}' : ',"platform":"apns"}')
+          .view();
+        return this.finish(x, 200, body, '');
+      }
       case 'token-dead':
         this.log.info({ appId: x.appId, requestId: x.requestId, token: x.deviceToken.slice(0, 8), reason: result.reason }, 'token dead');
         return this.finish(x, 404, JSON.stringify({ outcome: 'token-dead', requestId: x.requestId, reason: result.reason }), '');
@@ -320,7 +327,7 @@ export class PushServer {
     }
   }
 
-  private finish(x: Exchange, status: number, text: string, retryAfter: string): void {
+  private finish(x: Exchange, status: number, text: string | Uint8Array, retryAfter: string): void {
     if (!x.done) {
       x.done = true;
       this.write(x.res, status, text, retryAfter, this.draining);
@@ -333,7 +340,7 @@ export class PushServer {
   }
 
   /** Status, headers and body in one corked write (one send, also outside uWS's own callbacks). */
-  private write(res: uWS.HttpResponse, status: number, text: string, retryAfter: string, close: boolean): void {
+  private write(res: uWS.HttpResponse, status: number, text: string | Uint8Array, retryAfter: string, close: boolean): void {
     const o = this.out;
     o.res = res;
     o.status = STATUS_BYTES.get(status) ?? Buffer.from(`${status} Error`);
