@@ -66,3 +66,16 @@ test('collapse ids: a visible-ASCII Call-ID of up to 64 bytes as it is, anything
   }
   t.not(idOf('x'.repeat(65)), idOf('x'.repeat(66)));
 });
+
+test('JsonWriter.view: the bytes written, without a copy; one view per length, fresh after a new buffer', (t) => {
+  const w = new JsonWriter();
+  const a = w.begin().raw('{"a":').str('x"y').raw('}').view();
+  t.is(Buffer.from(a).toString(), JSON.stringify({ a: 'x"y' }));
+  const b = w.begin().raw('{"a":').str('zz"w').raw('}').view();
+  t.is(Buffer.from(b).toString(), JSON.stringify({ a: 'zz"w' }));
+  const c = w.begin().raw('{"a":').str('x"y').raw('}').view();
+  t.is(c, a, 'same length: the same view');
+  const big = 'q'.repeat(10_000);
+  t.is(Buffer.from(w.begin().str(big).view()).toString(), JSON.stringify(big));
+  t.is(Buffer.from(w.begin().raw('{"a":').str('x"y').raw('}').view()).toString(), JSON.stringify({ a: 'x"y' }), 'after the buffer grew');
+});

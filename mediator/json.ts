@@ -77,7 +77,7 @@ export class JsonWriter {
    */
   view(): Uint8Array {
     let v = this.views.get(this.pos);
-    if (v === undefined || v.buffer !== this.buf.buffer) {
+    if (v === undefined || v.buffer !== this.buf.buffer || v.byteOffset !== this.buf.byteOffset) {
       v = this.buf.subarray(0, this.pos);
       if (this.views.size >= 64) this.views.clear();
       this.views.set(this.pos, v);
