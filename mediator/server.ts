@@ -100,6 +100,10 @@ class Exchange implements DispatchSink {
   done = false;
   size = 0;
   parts: Buffer[] | undefined = undefined;
+  /** Links of the server's list of accepted, unanswered requests (no Set churn per request). */
+  prev: Exchange | undefined = undefined;
+  next: Exchange | undefined = undefined;
+  listed = false;
   constructor(
     readonly server: PushServer,
     readonly res: uWS.HttpResponse,
@@ -115,7 +119,9 @@ export class PushServer {
   private listenSocket: uWS.us_listen_socket | undefined;
   private draining = false;
   private readonly keys: ApiKeys;
-  private readonly open = new Set<Exchange>();
+  /** Accepted requests not yet answered: an intrusive list (see Exchange.prev/next). */
+  private openHead: Exchange | undefined;
+  private openCount = 0;
   private readonly drainWaiters = new Set<() => void>();
   private readonly log: Logger;
   private readonly limits: ValidationLimits;
@@ -181,19 +187,21 @@ export class PushServer {
   /** Answers whatever is still open with retry-later, then closes every connection. */
   close(): void {
     this.stopAccepting();
-    for (const x of this.open) {
+    const open: Exchange[] = [];
+    for (let x = this.openHead; x !== undefined; x = x.next) open.push(x);
+    for (const x of open) {
       this.finish(x, 503, JSON.stringify({ outcome: 'retry-later', requestId: x.requestId, reason: 'mediator shutting down', retryAfterMs: 1000 }), '1');
     }
     (this.app as unknown as { close(): void }).close();
   }
 
   get openRequests(): number {
-    return this.open.size;
+    return this.openCount;
   }
 
   /** Resolves true once every accepted request has been answered, false after `ms`. */
   drained(ms: number): Promise<boolean> {
-    if (this.open.size === 0) return Promise.resolve(true);
+    if (this.openCount === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.drainWaiters.delete(done);
@@ -207,9 +215,28 @@ export class PushServer {
     });
   }
 
+  private list(x: Exchange): void {
+    if (x.listed) return;
+    x.listed = true;
+    x.next = this.openHead;
+    if (this.openHead) this.openHead.prev = x;
+    this.openHead = x;
+    this.openCount++;
+  }
+
+  private unlist(x: Exchange): void {
+    if (!x.listed) return;
+    x.listed = false;
+    if (x.prev) x.prev.next = x.next;
+    else this.openHead = x.next;
+    if (x.next) x.next.prev = x.prev;
+    x.prev = x.next = undefined;
+    this.openCount--;
+  }
+
   private settled(x: Exchange): void {
-    this.open.delete(x);
-    if (this.open.size === 0 && this.drainWaiters.size) {
+    this.unlist(x);
+    if (this.openCount === 0 && this.drainWaiters.size) {
       const w = [...this.drainWaiters];
       this.drainWaiters.clear();
       for (const f of w) f();
@@ -274,7 +301,7 @@ export class PushServer {
     x.verb = r.verb;
     x.appId = r.appId;
     x.deviceToken = r.deviceToken;
-    this.open.add(x);
+    this.list(x);
     this.dispatcher.dispatch(r, x);
   }
 

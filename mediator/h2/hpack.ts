@@ -12,6 +12,8 @@ import { huffmanDecode, huffmanEncode, huffmanLength } from './huffman.js';
 import { DynamicTable, ENTRY_OVERHEAD, STATIC, STATIC_COUNT, STATIC_NAME_INDEX, STATIC_PAIR_INDEX } from './hpack-table.js';
 
 export const DEFAULT_HEADER_TABLE_SIZE = 4096;
+/** Header names an encoder remembers (ours send a dozen); beyond, fields are plain literals. */
+const MAX_NAMES = 256;
 
 /** Appends fields to `out` as name, value, name, value, … */
 export class HpackDecoder {
@@ -144,7 +146,12 @@ interface Seen {
   value: string;
   /** `table.inserted` right after this value was indexed; 0 = not in the table. */
   seq: number;
+  /** The name's static-table index (RFC 7541 Appendix A), 0 if none: one map lookup per field. */
+  nameIdx: number;
 }
+
+/** A value no field can have (NUL is refused on the wire): a name met only as a literal so far. */
+const NO_VALUE = '\u0000';
 
 
 export class HpackEncoder {
@@ -198,9 +205,13 @@ export class HpackEncoder {
       const pair = staticPseudoPair(name, value);
       if (pair !== 0) return int(dst, off, pair, 7, 0x80);
     }
-    const nameIdx = STATIC_NAME_INDEX.get(name) ?? 0;
+    let s = this.seen.get(name);
+    if (s === undefined && this.seen.size < MAX_NAMES) {
+      s = { value: NO_VALUE, seq: 0, nameIdx: STATIC_NAME_INDEX.get(name) ?? 0 };
+      this.seen.set(name, s);
+    }
+    const nameIdx = s !== undefined ? s.nameIdx : (STATIC_NAME_INDEX.get(name) ?? 0);
     if (indexing !== Indexing.Auto) return this.literal(name, nameIdx, value, dst, off, indexing === Indexing.Sensitive ? 0x10 : 0x00, 4, this.plainCoding);
-    const s = this.seen.get(name);
     if (s !== undefined && s.value === value) {
       if (s.seq > 0) {
         const pos = this.table.inserted - s.seq;
@@ -208,8 +219,7 @@ export class HpackEncoder {
       }
     } else if (!this.indexFirst) {
       // First sight of this value: remember it, index it if it comes again.
-      if (s === undefined) this.seen.set(name, { value, seq: 0 });
-      else {
+      if (s !== undefined) {
         s.value = value;
         s.seq = 0;
       }
@@ -221,8 +231,7 @@ export class HpackEncoder {
     }
     off = this.literal(name, nameIdx, value, dst, off, 0x40, 6, this.indexedCoding);
     this.table.add(name, value);
-    if (s === undefined) this.seen.set(name, { value, seq: this.table.inserted });
-    else {
+    if (s !== undefined) {
       s.value = value;
       s.seq = this.table.inserted;
     }

@@ -39,10 +39,10 @@ export function writeRequestHeaders(
     const v = headers[key];
     if (v === undefined) continue;
     // §8.2.1: field names are lower case in HTTP/2 (callers' names are; checked once per name).
-    const name = lowerName(key);
-    const mode = UNIQUE_NAMES.has(name) ? Indexing.Never : Indexing.Auto;
-    if (Array.isArray(v)) for (const one of v) off = field(enc, name, one, off, mode);
-    else off = field(enc, name, typeof v === 'string' ? v : String(v), off, mode);
+    const info = nameInfo(key);
+    const name = info.name;
+    if (Array.isArray(v)) for (const one of v) off = field(enc, name, one, off, info.mode);
+    else off = field(enc, name, typeof v === 'string' ? v : String(v), off, info.mode);
   }
   // §6.2/§6.10: a block larger than the peer's frame size continues in CONTINUATION frames.
   const max = maxFrame;
@@ -68,13 +68,19 @@ function field(enc: HpackEncoder, name: string, value: string, off: number, mode
   return enc.field(name, value, hbuf, off, mode);
 }
 
-const lowerNames = new Map<string, string>();
-function lowerName(key: string): string {
-  let n = lowerNames.get(key);
+/** Per header name as callers spell it: the wire name and how it is indexed (one lookup a field). */
+interface NameInfo {
+  name: string;
+  mode: Indexing;
+}
+const names = new Map<string, NameInfo>();
+function nameInfo(key: string): NameInfo {
+  let n = names.get(key);
   if (n === undefined) {
-    n = key.toLowerCase();
+    const name = key.toLowerCase();
+    n = { name, mode: UNIQUE_NAMES.has(name) ? Indexing.Never : Indexing.Auto };
     // Bounded: header names come from our own adapters, but never let a cache grow without limit.
-    if (lowerNames.size < 1024) lowerNames.set(key, n);
+    if (names.size < 1024) names.set(key, n);
   }
   return n;
 }
