@@ -17,6 +17,7 @@ import {
 } from '../core/push/protocol.js';
 import type { Platform, PushResult } from './adapter.js';
 import type { Dispatcher, DispatchSink } from './dispatcher.js';
+import { BATCH_BODY_FACTOR, BATCH_PATH, BatchAnswers, parseBatch } from './batch.js';
 import { JsonWriter } from './json.js';
 import type { MediatorMetrics } from './metrics.js';
 
@@ -104,6 +105,11 @@ class Exchange implements DispatchSink {
   prev: Exchange | undefined = undefined;
   next: Exchange | undefined = undefined;
   listed = false;
+  /** A `POST /v1/push/batch` exchange: its body is a batch (batch.ts). */
+  isBatch = false;
+  /** A request of a batch: its answer goes to position `batchIndex` of `batchOf`, not to `res`. */
+  batchOf: BatchAnswers<Exchange> | undefined = undefined;
+  batchIndex = -1;
   constructor(
     readonly server: PushServer,
     readonly res: uWS.HttpResponse,
@@ -148,7 +154,8 @@ export class PushServer {
     this.dispatcher = opts.dispatcher;
     this.maxBodyBytes = opts.maxBodyBytes;
     this.app = uWS.App();
-    this.app.post(PUSH_PATH, (res, req) => this.onPush(res, req));
+    this.app.post(PUSH_PATH, (res, req) => this.onPush(res, req, false));
+    this.app.post(BATCH_PATH, (res, req) => this.onPush(res, req, true));
     this.app.get('/healthz', (res) => {
       const body = JSON.stringify({ status: this.draining ? 'draining' : 'ok', apps: opts.dispatcher.appIds().length, inFlight: opts.dispatcher.inFlight });
       res.cork(() => res.writeStatus(this.draining ? STATUS_TEXT[503]! : STATUS_TEXT[200]!).writeHeader('content-type', 'application/json').end(body));
@@ -158,7 +165,7 @@ export class PushServer {
       res.cork(() => res.writeStatus(STATUS_TEXT[200]!).writeHeader('content-type', 'text/plain; version=0.0.4').end(body));
     });
     this.app.any('/*', (res, req) => {
-      const isPushPath = req.getUrl() === PUSH_PATH;
+      const isPushPath = req.getUrl() === PUSH_PATH || req.getUrl() === BATCH_PATH;
       // Not 404 on a wrong path: 404 is how this protocol says "token dead".
       this.reply(res, isPushPath ? 405 : 400, { outcome: 'rejected', reason: `no endpoint ${req.getMethod().toUpperCase()} ${req.getUrl()}` }, true);
     });
@@ -243,8 +250,9 @@ export class PushServer {
     }
   }
 
-  private onPush(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+  private onPush(res: uWS.HttpResponse, req: uWS.HttpRequest, isBatch: boolean): void {
     const x = new Exchange(this, res, performance.now());
+    x.isBatch = isBatch;
     // uWS request objects die when this function returns: read every header now.
     const authorization = req.getHeader('authorization');
     const contentType = req.getHeader('content-type');
@@ -263,7 +271,7 @@ export class PushServer {
     if (contentType && contentType !== 'application/json' && !/^application\/json\b/i.test(contentType)) {
       return this.reject(x, 415, 'content-type', `content-type must be application/json, not ${contentType.slice(0, 64)}`, 'Content-Type', true);
     }
-    const max = this.maxBodyBytes;
+    const max = isBatch ? this.maxBodyBytes * BATCH_BODY_FACTOR : this.maxBodyBytes;
     if (contentLength && Number(contentLength) > max) {
       return this.reject(x, 413, 'size', `body of ${contentLength} bytes is over the ${max}-byte limit`, '(body)', true);
     }
@@ -273,7 +281,8 @@ export class PushServer {
   private onBody(x: Exchange, chunk: ArrayBuffer, isLast: boolean): void {
     if (x.done) return;
     x.size += chunk.byteLength;
-    if (x.size > this.maxBodyBytes) return this.reject(x, 413, 'size', `body over the ${this.maxBodyBytes}-byte limit`, '(body)', true);
+    const max = x.isBatch ? this.maxBodyBytes * BATCH_BODY_FACTOR : this.maxBodyBytes;
+    if (x.size > max) return this.reject(x, 413, 'size', `body over the ${max}-byte limit`, '(body)', true);
     let text: string;
     if (isLast && !x.parts) {
       // Common case, one chunk: decode in place (the ArrayBuffer is only valid during this call).
@@ -290,6 +299,7 @@ export class PushServer {
     } catch (err) {
       return this.reject(x, 400, 'json', `body is not valid JSON (${(err as Error).message})`, '(body)');
     }
+    if (x.isBatch) return this.onBatch(x, json);
     const v = validatePushRequest(json, this.limits);
     if (!v.ok) return this.reject(x, 400, 'validation', v.reason, v.field);
     const r = v.request;
@@ -303,6 +313,37 @@ export class PushServer {
     x.deviceToken = r.deviceToken;
     this.list(x);
     this.dispatcher.dispatch(r, x);
+  }
+
+  /** A batch's requests, each validated and dispatched on its own; answered when all are in. */
+  private onBatch(x: Exchange, json: unknown): void {
+    const b = parseBatch(json, this.limits);
+    if (!b.ok) return this.reject(x, 400, 'validation', b.reason, b.field);
+    const answers = new BatchAnswers(x, b.items.length);
+    for (let i = 0; i < b.items.length; i++) {
+      const it = b.items[i]!;
+      const y = new Exchange(this, x.res, x.started);
+      y.batchOf = answers;
+      y.batchIndex = i;
+      if (!it.ok) {
+        this.metrics.edgeRejects.inc({ reason: 'validation' });
+        this.finish(y, 400, JSON.stringify({ outcome: 'rejected', reason: it.reason, field: it.field }), '');
+        continue;
+      }
+      const r = it.request;
+      if (!this.dispatcher.hasApp(r.appId)) {
+        this.metrics.pushes.inc({ verb: r.verb, platform: 'unknown', outcome: 'rejected' });
+        this.metrics.edgeRejects.inc({ reason: 'unknown-app' });
+        this.finish(y, 400, JSON.stringify({ outcome: 'rejected', requestId: r.requestId, reason: `unknown app "${r.appId.slice(0, 255)}"`, field: 'appId' }), '');
+        continue;
+      }
+      y.requestId = r.requestId;
+      y.verb = r.verb;
+      y.appId = r.appId;
+      y.deviceToken = r.deviceToken;
+      this.list(y);
+      this.dispatcher.dispatch(r, y);
+    }
   }
 
   private reject(x: Exchange, status: number, metric: string, reason: string, field?: string, close = false): void {
@@ -355,6 +396,16 @@ export class PushServer {
   }
 
   private finish(x: Exchange, status: number, text: string | Uint8Array, retryAfter: string): void {
+    const batch = x.batchOf;
+    if (batch !== undefined) {
+      // A request of a batch: its answer is stored; the last one answers the batch.
+      if (!x.done) {
+        x.done = true;
+        if (batch.put(x.batchIndex, status, typeof text === 'string' ? text : utf8.decode(text))) this.finish(batch.parent, 200, batch.json(), '');
+      }
+      this.settled(x);
+      return;
+    }
     if (!x.done) {
       x.done = true;
       this.write(x.res, status, text, retryAfter, this.draining);
