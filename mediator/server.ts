@@ -62,7 +62,7 @@ export class ApiKeys {
   }
   check(authorization: string): boolean {
     // "Bearer <key>"; the scheme is case-insensitive (RFC 9110 §11.1), the key trimmed of blanks.
-    if (authorization.length < 8 || authorization.slice(0, 7).toLowerCase() !== 'bearer ') return false;
+    if (authorization.length < 8 || !isBearer(authorization)) return false;
     let start = 7;
     let end = authorization.length;
     while (start < end && isBlank(authorization.charCodeAt(start))) start++;
@@ -79,6 +79,15 @@ export class ApiKeys {
     return ok === 1;
   }
 }
+
+/** "Bearer " in any case (RFC 9110 §11.1), read by character codes: no string per request. */
+function isBearer(a: string): boolean {
+  for (let i = 0; i < 6; i++) {
+    if ((a.charCodeAt(i) | 0x20) !== BEARER.charCodeAt(i)) return false;
+  }
+  return a.charCodeAt(6) === 0x20;
+}
+const BEARER = 'bearer';
 
 function isBlank(c: number): boolean {
   return c === 0x20 || c === 0x09;

@@ -7,7 +7,7 @@
  */
 import { pino } from 'pino';
 import type { PushRequest } from '../../core/push/protocol.js';
-import type { PushAdapter, PushResult } from '../../mediator/adapter.js';
+import type { PushAdapter, PushResult, PushSink } from '../../mediator/adapter.js';
 import { loadConfig } from '../../mediator/config.js';
 import { startMediator } from '../../mediator/mediator.js';
 
@@ -25,6 +25,12 @@ const m = await startMediator(parsed.config, log, {
       defer
         ? new Promise((resolve) => setImmediate(() => resolve({ outcome: 'delivered', pushId: r.requestId })))
         : Promise.resolve({ outcome: 'delivered', pushId: r.requestId }),
+    // The callback form the real adapters have (the dispatcher prefers it): answered at once,
+    // or from a later event-loop turn with --defer.
+    start: (r: PushRequest, _deadline: number, sink: PushSink): void => {
+      if (defer) setImmediate(() => sink.settle({ outcome: 'delivered', pushId: r.requestId }));
+      else sink.settle({ outcome: 'delivered', pushId: r.requestId });
+    },
     close: () => Promise.resolve(),
   }),
 });

@@ -6,7 +6,7 @@
  * sends `go`; the answer carries what was measured.
  *
  * The commands (`LoadCommand` in loadgen.ts): `closed`, n pushes over `window` connections
- * with one request in flight each; `open`, n pushes at a fixed rate, every latency sent back.
+ * with one request in flight each (`batch`: that many pushes per POST /v1/push/batch); `open`, n pushes at a fixed rate, every latency sent back.
  */
 import { requestFor } from '../../fixtures/push/requests.js';
 import { HttpLoad, benchToken, ClosedLoad, openLoop, pushRequestBytes, type LoadCommand, type LoadResult } from './loadgen.js';
@@ -20,12 +20,17 @@ const setup = JSON.parse(process.argv[2] ?? '{}') as Setup;
 const send = (m: unknown) => process.send!(m);
 
 async function run(cmd: LoadCommand, go: Promise<void>): Promise<LoadResult> {
-  const reqs = Array.from({ length: cmd.n }, (_, i) =>
-    pushRequestBytes('127.0.0.1', setup.apiKey, JSON.stringify(requestFor('NotifyIncomingCall', setup.appId, benchToken(cmd.offset + i)))),
-  );
+  const push = (i: number) => requestFor('NotifyIncomingCall', setup.appId, benchToken(cmd.offset + i));
+  const per = cmd.op === 'closed' ? (cmd.batch ?? 1) : 1;
+  const reqs =
+    per === 1
+      ? Array.from({ length: cmd.n }, (_, i) => pushRequestBytes('127.0.0.1', setup.apiKey, JSON.stringify(push(i))))
+      : Array.from({ length: Math.ceil(cmd.n / per) }, (_, k) =>
+          pushRequestBytes('127.0.0.1', setup.apiKey, JSON.stringify({ requests: Array.from({ length: Math.min(per, cmd.n - k * per) }, (_, j) => push(k * per + j)) }), '/v1/push/batch'),
+        );
   // Fresh connections per command (uWS closes HTTP connections idle for 10 s), opened before `ready`.
   if (cmd.op === 'closed') {
-    const closed = new ClosedLoad('127.0.0.1', cmd.port, cmd.window);
+    const closed = new ClosedLoad('127.0.0.1', cmd.port, cmd.window, per);
     await closed.open();
     send({ ready: true });
     await go;

@@ -9,11 +9,15 @@
  *
  * Throughput rows report pushes per CPU-second of the process doing the pushing (ns/op = CPU
  * ns per push): on a machine shared with other work that is what one core can do. The
- * wall-clock rate is in `extra` (on two shared cores it is bounded by the mock APNs, which
- * costs more per push than the mediator). Interleaved slices (A B C D E A B C D E …) so that
+ * wall-clock rate is in `extra`; so are `mockUs` and `loadgenUs`, the CPU per push of the mock
+ * APNs (fixtures/push/serve --lean: our own HTTP/2 frame code, not node:http2, which cost
+ * ~85 us a push and bounded the wall rate) and of the load generator in the same slices: on
+ * two cores the wall rate is bounded by about 2 / (sum of the three). Interleaved slices (A B C D E A B C D E …) so that
  * every row sees the same neighbours; requests are built before each slice.
  *  - `mediator http→apns`: the product, closed loop, 256 keep-alive connections with one
  *    request in flight each (uWS answers pipelined requests only synchronously);
+ *  - `mediator http→apns, batches of 16`: the same pushes, 16 per POST /v1/push/batch (an
+ *    addition to the protocol for bursts), 16 connections: as many pushes in flight;
  *  - `mediator edge only`: the same process with adapters that answer at once: the HTTP edge,
  *    validation, dispatch and answer, without the push service side;
  *  - `apns adapter in-process`: our APNs adapter called directly (no HTTP hop), like node-apn;
@@ -176,6 +180,9 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
 
     // 1, 2. Through a mediator process, from the load generator process.
     const viaProcess = (port: number) => (n: number, offset: number) => gen.prepare({ op: 'closed', port, n, offset, window });
+    // 1b. The same pushes in batches (POST /v1/push/batch), as many in flight: 16 connections.
+    const batch = 16;
+    const viaBatch = (port: number) => (n: number, offset: number) => gen.prepare({ op: 'closed', port, n, offset, window: window / batch, batch });
     // 3. Our adapter in-process (what the mediator does minus the HTTP edge).
     const adapter = new ApnsAdapter({ app, log });
     const viaAdapter = async (n: number, offset: number): Promise<Run> => {
@@ -237,6 +244,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
     });
     const variants: Variant[] = [
       variant('mediator http→apns', () => procCpuSec(med.proc.child.pid!), viaProcess(med.port), 10_000_000),
+      variant(`mediator http→apns, batches of ${batch}`, () => procCpuSec(med.proc.child.pid!), viaBatch(med.port), 12_000_000),
       variant('mediator edge only (no upstream)', () => procCpuSec(edge.proc.child.pid!), viaProcess(edge.port), 15_000_000),
       variant('apns adapter in-process', selfCpuSec, viaAdapter, 20_000_000),
       variant('h2 pool only (floor)', selfCpuSec, viaPool, 30_000_000),
