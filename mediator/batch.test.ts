@@ -101,3 +101,28 @@ test.serial('a batch of 64 delivered pushes', async (t) => {
     reqs.map((r) => [200, r.requestId]),
   );
 });
+
+test.serial('shutdown past the grace period: a batch in flight is answered, each request retry-later', async (t) => {
+  const config: MediatorConfig = { ...DEFAULTS, host: '127.0.0.1', port: 0, apiKeys: [API_KEY], appsFile: env.appsFile, logLevel: 'silent', deadlineMs: 5000 };
+  const m = await startMediator(config, log);
+  env.apns.delayMs = 3000;
+  try {
+    const reqs = [requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken())];
+    const pending = fetch(`http://127.0.0.1:${m.port}${BATCH_PATH}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ requests: reqs }),
+    });
+    while (m.dispatcher.inFlight < 2) await new Promise((r) => setTimeout(r, 10));
+    await m.shutdown(100);
+    const res = await pending;
+    t.is(res.status, 200);
+    const body = (await res.json()) as { results: Result[] };
+    t.deepEqual(
+      body.results.map((r) => [r.status, r.outcome, r.requestId]),
+      reqs.map((r) => [503, 'retry-later', r.requestId]),
+    );
+  } finally {
+    env.apns.delayMs = 0;
+  }
+});
