@@ -261,3 +261,27 @@ test('decoder: 20,000 random and mutated blocks only ever raise H2Error (seeded,
   }
   t.true(errors > 1000, `${errors} blocks refused`);
 });
+
+test('literal names repeated block after block (never indexed, raw or Huffman) decode the same, past the cache of eight', (t) => {
+  for (const huffman of ['never', 'always'] as const) {
+    const enc = new HpackEncoder({ huffman });
+    const dec = new HpackDecoder();
+    const names = Array.from({ length: 12 }, (_, i) => `x-name-${i}`);
+    for (let round = 0; round < 3; round++) {
+      const buf = Buffer.alloc(4096);
+      let off = enc.begin(buf, 0);
+      const sent: string[] = [];
+      for (const [i, n] of names.entries()) {
+        const v = `v${round}-${i}`;
+        off = enc.field(n, v, buf, off, Indexing.Never);
+        sent.push(n, v);
+      }
+      // A name that shares a cached one's first octets is not taken for it.
+      off = enc.field('x-name-99', 'last', buf, off, Indexing.Never);
+      sent.push('x-name-99', 'last');
+      const out: string[] = [];
+      dec.decode(buf, 0, off, out);
+      t.deepEqual(out, sent, `${huffman} round ${round}`);
+    }
+  }
+});

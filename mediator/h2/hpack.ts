@@ -56,7 +56,7 @@ export class HpackDecoder {
       } else if (b & 0x40) {
         // §6.2.1 literal with incremental indexing
         const idx = this.int(buf, 6, end);
-        name = idx === 0 ? this.str(buf, end) : this.nameAt(idx);
+        name = idx === 0 ? this.literalName(buf, end) : this.nameAt(idx);
         value = this.str(buf, end);
         this.table.add(name, value);
       } else if (b & 0x20) {
@@ -69,7 +69,7 @@ export class HpackDecoder {
       } else {
         // §6.2.2 without indexing (0000xxxx), §6.2.3 never indexed (0001xxxx)
         const idx = this.int(buf, 4, end);
-        name = idx === 0 ? this.str(buf, end) : this.nameAt(idx);
+        name = idx === 0 ? this.literalName(buf, end) : this.nameAt(idx);
         value = this.str(buf, end);
       }
       fields++;
@@ -106,6 +106,47 @@ export class HpackDecoder {
     if (v > 0x7fffffff) throw new H2Error('ERR_H2_COMPRESSION', 'HPACK integer overflow');
     return v;
   }
+
+  /**
+   * A literal field name (§6.2 with index 0). A peer that never indexes a name (APNs's
+   * apns-id, sent with every response) would cost a new string per field, and one more lookup
+   * in V8's string table each time it becomes a property key: the last few literal names are
+   * kept with their encoded octets, and the same octets give back the same string.
+   */
+  private literalName(buf: Buffer, end: number): string {
+    if (this.pos >= end) throw new H2Error('ERR_H2_COMPRESSION', 'HPACK string truncated');
+    const at = this.pos;
+    const huffman = buf[at]! & 0x80;
+    const len = this.int(buf, 7, end);
+    const start = this.pos;
+    if (len > end - start) throw new H2Error('ERR_H2_COMPRESSION', 'HPACK string longer than its block');
+    const names = this.names;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!;
+      if (n.huffman !== huffman || n.raw.length !== len) continue;
+      let same = true;
+      for (let k = 0; k < len; k++) {
+        if (n.raw[k] !== buf[start + k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.pos = start + len;
+        return n.name;
+      }
+    }
+    this.pos = at;
+    const name = this.str(buf, end);
+    if (len <= 64) {
+      const entry = { huffman, raw: Buffer.from(buf.subarray(start, start + len)), name };
+      if (names.length < 8) names.push(entry);
+      else names[this.nextName++ & 7] = entry;
+    }
+    return name;
+  }
+  private readonly names: Array<{ huffman: number; raw: Buffer; name: string }> = [];
+  private nextName = 0;
 
   /** §5.2 string literal, Huffman-coded or raw octets (taken as latin1: one char per octet). */
   private str(buf: Buffer, end: number): string {
