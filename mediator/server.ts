@@ -4,6 +4,12 @@
  * Everything a request can get wrong is answered here, before any push service is touched:
  * bearer key (compared in constant time), body size, JSON, verb, app, fields.
  * Every accepted request gets exactly one answer, also when the mediator shuts down.
+ *
+ * One request in flight per connection: uWS closes a connection whose next request arrives
+ * before the previous one is answered (HttpContext.h: a request parsed while the response is
+ * HTTP_RESPONSE_PENDING closes the socket; only synchronously answered pipelining works), so
+ * each push costs a kernel receive and send here; `POST /v1/push/batch` (batch.ts) shares them
+ * among up to 64 pushes.
  */
 import type { Logger } from 'pino';
 import uWS from 'uWebSockets.js';
