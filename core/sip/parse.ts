@@ -6,7 +6,7 @@ import { SipParseError } from './errors.js';
 import { SipMessage } from './message.js';
 import { scanMessage } from './scanner.js';
 import { ALL_VALIDATED, finishFields } from './validate.js';
-import { Src } from './header-value.js';
+import { Src, latin1 } from './header-value.js';
 import type { ParseLimits, ParseOptions } from './types.js';
 
 export const DEFAULT_LIMITS: Readonly<ParseLimits> = Object.freeze({
@@ -38,7 +38,9 @@ export function parseMessage(bytes: Buffer | Uint8Array, opts?: ParseOptions): S
   if (buf.length > limits.maxMessageBytes) {
     throw new SipParseError('TOO_LARGE', `message of ${buf.length} bytes exceeds ${limits.maxMessageBytes}`);
   }
-  const src = new Src(buf, 0);
+  // one latin1 decode of the whole datagram (what every text parser pays): the scanner searches
+  // it natively and every token read later is a slice of it (header-value.ts Src)
+  const src = new Src(buf, buf.length, latin1(buf, 0, buf.length));
   const ix = scanMessage(src, limits, opts?.framing === 'stream');
   src.end = ix.bodyStart;
   const m = new SipMessage(buf, ix, src);
@@ -48,7 +50,7 @@ export function parseMessage(bytes: Buffer | Uint8Array, opts?: ParseOptions): S
 
 /** @internal parse without the size limits (our own bytes). */
 export function parseOwn(buf: Buffer): SipMessage {
-  const src = new Src(buf, 0);
+  const src = new Src(buf, buf.length, latin1(buf, 0, buf.length));
   const ix = scanMessage(src, UNLIMITED, false);
   src.end = ix.bodyStart;
   const m = new SipMessage(buf, ix, src);
