@@ -133,7 +133,7 @@ export class ClosedLoad {
     private readonly host: string,
     private readonly port: number,
     private readonly window: number,
-    /** Pushes per request (a batch): each answer must hold that many `"status":200`. */
+    /** Pushes per request (a batch): every answer in it must have `"status":200`. */
     private readonly perRequest = 1,
   ) {}
 
@@ -166,7 +166,7 @@ export class ClosedLoad {
         if (len < 0 || b.length < len) break;
         // "HTTP/1.1 200": the status is at bytes 9..11.
         if (b[9] !== 0x32 || b[10] !== 0x30 || b[11] !== 0x30) this.failed += this.perRequest;
-        else if (this.perRequest > 1) this.failed += this.perRequest - countOk(b, len);
+        else if (this.perRequest > 1) this.failed += count(b, len, STATUS_ANY) - count(b, len, STATUS_200);
         this.done++;
         b = b.subarray(len);
         if (this.next < this.reqs.length) sock.write(this.reqs[this.next++]!);
@@ -197,13 +197,14 @@ export class ClosedLoad {
   }
 }
 
-/** How many batch answers in the response `b[0..len)` say `"status":200`. */
-function countOk(b: Buffer, len: number): number {
+/** How many times `what` occurs in the response `b[0..len)` (a batch's answers, by status). */
+function count(b: Buffer, len: number, what: Buffer): number {
   let n = 0;
-  for (let i = b.indexOf(STATUS_200); i >= 0 && i < len; i = b.indexOf(STATUS_200, i + 1)) n++;
+  for (let i = b.indexOf(what); i >= 0 && i < len; i = b.indexOf(what, i + 1)) n++;
   return n;
 }
-const STATUS_200 = Buffer.from('"status":200,');
+const STATUS_ANY = Buffer.from('{"status":');
+const STATUS_200 = Buffer.from('{"status":200,');
 
 /** Length of the first complete HTTP/1.1 response in `b` (head + Content-Length), or -1. */
 function responseLength(b: Buffer): number {
