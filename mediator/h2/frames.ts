@@ -44,6 +44,8 @@ export const MIN_MAX_FRAME_SIZE = 16_384;
 export const MAX_MAX_FRAME_SIZE = 16_777_215;
 
 const CHUNK = 64 * 1024;
+/** Up to this many octets a loop copies a part of a buffer without allocating a view. */
+const SMALL_COPY = 512;
 
 export class Outbox {
   private buf: Buffer = Buffer.allocUnsafeSlow(CHUNK);
@@ -85,10 +87,14 @@ export class Outbox {
   /** A frame whose payload is copied from `src[off..off+len)`. */
   frame(type: number, flags: number, streamId: number, src: Uint8Array, off: number, len: number): void {
     const b = this.header(len, type, flags, streamId);
-    if (len > 0) {
-      b.set(len === src.length && off === 0 ? src : src.subarray(off, off + len), this.pos);
-      this.pos += len;
-    }
+    if (len === 0) return;
+    let p = this.pos;
+    if (len === src.length && off === 0) b.set(src, p);
+    else if (len <= SMALL_COPY) {
+      // A header block from the scratch buffer: a view for set() would be one object per frame.
+      for (let i = off, e = off + len; i < e; i++) b[p++] = src[i]!;
+    } else b.set(src.subarray(off, off + len), p);
+    this.pos += len;
   }
 
   raw(src: Buffer): void {

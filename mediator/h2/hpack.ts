@@ -31,9 +31,15 @@ export class HpackDecoder {
     this.table = new DynamicTable(settingsMax);
   }
 
-  /** Decodes one complete header block `buf[start..end)`; throws H2Error (a connection error, RFC 9113 §4.3). */
-  decode(buf: Buffer, start: number, end: number, out: string[]): void {
+  /**
+   * Decodes one complete header block `buf[start..end)` into `out` from index `at` (default:
+   * appended) and returns the index after the last field. Reusing one array from index 0 keeps
+   * its storage: `out.length = 0` would free it, and the next block allocate it again.
+   * Throws H2Error (a connection error, RFC 9113 §4.3).
+   */
+  decode(buf: Buffer, start: number, end: number, out: string[], at = out.length): number {
     this.pos = start;
+    let n = at;
     let fields = 0;
     let listSize = 0;
     while (this.pos < end) {
@@ -75,8 +81,10 @@ export class HpackDecoder {
       fields++;
       listSize += name.length + value.length + ENTRY_OVERHEAD;
       if (listSize > this.maxListSize) throw new H2Error('ERR_H2_HEADER_LIST', `header list over ${this.maxListSize} octets`);
-      out.push(name, value);
+      out[n++] = name;
+      out[n++] = value;
     }
+    return n;
   }
 
   private dyn(idx: number): number {

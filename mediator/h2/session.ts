@@ -442,9 +442,8 @@ export class H2Session {
 
   private onHeaderBlock(sid: number, flags: number, buf: Buffer, start: number, end: number): void {
     const f = this.fields;
-    f.length = 0;
     // Decoded even for a stream we no longer track: the HPACK table must stay in step (§4.3).
-    this.decoder.decode(buf, start, end, f);
+    const nf = this.decoder.decode(buf, start, end, f, 0);
     const st = this.streams.get(sid);
     if (st === undefined) return;
     const endStream = (flags & F.FLAG_END_STREAM) !== 0;
@@ -455,7 +454,7 @@ export class H2Session {
     }
     let status = 0;
     const h: Record<string, string> = {};
-    for (let i = 0; i < f.length; i += 2) {
+    for (let i = 0; i < nf; i += 2) {
       const name = f[i]!;
       const value = f[i + 1]!;
       if (name.charCodeAt(0) === 58 /* ':' */) {
