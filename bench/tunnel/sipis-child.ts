@@ -9,7 +9,11 @@
  * held each datagram) as JSON and exits. SIGUSR2 starts the measured window: the timings, the
  * loop-lag histogram and the GC counters start again from there (warm-up left out).
  */
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { constants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { TransactionLayer } from '../../core/transaction/index.js';
 import { UdpTransport } from '../../core/transport/index.js';
 import { attachTunnel, createTunnel } from '../../core/tunnel/index.js';
@@ -53,6 +57,23 @@ const tunnel = createTunnel({
   accounts: new StaticAccounts([{ id: '1', aor: 'sip:alice@provider.test', authUser: 'alice', password: 'x', registrar: 'sip:127.0.0.1:9', enabled: true }]),
 });
 attachTunnel(layer, tunnel, (tx) => void tx.reply(403));
+// --lifetimes: how long each provider INVITE (held by its call, so: the call) stays in memory,
+// from arrival to the GC that freed it, bucketed by the number of scavenges it outlived: a call
+// lives milliseconds, so anything that outlives two scavenges was promoted by something else
+// holding it (printed at SIGTERM as `lifetimes`)
+const lifetimes = { freed: 0, byScavenges: [0, 0, 0, 0] };
+let scavenges = 0;
+if (process.argv.includes('--lifetimes')) {
+  const reg = new FinalizationRegistry<number>((born) => {
+    lifetimes.freed++;
+    lifetimes.byScavenges[Math.min(3, scavenges - born)]!++;
+  });
+  const handle = tunnel.handleRequest.bind(tunnel);
+  tunnel.handleRequest = (tx, req, source) => {
+    if (req.method === 'INVITE' && !req.to.tag) reg.register(req, scavenges);
+    handle(tx, req, source);
+  };
+}
 
 // --legs: for every received message stamped `X-Bench-T` (the sender's clock, ms since the
 // epoch, from performance.timeOrigin: comparable across processes on one host), how long it
@@ -81,13 +102,45 @@ lag.enable();
 const gc = { count: 0, totalMs: 0, maxMs: 0 };
 const gcObs = new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
+    if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges++;
     gc.count++;
     gc.totalMs += e.duration;
     if (e.duration > gc.maxMs) gc.maxMs = e.duration;
   }
 });
 gcObs.observe({ entryTypes: ['gc'] });
+// each SIGUSR2 also prints a mark with the calls so far: bench/tunnel/gc.bench.ts reads the GC
+// trace (--trace-gc-nvp) between two marks and divides by the calls between them
+// --heap-sample FILE [--heap-sample-live]: V8's sampling heap profiler between the first two marks,
+// written as a .heapprofile (Chrome DevTools). Without --heap-sample-live it keeps the samples of
+// objects freed by a major GC (promoted, then dead: what costs a scavenger most) and leaves out
+// those a scavenge freed; with it, a full GC first, so only what is still alive remains;
+// --heap-sample-all keeps every sample (all allocations: the denominator of the other two).
+const sampleFile = arg('heap-sample');
+let sampling: Session | undefined;
+let marks = 0;
+const live = process.argv.includes('--heap-sample-live');
+const all = process.argv.includes('--heap-sample-all');
+async function heapSample(): Promise<void> {
+  if (!sampleFile) return;
+  if (marks === 1) {
+    sampling = new Session();
+    sampling.connect();
+    await sampling.post('HeapProfiler.enable');
+    await sampling.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: !live, includeObjectsCollectedByMinorGC: all } as object);
+  } else if (marks === 2 && sampling) {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as (o: { type: string; execution: string }) => void;
+    gc({ type: live ? 'major' : 'minor', execution: 'sync' });
+    const { profile } = await sampling.post('HeapProfiler.stopSampling');
+    writeFileSync(sampleFile, JSON.stringify(profile));
+    console.log(`heap sample written to ${sampleFile}`);
+  }
+}
 process.on('SIGUSR2', () => {
+  console.log(`mark calls=${tunnel.counters.callsIn}`);
+  marks++;
+  void heapSample();
   held.length = legIn.length = 0;
   lag.reset();
   gc.count = gc.totalMs = gc.maxMs = 0;
@@ -99,7 +152,7 @@ process.on('SIGTERM', () => {
   const legInMs = legIn.length ? { count: legIn.length, p50: pct(50, legIn), p99: pct(99, legIn), max: pct(100, legIn) } : undefined;
   const over = (ns: number): number => Math.max(0, Math.round(ns / 1e3 - LAG_RES_MS * 1e3));
   const loopLagUs = { p50: over(lag.percentile(50)), p99: over(lag.percentile(99)), max: over(lag.max) };
-  console.log(JSON.stringify({ tunnel: tunnel.counters, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, heldMs, legInMs, gc, heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1e5) / 10, cpuS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e4) / 100 }));
+  console.log(JSON.stringify({ tunnel: tunnel.counters, lifetimes, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, heldMs, legInMs, gc, heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1e5) / 10, cpuS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e4) / 100 }));
   gcObs.disconnect();
   tunnel.close();
   layer.close();

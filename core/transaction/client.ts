@@ -33,6 +33,8 @@ const GONE: ClientTransactionUser = { onResponse() {} };
 /** The layer's side of a client transaction: re-keying on failover. */
 export interface ClientTxContext extends TxContext {
   rekey(tx: ClientTransaction, oldKey: string): void;
+  /** §9.1: sends a CANCEL for a pending INVITE (the layer's, so no transaction holds a closure for it). */
+  sendCancel(ict: ClientTransaction): void;
 }
 
 export abstract class ClientTransaction {
@@ -167,6 +169,11 @@ export abstract class ClientTransaction {
 
   /** Back to the initial state for the next target. */
   protected abstract restart(): void;
+
+  /** Timer D, K or M is up (ctx.lingering); nothing when the transaction ended otherwise. */
+  expire(): void {
+    this.terminate();
+  }
 
   terminate(): void {
     if (this.state === 'Terminated') return;

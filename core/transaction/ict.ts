@@ -26,7 +26,6 @@ export class InviteClientTransaction extends ClientTransaction {
   private timerA: WheelTimer | null = null;
   private intervalA = 0;
   private timerB: WheelTimer | null = null;
-  private timerDM: WheelTimer | null = null;
   private ack: Buffer | null = null;
   /** true once a provisional response arrived: a CANCEL may be sent (§9.1). */
   provisional = false;
@@ -34,8 +33,6 @@ export class InviteClientTransaction extends ClientTransaction {
   cancelPending = false;
   /** RFC 3326 Reason for the CANCEL, when the TU gave one. */
   cancelReason: string | undefined;
-  /** set by the layer: sends the CANCEL for this INVITE. */
-  sendCancel: ((tx: InviteClientTransaction) => void) | undefined;
 
   constructor(ctx: ClientTxContext, request: SipMessage, user: ClientTransactionUser, ownVia: boolean) {
     super(ctx, request, user, ownVia, 'Calling');
@@ -66,7 +63,7 @@ export class InviteClientTransaction extends ClientTransaction {
     if (this.state === 'Proceeding') {
       // Timer C guard: nothing final for C ms after the last provisional. Cancel the INVITE so
       // the callee stops ringing, and tell the TU as a timeout rather than wait for ever.
-      this.sendCancel?.(this);
+      this.ctx.sendCancel(this);
       this.fail(new TransactionError('ERR_TX_TIMEOUT', `Timer C: no final response to INVITE within ${this.ctx.timers.C} ms of the last provisional`));
       return;
     }
@@ -83,7 +80,7 @@ export class InviteClientTransaction extends ClientTransaction {
       return true;
     }
     if (this.state === 'Proceeding') {
-      this.sendCancel?.(this);
+      this.ctx.sendCancel(this);
       return true;
     }
     return false;
@@ -108,7 +105,7 @@ export class InviteClientTransaction extends ClientTransaction {
       this.user.onResponse(res, this);
       if (this.cancelPending) {
         this.cancelPending = false;
-        this.sendCancel?.(this);
+        this.ctx.sendCancel(this);
       }
       return;
     }
@@ -116,7 +113,7 @@ export class InviteClientTransaction extends ClientTransaction {
       if (s === 'Calling' || s === 'Proceeding') {
         this.stopAB();
         this.state = 'Accepted';
-        this.timerDM = w.schedule(this.ctx.timers.M, () => this.terminate());
+        this.ctx.lingering.add(this, this.ctx.timers.M);
         this.user.onResponse(res, this);
         // RFC 6026 §7.2: later 2xx still go to the TU, so it stays
         if (this.state === 'Accepted') this.linger(true);
@@ -130,7 +127,7 @@ export class InviteClientTransaction extends ClientTransaction {
       this.state = 'Completed';
       this.ack = ownBytes(serializeMessage(buildAckForNon2xx(this.request, res)));
       this.sendAck();
-      this.timerDM = w.schedule(this.ctx.timers.D, () => this.terminate());
+      this.ctx.lingering.add(this, this.ctx.timers.D);
       this.user.onResponse(res, this);
       // Completed: retransmitted final responses are ACKed here, never passed up
       if (this.state === 'Completed') this.linger(false);
@@ -151,8 +148,6 @@ export class InviteClientTransaction extends ClientTransaction {
 
   protected cancelTimers(): void {
     this.stopAB();
-    this.ctx.wheel.cancel(this.timerDM);
-    this.timerDM = null;
     this.ack = null;
   }
 }

@@ -29,11 +29,8 @@ export class InviteServerTransaction extends ServerTransaction {
   private timerG: WheelTimer | null = null;
   private intervalG = 0;
   private timerH: WheelTimer | null = null;
-  private timerIL: WheelTimer | null = null;
   /** set by the layer when a CANCEL for this INVITE was answered 200 (§9.2). */
   cancelled = false;
-  /** RFC 6026 §8.7: ACKs seen in Accepted state are handed to this hook (the layer sets it). */
-  onAckInAccepted: ((ack: SipMessage) => void) | undefined;
 
   /** false for an RFC 2543 peer (no magic cookie in the branch). */
   private readonly rfc3261: boolean;
@@ -68,9 +65,9 @@ export class InviteServerTransaction extends ServerTransaction {
       this.ctx.wheel.cancel(this.timerH);
       this.timerG = this.timerH = null;
       this.state = 'Confirmed';
-      this.timerIL = this.ctx.wheel.schedule(this.ctx.timers.I, () => this.terminate());
+      this.ctx.lingering.add(this, this.ctx.timers.I);
     } else if (this.state === 'Accepted') {
-      this.onAckInAccepted?.(ack);
+      this.ctx.ackInAccepted(ack, this);
     }
     // Confirmed: absorbed.
   }
@@ -97,7 +94,7 @@ export class InviteServerTransaction extends ServerTransaction {
     const t = this.ctx.timers;
     if (status >= 200 && status < 300) {
       this.state = 'Accepted';
-      this.timerIL = w.schedule(t.L, () => this.terminate());
+      this.ctx.lingering.add(this, t.L);
     } else if (status >= 300) {
       this.state = 'Completed';
       this.intervalG = t.G;
@@ -126,8 +123,6 @@ export class InviteServerTransaction extends ServerTransaction {
     w.cancel(this.trying);
     w.cancel(this.timerG);
     w.cancel(this.timerH);
-    w.cancel(this.timerIL);
-    this.trying = this.timerG = this.timerH = this.timerIL = null;
-    this.onAckInAccepted = undefined;
+    this.trying = this.timerG = this.timerH = null;
   }
 }

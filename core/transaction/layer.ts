@@ -23,6 +23,8 @@ import { clientKeyOfResponse, serverKey } from './key.js';
 import { NonInviteClientTransaction } from './nict.js';
 import { NonInviteServerTransaction } from './nist.js';
 import { ServerTransaction } from './server.js';
+import type { Lingering } from './context.js';
+import { ExpiryQueue } from './expiry.js';
 import { deriveTimers, type TimerBase, type TimerValues } from './timers.js';
 import { TimerWheel } from './wheel.js';
 
@@ -85,6 +87,7 @@ export class TransactionLayer {
     tuErrors: 0,
   };
   private readonly ctx: ClientTxContext;
+  private readonly lingering: ExpiryQueue<Lingering>;
   private resolver: SipResolver | undefined;
   private readonly log: Logger | undefined;
   private requestHandler: RequestHandler | undefined;
@@ -105,11 +108,18 @@ export class TransactionLayer {
     this.log = opts.logger?.child({ component: 'transaction' });
     const servers = this.servers;
     const clients = this.clients;
+    this.lingering = new ExpiryQueue<Lingering>(this.wheel, (tx) => tx.expire());
     this.ctx = {
       wheel: this.wheel,
       timers: this.timers,
       transport,
       log: this.log,
+      lingering: this.lingering,
+      ackInAccepted: (ack, tx) => {
+        this.counters.acksToTu++;
+        this.callTu(() => this.ackHandler?.(ack, tx.remote, tx.local));
+      },
+      sendCancel: (ict) => this.sendCancel(ict as InviteClientTransaction),
       terminated(tx) {
         const map: Map<string, unknown> = tx.isClient ? clients : servers;
         if (map.get(tx.key) === tx) map.delete(tx.key);
@@ -164,7 +174,6 @@ export class TransactionLayer {
       return;
     }
     const tx = method === 'INVITE' ? new InviteServerTransaction(this.ctx, key, req, local) : new NonInviteServerTransaction(this.ctx, key, req, local);
-    if (tx instanceof InviteServerTransaction) this.hookAcks(tx, remote, local);
     this.servers.set(key, tx);
     this.counters.serverCreated++;
     const handler = this.requestHandler;
@@ -179,18 +188,6 @@ export class TransactionLayer {
       this.log?.error({ err, method }, 'request handler threw');
       if (tx.state === 'Trying' || tx.state === 'Proceeding') tx.reply(500, 'Server Internal Error');
     }
-  }
-
-  /**
-   * RFC 6026 §8.7: ACKs in Accepted go to the TU. A method of its own so that the hook's closure
-   * captures only the addresses: one made inside receiveRequest would share its context, which
-   * holds the request (the ACK path's closure uses it), for the whole of Timer L.
-   */
-  private hookAcks(tx: InviteServerTransaction, remote: Endpoint, local: Endpoint): void {
-    tx.onAckInAccepted = (ack) => {
-      this.counters.acksToTu++;
-      this.callTu(() => this.ackHandler?.(ack, remote, local));
-    };
   }
 
   /** §9.2: answer the CANCEL itself; tell the TU to end the INVITE with 487. */
@@ -245,7 +242,6 @@ export class TransactionLayer {
     const method = req.method;
     if (method === 'ACK' || method === 'CANCEL') throw new TransactionError('ERR_TX_STATE', `${method} is not sent in its own client transaction: use sendAck/cancel`);
     const tx = method === 'INVITE' ? new InviteClientTransaction(this.ctx, req, user, true) : new NonInviteClientTransaction(this.ctx, req, user, true);
-    if (tx instanceof InviteClientTransaction) tx.sendCancel = (ict) => this.sendCancel(ict);
     this.clients.set(tx.key, tx);
     this.counters.clientCreated++;
     this.withTargets(req, opts, (targets, err) => {
@@ -336,6 +332,7 @@ export class TransactionLayer {
   close(): void {
     for (const tx of [...this.servers.values()]) tx.terminate();
     for (const tx of [...this.clients.values()]) tx.terminate();
+    this.lingering.clear();
     this.wheel.clear();
   }
 }

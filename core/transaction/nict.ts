@@ -16,7 +16,6 @@ export class NonInviteClientTransaction extends ClientTransaction {
   private timerE: WheelTimer | null = null;
   private intervalE = 0;
   private timerF: WheelTimer | null = null;
-  private timerK: WheelTimer | null = null;
 
   constructor(ctx: ClientTxContext, request: SipMessage, user: ClientTransactionUser, ownVia: boolean) {
     super(ctx, request, user, ownVia, 'Trying');
@@ -62,7 +61,7 @@ export class NonInviteClientTransaction extends ClientTransaction {
     w.cancel(this.timerF);
     this.timerE = this.timerF = null;
     this.state = 'Completed';
-    this.timerK = w.schedule(this.ctx.timers.K, () => this.terminate());
+    this.ctx.lingering.add(this, this.ctx.timers.K);
     this.user.onResponse(res, this);
     // Completed absorbs retransmissions: the TU is not called again (client.ts linger)
     if (this.state === 'Completed') this.linger(false);
@@ -72,7 +71,6 @@ export class NonInviteClientTransaction extends ClientTransaction {
     const w = this.ctx.wheel;
     w.cancel(this.timerE);
     w.cancel(this.timerF);
-    w.cancel(this.timerK);
-    this.timerE = this.timerF = this.timerK = null;
+    this.timerE = this.timerF = null;
   }
 }

@@ -10,11 +10,9 @@ import type { SipMessage } from '../sip/index.js';
 import type { Endpoint } from '../transport/index.js';
 import type { TxContext } from './context.js';
 import { ServerTransaction } from './server.js';
-import type { WheelTimer } from './wheel.js';
 
 export class NonInviteServerTransaction extends ServerTransaction {
   readonly isInvite = false;
-  private timerJ: WheelTimer | null = null;
 
   constructor(ctx: TxContext, key: string, request: SipMessage, local: Endpoint) {
     super(ctx, key, request, local, 'Trying');
@@ -31,13 +29,12 @@ export class NonInviteServerTransaction extends ServerTransaction {
     if (res.status < 200) this.state = 'Proceeding';
     else {
       this.state = 'Completed';
-      this.timerJ = this.ctx.wheel.schedule(this.ctx.timers.J, () => this.terminate());
+      this.ctx.lingering.add(this, this.ctx.timers.J);
     }
     this.sendResponse(res);
   }
 
   protected cancelTimers(): void {
-    this.ctx.wheel.cancel(this.timerJ);
-    this.timerJ = null;
+    // Timer J runs in ctx.lingering: nothing to cancel
   }
 }

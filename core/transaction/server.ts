@@ -126,6 +126,11 @@ export abstract class ServerTransaction {
 
   protected abstract cancelTimers(): void;
 
+  /** Timer J, I or L is up (ctx.lingering); nothing when the transaction ended otherwise. */
+  expire(): void {
+    this.terminate();
+  }
+
   terminate(): void {
     if (this.state === 'Terminated') return;
     this.state = 'Terminated';

@@ -87,6 +87,14 @@ export class TimerWheel {
   reschedule(t: WheelTimer, delayMs: number): void {
     if (t.slot === DUE) t.slot = null;
     else if (t.slot) this.unlink(t);
+    this.link(t, this.tickAfter(delayMs));
+  }
+
+  /**
+   * The absolute tick at which a timer scheduled now for `delayMs` fires. Timers (or batches of
+   * work, see expiry.ts) due at the same tick can share one WheelTimer through `scheduleAtTick`.
+   */
+  tickAfter(delayMs: number): number {
     // Inside a callback, count from the tick being processed (deterministic under a manual clock
     // advanced by large steps). Otherwise from the clock: when the event loop lagged, `current`
     // trails and a delay measured from it would fire early.
@@ -96,8 +104,18 @@ export class TimerWheel {
       // An empty wheel is not ticking: jump over the idle gap instead of walking it later.
       if (this.count === 0) this.current = nowTick;
     }
-    const ticks = Math.max(1, Math.ceil(delayMs / this.tickMs));
-    t.deadline = nowTick + ticks;
+    return nowTick + Math.max(1, Math.ceil(delayMs / this.tickMs));
+  }
+
+  /** Schedules `fn` at an absolute tick from `tickAfter` (at least the next tick). */
+  scheduleAtTick(deadline: number, fn: () => void): WheelTimer {
+    const t = new WheelTimer(fn);
+    this.link(t, Math.max(deadline, this.current + 1));
+    return t;
+  }
+
+  private link(t: WheelTimer, deadline: number): void {
+    t.deadline = deadline;
     const slot = this.slots[t.deadline & this.mask]!;
     t.prev = null;
     t.next = slot.head;

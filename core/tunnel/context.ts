@@ -57,10 +57,20 @@ export function bindingHint(b: TunnelBinding): Endpoint | undefined {
   return parseHostPort(b.flow.via);
 }
 
+/**
+ * Indexes `entry` under a dialog key. An entry it replaces is emptied first: a hash table V8
+ * discarded may still point at it, and must not keep the call alive through it (incoming.ts, Held).
+ */
+export function setDialogEntry(ctx: TunnelContext, key: string, entry: DialogEntry): void {
+  const old = ctx.byDialog.get(key);
+  if (old) old.call = old.pair = old.side = undefined;
+  ctx.byDialog.set(key, entry);
+}
+
 /** Indexes a pair's two dialogs and removes them when the pair ends. */
 export function registerPair(ctx: TunnelContext, pair: DialogPair, onEnd?: () => void): void {
-  ctx.byDialog.set(pair.a.dialog.key, { pair, side: pair.a });
-  ctx.byDialog.set(pair.b.dialog.key, { pair, side: pair.b });
+  setDialogEntry(ctx, pair.a.dialog.key, { pair, side: pair.a });
+  setDialogEntry(ctx, pair.b.dialog.key, { pair, side: pair.b });
   pair.onEnd = () => {
     forgetDialog(ctx, pair.a.dialog);
     forgetDialog(ctx, pair.b.dialog);
@@ -69,6 +79,8 @@ export function registerPair(ctx: TunnelContext, pair: DialogPair, onEnd?: () =>
 }
 
 export function forgetDialog(ctx: TunnelContext, d: Dialog): void {
+  const e = ctx.byDialog.get(d.key);
+  if (e) e.call = e.pair = e.side = undefined;
   ctx.byDialog.delete(d.key);
   ctx.dialogs.delete(d);
 }

@@ -23,10 +23,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Dialog } from '../dialog/index.js';
 import type { SipMessage } from '../sip/index.js';
-import type { InviteServerTransaction, WheelTimer } from '../transaction/index.js';
+import { ExpiryQueue, type InviteServerTransaction, type WheelTimer } from '../transaction/index.js';
 import type { CallOutcome } from '../store/messages.js';
 import { BridgedCall, type CallHooks, type Leg } from './call.js';
-import { bindingHint, bindingTarget, contactFor, forgetDialog, registerPair, type TunnelContext } from './context.js';
+import { bindingHint, bindingTarget, contactFor, forgetDialog, registerPair, setDialogEntry, type TunnelContext } from './context.js';
 import { COMPLETED_ELSEWHERE, isCompletedElsewhere } from './headers.js';
 import { buildLegRequest, CALL_ID_HEADER } from './invite.js';
 import { relayedResponse } from './relay.js';
@@ -39,8 +39,25 @@ export const REASON_HEADER = 'X-Sipis-Reason';
 const UNREACHABLE = new Set([408, 430, 503]);
 const DECLINED = new Set([486, 600, 603]);
 
+/**
+ * What the long-lived maps below hold for a call: a cell emptied when the call ends, never the
+ * call's state itself. V8 keeps the entries of a Map's hash table after replacing the table (it
+ * rehashes every few insertions when entries come and go, and an old-generation table's
+ * replacement is old too), and the scavenger takes every old-to-young pointer as a root until
+ * the next full GC. A discarded table that pointed at a call in flight would keep the call's
+ * whole graph (legs, dialogs, messages) alive and promote it: that was 85 % of all calls at 500
+ * calls/s, ~10 KB each (bench/tunnel/gc.bench.ts). An emptied cell holds nothing.
+ */
+interface Held {
+  st: IncomingState | undefined;
+}
+
 interface IncomingState {
   call: BridgedCall;
+  held: Held;
+  /** the caller (From URI and display name) for the pushes, kept apart from the INVITE the call lets go when it ends. */
+  callerUri: string;
+  callerName: string | undefined;
   pushed: boolean;
   /** device instances pushed for this call (per-device pushes). */
   pushedTo: Set<string>;
@@ -48,7 +65,8 @@ interface IncomingState {
   confirmed: boolean;
   /** a device got in touch (registered) or a leg rang: no more push status 180s. */
   progress: boolean;
-  timer: WheelTimer | null;
+  /** the readiness timeout is pending (it runs in IncomingCalls.readiness, which is never cancelled). */
+  armed: boolean;
   /** reachableGraceMs timer, while "reachable" devices with push targets have not answered. */
   grace: WheelTimer | null;
   timedOut: boolean;
@@ -72,12 +90,25 @@ export function pushDelivered(r: unknown): boolean {
 }
 
 export class IncomingCalls implements CallHooks {
-  private readonly states = new Map<BridgedCall, IncomingState>();
-  private readonly byTx = new Map<InviteServerTransaction, IncomingState>();
+  /** by call id (a string key: a call as key would be kept by a discarded table too, see Held). */
+  private readonly states = new Map<string, Held>();
+  private readonly byTx = new Map<InviteServerTransaction, Held>();
   /** calls waiting for a device of the account. */
-  private readonly waiting = new Map<string, Set<IncomingState>>();
+  private readonly waiting = new Map<string, Set<Held>>();
 
-  constructor(private readonly ctx: TunnelContext) {}
+  /**
+   * Readiness timeouts (2 min by default) of the calls waiting for a device: batched per wheel
+   * tick and holding only each call's Held cell, so a call that ends early leaves nothing behind
+   * (core/transaction/expiry.ts says why a wheel timer per call promoted every call's graph).
+   */
+  private readonly readiness: ExpiryQueue<Held>;
+
+  constructor(private readonly ctx: TunnelContext) {
+    this.readiness = new ExpiryQueue<Held>(ctx.layer.wheel, (h) => {
+      const st = h.st;
+      if (st?.armed) this.timeout(st);
+    });
+  }
 
   get size(): number {
     return this.states.size;
@@ -101,14 +132,16 @@ export class IncomingCalls implements CallHooks {
     if (tx.lastStatus === 0) tx.reply(100, 'Trying');
     ctx.counters.callsIn++;
     const call = new BridgedCall(randomUUID(), accountId, tx, contactFor(ctx, accountId, tx.remote), undefined, ctx.layer, ctx.dialogs, ctx.counters, this, ctx.log);
-    const st: IncomingState = { call, pushed: false, pushedTo: new Set(), confirmed: false, progress: false, timer: null, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve(), startedAt: performance.now() };
-    this.states.set(call, st);
-    this.byTx.set(tx, st);
+    const held: Held = { st: undefined };
+    const st: IncomingState = { call, held, callerUri: req.from.uri.raw, callerName: req.from.displayName ?? undefined, pushed: false, pushedTo: new Set(), confirmed: false, progress: false, armed: true, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve(), startedAt: performance.now() };
+    held.st = st;
+    this.states.set(call.id, held);
+    this.byTx.set(tx, held);
     let set = this.waiting.get(accountId);
     if (!set) this.waiting.set(accountId, (set = new Set()));
-    set.add(st);
+    set.add(held);
     this.db(st, (s) => s.startPendingCall({ callId: call.id, accountId: Number(accountId), fromUri: req.from.uri.raw, fromDisplay: req.from.displayName ?? null }));
-    st.timer = ctx.layer.wheel.schedule(ctx.config.readinessTimeoutMs, () => this.timeout(st));
+    this.readiness.add(held, ctx.config.readinessTimeoutMs);
 
     const now = ctx.now();
     const bindings = ctx.deps.registrar.bindingsOf(accountId);
@@ -144,7 +177,9 @@ export class IncomingCalls implements CallHooks {
   onRegistered(b: TunnelBinding): void {
     const set = this.waiting.get(b.accountId);
     if (!set) return;
-    for (const st of [...set]) {
+    for (const h of [...set]) {
+      const st = h.st;
+      if (!st) continue;
       const call = st.call;
       if (!call.pending || call.answered) continue;
       const prev = st.legs.get(b.instanceId);
@@ -162,7 +197,7 @@ export class IncomingCalls implements CallHooks {
 
   /** The caller's CANCEL (the layer answered it 200). */
   cancel(cancel: SipMessage, tx: InviteServerTransaction): boolean {
-    const st = this.byTx.get(tx);
+    const st = this.byTx.get(tx)?.st;
     if (!st) return false;
     const call = st.call;
     if (!call.pending) return true;
@@ -173,8 +208,9 @@ export class IncomingCalls implements CallHooks {
   }
 
   close(): void {
-    for (const st of this.states.values()) this.stopWaiting(st);
+    for (const h of this.states.values()) if (h.st) this.stopWaiting(h.st);
     this.states.clear();
+    this.readiness.clear();
     this.byTx.clear();
     this.waiting.clear();
   }
@@ -182,7 +218,7 @@ export class IncomingCalls implements CallHooks {
   // ---- CallHooks ----------------------------------------------------------------------------
 
   legFailed(call: BridgedCall, leg: Leg, status: number, res: SipMessage | undefined): void {
-    const st = this.states.get(call);
+    const st = this.states.get(call.id)?.st;
     if (!st || !call.pending) return;
     const b = leg.binding;
     if (UNREACHABLE.has(status) && b) {
@@ -202,7 +238,7 @@ export class IncomingCalls implements CallHooks {
   }
 
   answered(call: BridgedCall, _leg: Leg): void {
-    const st = this.states.get(call);
+    const st = this.states.get(call.id)?.st;
     if (!st) return;
     this.ctx.counters.callsAnswered++;
     this.ctx.setupTime.observe(performance.now() - st.startedAt);
@@ -214,17 +250,20 @@ export class IncomingCalls implements CallHooks {
   }
 
   ended(call: BridgedCall): void {
-    const st = this.states.get(call);
+    const st = this.states.get(call.id)?.st;
     if (!st) return;
     this.stopWaiting(st);
-    this.states.delete(call);
+    this.states.delete(call.id);
     this.byTx.delete(call.inbound);
     if (!call.pair) for (const d of st.dialogs) forgetDialog(this.ctx, d);
+    st.held.st = undefined;
+    st.legs.clear();
+    st.dialogs.length = 0;
   }
 
   dialogCreated(call: BridgedCall, d: Dialog): void {
-    this.ctx.byDialog.set(d.key, { call });
-    this.states.get(call)?.dialogs.push(d);
+    setDialogEntry(this.ctx, d.key, { call });
+    this.states.get(call.id)?.st?.dialogs.push(d);
   }
 
   // ---- steps --------------------------------------------------------------------------------
@@ -270,9 +309,8 @@ export class IncomingCalls implements CallHooks {
     } else if (!first) return;
     st.pushed = true;
     if (first) call.provisional(180, 'Ringing', [[PUSH_STATUS_HEADER, 'Alerting-Device']]);
-    const from = call.request.from;
-    const payload: Record<string, unknown> = { callId: call.id, callerUri: from.uri.raw };
-    if (from.displayName) payload.callerName = from.displayName;
+    const payload: Record<string, unknown> = { callId: call.id, callerUri: st.callerUri };
+    if (st.callerName) payload.callerName = st.callerName;
     const sends: Array<Promise<unknown>> = [];
     const sendOne = (f: () => Promise<unknown>): void => {
       ctx.counters.pushesSent++;
@@ -312,7 +350,7 @@ export class IncomingCalls implements CallHooks {
 
 
   private timeout(st: IncomingState): void {
-    st.timer = null;
+    st.armed = false;
     st.timedOut = true;
     const call = st.call;
     // a device is ringing: it got in touch in time; the caller or the device ends the call
@@ -336,10 +374,9 @@ export class IncomingCalls implements CallHooks {
     if (outcome === 'failed') ctx.counters.callsFailed++;
     this.db(st, (s) => s.finishPendingCall(call.id, outcome));
     if (outcome === 'answered' || outcome === 'failed') return;
-    const from = call.request.from;
     const verb = outcome === 'answered-elsewhere' ? 'NotifyIncomingCallAnsweredElsewhere' : 'NotifyIncomingCallMissed';
-    const payload: Record<string, unknown> = outcome === 'answered-elsewhere' ? { callId: call.id } : { callId: call.id, callerUri: from.uri.raw };
-    if (outcome !== 'answered-elsewhere' && from.displayName) payload.callerName = from.displayName;
+    const payload: Record<string, unknown> = outcome === 'answered-elsewhere' ? { callId: call.id } : { callId: call.id, callerUri: st.callerUri };
+    if (outcome !== 'answered-elsewhere' && st.callerName) payload.callerName = st.callerName;
     ctx.counters.pushesSent++;
     try {
       ctx.deps.push.sendToAccount(verb, call.accountId, payload).then(
@@ -352,11 +389,11 @@ export class IncomingCalls implements CallHooks {
   }
 
   private stopWaiting(st: IncomingState): void {
-    this.ctx.layer.wheel.cancel(st.timer);
+    st.armed = false;
     this.ctx.layer.wheel.cancel(st.grace);
-    st.timer = st.grace = null;
+    st.grace = null;
     const set = this.waiting.get(st.call.accountId);
-    set?.delete(st);
+    set?.delete(st.held);
     if (set?.size === 0) this.waiting.delete(st.call.accountId);
   }
 

@@ -24,7 +24,7 @@ import type { InviteServerTransaction, ServerTransaction } from '../transaction/
 import type { Endpoint } from '../transport/index.js';
 import type { UpstreamAccount } from '../upstream/types.js';
 import { BridgedCall, type CallHooks, type Leg } from './call.js';
-import { contactFor, forgetDialog, registerPair, type TunnelContext } from './context.js';
+import { contactFor, forgetDialog, registerPair, setDialogEntry, type TunnelContext } from './context.js';
 import { quoteDisplay } from './headers.js';
 import { buildLegRequest, rebuildWith } from './invite.js';
 import { DialogPair, relayedResponse } from './relay.js';
@@ -242,7 +242,7 @@ export class OutgoingRelay implements CallHooks {
   }
 
   dialogCreated(call: BridgedCall, d: Dialog): void {
-    this.ctx.byDialog.set(d.key, { call });
+    setDialogEntry(this.ctx, d.key, { call });
     this.calls.get(call)?.dialogs.push(d);
   }
 }
