@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Where a sipis-mediator process spends its CPU under the benchmark's load: starts the mock
- * push services (fixtures/push/serve) and a mediator under `node --cpu-prof`, pushes N
+ * push services (fixtures/push/serve --lean, as the benchmark) and a mediator under `node --cpu-prof`, pushes N
  * NotifyIncomingCall requests through it with the benchmark's load generator, stops it, and
  * prints the profile as microseconds of CPU per push: self time by function, and inclusive
  * time of the stages of the hot path (edge, validation, payload, HTTP/2, TLS, GC, …).
@@ -16,7 +16,8 @@
  * `--perf` adds a split of the measured part from Linux perf (all threads, kernel included;
  * see perf-split.ts: V8's profiler charges wall-clock time to JS frames); `--no-prof` only
  * measures the CPU per push; `--node-arg X` (repeatable) passes X to the
- * mediator's node (e.g. `--node-arg=--trace-gc`, `--node-arg=--heap-prof`); `--rate R
+ * mediator's node (e.g. `--node-arg=--trace-gc`, `--node-arg=--heap-prof`; with
+ * `--node-arg=--trace-gc-nvp` it prints the bytes the mediator allocated per push); `--rate R
  * [--seconds S]` adds an open loop at R pushes/s after the closed one (latency, worst moments).
  *
  * A tool, not a suite (the runner only loads *.bench.js): profiling slows the process down,
