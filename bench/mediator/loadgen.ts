@@ -210,10 +210,10 @@ const STATUS_200 = Buffer.from('{"status":200,');
 function responseLength(b: Buffer): number {
   const head = b.indexOf(CRLFCRLF);
   if (head < 0) return -1;
-  // Content-Length, case-insensitively, from the bytes of the head.
-  let i = b.indexOf(CONTENT_LENGTH_LC, 0, 'latin1');
-  if (i < 0 || i > head) i = b.indexOf(CONTENT_LENGTH_UC, 0, 'latin1');
-  if (i < 0 || i > head) i = b.indexOf(CONTENT_LENGTH_TC, 0, 'latin1');
+  // Content-Length, case-insensitively, from the bytes of the head (uWS writes "Content-Length").
+  let i = b.indexOf(CONTENT_LENGTH_UC);
+  if (i < 0 || i > head) i = b.indexOf(CONTENT_LENGTH_LC);
+  if (i < 0 || i > head) i = b.indexOf(CONTENT_LENGTH_TC);
   let len = 0;
   if (i >= 0 && i < head) {
     let p = i + CONTENT_LENGTH_LC.length;
