@@ -9,6 +9,7 @@
 import { SipParseError } from './errors.js';
 import { TOKEN as TOKEN_TABLE } from './chars.js';
 import { CANONICAL, H, knownNameAt } from './header-names.js';
+import { SCRATCH as SCAN_BUFFER, loadHeaderBlock } from './scratch.js';
 import { beginFields, checkField, checkFieldLine, checkRequestUri } from './validate.js';
 import type { Src } from './header-value.js';
 import type { ParseLimits } from './types.js';
@@ -17,6 +18,7 @@ import type { ParseLimits } from './types.js';
 // (a byte index into a 256-entry table then needs no bounds check), while an imported binding
 // is re-read through its cell on every access (~30% per byte in these loops, measured).
 const TOKEN = TOKEN_TABLE;
+const BYTES = SCAN_BUFFER;
 
 /** Offsets of one message inside its buffer; SipMessage keeps these and decodes on demand. */
 export interface MessageIndex {
@@ -121,15 +123,18 @@ for (let k = 0; k < 256 * STRIDE; k++) SCRATCH.push(0);
  * throws SipParseError. `buf` (src.b) must be at most limits.maxMessageBytes long.
  */
 export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): MessageIndex {
-  const buf = src.b;
-  const len = buf.length;
+  const raw = src.b;
+  const len = raw.length;
   // the latin1 text of the bytes (the caller decoded it once): its indexOf is a native search
   // with less call overhead than Buffer's, and views slice their strings from it
   const text = src.head();
   let p = 0;
   // RFC 3261 §7.5: CRLFs before the start line are ignored (and alone they are a keep-alive).
-  while (p < len && (buf[p] === 0x0d || buf[p] === 0x0a)) p++;
+  while (p < len && (raw[p] === 0x0d || raw[p] === 0x0a)) p++;
   if (p === len) fail(len === 0 ? 'EMPTY' : 'KEEPALIVE', len === 0 ? 'empty message' : 'CRLF keep-alive');
+  // every byte read below is read from the scan buffer (scratch.ts), at the same offsets
+  loadHeaderBlock(raw, text, p);
+  const buf = BYTES;
   const ix: MessageIndex = {
     start: p,
     isRequest: true,
@@ -147,7 +152,7 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
     bodyEnd: 0,
   };
   // native memchr for the line end (the start line's bytes are checked by its own scans)
-  const e = buf.indexOf(0x0a, p);
+  const e = text.indexOf('\n', p);
   if (e < 0 || e > p + limits.maxHeaderBytes) {
     if (p + limits.maxHeaderBytes < len) fail('HEADER_TOO_LONG', 'start line longer than maxHeaderBytes');
     fail('TRUNCATED', 'no line end after the start line');
@@ -163,7 +168,7 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
   } else scanRequestLine(buf, p, slEnd, ix);
   p = e + 1;
   beginFields(src);
-  if (ix.isRequest) checkRequestUri(buf, ix.uriStart, ix.uriEnd);
+  if (ix.isRequest) checkRequestUri(raw, ix.uriStart, ix.uriEnd);
 
   const h = SCRATCH;
   let o = 0;

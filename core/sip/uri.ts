@@ -6,6 +6,7 @@
 import { SipParseError } from './errors.js';
 import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, URI_CHAR as URI_CHAR_TABLE, lower, unescapePct } from './chars.js';
 import { latin1, utf8 } from './header-value.js';
+import { SCRATCH as SCAN_BUFFER, useBytes } from './scratch.js';
 import type { Params, SipUri } from './types.js';
 
 // Module-local aliases of the chars.ts tables: V8 folds a module's own const into the code
@@ -14,6 +15,7 @@ import type { Params, SipUri } from './types.js';
 const HOST = HOST_TABLE;
 const IPV6 = IPV6_TABLE;
 const URI_CHAR = URI_CHAR_TABLE;
+const BYTES = SCAN_BUFFER;
 
 function isAlpha(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
@@ -253,6 +255,12 @@ const RETRY = -2;
  * what may not appear unescaped (whitespace, controls, '"', '<', '>').
  */
 export function validateUri(b: Uint8Array, s: number, e: number, bracketed = false): number {
+  return useBytes(b, s, e) ? validateUriBytes(s, e, bracketed) : -1;
+}
+
+/** validateUri over the scan buffer (scratch.ts), which holds the bytes. */
+function validateUriBytes(s: number, e: number, bracketed: boolean): number {
+  const b = BYTES;
   // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"; "sip:" and "sips:" without a loop
   let i = s;
   if (e - s > 4 && (b[s]! | 0x20) === 0x73 && (b[s + 1]! | 0x20) === 0x69 && (b[s + 2]! | 0x20) === 0x70) {
@@ -272,7 +280,7 @@ export function validateUri(b: Uint8Array, s: number, e: number, bracketed = fal
     const c0 = b[s]! | 0x20;
     const isSip = (len === 3 || (len === 4 && (b[s + 3]! | 0x20) === 0x73)) && c0 === 0x73 && (b[s + 1]! | 0x20) === 0x69 && (b[s + 2]! | 0x20) === 0x70;
     U[U_SCHEME_END] = i;
-    if (!isSip) return validateOtherUri(b, s, e, i, bracketed, len === 3 && c0 === 0x74 && (b[s + 1]! | 0x20) === 0x65 && (b[s + 2]! | 0x20) === 0x6c);
+    if (!isSip) return validateOtherUri(s, e, i, bracketed, len === 3 && c0 === 0x74 && (b[s + 1]! | 0x20) === 0x65 && (b[s + 2]! | 0x20) === 0x6c);
   }
   U[U_SCHEME_END] = i;
   const rest = i + 1;
@@ -283,12 +291,12 @@ export function validateUri(b: Uint8Array, s: number, e: number, bracketed = fal
   while (k < e && HOST[b[k]!] === 1) k++;
   if (k < e && b[k] === 0x40) {
     if (k === rest) return -1;
-    return validateSipParts(b, e, bracketed, rest, k, -1, k + 1, -1);
+    return validateSipParts(e, bracketed, rest, k, -1, k + 1, -1);
   }
   if (k > rest) {
     const c = k < e ? b[k]! : 0x3b;
     if (c === 0x3b || c === 0x3a || (c === 0x3e && bracketed)) {
-      const r = validateSipParts(b, e, bracketed, rest, -1, -1, rest, k);
+      const r = validateSipParts(e, bracketed, rest, -1, -1, rest, k);
       if (r !== RETRY) return r;
     }
   }
@@ -312,9 +320,9 @@ export function validateUri(b: Uint8Array, s: number, e: number, bracketed = fal
   }
   if (at >= 0) {
     if (at === rest || colon === rest) return -1;
-    return validateSipParts(b, e, bracketed, rest, at, colon, at + 1, -1);
+    return validateSipParts(e, bracketed, rest, at, colon, at + 1, -1);
   }
-  return validateSipParts(b, e, bracketed, rest, -1, -1, rest, -1);
+  return validateSipParts(e, bracketed, rest, -1, -1, rest, -1);
 }
 
 /**
@@ -322,7 +330,8 @@ export function validateUri(b: Uint8Array, s: number, e: number, bracketed = fal
  * `hostEnd` >= 0 when the host run is already known: the speculative pass, which assumed there
  * is no userinfo and returns RETRY on an '@', a port that is not one, or headers.
  */
-function validateSipParts(b: Uint8Array, e: number, bracketed: boolean, rest: number, at: number, colon: number, hostStart: number, knownHostEnd: number): number {
+function validateSipParts(e: number, bracketed: boolean, rest: number, at: number, colon: number, hostStart: number, knownHostEnd: number): number {
+  const b = BYTES;
   const spec = knownHostEnd >= 0;
   let h = hostStart;
   if (spec) h = knownHostEnd;
@@ -408,7 +417,8 @@ function validateSipParts(b: Uint8Array, e: number, bracketed: boolean, rest: nu
 }
 
 /** tel: (RFC 3966 `number *( ";" par )`) and opaque schemes. */
-function validateOtherUri(b: Uint8Array, s: number, e: number, colon: number, bracketed: boolean, tel: boolean): number {
+function validateOtherUri(s: number, e: number, colon: number, bracketed: boolean, tel: boolean): number {
+  const b = BYTES;
   const rest = colon + 1;
   let k = rest;
   let semi = -1;
