@@ -5,10 +5,12 @@
  * so they are separate entries.
  */
 import type { SipMessage } from '../sip/index.js';
+import { ChurnMap } from '../transaction/churn-map.js';
 import { Dialog, dialogKey } from './dialog.js';
 
 export class DialogStore {
-  private readonly dialogs = new Map<string, Dialog>();
+  /** entries come and go with every call: a ChurnMap (core/transaction/churn-map.ts says why). */
+  private readonly dialogs = new ChurnMap<string, Dialog>();
 
   get size(): number {
     return this.dialogs.size;

@@ -15,11 +15,12 @@
  * Timing is the wheel's: an item added with `delayMs` comes due exactly when a timer scheduled
  * with that delay at the same moment would fire.
  */
+import { ChurnMap } from './churn-map.js';
 import type { TimerWheel } from './wheel.js';
 
 export class ExpiryQueue<T> {
   /** items by the absolute wheel tick they are due at. */
-  private readonly due = new Map<number, T[]>();
+  private readonly due = new ChurnMap<number, T[]>();
 
   constructor(
     private readonly wheel: TimerWheel,

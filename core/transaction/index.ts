@@ -12,6 +12,7 @@ export { NonInviteServerTransaction } from './nist.js';
 export { TransactionError, type TransactionErrorCode } from './errors.js';
 export { TimerWheel, WheelTimer, type WheelOptions } from './wheel.js';
 export { ExpiryQueue } from './expiry.js';
+export { ChurnMap } from './churn-map.js';
 export { deriveTimers, DEFAULT_TIMER_BASE, type TimerBase, type TimerValues } from './timers.js';
 export { newBranch, newTag, newCallId, MAGIC_COOKIE } from './ids.js';
 export { buildAckForNon2xx, buildCancel } from './build.js';

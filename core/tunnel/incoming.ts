@@ -23,7 +23,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Dialog } from '../dialog/index.js';
 import type { SipMessage } from '../sip/index.js';
-import { ExpiryQueue, type InviteServerTransaction, type WheelTimer } from '../transaction/index.js';
+import { ChurnMap, ExpiryQueue, type InviteServerTransaction, type WheelTimer } from '../transaction/index.js';
 import type { CallOutcome } from '../store/messages.js';
 import { BridgedCall, type CallHooks, type Leg } from './call.js';
 import { bindingHint, bindingTarget, contactFor, forgetDialog, registerPair, setDialogEntry, type TunnelContext } from './context.js';
@@ -91,10 +91,10 @@ export function pushDelivered(r: unknown): boolean {
 
 export class IncomingCalls implements CallHooks {
   /** by call id (a string key: a call as key would be kept by a discarded table too, see Held). */
-  private readonly states = new Map<string, Held>();
-  private readonly byTx = new Map<InviteServerTransaction, Held>();
+  private readonly states = new ChurnMap<string, Held>();
+  private readonly byTx = new ChurnMap<InviteServerTransaction, Held>();
   /** calls waiting for a device of the account. */
-  private readonly waiting = new Map<string, Set<Held>>();
+  private readonly waiting = new ChurnMap<string, Set<Held>>();
 
   /**
    * Readiness timeouts (2 min by default) of the calls waiting for a device: batched per wheel

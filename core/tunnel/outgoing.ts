@@ -20,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { Dialog } from '../dialog/index.js';
 import { DigestClientState, pickChallenge } from '../sip/digest.js';
 import { generateTag, type SipMessage } from '../sip/index.js';
-import type { InviteServerTransaction, ServerTransaction } from '../transaction/index.js';
+import { ChurnMap, type InviteServerTransaction, type ServerTransaction } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
 import type { UpstreamAccount } from '../upstream/types.js';
 import { BridgedCall, type CallHooks, type Leg } from './call.js';
@@ -53,10 +53,11 @@ function aorHost(aor: string): string {
 
 export class OutgoingRelay implements CallHooks {
   private readonly digest = new Map<string, DigestClientState>();
-  private readonly byTx = new Map<InviteServerTransaction, BridgedCall>();
-  private readonly calls = new Map<BridgedCall, { account: UpstreamAccount; dialogs: Dialog[] }>();
+  // ChurnMaps: entries come and go with every call (core/transaction/churn-map.ts says why)
+  private readonly byTx = new ChurnMap<InviteServerTransaction, BridgedCall>();
+  private readonly calls = new ChurnMap<BridgedCall, { account: UpstreamAccount; dialogs: Dialog[] }>();
   /** SUBSCRIBE/REFER sent to the provider and not yet answered: NOTIFYs that overtook the answer. */
-  private readonly earlyNotifies = new Map<string, Array<() => void>>();
+  private readonly earlyNotifies = new ChurnMap<string, Array<() => void>>();
 
   constructor(private readonly ctx: TunnelContext) {}
 

@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import type { Dialog } from '../dialog/index.js';
 import type { SipMessage } from '../sip/index.js';
-import { ownBytes, type ClientTransaction, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
+import { ChurnMap, ownBytes, type ClientTransaction, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
 import { copiedHeaders } from './headers.js';
 import type { TunnelCounters } from './types.js';
@@ -84,7 +84,7 @@ export class DialogPair {
 /** The relay engine: in-dialog requests, ACKs and CANCELs of re-INVITEs between paired dialogs. */
 export class Relay {
   /** relayed in-dialog INVITEs: server transaction → the client transaction on the other side. */
-  private readonly reinvites = new Map<ServerTransaction, ClientTransaction>();
+  private readonly reinvites = new ChurnMap<ServerTransaction, ClientTransaction>();
 
   constructor(
     private readonly layer: TransactionLayer,

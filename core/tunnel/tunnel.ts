@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { DialogPair, Relay } from './relay.js';
 import { DialogStore } from '../dialog/index.js';
 import type { SipMessage } from '../sip/index.js';
-import type { InviteServerTransaction, ServerTransaction, TransactionLayer } from '../transaction/index.js';
+import { ChurnMap, type InviteServerTransaction, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
 import { accountIdFromUser } from '../upstream/contact.js';
 import { bindingTarget, type DialogEntry, type TunnelContext } from './context.js';
@@ -102,7 +102,7 @@ export class Tunnel {
       setupTime: this.setupTime,
       log: this.log,
       now: deps.now ?? Date.now,
-      byDialog: new Map(),
+      byDialog: new ChurnMap(),
     };
     for (const h of deps.localHosts ?? []) this.localHosts.add(h.toLowerCase());
     for (const e of deps.layer.transport.endpoints) this.localHosts.add(e.address.includes(':') ? `[${e.address}]` : e.address);
