@@ -14,6 +14,7 @@ import { MAX_UINT32, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, dig
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
 import { formatUri, scanUri, validateUri } from './uri.js';
 import { Src, quotedText, srcOf, text, utf8 } from './header-value.js';
+import { SCRATCH as SCAN_BUFFER, useBytes } from './scratch.js';
 import type { Contact, NameAddr, Params, SipUri } from './types.js';
 
 // Module-local aliases of the chars.ts tables: V8 folds a module's own const into the code
@@ -21,6 +22,7 @@ import type { Contact, NameAddr, Params, SipUri } from './types.js';
 // is re-read through its cell on every access (~30% per byte in these loops, measured).
 const PARAM_VALUE = PARAM_VALUE_TABLE;
 const TOKEN = TOKEN_TABLE;
+const BYTES = SCAN_BUFFER;
 
 /** Offsets left by the last scanNameAddrAt (-1 = absent). */
 const N = new Int32Array(17);
@@ -228,7 +230,9 @@ function setNameAddr(s: number, e: number, uriS: number, uriE: number, dnS: numb
  * end is not known (end is the buffer's): it must stop at the CR or LF of its line, and
  * whitespace and quoted strings may not cross it (a fold takes the full path).
  */
-function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: boolean, line: boolean): boolean {
+function scanNameAddrCommon(raw: Uint8Array, i: number, end: number, contact: boolean, line: boolean): boolean {
+  if (!useBytes(raw, i, end)) return false;
+  const b = BYTES;
   const first = i;
   let dnS = -1;
   let dnE = -1;
@@ -246,7 +250,7 @@ function scanNameAddrCommon(b: Uint8Array, i: number, end: number, contact: bool
   }
   if (i >= end || b[i] !== 0x3c) return false;
   const uriS = i + 1;
-  const uriE = validateUri(b, uriS, end, true);
+  const uriE = validateUri(raw, uriS, end, true);
   if (uriE < 0) return false;
   i = uriE + 1; // after the '>'
   let tagS = -1;

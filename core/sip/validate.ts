@@ -13,6 +13,7 @@ import { MAX_UINT32, TOKEN as TOKEN_TABLE, skipLws } from './chars.js';
 
 // a module-local alias (see scanner.ts)
 const TOKEN = TOKEN_TABLE;
+const BYTES = SCAN_BUFFER;
 import { CANONICAL, H } from './header-names.js';
 import { lastUriHasSipHeaders, validateUri } from './uri.js';
 import { CSEQ_METHOD, numberValue, retryAfterValue, scanCSeq, validDate } from './values.js';
@@ -20,6 +21,7 @@ import { STOP } from './params.js';
 import { nameAddrView, scanContact, scanContactAt, scanNameAddr, scanNameAddrAt, scanNameAddrElement, scanNameAddrLine, type NameAddrView } from './name-addr.js';
 import { scanVia, scanViaLine, type ViaView } from './via.js';
 import { STRIDE } from './scanner.js';
+import { SCRATCH as SCAN_BUFFER } from './scratch.js';
 import type { Src } from './header-value.js';
 import type { SipMessage } from './message.js';
 import type { Contact, NameAddr } from './types.js';
@@ -228,7 +230,10 @@ let NUMBER_END = 0;
  * checkField), which alone reports errors: -1 leaves the state untouched.
  */
 export function checkFieldLine(id: number, i: number, s: number, limit: number): number {
-  const b = src.b;
+  // the scanner loaded the header block (scratch.ts): this function's own loops read the
+  // scan buffer; the grammar functions get the message's Buffer (they check it is loaded)
+  const b = BYTES;
+  const raw = src.b;
   let lf = -1;
   switch (id) {
     case H.VIA: {
@@ -242,7 +247,7 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
     }
     case H.FROM:
     case H.TO: {
-      if ((id === H.FROM ? from : to) !== undefined || !scanNameAddrLine(b, s, limit, false)) return -1;
+      if ((id === H.FROM ? from : to) !== undefined || !scanNameAddrLine(raw, s, limit, false)) return -1;
       lf = lineEnd(b, STOP[0]!, limit);
       if (lf < 0) return -1;
       if (id === H.FROM) from = nameAddrView(src);
@@ -252,7 +257,7 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
     case H.CONTACT:
     case H.ROUTE:
     case H.RECORD_ROUTE: {
-      if (!scanNameAddrLine(b, s, limit, id === H.CONTACT)) return -1;
+      if (!scanNameAddrLine(raw, s, limit, id === H.CONTACT)) return -1;
       lf = lineEnd(b, STOP[0]!, limit);
       if (lf < 0 || elements >= MAX_LIST_ELEMENTS) return -1;
       elements++;

@@ -9,6 +9,7 @@
 import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, lower, skipLws, tokenEnd, trimLws } from './chars.js';
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
 import { Src, latin1, srcOf, text } from './header-value.js';
+import { SCRATCH as SCAN_BUFFER, useBytes } from './scratch.js';
 import type { Params, Via } from './types.js';
 
 // Module-local aliases of the chars.ts tables: V8 folds a module's own const into the code
@@ -18,6 +19,7 @@ const HOST = HOST_TABLE;
 const IPV6 = IPV6_TABLE;
 const PARAM_VALUE = PARAM_VALUE_TABLE;
 const TOKEN = TOKEN_TABLE;
+const BYTES = SCAN_BUFFER;
 
 function upperAscii(b: Buffer, s: number, e: number): string {
   const v = latin1(b, s, e);
@@ -222,7 +224,9 @@ function noteViaParam(v: ViaView, b: Uint8Array, ns: number, ne: number, vs: num
  * port, `branch` without a value) also return false, so every error comes from one place.
  * With `line` (scanViaLine) `end` is the buffer's and the value must stop at its line's CR/LF.
  */
-function scanViaCommon(v: ViaView, b: Uint8Array, i: number, end: number, line: boolean): boolean {
+function scanViaCommon(v: ViaView, raw: Uint8Array, i: number, end: number, line: boolean): boolean {
+  if (!useBytes(raw, i, end)) return false;
+  const b = BYTES;
   if (
     end - i < 11 ||
     (b[i]! | 0x20) !== 0x73 ||
