@@ -15,9 +15,10 @@ import type { TxContext, TxState } from './context.js';
 import { TransactionError } from './errors.js';
 import { newBranch } from './ids.js';
 import { clientKey } from './key.js';
-import { ownBytes, reparse } from './linger.js';
+import { lingerBytes, reparse } from './linger.js';
 
 const EMPTY = Buffer.alloc(0);
+const NO_TARGETS: Endpoint[] = [];
 
 export interface ClientTransactionUser {
   /** every response the state machine passes up (1xx, the final one, RFC 6026 extra 2xx). */
@@ -91,7 +92,9 @@ export abstract class ClientTransaction {
    */
   protected linger(keepUser: boolean): void {
     if (this.data.length > 0) {
-      this.data = ownBytes(this.data);
+      this.data = lingerBytes(this.data);
+      // no failover once answered: the target list is not needed any more
+      this.targets = NO_TARGETS;
       this.req = undefined;
     }
     if (!keepUser && !this.user.onTerminated) this.user = GONE;

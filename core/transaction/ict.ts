@@ -18,7 +18,7 @@ import { serializeMessage, type SipMessage } from '../sip/index.js';
 import { buildAckForNon2xx } from './build.js';
 import { ClientTransaction, type ClientTransactionUser, type ClientTxContext } from './client.js';
 import { TransactionError } from './errors.js';
-import { ownBytes } from './linger.js';
+import { lingerBytes } from './linger.js';
 import type { WheelTimer } from './wheel.js';
 
 export class InviteClientTransaction extends ClientTransaction {
@@ -125,7 +125,7 @@ export class InviteClientTransaction extends ClientTransaction {
     if (s === 'Calling' || s === 'Proceeding') {
       this.stopAB();
       this.state = 'Completed';
-      this.ack = ownBytes(serializeMessage(buildAckForNon2xx(this.request, res)));
+      this.ack = lingerBytes(serializeMessage(buildAckForNon2xx(this.request, res)));
       this.sendAck();
       this.ctx.lingering.add(this, this.ctx.timers.D);
       this.user.onResponse(res, this);

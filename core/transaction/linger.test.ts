@@ -5,7 +5,7 @@
 import test from 'ava';
 import { serializeMessage, type SipMessage } from '../sip/index.js';
 import type { ClientTransaction, ClientTransactionUser } from './client.js';
-import { flatten, ownBytes } from './linger.js';
+import { flatten, lingerBytes, ownBytes } from './linger.js';
 import type { ServerTransaction } from './server.js';
 import { layerPair } from './testing/harness.js';
 import { testRequest } from './testing/messages.js';
@@ -62,6 +62,22 @@ test('a TU with onTerminated keeps it; an ICT in Accepted keeps its TU (RFC 6026
   t.deepEqual(got, [200, 200]);
   await p.advance(p.uac.timers.M + 20);
   t.is(terminated, 1);
+});
+
+test('lingerBytes copies into a shared slab: equal bytes, no tie to the source, large messages get their own memory', (t) => {
+  const src = Buffer.from('SIP/2.0 200 OK\r\nCall-ID: a\r\n\r\n', 'latin1');
+  const a = lingerBytes(src);
+  const b = lingerBytes(Buffer.from('second'));
+  t.deepEqual(a, src);
+  t.not(a.buffer, src.buffer);
+  src.fill(0);
+  t.is(a.toString('latin1', 0, 7), 'SIP/2.0', 'a copy, not a view of the source');
+  t.is(b.toString(), 'second');
+  t.is(a.buffer, b.buffer, 'small copies share a slab');
+  t.true(b.byteOffset >= a.byteOffset + a.byteLength);
+  const big = lingerBytes(Buffer.alloc(64 * 1024, 1));
+  t.is(big.byteLength, big.buffer.byteLength);
+  t.is(big[65535], 1);
 });
 
 test('ownBytes copies a slice of a shared buffer and keeps a buffer of its own; flatten keeps the value', (t) => {

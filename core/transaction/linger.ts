@@ -14,6 +14,34 @@ import { parseMessage, type SipMessage } from '../sip/index.js';
 /** The bytes were parsed (or built by us) once already: no size limit applies a second time. */
 const AGAIN = { limits: { maxMessageBytes: Infinity, maxHeaders: Infinity, maxHeaderBytes: Infinity, maxBodyBytes: Infinity } };
 
+/**
+ * Bytes kept while a transaction lingers (at most 64*T1 = 32 s) are copied into shared slabs:
+ * a view costs one object, where memory of its own costs two (the ArrayBuffer and the view) and
+ * an ArrayBuffer extension that every scavenge sweeps, for each of the ~4 messages a call keeps.
+ * A slab lives until the last of its views expires, so only bytes with that bounded lifetime go
+ * here (what a dialog keeps for the length of a call gets `ownBytes`); large messages too get
+ * memory of their own.
+ */
+const SLAB_BYTES = 256 * 1024;
+const SLAB_MAX_ITEM = 16 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
+
+/** A copy of `b` that lives as long as a lingering transaction (a view into a shared slab). */
+export function lingerBytes(b: Uint8Array): Buffer {
+  const n = b.byteLength;
+  if (n > SLAB_MAX_ITEM) return ownBytes(Buffer.from(b.buffer, b.byteOffset, n));
+  if (slabUsed + n > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  slab.set(b, start);
+  // 8-byte aligned starts, like Node's own pool
+  slabUsed = (start + n + 7) & ~7;
+  return slab.subarray(start, start + n);
+}
+
 /** `b` in memory of its own (a copy when it is a view into a larger, shared ArrayBuffer). */
 export function ownBytes(b: Buffer): Buffer {
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;

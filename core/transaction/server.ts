@@ -11,7 +11,7 @@ import { responseTarget, type Endpoint } from '../transport/index.js';
 import type { TxContext, TxState } from './context.js';
 import { TransactionError } from './errors.js';
 import { newTag } from './ids.js';
-import { flatten, ownBytes, reparse } from './linger.js';
+import { flatten, lingerBytes, reparse } from './linger.js';
 
 export interface ReplyOptions {
   /** extra header fields, in order. */
@@ -101,7 +101,7 @@ export abstract class ServerTransaction {
     this.lastStatus = res.status;
     const final = res.status >= 200;
     // a final response that may be re-sent for 32 s gets memory of its own (linger.ts)
-    this.lastResponse = !keep ? null : final ? ownBytes(data) : data;
+    this.lastResponse = !keep ? null : final ? lingerBytes(data) : data;
     if (final) this.linger();
     this.transmit(data);
   }
@@ -112,7 +112,7 @@ export abstract class ServerTransaction {
     if (!req) return;
     // the tag of our responses, needed to match an RFC 2543 ACK after the request is gone
     void this.toTag;
-    this.reqBytes = ownBytes(serializeMessage(req));
+    this.reqBytes = lingerBytes(serializeMessage(req));
     this.req = undefined;
     flatten(this.key);
   }

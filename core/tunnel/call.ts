@@ -17,12 +17,30 @@
 import type { Logger } from 'pino';
 import { Dialog, type DialogStore } from '../dialog/index.js';
 import type { SipMessage } from '../sip/index.js';
-import type { ClientTransaction, InviteServerTransaction, TransactionError, TransactionLayer } from '../transaction/index.js';
+import type { ClientTransaction, ClientTransactionUser, InviteServerTransaction, TransactionError, TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
 import { TunnelError } from './errors.js';
 import { COMPLETED_ELSEWHERE } from './headers.js';
 import { DialogPair, relayedResponse, sendOpts, type Side } from './relay.js';
 import type { TunnelBinding, TunnelCounters } from './types.js';
+
+/**
+ * The TU of an answered leg's INVITE transaction once its call is over (Timer M, 32 s): our ACK
+ * again for each retransmission of the 2xx (§13.2.2.4). One object per call, no closure.
+ */
+class AckResender implements ClientTransactionUser {
+  constructor(
+    private readonly ack: { seq: number; data: Buffer; target: Endpoint },
+    private readonly transport: TransactionLayer['transport'],
+  ) {}
+
+  onResponse(res: SipMessage): void {
+    const ack = this.ack;
+    if (res.status >= 200 && res.status < 300 && res.cseq.seq === ack.seq) this.transport.send(ack.data, ack.target);
+  }
+}
+
+const IGNORE_RESPONSES: ClientTransactionUser = { onResponse() {} };
 
 export type LegState = 'calling' | 'early' | 'answered' | 'failed' | 'cancelled';
 
@@ -225,12 +243,7 @@ export class BridgedCall {
     const tx = leg?.tx;
     if (!leg || !tx || tx.state !== 'Accepted') return;
     const ack = leg.side?.lastAck;
-    const transport = this.layer.transport;
-    tx.user = {
-      onResponse(res) {
-        if (ack && res.status >= 200 && res.status < 300 && res.cseq.seq === ack.seq) transport.send(ack.data, ack.target);
-      },
-    };
+    tx.user = ack ? new AckResender(ack, this.layer.transport) : IGNORE_RESPONSES;
   }
 
   private ensureInboundDialog(res: SipMessage): Dialog | undefined {
