@@ -7,6 +7,6 @@ export { TransportError, type TransportErrorCode } from './errors.js';
 export { UdpTransport, type UdpListen, type UdpTransportOptions } from './udp.js';
 export { MemoryNetwork, MemoryTransport, type SentDatagram } from './memory.js';
 export { SipResolver, orderSrv, type DnsClient, type ResolverOptions } from './resolver.js';
-export { responseTarget, stampVia } from './via.js';
+export { endpointOf, responseTarget, stampVia } from './via.js';
 export { statusForParseError, buildBadRequestAnswer } from './bad-request.js';
 export type { IngressOptions } from './ingress.js';

@@ -40,5 +40,29 @@ export function stampVia(msg: SipMessage, remote: Endpoint): void {
 export function responseTarget(top: Via): Endpoint {
   const address = top.received ?? stripBrackets(top.host);
   const port = top.rport ?? top.port ?? 5060;
-  return { address, port };
+  return endpointOf(address, port);
+}
+
+/**
+ * Shared Endpoint objects for the few peers a server talks to (the provider, the bridge): every
+ * server transaction keeps where its responses go for up to 32 s (Timer J, L), ~32,000 of them at
+ * 500 calls/s, and most of them name the same peer. Endpoints are never mutated. Bounded: the
+ * cache starts over once it holds 4096 peers (a scan of many sources must not grow it).
+ */
+const endpoints = new Map<string, Endpoint>();
+
+export function endpointOf(address: string, port: number): Endpoint {
+  const key = `${port} ${address}`;
+  let e = endpoints.get(key);
+  if (e === undefined) {
+    if (endpoints.size >= 4096) endpoints.clear();
+    e = Object.freeze({ address: flatCopy(address), port });
+    endpoints.set(key, e);
+  }
+  return e;
+}
+
+/** `s` as a flat string of its own, not a slice keeping a larger string alive. */
+function flatCopy(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'latin1').toString('latin1');
 }

@@ -8,6 +8,7 @@
  * more likely to be one the far end needs (RFC 3261 §8.2.2.3 lets UAs ignore unknown ones).
  */
 import type { SipMessage } from '../sip/index.js';
+import { endpointOf } from '../transport/index.js';
 
 /** lower-case full and compact names. */
 const DIALOG_OR_HOP = [
@@ -81,7 +82,8 @@ export const COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere
 export function parseHostPort(text: string): { address: string; port: number } | undefined {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
   if (!m) return undefined;
-  return { address: m[1]!, port: Number(m[2]) };
+  // shared objects: a call keeps its device's address for its lifetime and Timer M after it
+  return endpointOf(m[1]!, Number(m[2]));
 }
 
 /** quoted-string for a display name (RFC 3261 §25.1). */
