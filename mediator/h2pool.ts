@@ -14,9 +14,9 @@
  * The connections are our own HTTP/2 client (./h2/session.ts), not node:http2: a push is a
  * few microseconds of CPU there instead of a hundred (see bench/mediator/h2client.bench.ts).
  */
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket, type TcpNetConnectOpts } from 'node:net';
 import type { OutgoingHttpHeaders } from 'node:http2';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { UpstreamError } from './errors.js';
 import { H2Session, type H2Response, type ResponseSink, type SessionOwner } from './h2/session.js';
@@ -59,6 +59,21 @@ class PromiseSink implements ResponseSink {
   ) {}
 }
 
+type OnRead = Pick<TcpNetConnectOpts, 'onread'>;
+
+/** Size of a connection's read buffer (TLS records are at most 16 KiB of plaintext). */
+const READ_BUFFER = 64 * 1024;
+
+/** The `onread` callback of a connection's socket, bound once, handing reads to its session. */
+class Reader {
+  session: H2Session | undefined;
+  readonly buffer = Buffer.allocUnsafeSlow(READ_BUFFER);
+  readonly callback = (n: number): boolean => {
+    this.session?.receive(this.buffer, n);
+    return true;
+  };
+}
+
 class Connection implements SessionOwner {
   readonly session: H2Session;
   /** Unknown until the peer's first SETTINGS frame: no stream is opened before that. */
@@ -70,12 +85,14 @@ class Connection implements SessionOwner {
   constructor(
     private readonly pool: H2Pool,
     socket: Socket,
+    reader: Reader,
     authority: string,
     scheme: 'https' | 'http',
     log: Logger,
     connectTimeoutMs: number,
   ) {
-    this.session = new H2Session(socket, this, { log, authority, scheme });
+    this.session = new H2Session(socket, this, { log, authority, scheme, externalRead: true });
+    reader.session = this.session;
     this.connectTimer = setTimeout(() => {
       if (this.ready) return;
       log.warn('HTTP/2 connect timed out');
@@ -279,23 +296,30 @@ export class H2Pool {
     const u = this.url;
     const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     let socket: Socket;
+    // Reads land in one buffer per connection and go straight to the session (`onread`): no
+    // Readable stream, no Buffer and no 'data' event per read.
+    const reader = new Reader();
+    const onread = { buffer: reader.buffer, callback: reader.callback };
     if (u.protocol === 'https:') {
       const port = Number(u.port || 443);
       const servername = tls?.servername ?? (isIP(host) ? undefined : host);
-      socket = tlsConnect({
+      // tls.connect takes net.connect's `onread` too (Node's types leave it out).
+      const options: ConnectionOptions & OnRead = {
         host,
         port,
         ALPNProtocols: ['h2'],
+        onread,
         ...(servername ? { servername } : {}),
         ...(tls?.ca ? { ca: tls.ca } : {}),
         ...(tls?.cert ? { cert: tls.cert } : {}),
         ...(tls?.key ? { key: tls.key } : {}),
         ...(tls?.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
-      });
+      };
+      socket = tlsConnect(options);
     } else {
-      socket = netConnect({ host, port: Number(u.port || 80) });
+      socket = netConnect({ host, port: Number(u.port || 80), onread });
     }
-    const conn = new Connection(this, socket, u.host, u.protocol === 'https:' ? 'https' : 'http', this.log, this.connectTimeoutMs);
+    const conn = new Connection(this, socket, reader, u.host, u.protocol === 'https:' ? 'https' : 'http', this.log, this.connectTimeoutMs);
     this.conns.push(conn);
   }
 

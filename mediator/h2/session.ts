@@ -79,7 +79,9 @@ export class H2Session {
     private readonly opts: SessionOptions,
   ) {
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // With `externalRead` the owner created the socket with an `onread` buffer and hands each
+    // read to `receive` (no stream machinery and no Buffer per read); else 'data' events.
+    if (!opts.externalRead) socket.on('data', (chunk: Buffer) => this.receive(chunk, chunk.length));
     socket.on('error', (err: Error) => this.teardown(new H2Error('ERR_H2_CONNECTION', `socket error: ${err.message}`, { cause: err })));
     socket.on('close', () => this.teardown(new H2Error('ERR_H2_CONNECTION', 'connection closed by the peer')));
     if (socket instanceof TLSSocket) {
@@ -307,20 +309,26 @@ export class H2Session {
   private gotSettings = false;
   private goawayReceived = false;
 
-  private onData(chunk: Buffer): void {
+  /**
+   * Octets `chunk[0..n)` from the peer. The chunk may be a read buffer the socket reuses: what
+   * must outlive this call (a partial frame, a body, a header block fragment) is copied.
+   */
+  receive(chunk: Buffer, n: number): void {
     if (this.closed) return;
     let buf = chunk;
+    let bufEnd = n;
     if (this.inbuf !== undefined) {
-      buf = Buffer.concat([this.inbuf, chunk]);
+      buf = Buffer.concat([this.inbuf, chunk.subarray(0, n)]);
+      bufEnd = buf.length;
       this.inbuf = undefined;
     }
     let off = 0;
     try {
-      while (buf.length - off >= F.FRAME_HEADER) {
+      while (bufEnd - off >= F.FRAME_HEADER) {
         const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
         // §4.2: we never raised SETTINGS_MAX_FRAME_SIZE from its 16384 default.
         if (len > F.MIN_MAX_FRAME_SIZE) throw new H2Error('ERR_H2_FRAME_SIZE', `frame of ${len} octets over 16384`);
-        if (buf.length - off - F.FRAME_HEADER < len) break;
+        if (bufEnd - off - F.FRAME_HEADER < len) break;
         const type = buf[off + 3]!;
         const flags = buf[off + 4]!;
         // §4.1: the reserved bit is ignored.
@@ -334,7 +342,7 @@ export class H2Session {
       this.connectionError(err instanceof H2Error ? err : new H2Error('ERR_H2_PROTOCOL', `internal error handling a frame: ${(err as Error).message}`, { cause: err }));
       return;
     }
-    if (off < buf.length) this.inbuf = buf.subarray(off);
+    if (off < bufEnd) this.inbuf = Buffer.from(buf.subarray(off, bufEnd));
   }
 
   private onFrame(type: number, flags: number, sid: number, buf: Buffer, start: number, end: number): void {
@@ -407,7 +415,7 @@ export class H2Session {
       this.abort(st, new UpstreamError('ERR_UPSTREAM_UNPROCESSED', 'response body beyond the stream window'), H2_FLOW_CONTROL_ERROR, false);
       return;
     }
-    if (st.chunks !== undefined && end > start) st.chunks.push(buf.subarray(start, end));
+    if (st.chunks !== undefined && end > start) st.chunks.push(Buffer.from(buf.subarray(start, end)));
     if (flags & F.FLAG_END_STREAM) this.finish(st);
   }
 
@@ -424,7 +432,7 @@ export class H2Session {
     if (flags & F.FLAG_END_HEADERS) return this.onHeaderBlock(sid, flags, buf, start, end);
     this.contStream = sid;
     this.contFlags = flags;
-    this.contParts = [buf.subarray(start, end)];
+    this.contParts = [Buffer.from(buf.subarray(start, end))];
     this.contLen = end - start;
   }
 
@@ -432,7 +440,7 @@ export class H2Session {
     if (this.contStream === 0 || sid !== this.contStream) throw protocol('CONTINUATION without a header block');
     this.contLen += end - start;
     if (this.contLen > MAX_HEADER_BLOCK) throw new H2Error('ERR_H2_HEADER_LIST', `header block over ${MAX_HEADER_BLOCK} octets`);
-    this.contParts.push(buf.subarray(start, end));
+    this.contParts.push(Buffer.from(buf.subarray(start, end)));
     if (!(flags & F.FLAG_END_HEADERS)) return;
     const block = Buffer.concat(this.contParts);
     this.contStream = 0;

@@ -35,6 +35,8 @@ export interface SessionOptions {
   /** Default :authority and :scheme for requests that do not carry their own. */
   authority: string;
   scheme: 'https' | 'http';
+  /** The socket was made with an `onread` buffer whose callback calls `H2Session.receive`. */
+  externalRead?: boolean;
 }
 
 /** A response body beyond this stalls (and times out): the per-stream window is never replenished. */
