@@ -180,3 +180,66 @@ test.serial('idle connections are PINGed: a peer that answers keeps its connecti
     mute.close();
   }
 });
+
+test.serial('answers in pieces: partial frames and multi-frame error bodies survive the reuse of the read buffer', async (t) => {
+  // A raw h2c peer: SETTINGS, then for each request stream a 400 (HPACK static index 12) whose
+  // HEADERS frame goes one octet per write and whose JSON body comes in two DATA frames, each
+  // in one write: a complete frame sits in the read buffer and the next read overwrites it.
+  const sockets = new Set<Socket>();
+  const peer = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.setNoDelay(true);
+    s.write(encodeFrame(SETTINGS, 0, 0));
+    let buf = Buffer.alloc(0);
+    let prefaceSeen = false;
+    // One writer per connection: the pieces go out in order, 5 ms apart.
+    const pieces: Buffer[] = [];
+    let writing = false;
+    const next = () => {
+      const p = pieces.shift();
+      if (p === undefined || s.destroyed) {
+        writing = false;
+        return;
+      }
+      s.write(p);
+      setTimeout(next, 5);
+    };
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (!prefaceSeen) {
+        if (buf.length < 24) return;
+        buf = buf.subarray(24);
+        prefaceSeen = true;
+      }
+      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+        const len = buf.readUIntBE(0, 3);
+        const [type, flags, sid] = [buf[3]!, buf[4]!, buf.readUInt32BE(5)];
+        buf = buf.subarray(9 + len);
+        if ((type === 0x1 || type === 0x0) && flags & 0x1) {
+          const body = Buffer.from(JSON.stringify({ reason: `BadDeviceToken-${sid}`, pad: 'p'.repeat(100) }));
+          const h = encodeFrame(0x1, 0x4, sid, Buffer.from([0x8c]));
+          for (let i = 0; i < h.length; i++) pieces.push(h.subarray(i, i + 1));
+          pieces.push(encodeFrame(0x0, 0x0, sid, body.subarray(0, 60)), encodeFrame(0x0, 0x1, sid, body.subarray(60)));
+          if (!writing) {
+            writing = true;
+            next();
+          }
+        }
+      }
+    });
+  });
+  await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+  const pool = new H2Pool({ origin: `http://127.0.0.1:${(peer.address() as { port: number }).port}`, connections: 1, log });
+  try {
+    const [a, b] = await Promise.all([pool.request(headers, '{}', 5000), pool.request(headers, '{}', 5000)]);
+    t.is(a.status, 400);
+    t.is(b.status, 400);
+    t.is(JSON.parse(a.body.toString()).reason, 'BadDeviceToken-1', 'the first body is intact after the second was read');
+    t.is(JSON.parse(b.body.toString()).reason, 'BadDeviceToken-3');
+  } finally {
+    await pool.close();
+    for (const s of sockets) s.destroy();
+    peer.close();
+  }
+});
