@@ -151,10 +151,10 @@ function mutate(corpus: Buffer[]): Buffer {
 }
 
 /** Everything the message model exposes, as one JSON string (errors as their code). */
-function snapshot(lib: Lib, bytes: Buffer): string {
+function snapshot(lib: Lib, bytes: Buffer, opts: NEW.ParseOptions | undefined): string {
   let m: NEW.SipMessage;
   try {
-    m = lib.parseMessage(bytes);
+    m = lib.parseMessage(bytes, opts);
   } catch (e) {
     const err = e as { code?: string; header?: string; constructor: { name: string } };
     return `ERR ${err.constructor.name} ${err.code} ${err.header ?? ''}`;
@@ -189,14 +189,26 @@ function snapshot(lib: Lib, bytes: Buffer): string {
   return JSON.stringify(out);
 }
 
+const OPTIONS: NEW.ParseOptions[] = [
+  { limits: { maxHeaders: 5 } },
+  { limits: { maxHeaders: 12, maxHeaderBytes: 60 } },
+  { limits: { maxHeaderBytes: 40.5 } },
+  { limits: { maxHeaders: Infinity, maxHeaderBytes: Infinity, maxMessageBytes: Infinity, maxBodyBytes: Infinity } },
+  { limits: { maxBodyBytes: 10 } },
+  { limits: { maxMessageBytes: 500 } },
+  { framing: 'stream' },
+];
+
 const corpus = loadCorpus();
 let diffs = 0;
 let parsed = 0;
 const t0 = Date.now();
 for (let n = 0; n < ITERATIONS; n++) {
   const input = n < corpus.length ? corpus[n]! : mutate(corpus);
-  const a = snapshot(OLD, input);
-  const b = snapshot(NEW, input);
+  // one input in eight with other limits (and stream framing): the limit checks' edges
+  const opts = n % 8 === 7 ? pick(OPTIONS) : undefined;
+  const a = snapshot(OLD, input, opts);
+  const b = snapshot(NEW, input, opts);
   if (!b.startsWith('ERR')) parsed++;
   if (a !== b) {
     diffs++;
