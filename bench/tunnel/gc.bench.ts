@@ -60,7 +60,7 @@ function pct(sorted: number[], p: number): number {
 }
 
 /** sipp → sipis-child (GC traced) → sipp at `rate` calls/s; the GC events of the last `measureS`. */
-export async function traceWindow(rate: number, warmS: number, measureS: number, childArgs: string[] = []): Promise<GcWindow | undefined> {
+export async function traceWindow(rate: number, warmS: number, measureS: number, childArgs: string[] = [], holdMs = 0): Promise<GcWindow | undefined> {
   const phonePort = await freeSipPort();
   const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: warmS + measureS + 60 });
   const nodeArgs = (process.env.SIPIS_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
@@ -75,10 +75,11 @@ export async function traceWindow(rate: number, warmS: number, measureS: number,
       service: 'acc-1',
       calls: Math.round(rate * (warmS + measureS + 1)),
       rate,
-      limit: 200,
+      // the calls in progress at once: a held call (holdMs between ACK and BYE) counts too
+      limit: 200 + Math.ceil((rate * holdMs) / 1000),
       timeoutS: warmS + measureS + 60,
-      recvTimeoutMs: 10_000,
-      extraArgs: ['-d', '0'],
+      recvTimeoutMs: 10_000 + holdMs,
+      extraArgs: ['-d', String(holdMs)],
     });
     await new Promise((r) => setTimeout(r, warmS * 1000));
     child.child.kill('SIGUSR2');

@@ -82,7 +82,9 @@ export abstract class ClientTransaction {
 
   /** The request; its top Via carries this transaction's branch once `begin` ran (re-parsed from the sent bytes after `linger`). */
   get request(): SipMessage {
-    return (this.req ??= reparse(this.data));
+    if (this.req) return this.req;
+    if (this.data.length === 0) throw new TransactionError('ERR_TX_STATE', 'the transaction has terminated (or not begun): its request is released');
+    return (this.req = reparse(this.data));
   }
 
   /**
@@ -186,5 +188,9 @@ export abstract class ClientTransaction {
     if (this.data.length > 0) this.req = undefined;
     this.ctx.terminated(this);
     this.user.onTerminated?.(this);
+    // the bytes are a view into a slab shared with other transactions (server.ts terminate)
+    this.data = EMPTY;
+    this.req = undefined;
+    this.user = GONE;
   }
 }

@@ -56,7 +56,9 @@ export abstract class ServerTransaction {
 
   /** The request that created the transaction (re-parsed from its bytes after `linger`). */
   get request(): SipMessage {
-    return (this.req ??= reparse(this.reqBytes!));
+    if (this.req) return this.req;
+    if (!this.reqBytes) throw new TransactionError('ERR_TX_STATE', 'the transaction has terminated: its request is released');
+    return (this.req = reparse(this.reqBytes));
   }
 
   /** The To tag this transaction puts in its responses (§8.2.6.2): the request's, or a new one. */
@@ -141,6 +143,10 @@ export abstract class ServerTransaction {
     const cb = this.onTerminated;
     this.onError = this.onTerminated = undefined;
     cb?.(this);
+    // Kept bytes are views into slabs shared with other transactions (linger.ts): a call that
+    // outlives its transactions (it holds the INVITE's for its whole length) must not pin them.
+    this.reqBytes = undefined;
+    this.req = undefined;
   }
 
   protected stateError(what: string): TransactionError {
