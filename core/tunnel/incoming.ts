@@ -247,6 +247,10 @@ export class IncomingCalls implements CallHooks {
     this.db(st, (s) => s.finishPendingCall(call.id, 'answered'));
     // the early dialogs that lost are no longer needed
     for (const d of st.dialogs) if (d !== call.pair!.a.dialog && d !== call.pair!.b.dialog) forgetDialog(this.ctx, d);
+    // nor what waiting for a device kept (call.ts: an established call keeps little)
+    st.dialogs.length = 0;
+    st.legs.clear();
+    st.pushedTo.clear();
   }
 
   ended(call: BridgedCall): void {
@@ -255,7 +259,9 @@ export class IncomingCalls implements CallHooks {
     this.stopWaiting(st);
     this.states.delete(call.id);
     this.byTx.delete(call.inbound);
-    if (!call.pair) for (const d of st.dialogs) forgetDialog(this.ctx, d);
+    // unpaired dialogs: all of them when the call was never answered, else those of a fork that
+    // answered late (ACKed and ended with BYE, call.ts ackAndBye)
+    for (const d of st.dialogs) forgetDialog(this.ctx, d);
     st.held.st = undefined;
     st.legs.clear();
     st.dialogs.length = 0;
