@@ -24,8 +24,13 @@ export class ExpiryQueue<T> {
 
   constructor(
     private readonly wheel: TimerWheel,
-    /** called once per item when it comes due; a throw is reported and the other items still run. */
+    /** called once per item when it comes due; a throw goes to `onError` and the other items still run. */
     private readonly expire: (item: T) => void,
+    /** default: thrown again from a microtask, as the wheel does with a throwing timer. */
+    private readonly onError: (err: unknown) => void = (err) =>
+      queueMicrotask(() => {
+        throw err;
+      }),
   ) {}
 
   /** items waiting. */
@@ -52,9 +57,7 @@ export class ExpiryQueue<T> {
       try {
         this.expire(batch[i]!);
       } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
+        this.onError(err);
       }
     }
     batch.length = 0;

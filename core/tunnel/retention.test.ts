@@ -55,3 +55,41 @@ test('a finished call leaves no message, dialog or leg reachable while its trans
     'the provider INVITE, our INVITE to the phone and the call behind its TU are garbage',
   );
 });
+
+test('an established call keeps its dialogs but not the INVITEs that set it up; it still relays and ends', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const refs: Array<WeakRef<object>> = [];
+  h.layer.onRequest((tx, req) => {
+    if (req.method === 'REGISTER') return h.registrar.handleRegister(tx, req, tx.remote);
+    if (req.method === 'INVITE' && !req.to.tag) refs.push(new WeakRef<SipMessage>(req));
+    h.tunnel.handleRequest(tx, req, tx.remote);
+  });
+  const phone = h.phones[0]!;
+  t.is((await phone.register(h.sipis, 'alice', { instance: 'i1' })).status, 200);
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP('192.0.2.10') });
+  const pi = await phone.request('INVITE');
+  for (const c of h.layer.clients.values()) if (c.isInvite) refs.push(new WeakRef(c.request));
+  phone.answer(pi, 200, { body: SDP('192.0.2.20') });
+  await inv.response(200);
+  await inv.ack();
+  await phone.acks.next();
+  t.is(h.tunnel.size.incoming, 1, 'the call is up');
+  t.is(h.tunnel.size.dialogs, 2);
+  await collect();
+  t.deepEqual(
+    refs.map((r) => r.deref() === undefined),
+    [true, true],
+    'the provider INVITE and our INVITE to the phone are garbage while the call lasts',
+  );
+  // and the call still works both ways: a re-INVITE from the phone, then the provider's BYE
+  const reinvite = phone.inDialog(phone.dialogOf(pi.req)!, 'INVITE', { body: SDP('192.0.2.21') });
+  const pr = await h.provider.request('INVITE');
+  h.provider.answer(pr, 200, { body: SDP('192.0.2.11') });
+  t.is((await reinvite).status, 200);
+  await h.provider.acks.next();
+  const bye = h.provider.inDialog(inv.dialog!, 'BYE');
+  phone.answer(await phone.request('BYE'), 200);
+  t.is((await bye).status, 200);
+  t.deepEqual(h.tunnel.size, { incoming: 0, outgoing: 0, dialogs: 0 });
+});
