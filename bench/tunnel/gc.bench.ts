@@ -8,7 +8,13 @@
  *
  * Full: 35 s of warm-up (Timers J/L/M, 32 s, reach their steady state: every scavenge then sees
  * as many lingering transactions as it ever will), then a 10 s window between two marks the child
- * prints on SIGUSR2 with its call count. Quick: 2 s + 2 s, no steady state (CI: it still runs).
+ * prints on SIGUSR2 with its call count; once with calls hung up at once, once with calls held
+ * 5 s. Quick: 2 s + 2 s, no steady state (CI: it still runs).
+ *
+ * The child's other probes (bench/tunnel/sipis-child.ts): --heap-sample FILE writes V8's sampling
+ * heap profile over the window (objects promoted then freed by a full GC, or with
+ * --heap-sample-live what still lives); SIPIS_GC_TRACE_OUT keeps the raw trace; see
+ * bench/tunnel/heap-report.ts to read profiles and snapshots.
  *
  * `SIPIS_BENCH_NODE_ARGS` adds node flags to the child (e.g. --max-semi-space-size=N).
  */
@@ -97,7 +103,7 @@ export async function traceWindow(rate: number, warmS: number, measureS: number,
   }
 }
 
-export function gcRow(rate: number, w: GcWindow): BenchRow {
+export function gcRow(rate: number, w: GcWindow, holdMs = 0): BenchRow {
   const sc = w.events.filter((e) => e.kind === 's');
   const major = w.events.filter((e) => e.kind !== 's');
   const pauses = sc.map((e) => e.pauseMs).sort((a, b) => a - b);
@@ -106,7 +112,7 @@ export function gcRow(rate: number, w: GcWindow): BenchRow {
   const promoted = sum(sc.map((e) => e.promoted));
   return {
     suite: 'tunnel-gc',
-    name: `young-gen GC per call, ${rate} calls/s (V8 trace of the sipis child)`,
+    name: `young-gen GC per call, ${rate} calls/s${holdMs ? `, calls held ${holdMs / 1000} s` : ''} (V8 trace of the sipis child)`,
     medianNs: pct(pauses, 50) * 1e6,
     opsPerSec: 0,
     samples: sc.length,
@@ -131,12 +137,15 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
     return [];
   }
   const rate = 500;
-  const w = await traceWindow(rate, opts.quick ? 2 : 35, opts.quick ? 2 : 10);
-  if (!w) {
-    process.stderr.write('tunnel-gc: the child printed no window marks\n');
-    return [];
+  const rows: BenchRow[] = [];
+  // full: also calls held 5 s (2,500 established at once): what an established call keeps is
+  // promoted with it, which calls hung up at once do not show
+  for (const holdMs of opts.quick ? [0] : [0, 5000]) {
+    const w = await traceWindow(rate, opts.quick ? 2 : 35, opts.quick ? 2 : 10, [], holdMs);
+    if (!w) process.stderr.write('tunnel-gc: the child printed no window marks\n');
+    else rows.push(gcRow(rate, w, holdMs));
   }
-  return [gcRow(rate, w)];
+  return rows;
 }
 
 const suite: BenchSuite = { name: 'tunnel-gc', run };

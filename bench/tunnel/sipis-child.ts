@@ -11,7 +11,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { constants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { TransactionLayer } from '../../core/transaction/index.js';
@@ -57,23 +57,6 @@ const tunnel = createTunnel({
   accounts: new StaticAccounts([{ id: '1', aor: 'sip:alice@provider.test', authUser: 'alice', password: 'x', registrar: 'sip:127.0.0.1:9', enabled: true }]),
 });
 attachTunnel(layer, tunnel, (tx) => void tx.reply(403));
-// --lifetimes: how long each provider INVITE (held by its call, so: the call) stays in memory,
-// from arrival to the GC that freed it, bucketed by the number of scavenges it outlived: a call
-// lives milliseconds, so anything that outlives two scavenges was promoted by something else
-// holding it (printed at SIGTERM as `lifetimes`)
-const lifetimes = { freed: 0, byScavenges: [0, 0, 0, 0] };
-let scavenges = 0;
-if (process.argv.includes('--lifetimes')) {
-  const reg = new FinalizationRegistry<number>((born) => {
-    lifetimes.freed++;
-    lifetimes.byScavenges[Math.min(3, scavenges - born)]!++;
-  });
-  const handle = tunnel.handleRequest.bind(tunnel);
-  tunnel.handleRequest = (tx, req, source) => {
-    if (req.method === 'INVITE' && !req.to.tag) reg.register(req, scavenges);
-    handle(tx, req, source);
-  };
-}
 
 // --legs: for every received message stamped `X-Bench-T` (the sender's clock, ms since the
 // epoch, from performance.timeOrigin: comparable across processes on one host), how long it
@@ -102,7 +85,6 @@ lag.enable();
 const gc = { count: 0, totalMs: 0, maxMs: 0 };
 const gcObs = new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
-    if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges++;
     gc.count++;
     gc.totalMs += e.duration;
     if (e.duration > gc.maxMs) gc.maxMs = e.duration;
@@ -152,7 +134,7 @@ process.on('SIGTERM', () => {
   const legInMs = legIn.length ? { count: legIn.length, p50: pct(50, legIn), p99: pct(99, legIn), max: pct(100, legIn) } : undefined;
   const over = (ns: number): number => Math.max(0, Math.round(ns / 1e3 - LAG_RES_MS * 1e3));
   const loopLagUs = { p50: over(lag.percentile(50)), p99: over(lag.percentile(99)), max: over(lag.max) };
-  console.log(JSON.stringify({ tunnel: tunnel.counters, lifetimes, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, heldMs, legInMs, gc, heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1e5) / 10, cpuS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e4) / 100 }));
+  console.log(JSON.stringify({ tunnel: tunnel.counters, loopLagUs, size: tunnel.size, layer: layer.counters, transport: transport.counters, heldMs, legInMs, gc, heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1e5) / 10, cpuS: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e4) / 100 }));
   gcObs.disconnect();
   tunnel.close();
   layer.close();
