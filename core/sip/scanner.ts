@@ -68,7 +68,8 @@ function nameAt(buf: Uint8Array, s: number, e: number): string {
 }
 
 /** RFC 3261 §7.1: Request-Line = Method SP Request-URI SP SIP-Version CRLF */
-function scanRequestLine(buf: Uint8Array, p: number, end: number, ix: MessageIndex): void {
+function scanRequestLine(p: number, end: number, ix: MessageIndex): void {
+  const buf = BYTES;
   let i = p;
   while (i < end && TOKEN[buf[i]!] === 1) i++;
   if (i === p || i >= end || buf[i] !== 0x20) fail('BAD_START_LINE', 'invalid request line: method');
@@ -178,7 +179,7 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
   } else if (slEnd - p > 4 && (buf[p]! | 0x20) === 0x73 && (buf[p + 1]! | 0x20) === 0x69 && (buf[p + 2]! | 0x20) === 0x70 && buf[p + 3] === 0x2f) {
     ix.isRequest = false;
     scanStatusLine(buf, p, slEnd, ix);
-  } else scanRequestLine(buf, p, slEnd, ix);
+  } else scanRequestLine(p, slEnd, ix);
   p = e + 1;
   beginFields(src);
   if (ix.isRequest) checkRequestUri(raw, ix.uriStart, ix.uriEnd);
