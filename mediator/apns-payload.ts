@@ -70,8 +70,8 @@ function isVisibleAscii(s: string): boolean {
   return true;
 }
 
-/** The buffer every APNs payload is written in (one push at a time, synchronously). */
-const out = new JsonWriter();
+/** The slabs every APNs payload is written in (one push at a time, synchronously). */
+const out = new JsonWriter(true);
 
 /**
  * `{"aps": <aps or {}>, "sipis": {"verb", "selector", "requestId", …payload}}` as UTF-8, written

@@ -79,3 +79,13 @@ test('JsonWriter.view: the bytes written, without a copy; one view per length, f
   t.is(Buffer.from(w.begin().str(big).view()).toString(), JSON.stringify(big));
   t.is(Buffer.from(w.begin().raw('{"a":').str('x"y').raw('}').view()).toString(), JSON.stringify({ a: 'x"y' }), 'after the buffer grew');
 });
+
+test('JsonWriter with slabs: each document a slice that stays intact while later ones fill and replace the slab', (t) => {
+  const w = new JsonWriter(true);
+  const docs: Array<[Buffer, string]> = [];
+  for (let i = 0; i < 2000; i++) {
+    const s = i % 500 === 7 ? 'big'.repeat(30_000) : `value ${i} ${'é'.repeat(i % 5)}`;
+    docs.push([w.begin().raw('{"i":').raw(String(i)).raw(',"s":').str(s).raw('}').end(), JSON.stringify({ i, s })]);
+  }
+  for (const [b, want] of docs) t.is(b.toString('utf8'), want);
+});

@@ -21,15 +21,30 @@ export function jsonString(s: string): string {
  * Plain ASCII is copied byte by byte; anything that needs escaping or is not ASCII goes
  * through JSON.stringify and Buffer#write, so the bytes are those of JSON.stringify.
  * Single-threaded use: `begin()`, the writes, then `end()` before anything else writes.
+ *
+ * With `slab`, documents are laid one after the other in 64 KiB slabs and `end()` returns a
+ * slice, not a copy (a slab lives as long as a slice of it does): the APNs payloads, kept
+ * while their push is in flight.
  */
 export class JsonWriter {
-  private buf = Buffer.allocUnsafe(4096);
+  private buf: Buffer;
+  /** Where the current document starts in `buf` (0 unless `slab`). */
+  private start = 0;
   private pos = 0;
 
+  constructor(private readonly slab = false) {
+    this.buf = slab ? Buffer.allocUnsafeSlow(SLAB) : Buffer.allocUnsafe(4096);
+  }
+
   begin(): this {
+    if (this.slab) {
+      if (this.buf.length - this.pos < SLAB / 16) this.replace(Buffer.allocUnsafeSlow(SLAB));
+      this.start = this.pos;
+      return this;
+    }
     this.pos = 0;
     // A huge document (refused later for its size) does not keep a huge buffer alive.
-    if (this.buf.length > 65_536) this.buf = Buffer.allocUnsafe(4096);
+    if (this.buf.length > 65_536) this.replace(Buffer.allocUnsafe(4096));
     return this;
   }
 
@@ -77,7 +92,7 @@ export class JsonWriter {
    */
   view(): Uint8Array {
     let v = this.views.get(this.pos);
-    if (v === undefined || v.buffer !== this.buf.buffer || v.byteOffset !== this.buf.byteOffset) {
+    if (v === undefined) {
       v = this.buf.subarray(0, this.pos);
       if (this.views.size >= 64) this.views.clear();
       this.views.set(this.pos, v);
@@ -86,8 +101,13 @@ export class JsonWriter {
   }
   private readonly views = new Map<number, Uint8Array>();
 
-  /** A copy of what was written since `begin()`. */
+  /** What was written since `begin()`: a slice of the slab with `slab`, else a copy. */
   end(): Buffer {
+    if (this.slab) {
+      const out = this.buf.subarray(this.start, this.pos);
+      this.start = this.pos;
+      return out;
+    }
     const n = this.pos;
     const out = Buffer.allocUnsafe(n);
     const b = this.buf;
@@ -97,10 +117,23 @@ export class JsonWriter {
     return out;
   }
 
+  /** A new buffer: the views of the old one go with it. */
+  private replace(b: Buffer): void {
+    this.buf = b;
+    this.start = this.pos = 0;
+    this.views.clear();
+  }
+
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.pos + n));
-    this.buf.copy(bigger, 0, 0, this.pos);
-    this.buf = bigger;
+    // The document so far moves to the start of a larger buffer (a new slab).
+    const len = this.pos - this.start;
+    const size = this.slab ? Math.max(SLAB, len + n) : Math.max(2 * this.buf.length, len + n);
+    const bigger = this.slab ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
+    this.buf.copy(bigger, 0, this.start, this.pos);
+    this.replace(bigger);
+    this.pos = len;
   }
 }
+
+const SLAB = 64 * 1024;
