@@ -142,13 +142,24 @@ export class ApnsAdapter implements PushAdapter {
     const a = this.answered(res);
     const done = finalResult(a);
     if (done) return f.sink.settle(done);
-    void this.retryFrom(f.headers, f.body, f.deadline, { attempt: a }).then((r) => f.sink.settle(r));
+    this.settleFrom(this.retryFrom(f.headers, f.body, f.deadline, { attempt: a }), f.sink);
   }
 
   /** The first attempt failed in transport (through FirstAttempt). */
   firstFailed(f: FirstAttempt, error: Error): void {
     this.failed(error);
-    void this.retryFrom(f.headers, f.body, f.deadline, { error }).then((r) => f.sink.settle(r));
+    this.settleFrom(this.retryFrom(f.headers, f.body, f.deadline, { error }), f.sink);
+  }
+
+  /** The retry loop's result to `sink`; should the loop ever throw, the push still gets an answer. */
+  private settleFrom(p: Promise<PushResult>, sink: PushSink): void {
+    p.then(
+      (r) => sink.settle(r),
+      (err: unknown) => {
+        this.log.error({ err }, 'APNs retry loop failed');
+        sink.settle({ outcome: 'retry-later', reason: 'internal error', retryAfterMs: 5000 });
+      },
+    );
   }
 
   /** Sends one attempt (with a fresh provider token when token auth is used). */
