@@ -206,8 +206,8 @@ export class UriView implements SipUri {
 /**
  * One table lookup per byte in the hot loops: for the user part 0 = an ordinary char, else
  * '@', ':' or a char not allowed unescaped; for parameter names and values 1 = where the run
- * stops (';', '=', '?', or a char not allowed unescaped). The `_AT` variants also stop at '@':
- * the speculative pass (no userinfo) uses them to notice that its guess was wrong.
+ * stops (';', '=', '?', or a char not allowed unescaped). PSTOP holds both as bits, and a bit
+ * for '@', where the speculative pass (no userinfo) also stops to notice its guess was wrong.
  */
 const UI_AT = 1;
 const UI_COLON = 2;
@@ -215,16 +215,18 @@ const UI_BAD = 3;
 const USERINFO = new Uint8Array(256);
 const PNAME_STOP = new Uint8Array(256);
 const PVALUE_STOP = new Uint8Array(256);
-const PNAME_STOP_AT = new Uint8Array(256);
-const PVALUE_STOP_AT = new Uint8Array(256);
 for (let c = 0; c < 256; c++) {
   const ok = URI_CHAR[c] === 1;
   USERINFO[c] = !ok ? UI_BAD : c === 0x40 ? UI_AT : c === 0x3a ? UI_COLON : 0;
   PNAME_STOP[c] = !ok || c === 0x3b || c === 0x3d || c === 0x3f ? 1 : 0;
   PVALUE_STOP[c] = !ok || c === 0x3b || c === 0x3f ? 1 : 0;
-  PNAME_STOP_AT[c] = PNAME_STOP[c]! | (c === 0x40 ? 1 : 0);
-  PVALUE_STOP_AT[c] = PVALUE_STOP[c]! | (c === 0x40 ? 1 : 0);
 }
+/** PNAME_STOP, PVALUE_STOP and '@' as bits of one table (validateSipParts). */
+const PS_NAME = 1;
+const PS_VALUE = 2;
+const PS_AT = 4;
+const PSTOP = new Uint8Array(256);
+for (let c = 0; c < 256; c++) PSTOP[c] = (PNAME_STOP[c]! * PS_NAME) | (PVALUE_STOP[c]! * PS_VALUE) | (c === 0x40 ? PS_AT : 0);
 
 /** Offsets found by the last validateUri (see the U_* slots). */
 const U = new Int32Array(14);
@@ -360,19 +362,21 @@ function validateSipParts(e: number, bracketed: boolean, rest: number, at: numbe
     port = n;
   }
   // uri-parameters = *( ";" pname [ "=" pvalue ] ), then [ "?" headers ]
-  const nameStop = spec ? PNAME_STOP_AT : PNAME_STOP;
-  const valueStop = spec ? PVALUE_STOP_AT : PVALUE_STOP;
+  // one constant table with a bit per question (a table chosen at run time would be checked
+  // on every byte): the speculative pass also stops at '@'
+  const nameStop = spec ? PS_NAME | PS_AT : PS_NAME;
+  const valueStop = spec ? PS_VALUE | PS_AT : PS_VALUE;
   const paramsS = h;
   while (h < e) {
     const c = b[h]!;
     if (c !== 0x3b) break;
     h++;
     const ns = h;
-    while (h < e && nameStop[b[h]!] === 0) h++;
+    while (h < e && (PSTOP[b[h]!]! & nameStop) === 0) h++;
     if (h === ns) return spec ? RETRY : -1; // ";;" or ";=x"
     if (h < e && b[h] === 0x3d) {
       h++;
-      while (h < e && valueStop[b[h]!] === 0) h++;
+      while (h < e && (PSTOP[b[h]!]! & valueStop) === 0) h++;
     }
   }
   const paramsE = h;
