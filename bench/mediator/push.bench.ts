@@ -140,7 +140,7 @@ function loadGenerator(info: EnvInfo): { proc: Proc; prepare(cmd: LoadCommand): 
 }
 
 async function run(opts: BenchOptions): Promise<BenchRow[]> {
-  const total = opts.quick ? 1000 : 30_000;
+  const total = opts.quick ? 1000 : 50_000;
   const window = 256;
   const procs: Proc[] = [];
   const mock = startProc(process.execPath, [join(root, 'fixtures', 'push', 'serve.js'), '--no-record', '--lean']);
