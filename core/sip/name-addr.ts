@@ -288,7 +288,7 @@ function scanNameAddrCommon(raw: Uint8Array, i: number, end: number, contact: bo
     }
   }
   if (line) {
-    if (i >= end || (b[i] !== 0x0d && b[i] !== 0x0a)) return false;
+    if (i >= end || (b[i] !== 0x0d && b[i] !== 0x0a && b[i] !== 0x2c)) return false;
   } else if (i < end && b[i] !== 0x2c) return false;
   STOP[0] = i;
   setNameAddr(first, i, uriS, uriE, dnS, dnE, dnQuoted, tagS, tagE, i > ps ? ps : -1, i);
@@ -382,9 +382,9 @@ export function scanNameAddrAt(b: Uint8Array, start: number, end: number, list: 
 
 /**
  * A name-addr (a Contact's with `contact`) at b[start..) whose line end is not known yet: one
- * element of the common shape running up to the CR or LF of its line, offsets left in N and
- * STOP[0] at the line end. false when the value is anything else, valid or not: the caller then
- * frames the line and validates it in full.
+ * element of the common shape running up to the CR or LF of its line or to the ',' before the
+ * next element, offsets left in N and STOP[0] there. false when the value is anything else,
+ * valid or not: the caller then frames the line and validates it in full.
  */
 export function scanNameAddrLine(b: Uint8Array, start: number, limit: number, contact: boolean): boolean {
   return scanNameAddrCommon(b, start, limit, contact, true);

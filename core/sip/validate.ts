@@ -257,13 +257,23 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
     case H.CONTACT:
     case H.ROUTE:
     case H.RECORD_ROUTE: {
-      if (!scanNameAddrLine(raw, s, limit, id === H.CONTACT)) return -1;
-      lf = lineEnd(b, STOP[0]!, limit);
-      if (lf < 0 || elements >= MAX_LIST_ELEMENTS) return -1;
-      elements++;
-      if (id === H.CONTACT) contacts++;
-      else if (id === H.ROUTE) routes++;
-      else recordRoutes++;
+      // one element, or several separated by ',' and SP/HTAB (a Record-Route of two proxies)
+      let n = 0;
+      let k = s;
+      for (;;) {
+        if (!scanNameAddrLine(raw, k, limit, id === H.CONTACT)) return -1;
+        n++;
+        k = STOP[0]!;
+        if (b[k] !== 0x2c) break;
+        k++;
+        while (k < limit && (b[k] === 0x20 || b[k] === 0x09)) k++;
+      }
+      lf = lineEnd(b, k, limit);
+      if (lf < 0 || elements + n > MAX_LIST_ELEMENTS) return -1;
+      elements += n;
+      if (id === H.CONTACT) contacts += n;
+      else if (id === H.ROUTE) routes += n;
+      else recordRoutes += n;
       return lf;
     }
     case H.CALL_ID: {
