@@ -189,9 +189,9 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
   // the limits as small integers the loop compares without floating point (Infinity, the
   // unlimited case, and any value no count or length reaches become 2**30 - 1)
   const mh = limits.maxHeaders;
-  const maxHeaders = Number.isInteger(mh) && mh >= 0 && mh < 0x3fffffff ? mh : 0x3fffffff;
+  const maxHeaders = Number.isInteger(mh) && mh >= 0 && mh < 0x3fffffff ? mh | 0 : 0x3fffffff;
   const mhb = limits.maxHeaderBytes;
-  const maxHeaderBytes = mhb <= 0 ? 0 : mhb < 0x3fffffff ? Math.ceil(mhb) : 0x3fffffff;
+  const maxHeaderBytes = mhb <= 0 ? 0 : mhb < 0x3fffffff ? Math.ceil(mhb) | 0 : 0x3fffffff;
   let n = 0;
   let cl = -1;
   for (;;) {
