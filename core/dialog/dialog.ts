@@ -72,9 +72,11 @@ export class Dialog {
     this.inviteSeq = init.inviteSeq;
   }
 
+  /** (Call-ID, local tag, remote tag) as one string, made once: every lookup of the dialog uses it. */
   get key(): string {
-    return dialogKey(this.callId, this.localTag, this.remoteTag);
+    return (this.keyCache ??= dialogKey(this.callId, this.localTag, this.remoteTag));
   }
+  private keyCache: string | undefined;
 
   /**
    * §12.1.2: the UAC side, from the request we sent and a 1xx (early) or 2xx (confirmed) response

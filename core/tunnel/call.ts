@@ -94,7 +94,6 @@ export class Leg {
   /** The leg is over and its call too: let go of its messages and dialogs (BridgedCall.dispose). */
   release(): void {
     this.sent = this.finalResponse = this.dialog = this.side = this.tx = undefined;
-    this.dialogs.clear();
   }
 }
 
@@ -120,8 +119,8 @@ export class BridgedCall {
   inboundSide: Side | undefined;
   finished = false;
   /** inbound RSeq → the leg, its RSeq and the early dialog it belongs to. */
-  private readonly rseqIn = new Map<number, { leg: Leg; rseq: string; dialog: Dialog }>();
-  private readonly rseqOut = new Map<string, number>();
+  private rseqIn: Map<number, { leg: Leg; rseq: string; dialog: Dialog }> | undefined;
+  private rseqOut: Map<string, number> | undefined;
   private nextRseq = 1 + Math.floor(Math.random() * 1_000_000);
   /** the leg of the last provisional with a To tag (where early UPDATE/INFO go). */
   private lastEarly: Leg | undefined;
@@ -236,8 +235,13 @@ export class BridgedCall {
     this.received = undefined;
     for (const l of this.legs) if (!l.alive) l.release();
     this.pair = this.inboundDialog = this.inboundSide = this.winner = this.lastEarly = undefined;
-    this.rseqIn.clear();
-    this.rseqOut.clear();
+    this.rseqIn = this.rseqOut = undefined;
+    // the legs that are over are let go too (no Map.clear(): it allocates a new table)
+    if (this.legs.some((l) => !l.alive)) {
+      const alive = this.legs.filter((l) => l.alive);
+      this.legs.length = 0;
+      for (const l of alive) this.legs.push(l);
+    }
   }
 
   /**
@@ -325,11 +329,12 @@ export class BridgedCall {
     if (rseq && d && res.require.includes('100rel')) {
       // RFC 3262 §7.1: RSeq is per response sender; ours on the inbound side maps each leg's.
       const key = `${leg.index}:${d.remoteTag}:${rseq}`;
-      let mine = this.rseqOut.get(key);
+      const rseqOut = (this.rseqOut ??= new Map());
+      let mine = rseqOut.get(key);
       if (mine === undefined) {
         mine = this.nextRseq++;
-        this.rseqOut.set(key, mine);
-        this.rseqIn.set(mine, { leg, rseq, dialog: d });
+        rseqOut.set(key, mine);
+        (this.rseqIn ??= new Map()).set(mine, { leg, rseq, dialog: d });
       }
       extra.push(['RSeq', String(mine)]);
     }
@@ -392,16 +397,17 @@ export class BridgedCall {
     // keeps its dialogs and little else (its messages would otherwise be promoted with it and
     // live in the old generation for as long: ~7.5 KB a call, bench/tunnel/gc.bench.ts with
     // calls held 5 s). The INVITE we received: its transaction keeps the bytes for a 2xx we
-    // relay again. Ours to the device: Leg.invite re-parses it if a fork answers late.
+    // relay again. Ours to the devices: Leg.invite re-parses them if a fork or a cancelled leg
+    // answers late.
     this.received = undefined;
-    leg.dropInvite();
+    for (const l of this.legs) l.dropInvite();
   }
 
   /** The early-dialog peer of an in-dialog request on the inbound side (UPDATE, INFO, PRACK). */
   earlyTarget(req: SipMessage): { side: Side; extra: Array<[string, string]> } | undefined {
     if (req.method === 'PRACK') {
       const m = /^\s*(\d+)\s+\d+\s+(\S+)/.exec(req.header('RAck') ?? '');
-      const entry = m ? this.rseqIn.get(Number(m[1])) : undefined;
+      const entry = m ? this.rseqIn?.get(Number(m[1])) : undefined;
       if (!entry || entry.dialog.state === 'terminated') return undefined;
       const side: Side = { dialog: entry.dialog, target: entry.leg.target, contact: entry.leg.contact };
       return { side, extra: [['RAck', `${entry.rseq} ${entry.leg.invite.cseq.seq} INVITE`]] };

@@ -247,10 +247,7 @@ export class IncomingCalls implements CallHooks {
     this.db(st, (s) => s.finishPendingCall(call.id, 'answered'));
     // the early dialogs that lost are no longer needed
     for (const d of st.dialogs) if (d !== call.pair!.a.dialog && d !== call.pair!.b.dialog) forgetDialog(this.ctx, d);
-    // nor what waiting for a device kept (call.ts: an established call keeps little)
     st.dialogs.length = 0;
-    st.legs.clear();
-    st.pushedTo.clear();
   }
 
   ended(call: BridgedCall): void {
@@ -263,7 +260,6 @@ export class IncomingCalls implements CallHooks {
     // answered late (ACKed and ended with BYE, call.ts ackAndBye)
     for (const d of st.dialogs) forgetDialog(this.ctx, d);
     st.held.st = undefined;
-    st.legs.clear();
     st.dialogs.length = 0;
   }
 
