@@ -29,6 +29,22 @@ function asBuffer(bytes: Buffer | Uint8Array): Buffer {
 }
 
 /**
+ * The latin1 text the scanner reads: the whole message when it is small (one decode, no
+ * search), else only up to the end of its header block (the first empty line after the start
+ * line), so that a large body (a MESSAGE we relay) is neither decoded nor kept twice.
+ */
+function headerText(buf: Buffer): string {
+  const len = buf.length;
+  if (len <= 65536) return latin1(buf, 0, len);
+  let p = 0;
+  while (p < len && (buf[p] === 0x0d || buf[p] === 0x0a)) p++;
+  const a = buf.indexOf('\n\r\n', p, 'latin1');
+  const b = buf.indexOf('\n\n', p, 'latin1');
+  const end = a < 0 ? b : b < 0 ? a : Math.min(a, b);
+  return latin1(buf, 0, end < 0 ? len : Math.min(len, end + 4));
+}
+
+/**
  * Parses one SIP message (RFC 3261 §7). Throws SipParseError with a stable `code`.
  * The returned message keeps `bytes` (not copied): do not reuse that memory while it lives.
  */
@@ -38,9 +54,9 @@ export function parseMessage(bytes: Buffer | Uint8Array, opts?: ParseOptions): S
   if (buf.length > limits.maxMessageBytes) {
     throw new SipParseError('TOO_LARGE', `message of ${buf.length} bytes exceeds ${limits.maxMessageBytes}`);
   }
-  // one latin1 decode of the whole datagram (what every text parser pays): the scanner searches
-  // it natively and every token read later is a slice of it (header-value.ts Src)
-  const src = new Src(buf, buf.length, latin1(buf, 0, buf.length));
+  // one latin1 decode of the datagram (what every text parser pays): the scanner searches it
+  // natively and every token read later is a slice of it (header-value.ts Src)
+  const src = new Src(buf, buf.length, headerText(buf));
   const ix = scanMessage(src, limits, opts?.framing === 'stream');
   src.end = ix.bodyStart;
   const m = new SipMessage(buf, ix, src);
@@ -50,7 +66,7 @@ export function parseMessage(bytes: Buffer | Uint8Array, opts?: ParseOptions): S
 
 /** @internal parse without the size limits (our own bytes). */
 export function parseOwn(buf: Buffer): SipMessage {
-  const src = new Src(buf, buf.length, latin1(buf, 0, buf.length));
+  const src = new Src(buf, buf.length, headerText(buf));
   const ix = scanMessage(src, UNLIMITED, false);
   src.end = ix.bodyStart;
   const m = new SipMessage(buf, ix, src);
