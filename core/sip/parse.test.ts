@@ -354,3 +354,63 @@ test('a Uint8Array input is viewed, not copied', (t) => {
   t.is(m.raw.buffer, u.buffer);
   t.is(m.callId, '3848276298220188511@atlanta.example.com');
 });
+
+// The scanner and the grammars read a module-level copy of the header block (scratch.ts):
+// views made later, after other messages were parsed, must still read their own message.
+test('views decoded on first use read their own message after other parses', (t) => {
+  const a = parseMessage(INVITE);
+  const other = crlf([
+    'REGISTER sip:zzzzzzzz.example.net SIP/2.0',
+    'Via: SIP/2.0/UDP 198.51.100.9;branch=z9hG4bKzzzzzz',
+    'From: <sip:qqqqqqqq@zzzzzzzz.example.net>;tag=qqq',
+    'To: <sip:qqqqqqqq@zzzzzzzz.example.net>',
+    'Call-ID: qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq',
+    'CSeq: 9 REGISTER',
+    'Contact: <sip:qqqqqqqq@198.51.100.9:5099;transport=tcp>;expires=7',
+    'Route: <sip:zzzz.example.net;lr>, <sip:yyyy.example.net;lr>',
+  ]);
+  for (let k = 0; k < 3; k++) parseMessage(other);
+  t.is(a.requestUri.host, 'biloxi.example.com');
+  t.is(a.requestUri.params.get('transport'), 'udp');
+  t.deepEqual(
+    a.contact.map((c) => [c.uri.host, c.uri.port, c.expires]),
+    [
+      ['[2001:db8::1]', 5080, 120],
+      ['192.0.2.1', undefined, undefined],
+    ],
+  );
+  t.deepEqual(
+    a.route.map((r) => r.uri.host),
+    ['p1.example.com', 'p2.example.com'],
+  );
+  t.is(a.recordRoute[0]!.uri.host, 'rr.example.com');
+  t.is(a.from.uri.user, 'alice');
+  // and the other way round: a's lazy views did not disturb the next parse
+  const b = parseMessage(other);
+  t.is(a.to.uri.host, 'biloxi.example.com');
+  t.deepEqual(
+    b.route.map((r) => r.uri.host),
+    ['zzzz.example.net', 'yyyy.example.net'],
+  );
+  t.is(b.contact[0]!.uri.port, 5099);
+});
+
+test('messages over 64 KiB: a large body, and a header block over 64 KiB without limits', (t) => {
+  const body = 'x'.repeat(100_000);
+  const big = crlf(['MESSAGE sip:bob@example.com SIP/2.0', 'Via: SIP/2.0/UDP h;branch=z9hG4bK1', 'From: <sip:a@example.com>;tag=1', 'To: <sip:bob@example.com>', 'Call-ID: big', 'CSeq: 1 MESSAGE', 'Content-Type: text/plain', `Content-Length: ${body.length}`], body);
+  const unlimited = { limits: { maxMessageBytes: Infinity, maxBodyBytes: Infinity, maxHeaders: Infinity, maxHeaderBytes: Infinity } };
+  const m = parseMessage(big, unlimited);
+  t.is(m.body.length, body.length);
+  t.is(m.from.tag, '1');
+  const pad = Array.from({ length: 1200 }, (_, k) => `X-Pad-${k}: ${'y'.repeat(60)}`);
+  const many = crlf(['OPTIONS sip:bob@example.com SIP/2.0', 'Via: SIP/2.0/UDP h;branch=z9hG4bK2', 'From: <sip:a@example.com>;tag=2', 'To: <sip:bob@example.com>', 'Call-ID: many', 'CSeq: 2 OPTIONS', ...pad, 'Contact: <sip:a@192.0.2.7>', 'Content-Length: 0']);
+  t.true(many.length > 65536);
+  const n = parseMessage(many, unlimited);
+  t.is(n.headerCount, 5 + pad.length + 2);
+  t.is(n.contact[0]!.uri.host, '192.0.2.7');
+  t.is(n.header('X-Pad-1199'), 'y'.repeat(60));
+  // a header block beyond the scan buffer (1 MiB) is a typed error, not a misread
+  const huge = crlf(['OPTIONS sip:bob@example.com SIP/2.0', ...Array.from({ length: 20_000 }, (_, k) => `X-H${k}: ${'z'.repeat(60)}`)]);
+  const e = t.throws(() => parseMessage(huge, unlimited), { instanceOf: SipParseError });
+  t.is(e!.code, 'HEADER_TOO_LONG');
+});
