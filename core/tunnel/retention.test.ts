@@ -4,7 +4,7 @@
  * they must hold bytes and keys, not the call: its messages, dialogs and legs must be garbage as
  * soon as the BYE is answered (core/transaction/linger.ts, BridgedCall.release).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { SDP } from '../../fixtures/e2e/peer.js';
@@ -22,11 +22,14 @@ async function collect(): Promise<void> {
   }
 }
 
-test('a finished call leaves no message, dialog or leg reachable while its transactions linger', async (t) => {
+/**
+ * A harness whose router is the tunnel's own, recording a weak reference to each INVITE sipis
+ * receives from the provider, with phone 0 registered.
+ */
+async function registeredPhone(t: ExecutionContext) {
   const h = await startHarness();
   t.teardown(() => h.close());
   const refs: Array<WeakRef<object>> = [];
-  // the tunnel's own router, recording what sipis received from the provider
   h.layer.onRequest((tx, req) => {
     if (req.method === 'REGISTER') return h.registrar.handleRegister(tx, req, tx.remote);
     if (req.method === 'INVITE' && !req.to.tag) refs.push(new WeakRef<SipMessage>(req));
@@ -34,6 +37,11 @@ test('a finished call leaves no message, dialog or leg reachable while its trans
   });
   const phone = h.phones[0]!;
   t.is((await phone.register(h.sipis, 'alice', { instance: 'i1' })).status, 200);
+  return { h, refs, phone };
+}
+
+test('a finished call leaves no message, dialog or leg reachable while its transactions linger', async (t) => {
+  const { h, refs, phone } = await registeredPhone(t);
   const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP('192.0.2.10') });
   const pi = await phone.request('INVITE');
   // the INVITE sipis sent to the phone, as its client transaction holds it now
@@ -57,16 +65,7 @@ test('a finished call leaves no message, dialog or leg reachable while its trans
 });
 
 test('an established call keeps its dialogs but not the INVITEs that set it up; it still relays and ends', async (t) => {
-  const h = await startHarness();
-  t.teardown(() => h.close());
-  const refs: Array<WeakRef<object>> = [];
-  h.layer.onRequest((tx, req) => {
-    if (req.method === 'REGISTER') return h.registrar.handleRegister(tx, req, tx.remote);
-    if (req.method === 'INVITE' && !req.to.tag) refs.push(new WeakRef<SipMessage>(req));
-    h.tunnel.handleRequest(tx, req, tx.remote);
-  });
-  const phone = h.phones[0]!;
-  t.is((await phone.register(h.sipis, 'alice', { instance: 'i1' })).status, 200);
+  const { h, refs, phone } = await registeredPhone(t);
   const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP('192.0.2.10') });
   const pi = await phone.request('INVITE');
   for (const c of h.layer.clients.values()) if (c.isInvite) refs.push(new WeakRef(c.request));
