@@ -13,6 +13,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fixturePath } from '../../fixtures/paths.js';
+import { insertAt, lines } from '../../fixtures/mutate.js';
 import * as NEW from '../../core/sip/index.js';
 import { MESSAGES } from './messages.js';
 
@@ -53,20 +54,7 @@ const NUMBERS = ['-1', '0', '00001', '255', '256', '65535', '65536', '4294967295
 const HEADERS = ['Via', 'v', 'Content-Length', 'l', 'CSeq', 'Call-ID', 'i', 'From', 'f', 'To', 't', 'Contact', 'm', 'Max-Forwards', 'Expires', 'Route', 'Record-Route', 'Date', 'Retry-After', 'Content-Type', 'Allow', 'Authorization'];
 const VALUES = ['', ' ', '*', '<sip:a@b>', 'sip:a@b;tag=1', '"x" <sip:a@b:5060;lr>;tag=9', '<sip:a@[::1]:5060>', 'SIP/2.0/UDP h;branch=z9hG4bK1', 'SIP/2.0/TCP 1.2.3.4:5060;rport;received=1.2.3.4', 'SIP / 2.0 / UDP h', '1 INVITE', '70', 'Tue, 15 Nov 1994 08:12:31 GMT', '120 (x);duration=5', 'abc@def', '<sip:x>;expires=3600;q=0.5;+sip.instance="<urn:uuid:1>"'];
 
-function lines(b: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let s = 0;
-  for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, s)) {
-    out.push(b.subarray(s, i + 1));
-    s = i + 1;
-  }
-  if (s < b.length) out.push(b.subarray(s));
-  return out;
-}
 
-function insertAt(b: Buffer, at: number, ins: string): Buffer {
-  return Buffer.concat([b.subarray(0, at), Buffer.from(ins, 'latin1'), b.subarray(at)]);
-}
 
 const MUTATORS: Array<(b: Buffer, corpus: Buffer[]) => Buffer> = [
   (b) => {

@@ -24,6 +24,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixturePath } from '../../fixtures/paths.js';
+import { insertAt, lines } from '../../fixtures/mutate.js';
 import { parseMessage, serializeMessage, SipParseError } from './index.js';
 import type { ParseOptions, SipMessage } from './index.js';
 import { createCredentials, DigestError, DigestServer, pickChallenge } from './digest.js';
@@ -69,20 +70,7 @@ type Rand = () => number;
 const int = (r: Rand, n: number): number => Math.floor(r() * n);
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[int(r, xs.length)]!;
 
-function lines(b: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let s = 0;
-  for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, s)) {
-    out.push(b.subarray(s, i + 1));
-    s = i + 1;
-  }
-  if (s < b.length) out.push(b.subarray(s));
-  return out;
-}
 
-function insertAt(b: Buffer, at: number, ins: Buffer | string): Buffer {
-  return Buffer.concat([b.subarray(0, at), typeof ins === 'string' ? Buffer.from(ins, 'latin1') : ins, b.subarray(at)]);
-}
 
 const MUTATORS: Array<(r: Rand, b: Buffer, corpus: Buffer[]) => Buffer> = [
   // flip bits in a few bytes
