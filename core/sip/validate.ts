@@ -205,8 +205,11 @@ function lineEnd(b: Uint8Array, i: number, limit: number): number {
   return lf;
 }
 
-/** digits at b[s..) up to the line end (CR or LF right after them), at most max; -1 otherwise. */
-function numberLine(b: Uint8Array, s: number, limit: number, max: number): number {
+/**
+ * The digits at b[s..), at most max, with NUMBER_END set to the first byte after them; -1 when
+ * there is none, the value is over max, or nothing follows them before limit.
+ */
+function leadingNumber(b: Uint8Array, s: number, limit: number, max: number): number {
   let n = 0;
   let k = s;
   for (; k < limit; k++) {
@@ -215,11 +218,18 @@ function numberLine(b: Uint8Array, s: number, limit: number, max: number): numbe
     n = n * 10 + d;
     if (n > max) return -1;
   }
-  if (k === s || k >= limit || (b[k] !== 0x0d && b[k] !== 0x0a)) return -1;
+  if (k === s || k >= limit) return -1;
   NUMBER_END = k;
   return n;
 }
 let NUMBER_END = 0;
+
+/** digits at b[s..) up to the line end (CR or LF right after them), at most max; -1 otherwise. */
+function numberLine(b: Uint8Array, s: number, limit: number, max: number): number {
+  const n = leadingNumber(b, s, limit, max);
+  if (n < 0 || (b[NUMBER_END] !== 0x0d && b[NUMBER_END] !== 0x0a)) return -1;
+  return n;
+}
 
 /**
  * Field number i (a header id the parser validates) whose value starts at b[s] and whose line
@@ -296,16 +306,10 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
     case H.CSEQ: {
       // CSeq = 1*DIGIT LWS Method: "102 INVITE"
       if (cseqSeq >= 0) return -1;
-      let n = 0;
-      let k = s;
-      for (; k < limit; k++) {
-        const d = b[k]! - 0x30;
-        if (d < 0 || d > 9) break;
-        n = n * 10 + d;
-        if (n > MAX_UINT32) return -1;
-      }
-      if (k === s || k >= limit || b[k] !== 0x20) return -1;
-      const ms = ++k;
+      const n = leadingNumber(b, s, limit, MAX_UINT32);
+      if (n < 0 || b[NUMBER_END] !== 0x20) return -1;
+      const ms = NUMBER_END + 1;
+      let k = ms;
       while (k < limit && TOKEN[b[k]!] === 1) k++;
       if (k === ms) return -1;
       lf = lineEnd(b, k, limit);
