@@ -9,11 +9,8 @@
  * Save the old build first (cp -r .hN/core /tmp/old/ with its fixtures/ and node_modules link).
  * Bounded by the iteration count; prints the first differences (input in hex) and exits 1.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { fixturePath } from '../../fixtures/paths.js';
-import { insertAt, lines } from '../../fixtures/mutate.js';
+import { insertAt, lines, sipCorpus } from '../../fixtures/mutate.js';
 import * as NEW from '../../core/sip/index.js';
 import { MESSAGES } from './messages.js';
 
@@ -38,23 +35,10 @@ function rand(): number {
 const int = (n: number): number => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
 
-function loadCorpus(): Buffer[] {
-  const out: Buffer[] = MESSAGES.map(([, b]) => b);
-  for (const kind of ['valid', 'invalid', 'semantic']) {
-    const dir = fixturePath('messages', 'rfc4475', kind);
-    for (const f of readdirSync(dir).sort()) if (f.endsWith('.dat')) out.push(readFileSync(join(dir, f)));
-  }
-  const top = fixturePath('messages');
-  for (const f of readdirSync(top).sort()) if (f.endsWith('.sip')) out.push(readFileSync(join(top, f)));
-  return out;
-}
-
 const SPECIAL = ['\r', '\n', '\r\n', ':', ',', ';', '"', '\\', '<', '>', '=', '%', ' ', '\t', '\0', '@', '[', ']', '?', '\r\n ', '\r\n\t', '\xff', '\u00e9', '/', '.', '-', '0', '9', 'A', 'z', '&', '*', '\x7f', '\x1f'];
 const NUMBERS = ['-1', '0', '00001', '255', '256', '65535', '65536', '4294967295', '4294967296', '99999999999', ''];
 const HEADERS = ['Via', 'v', 'Content-Length', 'l', 'CSeq', 'Call-ID', 'i', 'From', 'f', 'To', 't', 'Contact', 'm', 'Max-Forwards', 'Expires', 'Route', 'Record-Route', 'Date', 'Retry-After', 'Content-Type', 'Allow', 'Authorization'];
 const VALUES = ['', ' ', '*', '<sip:a@b>', 'sip:a@b;tag=1', '"x" <sip:a@b:5060;lr>;tag=9', '<sip:a@[::1]:5060>', 'SIP/2.0/UDP h;branch=z9hG4bK1', 'SIP/2.0/TCP 1.2.3.4:5060;rport;received=1.2.3.4', 'SIP / 2.0 / UDP h', '1 INVITE', '70', 'Tue, 15 Nov 1994 08:12:31 GMT', '120 (x);duration=5', 'abc@def', '<sip:x>;expires=3600;q=0.5;+sip.instance="<urn:uuid:1>"'];
-
-
 
 const MUTATORS: Array<(b: Buffer, corpus: Buffer[]) => Buffer> = [
   (b) => {
@@ -187,7 +171,7 @@ const OPTIONS: NEW.ParseOptions[] = [
   { framing: 'stream' },
 ];
 
-const corpus = loadCorpus();
+const corpus = [...MESSAGES.map(([, b]) => b), ...sipCorpus()];
 let diffs = 0;
 let parsed = 0;
 const t0 = Date.now();

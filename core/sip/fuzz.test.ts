@@ -24,7 +24,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixturePath } from '../../fixtures/paths.js';
-import { insertAt, lines } from '../../fixtures/mutate.js';
+import { insertAt, lines, sipCorpus } from '../../fixtures/mutate.js';
 import { parseMessage, serializeMessage, SipParseError } from './index.js';
 import type { ParseOptions, SipMessage } from './index.js';
 import { createCredentials, DigestError, DigestServer, pickChallenge } from './digest.js';
@@ -47,19 +47,6 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-// ------------------------------------------------------------------ corpus
-
-function loadCorpus(): Buffer[] {
-  const out: Buffer[] = [];
-  for (const kind of ['valid', 'invalid', 'semantic']) {
-    const dir = fixturePath('messages', 'rfc4475', kind);
-    for (const f of readdirSync(dir).sort()) if (f.endsWith('.dat')) out.push(readFileSync(join(dir, f)));
-  }
-  const top = fixturePath('messages');
-  for (const f of readdirSync(top).sort()) if (f.endsWith('.sip')) out.push(readFileSync(join(top, f)));
-  return out;
-}
-
 // ------------------------------------------------------------------ mutations
 
 const SPECIAL = ['\r', '\n', '\r\n', ':', ',', ';', '"', '\\', '<', '>', '=', '%', ' ', '\t', '\0', '@', '[', ']', '?', '\r\n ', '\r\n\r\n', '\xff', '\u00e9'];
@@ -69,8 +56,6 @@ const HEADER_NAMES = ['Via', 'v', 'Content-Length', 'l', 'CSeq', 'Call-ID', 'i',
 type Rand = () => number;
 const int = (r: Rand, n: number): number => Math.floor(r() * n);
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[int(r, xs.length)]!;
-
-
 
 const MUTATORS: Array<(r: Rand, b: Buffer, corpus: Buffer[]) => Buffer> = [
   // flip bits in a few bytes
@@ -339,7 +324,7 @@ function optionsFor(r: Rand): ParseOptions | undefined {
 // ------------------------------------------------------------------ tests
 
 test(`mutation fuzz: seed 0x${SEED.toString(16)}, up to ${ITERATIONS} inputs or ${TIME_MS / 1000} s`, (t) => {
-  const corpus = loadCorpus();
+  const corpus = sipCorpus();
   t.true(corpus.length >= 55, `corpus has ${corpus.length} messages`);
   const r = mulberry32(SEED);
   const started = Date.now();
