@@ -17,6 +17,7 @@ import {
   DEFAULT_LIMITS,
   PUSH_PATH,
   validatePushRequest,
+  type PushRequest,
   type PushResponse,
   type PushVerb,
   type ValidationLimits,
@@ -322,6 +323,11 @@ export class PushServer {
       this.metrics.pushes.inc({ verb: r.verb, platform: 'unknown', outcome: 'rejected' });
       return this.reject(x, 400, 'unknown-app', `unknown app "${r.appId.slice(0, 255)}"`, 'appId');
     }
+    this.dispatch(x, r);
+  }
+
+  /** A valid request for a known app: remembered on its exchange, listed as open, dispatched. */
+  private dispatch(x: Exchange, r: PushRequest): void {
     x.requestId = r.requestId;
     x.verb = r.verb;
     x.appId = r.appId;
@@ -352,12 +358,7 @@ export class PushServer {
         this.finish(y, 400, JSON.stringify({ outcome: 'rejected', requestId: r.requestId, reason: `unknown app "${r.appId.slice(0, 255)}"`, field: 'appId' }), '');
         continue;
       }
-      y.requestId = r.requestId;
-      y.verb = r.verb;
-      y.appId = r.appId;
-      y.deviceToken = r.deviceToken;
-      this.list(y);
-      this.dispatcher.dispatch(r, y);
+      this.dispatch(y, r);
     }
   }
 
