@@ -2,10 +2,9 @@ import test from 'ava';
 import { pino } from 'pino';
 import { PUSH_VERBS } from '../core/push/protocol.js';
 import { requestFor } from '../fixtures/push/requests.js';
-import { APNS_CERT_APP, APNS_TOKEN_APP, apnsToken, makePushEnv, type PushEnv } from '../fixtures/push/env.js';
+import { APNS_CERT_APP, APNS_TOKEN_APP, apnsApp, apnsToken, makePushEnv, type PushEnv } from '../fixtures/push/env.js';
 import { ApnsAdapter } from './apns.js';
 import { MediatorMetrics } from './metrics.js';
-import { loadRegistry, type ApnsApp } from './registry.js';
 
 const log = pino({ level: 'silent' });
 let env: PushEnv;
@@ -17,16 +16,10 @@ test.after.always(async () => {
   await env?.cleanup();
 });
 
-function app(id: string): ApnsApp {
-  const a = loadRegistry(env.appsFile).apps.get(id);
-  if (!a || a.platform !== 'apns') throw new Error('no app');
-  return a;
-}
-
 const fast = { baseDelayMs: 5, maxDelayMs: 50, retryLaterMs: 3000 };
 
 test.serial('every verb is delivered with the right topic, push type, priority and expiration (token auth)', async (t) => {
-  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast });
   try {
     for (const verb of PUSH_VERBS) {
       const tok = apnsToken();
@@ -66,7 +59,7 @@ test.serial('every verb is delivered with the right topic, push type, priority a
 });
 
 test.serial('certificate auth from a .p12 file', async (t) => {
-  const a = new ApnsAdapter({ app: app(APNS_CERT_APP), log, retry: fast });
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_CERT_APP), log, retry: fast });
   try {
     const tok = apnsToken();
     const res = await a.send(requestFor('NotifyIncomingCall', APNS_CERT_APP, tok), Date.now() + 5000);
@@ -80,7 +73,7 @@ test.serial('certificate auth from a .p12 file', async (t) => {
 });
 
 test.serial('a VoIP token cannot carry a text message', async (t) => {
-  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast });
   try {
     const res = await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken(), 'voip'), Date.now() + 5000);
     t.is(res.outcome, 'rejected');
@@ -96,7 +89,7 @@ test.serial('a VoIP token cannot carry a text message', async (t) => {
 });
 
 test.serial('410 Unregistered and 400 BadDeviceToken mean token dead', async (t) => {
-  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast });
   try {
     const dead = apnsToken();
     env.apns.deadTokens.add(dead);
@@ -117,7 +110,7 @@ test.serial('410 Unregistered and 400 BadDeviceToken mean token dead', async (t)
 
 test.serial('403 ExpiredProviderToken: one new JWT and one retry', async (t) => {
   const metrics = new MediatorMetrics();
-  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast, metrics });
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast, metrics });
   try {
     t.is((await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)).outcome, 'delivered');
     t.is(metrics.authRefreshes.get({ platform: 'apns' }), 1);
@@ -138,7 +131,7 @@ test.serial('403 ExpiredProviderToken: one new JWT and one retry', async (t) => 
 test.serial('a provider token signed with the wrong key is refused by the mock and reported as rejected', async (t) => {
   const { generateKeyPairSync } = await import('node:crypto');
   const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-  const a0 = app(APNS_TOKEN_APP);
+  const a0 = apnsApp(env, APNS_TOKEN_APP);
   if (a0.auth.type !== 'token') throw new Error('token app expected');
   const a = new ApnsAdapter({ app: { ...a0, auth: { ...a0.auth, key: other } }, log, retry: fast });
   try {
@@ -150,7 +143,7 @@ test.serial('a provider token signed with the wrong key is refused by the mock a
 });
 
 test.serial('429/500/503 are retried with backoff; past the deadline the answer is retry-later', async (t) => {
-  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast });
   try {
     env.apns.failNext(1, { status: 429, body: { reason: 'TooManyRequests' } });
     env.apns.failNext(1, { status: 500, body: { reason: 'InternalServerError' } });
@@ -174,7 +167,7 @@ test.serial('429/500/503 are retried with backoff; past the deadline the answer 
 });
 
 test.serial('a slow APNs: attempts time out and the caller still gets an answer by the deadline', async (t) => {
-  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast, attemptTimeoutMs: 100 });
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast, attemptTimeoutMs: 100 });
   env.apns.delayMs = 400;
   try {
     const res = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 300);
@@ -186,7 +179,7 @@ test.serial('a slow APNs: attempts time out and the caller still gets an answer 
 });
 
 test.serial('payload rules: oversized payload rejected before sending, bad request reasons are rejected', async (t) => {
-  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast });
   try {
     const r = requestFor('NotifyGenericTextMessage', APNS_TOKEN_APP, apnsToken());
     (r.payload as { text: string }).text = 'x'.repeat(5000);
@@ -213,7 +206,7 @@ async function fireAndCount(a: ApnsAdapter, n: number): Promise<Record<string, n
 }
 
 test.serial('GOAWAY mid-stream with 200 concurrent requests: every request gets an outcome, none is lost', async (t) => {
-  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast });
   try {
     const before = env.apns.stats.goaways;
     env.apns.delayMs = 5; // keep streams open so the GOAWAY catches some in flight
@@ -230,7 +223,7 @@ test.serial('GOAWAY mid-stream with 200 concurrent requests: every request gets 
 });
 
 test.serial('a dropped connection with 200 requests in flight: all retried on a new connection', async (t) => {
-  const a = new ApnsAdapter({ app: app(APNS_TOKEN_APP), log, retry: fast });
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast });
   try {
     env.apns.delayMs = 5;
     const dropped = env.apns.stats.dropped;
@@ -246,7 +239,7 @@ test.serial('a dropped connection with 200 requests in flight: all retried on a 
 
 test.serial('SETTINGS_MAX_CONCURRENT_STREAMS is respected; the excess waits in the queue', async (t) => {
   const small = await makePushEnv({ apnsMaxConcurrentStreams: 5, connections: 1 });
-  const a0 = loadRegistry(small.appsFile).apps.get(APNS_TOKEN_APP) as ApnsApp;
+  const a0 = apnsApp(small, APNS_TOKEN_APP);
   const a = new ApnsAdapter({ app: a0, log, retry: fast });
   let maxOpen = 0;
   let open = 0;
@@ -270,7 +263,7 @@ test.serial('SETTINGS_MAX_CONCURRENT_STREAMS is respected; the excess waits in t
 });
 
 test.serial('APNs unreachable: retry-later by the deadline', async (t) => {
-  const a0 = { ...app(APNS_TOKEN_APP), endpoint: 'https://127.0.0.1:1' };
+  const a0 = { ...apnsApp(env, APNS_TOKEN_APP), endpoint: 'https://127.0.0.1:1' };
   const a = new ApnsAdapter({ app: a0, log, retry: fast });
   try {
     const res = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 300);
