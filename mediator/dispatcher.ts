@@ -81,9 +81,11 @@ export class Dispatcher {
     }
     this.inFlightCount++;
     const deadline = Date.now() + this.opts.deadlineMs;
+    // One small object per push carries the answer back (and holds two strings of the request,
+    // not the request: it is garbage while the push is in flight).
+    const d = new Dispatched(this, sink, platform, r.appId, r.requestId);
     if (entry.adapter.start) {
-      // The hot path: one small object per push carries the answer back, no promise.
-      const d = new Dispatched(this, sink, platform, r.appId, r.requestId);
+      // The hot path: no promise.
       try {
         entry.adapter.start(r, deadline, d);
       } catch (err) {
@@ -97,20 +99,9 @@ export class Dispatcher {
     } catch (err) {
       sent = Promise.reject(err);
     }
-    // The callbacks hold two strings of the request, not the request: it is garbage while
-    // the push is in flight (closures keep every variable they name alive).
-    const { appId, requestId } = r;
     sent.then(
-      (res) => {
-        this.done();
-        sink.settle(res, platform);
-      },
-      (err: unknown) => {
-        // Adapters do not throw by contract; if one does, the caller still gets an answer.
-        this.done();
-        this.log.error({ err, appId, requestId }, 'adapter failed');
-        sink.settle({ outcome: 'retry-later', reason: 'internal error', retryAfterMs: 5000 }, platform);
-      },
+      (res) => d.settle(res),
+      (err: unknown) => d.failed(err),
     );
   }
 
@@ -193,9 +184,9 @@ export class Dispatcher {
 }
 
 /**
- * One push on its way through an adapter's callback form: the dispatcher's in-flight count and
- * the platform travel with the answer. Holds two strings of the request (for the log of an
- * adapter failure), not the request: its payload is garbage while the push is in flight.
+ * One push on its way through an adapter (callback or promise form): the dispatcher's in-flight
+ * count and the platform travel with the answer. Holds two strings of the request (for the log
+ * of an adapter failure), not the request: its payload is garbage while the push is in flight.
  */
 class Dispatched implements PushSink {
   private settled = false;
