@@ -169,6 +169,7 @@ export async function startDevices(cfg: SipisConfig, deps: DevicesDeps): Promise
       counter('sipis_tunnel_pushes_confirmed_total', 'pushes the mediator confirmed delivered', c.pushesConfirmed),
       counter('sipis_tunnel_pushes_failed_total', 'pushes that were not delivered', c.pushesFailed),
       counter('sipis_tunnel_relayed_requests_total', 'in-dialog requests relayed between the two dialogs', c.relayedRequests),
+      counter('sipis_tunnel_reinvites_held_total', 're-INVITEs that arrived before the ACK of the 2xx before them and waited for it', c.reinvitesHeld),
       counter('sipis_tunnel_relayed_responses_total', 'responses relayed between the two dialogs', c.relayedResponses),
       {
         name: 'sipis_messages_total',

@@ -390,7 +390,8 @@ export class BridgedCall {
     // receive, and would take our own Contact as the remote target)
     inboundDialog.state = 'confirmed';
     this.inboundSide = { dialog: inboundDialog, target: this.inboundTarget, contact: this.inboundContact };
-    leg.side = { dialog: d, target: leg.target, contact: leg.contact };
+    // the 2xx we relay is ACKed by the inbound side; our ACK to this leg follows from that one
+    leg.side = { dialog: d, target: leg.target, contact: leg.contact, awaitingAck: [] };
     this.pair = new DialogPair(this.inboundSide, leg.side);
     this.hooks.answered(this, leg);
     // Established: what only setting the call up needed goes, so that a call that lasts an hour

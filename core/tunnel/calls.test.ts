@@ -231,6 +231,57 @@ test('re-INVITE (hold) both ways, UPDATE and INFO relayed with their bodies; ACK
   t.is((await bye).status, 200);
 });
 
+test('a re-INVITE that overtook the ACK of the 2xx (two proxy workers): the phone gets the ACK first, then the re-INVITE', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  const pi = await phone.request('INVITE');
+  phone.answer(pi, 200, { body: SDP_B });
+  await inv.response(200);
+  // the provider's re-INVITE reaches sipis before its ACK (RFC 5407 §3.1.4)
+  const hold = SDP('192.0.2.10', 2, 'sendonly');
+  const reinv = h.provider.inDialog(inv.dialog!, 'INVITE', { body: hold, target: h.sipis });
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(phone.requests.pending.length, 0, 'nothing reaches the phone before the ACK');
+  await inv.ack();
+  await phone.acks.next();
+  const ri = await phone.request('INVITE');
+  t.true(ri.req.body.equals(Buffer.from(hold)));
+  phone.answer(ri, 200, { body: SDP_B });
+  t.is((await reinv).status, 200);
+  await phone.acks.next();
+});
+
+test('a re-INVITE waiting for an ACK that never comes: 500 with Retry-After after 64*T1; or 481 at once when the call ends meanwhile', async (t) => {
+  const h = await startHarness({ T1: 20 });
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const answered = async () => {
+    const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+    const pi = await phone.request('INVITE');
+    phone.answer(pi, 200, { body: SDP_B });
+    await inv.response(200);
+    return { inv, pi };
+  };
+  const first = await answered();
+  const r1 = await h.provider.inDialog(first.inv.dialog!, 'INVITE', { body: SDP_A, target: h.sipis });
+  t.is(r1.status, 500);
+  t.regex(r1.header('Retry-After') ?? '', /^\d+$/);
+  t.is(phone.requests.pending.filter((i) => i.req.method === 'INVITE').length, 0);
+  // the second call: the phone hangs up while the re-INVITE waits
+  const second = await answered();
+  const held = h.provider.inDialog(second.inv.dialog!, 'INVITE', { body: SDP_A, target: h.sipis });
+  await new Promise((r) => setTimeout(r, 30));
+  const bye = phone.inDialog(phone.dialogOf(second.pi.req)!, 'BYE');
+  const pb = await h.provider.request('BYE');
+  h.provider.answer(pb, 200);
+  t.is((await bye).status, 200);
+  t.is((await held).status, 481);
+});
+
 test('100rel end to end: the phone\'s RSeq is mapped, the PRACK\'s RAck mapped back', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());

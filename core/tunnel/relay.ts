@@ -28,6 +28,14 @@ export interface Side {
   contact: string;
   /** the last ACK we sent on this side, re-sent for retransmitted 2xx of that INVITE. */
   lastAck?: { seq: number; data: Buffer; target: Endpoint };
+  /**
+   * Set while this side's peer answered our INVITE with a 2xx that we have not ACKed yet (that
+   * ACK comes end to end from the other side). A re-INVITE for this side waits here until it is
+   * sent: no new INVITE transaction while one is in progress (§14.1), and the ACK may carry the
+   * answer to an offer in the 2xx. The other side's ACK and re-INVITE can arrive swapped when a
+   * proxy's workers reorder them (RFC 5407 §3.1.4).
+   */
+  awaitingAck?: Array<() => void> | undefined;
 }
 
 /** Methods whose requests and 2xx refresh the remote target: they carry our Contact (§12.2.1.1). */
@@ -56,6 +64,13 @@ export function nextMaxForwards(req: SipMessage): number {
   return mf === undefined ? 70 : Math.min(70, Math.max(0, mf - 1));
 }
 
+/** Lets the re-INVITEs held for `side`'s ACK go on (Side.awaitingAck). */
+function releaseHeld(side: Side): void {
+  const held = side.awaitingAck;
+  side.awaitingAck = undefined;
+  if (held) for (const release of held) release();
+}
+
 export class DialogPair {
   ended = false;
   /** called once when the pair ends (BYE relayed, or a side failed). */
@@ -75,6 +90,9 @@ export class DialogPair {
     this.ended = true;
     this.a.dialog.terminate();
     this.b.dialog.terminate();
+    // re-INVITEs still waiting for an ACK are answered now (481: the dialog is gone)
+    releaseHeld(this.a);
+    releaseHeld(this.b);
     const cb = this.onEnd;
     this.onEnd = undefined;
     cb?.(this);
@@ -97,12 +115,42 @@ export class Relay {
    * in `to.dialog`, the answer relayed back. `extra` adds mapped headers (RAck).
    */
   request(tx: ServerTransaction, req: SipMessage, pair: DialogPair, from: Side, extra: Array<[string, string]> = []): void {
-    const to = pair.other(from);
     const bad = from.dialog.receiveRequest(req);
     if (bad) {
       tx.reply(bad);
       return;
     }
+    const to = pair.other(from);
+    if (req.method === 'INVITE' && to.awaitingAck) return this.holdUntilAck(tx, req, pair, from, to, extra);
+    this.forward(tx, req, pair, from, extra);
+  }
+
+  /**
+   * The re-INVITE waits for the ACK `to` is owed (see Side.awaitingAck), at most 64*T1: by then
+   * its peer gave up retransmitting the 2xx and ends the call with BYE (§13.3.1.4), and the
+   * re-INVITE is refused with 500 and Retry-After as for overlapping INVITEs (§14.2).
+   */
+  private holdUntilAck(tx: ServerTransaction, req: SipMessage, pair: DialogPair, from: Side, to: Side, extra: Array<[string, string]>): void {
+    this.counters.reinvitesHeld++;
+    let done = false;
+    const timer = this.layer.wheel.schedule(this.layer.timers.H, () => {
+      if (done) return;
+      done = true;
+      if (tx.lastStatus < 200) tx.reply(500, 'Server Internal Error', { headers: [['Retry-After', String(1 + Math.floor(Math.random() * 10))]] });
+    });
+    to.awaitingAck!.push(() => {
+      if (done) return;
+      done = true;
+      this.layer.wheel.cancel(timer);
+      // cancelled meanwhile (the layer answered 487) or timed out: nothing left to relay
+      if (tx.lastStatus >= 200 || tx.state === 'Terminated') return;
+      this.forward(tx, req, pair, from, extra);
+    });
+  }
+
+  /** Re-issues a checked in-dialog request on the other side and relays its answer back. */
+  private forward(tx: ServerTransaction, req: SipMessage, pair: DialogPair, from: Side, extra: Array<[string, string]>): void {
+    const to = pair.other(from);
     const method = req.method;
     if (pair.ended || to.dialog.state === 'terminated') {
       tx.reply(method === 'BYE' ? 200 : 481);
@@ -134,7 +182,11 @@ export class Relay {
       {
         onResponse: (res) => {
           if (res.status === 100) return;
-          if (method === 'INVITE' && res.status >= 200 && res.status < 300 && this.resendAck(to, res)) return;
+          if (method === 'INVITE' && res.status >= 200 && res.status < 300) {
+            if (this.resendAck(to, res)) return;
+            // our ACK for it comes once `from` ACKs the 2xx we relay
+            to.awaitingAck ??= [];
+          }
           to.dialog.receiveResponse(res);
           this.counters.relayedResponses++;
           if (tx.state === 'Terminated' || (tx.lastStatus >= 200 && !(method === 'INVITE' && res.status < 300))) return;
@@ -179,6 +231,9 @@ export class Relay {
       },
       (err: unknown) => this.log?.debug({ err }, 'ACK not sent'),
     );
+    // re-INVITEs held for this ACK follow it: when its target is known at once (an IP, the
+    // bridge) the ACK is already queued on the socket before them
+    releaseHeld(to);
   }
 
   /** A 2xx retransmission on `side` that we already ACKed: ACK again. True when handled. */

@@ -57,6 +57,7 @@ function newCounters(): TunnelCounters {
     pushesFailed: 0,
     relayedRequests: 0,
     relayedResponses: 0,
+    reinvitesHeld: 0,
     messagesStored: 0,
     messagesDelivered: 0,
     messagesDropped: 0,

@@ -140,6 +140,8 @@ export interface TunnelCounters {
   pushesFailed: number;
   relayedRequests: number;
   relayedResponses: number;
+  /** re-INVITEs that overtook the ACK of the 2xx before them and waited for it (Side.awaitingAck). */
+  reinvitesHeld: number;
   messagesStored: number;
   messagesDelivered: number;
   messagesDropped: number;
