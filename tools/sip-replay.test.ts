@@ -102,6 +102,15 @@ live('committed captures replay against sipp: CANCEL flow and OPTIONS', async (t
   t.is(options.uas.code, SIPP_EXIT.ok, options.uas.errors);
 });
 
+live('answers of different transactions may come in another order than recorded (487 before the CANCEL\'s 200); a wrong answer still fails', async (t) => {
+  const swapped = await againstUas(fixturePath('pcap', 'cancel.pcapng'), 'uas-cancel-487-first.xml', 2, ['--pace', 'fast']);
+  t.is(swapped.code, 0, swapped.output);
+  t.is(swapped.uas.code, SIPP_EXIT.ok, swapped.uas.errors);
+  const busy = await againstUas(fixturePath('pcap', 'cancel.pcapng'), 'uas-busy.xml', 1, ['--pace', 'fast', '--timeout', '1500']);
+  t.is(busy.code, 1);
+  t.regex(busy.output, /486/);
+});
+
 live('the UAS side of a call replays against a live sipp UAC (learned Call-ID, tags, Via, CSeq)', async (t) => {
   const pcap = fixturePath('pcap', 'call-udp.pcapng');
   const uasSide = buildScript(readFileSync(pcap)).peer;

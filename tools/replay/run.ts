@@ -4,8 +4,9 @@
  * before it (up to `timeoutMs` each), so the exchange keeps its causal order. Incoming messages
  * are de-duplicated like the capture (retransmissions do not count) and compared by signature
  * (method, or status and CSeq method); the first difference ends the replay.
- * Order is compared within each call (Call-ID): between concurrent calls the live interleaving
- * depends on timing, not on the behaviour under test.
+ * Order is compared within each transaction: between concurrent calls, and between the
+ * transactions of one call (the 200 to a CANCEL and the 487 to its INVITE, relayed by two
+ * workers of a proxy), the live interleaving depends on timing, not on the behaviour under test.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
@@ -99,8 +100,14 @@ export async function replay(script: Script, o: ReplayOptions): Promise<ReplayRe
     // a call the peer starts: any live Call-ID not yet paired may be it
     return live !== undefined ? m.callId === live : !recordedCall.has(m.callId);
   };
+  // a response of the expected transaction (same CSeq); a request from the peer: any request
+  const sameTransaction = (m: SipMessage, expect: SipMessage): boolean =>
+    expect.isRequest ? m.isRequest : !m.isRequest && m.cseq.seq === expect.cseq.seq && m.cseq.method === expect.cseq.method;
   const take = (expect: SipMessage): SipMessage | undefined => {
-    const i = inbox.items.findIndex((m) => belongs(m, expect));
+    const sig = signature(expect);
+    let i = inbox.items.findIndex((m) => belongs(m, expect) && sameTransaction(m, expect) && signature(m) === sig);
+    // not (yet) there: another answer of the same transaction is a difference at once
+    if (i < 0) i = inbox.items.findIndex((m) => belongs(m, expect) && sameTransaction(m, expect));
     return i < 0 ? undefined : inbox.items.splice(i, 1)[0];
   };
 
