@@ -254,6 +254,27 @@ test('a re-INVITE that overtook the ACK of the 2xx (two proxy workers): the phon
   await phone.acks.next();
 });
 
+test('a BYE that overtook the ACK of the 2xx: sipis ACKs the phone itself, then relays the BYE; the late ACK goes nowhere', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  const pi = await phone.request('INVITE');
+  phone.answer(pi, 200, { body: SDP_B });
+  await inv.response(200);
+  const bye = h.provider.inDialog(inv.dialog!, 'BYE', { target: h.sipis });
+  const ack = await phone.acks.next();
+  t.is(ack.cseq.seq, pi.req.cseq.seq);
+  t.is(ack.body.length, 0);
+  const pb = await phone.request('BYE');
+  phone.answer(pb, 200);
+  t.is((await bye).status, 200);
+  await inv.ack();
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(phone.acks.pending.length, 0, 'the provider\'s late ACK is not relayed again');
+});
+
 test('a re-INVITE waiting for an ACK that never comes: 500 with Retry-After after 64*T1; or 481 at once when the call ends meanwhile', async (t) => {
   const h = await startHarness({ T1: 20 });
   t.teardown(() => h.close());

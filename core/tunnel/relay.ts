@@ -12,7 +12,7 @@
  * here.
  */
 import type { Logger } from 'pino';
-import type { Dialog } from '../dialog/index.js';
+import type { Dialog, InDialogOptions } from '../dialog/index.js';
 import type { SipMessage } from '../sip/index.js';
 import { ChurnMap, ownBytes, type ClientTransaction, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
@@ -121,7 +121,13 @@ export class Relay {
       return;
     }
     const to = pair.other(from);
-    if (req.method === 'INVITE' && to.awaitingAck) return this.holdUntilAck(tx, req, pair, from, to, extra);
+    if (to.awaitingAck) {
+      if (req.method === 'INVITE') return this.holdUntilAck(tx, req, pair, from, to, extra);
+      // a BYE that overtook the ACK: we ACK the other side ourselves first (without a body: the
+      // session ends), or that peer would keep retransmitting its 2xx to a dialog gone (§13.3.1.4)
+      // and receive a BYE before the ACK it waits for (§15); the late ACK then finds the pair ended
+      if (req.method === 'BYE') this.sendAckTo(to, {});
+    }
     this.forward(tx, req, pair, from, extra);
   }
 
@@ -222,8 +228,14 @@ export class Relay {
       return;
     }
     const body = ack.body;
-    const out = to.dialog.createAck(body.length > 0 ? { body, contentType: ack.header('Content-Type') ?? 'application/sdp' } : {});
     this.counters.relayedRequests++;
+    this.sendAckTo(to, body.length > 0 ? { body, contentType: ack.header('Content-Type') ?? 'application/sdp' } : {});
+  }
+
+  /** Our ACK for the 2xx of `to`'s peer, then the re-INVITEs held for it (Side.awaitingAck). */
+  private sendAckTo(to: Side, opts: InDialogOptions): void {
+    const seq = to.dialog.inviteSeq;
+    const out = to.dialog.createAck(opts);
     this.layer.sendAck(out, sendOpts(to)).then(
       (sent) => {
         // kept for the whole call and for Timer M after it: bytes of its own, not a pool slice
