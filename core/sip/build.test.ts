@@ -125,6 +125,32 @@ test('createResponse copies UTF-8 bytes unchanged and indexes what it wrote', (t
   t.throws(() => createResponse(req, 200, undefined, { headers: [['Contact', '<bad uri>']] }), { instanceOf: SipParseError });
 });
 
+test('createResponse indexes many copied lines and extra headers as a parse of its bytes does', (t) => {
+  // more lines than the index scratch starts with: 40 Via, 20 Record-Route, 30 extra headers
+  const vias = Array.from({ length: 40 }, (_, i) => `Via: SIP/2.0/UDP p${i}.example.com;branch=z9hG4bK${i}`);
+  const rrs = Array.from({ length: 20 }, (_, i) => `Record-Route: <sip:p${i}.example.com;lr>`);
+  const req = parseMessage(
+    crlf(['INVITE sip:b@h SIP/2.0', ...vias, 'Max-Forwards: 70', ...rrs, 'From: <sip:a@h>;tag=1', 'To: <sip:b@h>', 'Call-ID: x@h', 'CSeq: 7 INVITE', 'Content-Length: 0']),
+  );
+  const extra = Array.from({ length: 30 }, (_, i): [string, string] => [`X-Extra-${i}`, `v${i}`]);
+  for (const [status, opts] of [
+    [180, { toTag: 't1', headers: extra }],
+    [200, { toTag: 't2', body: 'v=0\r\n', contentType: 'application/sdp' }],
+    [100, {}],
+    [486, { headers: extra }],
+  ] as const) {
+    const res = createResponse(req, status, undefined, opts);
+    const again = parseMessage(serializeMessage(res));
+    t.deepEqual(res.headers(), again.headers());
+    t.is(res.headerCount, again.headerCount);
+    t.is(res.via.length, 40);
+    t.is(res.recordRoute.length, status > 100 && status < 300 ? 20 : 0);
+    t.deepEqual(res.cseq, { seq: 7, method: 'INVITE' });
+    t.is(res.to.tag, 'toTag' in opts ? opts.toTag : undefined);
+    t.is(res.body.toString(), 'body' in opts ? opts.body : '');
+  }
+});
+
 test('reason phrases', (t) => {
   t.is(reasonPhrase(200), 'OK');
   t.is(reasonPhrase(480), 'Temporarily Unavailable');

@@ -2,9 +2,10 @@
  * Building messages: createRequest, createResponse (RFC 3261 §8.2.6), and the random values a
  * UA needs (branch §8.1.1.7, tag §19.3).
  */
+import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { SipParseError } from './errors.js';
-import { isToken } from './chars.js';
+import { TOKEN as TOKEN_TABLE, isToken } from './chars.js';
 import { H, idFromName } from './header-names.js';
 import { SipMessage } from './message.js';
 import { checkHeaderValue } from './validate.js';
@@ -116,6 +117,12 @@ export interface CreateResponseOptions {
 const TIMESTAMP = idFromName('Timestamp');
 /** Via, From, To, Call-ID, CSeq: copied into every response (§8.2.6.2). */
 const COPIED = (1 << H.VIA) | (1 << H.FROM) | (1 << H.TO) | (1 << H.CALL_ID) | (1 << H.CSEQ);
+const RECORD_ROUTE_BIT = 1 << H.RECORD_ROUTE;
+const TO = H.TO;
+// module-local constants and tables: V8 folds a module's own const into the code, while an
+// imported binding is re-read through its cell (with a hole check) on every use
+const STEP = STRIDE;
+const TOKEN = TOKEN_TABLE;
 
 /**
  * A string as the latin1 spelling of its UTF-8 bytes (one char per byte), so that text the
@@ -127,6 +134,17 @@ function bytesText(v: string): string {
   return v;
 }
 
+/** RFC 3261 §25.1 token (a To tag): one table load per char. */
+function tokenText(s: string): boolean {
+  const n = s.length;
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || TOKEN[c] === 0) return false;
+  }
+  return true;
+}
+
 /**
  * Builds a response to a request (RFC 3261 §8.2.6): every Via (in order), From, Call-ID and
  * CSeq are copied byte for byte; To too, with `;tag=` appended when the request's To has no
@@ -136,57 +154,59 @@ function bytesText(v: string): string {
  * latin1 maps bytes to chars one to one, so any UTF-8 in them is copied unchanged); the
  * response is written by one latin1 encode of the joined text, with its index recorded as it
  * is joined: nothing is scanned or parsed again (the extra headers are checked on their own).
+ * Consecutive copied lines are joined as one slice, and the fixed parts (status line with its
+ * CRLF, `Content-Length: 0` with the empty line) are strings made once, so a usual response is
+ * a handful of string joins and one encode.
  */
-export function createResponse(request: SipMessage, status: number, reason?: string, opts: CreateResponseOptions = {}): SipMessage {
+export function createResponse(request: SipMessage, status: number, reason?: string, opts: CreateResponseOptions = NO_OPTIONS): SipMessage {
   if (!request.isRequest) throw new SipParseError('BAD_START_LINE', 'createResponse needs a request');
   if (!Number.isInteger(status) || status < 100 || status > 699) {
     throw new SipParseError('BAD_START_LINE', `invalid status code ${status}`);
   }
-  const phrase = reason ?? reasonPhrase(status);
   if (reason !== undefined && (reason.indexOf('\r') >= 0 || reason.indexOf('\n') >= 0)) {
     throw new SipParseError('BAD_START_LINE', 'reason phrase contains CR or LF');
   }
   const extra = opts.headers ?? EMPTY;
   const toTag = opts.toTag;
-  if (toTag !== undefined && !isToken(toTag)) throw new SipParseError('BAD_HEADER_VALUE', 'invalid To tag', 'To');
+  if (toTag !== undefined && !tokenText(toTag)) throw new SipParseError('BAD_HEADER_VALUE', 'invalid To tag', 'To');
   if (extra.length > 0) checkHeaders(extra);
-  const body = toBuffer(opts.body);
+  const body = opts.body === undefined ? NO_BODY : toBuffer(opts.body);
   const ix = request._ix;
   const h = ix.h;
+  const n = ix.count;
   const head = request._src.head();
-  const copyRecordRoute = status > 100 && status < 300 && dialogCreating(request.method);
-  const needTag = toTag !== undefined && request.to.tag === undefined;
-  // the ids copied (all < 32; Timestamp, an id past 32, is tested on its own)
   let copy = COPIED;
-  if (copyRecordRoute) copy |= 1 << H.RECORD_ROUTE;
-  if (status === 100 && TIMESTAMP < 32) copy |= 1 << TIMESTAMP;
-  // the standard phrase's status line is made once per code
-  let out = reason === undefined ? (STATUS_LINES[status] ??= 'SIP/2.0 ' + status + ' ' + bytesText(phrase)) : 'SIP/2.0 ' + status + ' ' + bytesText(phrase);
-  const startLineEnd = out.length;
-  out += '\r\n';
+  if (status > 100 && status < 300 && dialogCreating(request.method)) copy |= RECORD_ROUTE_BIT;
+  const trying = status === 100;
+  const needTag = toTag !== undefined && request.to.tag === undefined;
+  // the status line with its CRLF; the standard phrase's is made once per code
+  let out = reason === undefined ? (STATUS_LINES[status] ??= 'SIP/2.0 ' + status + ' ' + bytesText(reasonPhrase(status)) + '\r\n') : 'SIP/2.0 ' + status + ' ' + bytesText(reason) + '\r\n';
+  const startLineEnd = out.length - 2;
+  // every copied line and the ones written after them need at most this much index
   const idx = IDX;
+  const need = (n + extra.length + 2) * STEP;
+  while (idx.length < need) grow(idx);
   let k = 0;
   let count = 0;
   // a run of consecutive request lines [runS, runE) is appended as one slice
   let runS = 0;
   let runE = -1;
-  for (let i = 0, o = 0; i < ix.count; i++, o += STRIDE) {
+  for (let i = 0, o = 0; i < n; i++, o += STEP) {
     const id = h[o + 5]! & 0xff;
-    if (id >= 32 ? !(status === 100 && id === TIMESTAMP) : ((copy >>> id) & 1) === 0) continue;
-    const tagged = id === H.TO && needTag;
+    // ids past 31 are tested on their own: only Timestamp, in a 100
+    if (id < 32 ? ((copy >>> id) & 1) === 0 : !(trying && id === TIMESTAMP)) continue;
     const ls = h[o]!;
     if (ls !== runE) {
       if (runE >= 0) out += head.slice(runS, runE);
       runS = ls;
     }
     // offset of this line in the response = what is written + what the run holds before it
-    const delta = out.length + (ls - runS) - ls;
-    if (k + STRIDE > idx.length) grow(idx);
+    const delta = out.length - runS;
     idx[k] = ls + delta;
     idx[k + 1] = h[o + 1]! + delta;
     idx[k + 2] = h[o + 2]! + delta;
     idx[k + 5] = h[o + 5]!;
-    if (tagged) {
+    if (id === TO && needTag) {
       out += head.slice(runS, h[o + 3]!) + ';tag=' + toTag + '\r\n';
       idx[k + 3] = out.length - 2;
       idx[k + 4] = out.length;
@@ -196,44 +216,59 @@ export function createResponse(request: SipMessage, status: number, reason?: str
       idx[k + 4] = h[o + 4]! + delta;
       runE = h[o + 4]!;
     }
-    k += STRIDE;
+    k += STEP;
     count++;
   }
   if (runE >= 0) out += head.slice(runS, runE);
-  const checks: number[] = extra.length === 0 ? NO_CHECKS : [];
+  let checks = NO_CHECKS;
   let hasContentType = false;
-  for (const [name, value] of extra) {
+  for (let x = 0; x < extra.length; x++) {
+    const [name, value] = extra[x]!;
     const id = idFromName(name);
     if (id === H.CONTENT_LENGTH) continue;
     if (id === H.CONTENT_TYPE) {
       if (opts.contentType !== undefined) continue;
       hasContentType = true;
     }
-    if (id !== 0) checks.push(id, k);
+    if (id !== 0) {
+      if (checks === NO_CHECKS) checks = [];
+      checks.push(id, k);
+    }
     out = field(out, idx, k, name, value.trim(), id);
-    k += STRIDE;
+    k += STEP;
     count++;
   }
   if (opts.contentType !== undefined) {
     out = field(out, idx, k, 'Content-Type', opts.contentType, H.CONTENT_TYPE);
-    k += STRIDE;
+    k += STEP;
     count++;
   } else if (body.length > 0 && !hasContentType) throw new SipParseError('MISSING_HEADER', 'a body needs a Content-Type', 'Content-Type');
-  out = field(out, idx, k, 'Content-Length', body.length === 0 ? '0' : String(body.length), H.CONTENT_LENGTH);
-  k += STRIDE;
-  count++;
-  out += '\r\n';
-  const bodyStart = out.length;
   let raw: Buffer;
-  if (body.length === 0) raw = Buffer.from(out, 'latin1');
-  else {
+  let bodyStart: number;
+  if (body.length === 0) {
+    // 'Content-Length: 0' CRLF CRLF, written once
+    const ls = out.length;
+    idx[k] = ls;
+    idx[k + 1] = ls + 14;
+    idx[k + 2] = ls + 16;
+    idx[k + 3] = ls + 17;
+    idx[k + 4] = ls + 19;
+    idx[k + 5] = H.CONTENT_LENGTH;
+    out += NO_BODY_TAIL;
+    bodyStart = out.length;
+    raw = Buffer.from(out, 'latin1');
+  } else {
+    out = field(out, idx, k, 'Content-Length', String(body.length), H.CONTENT_LENGTH) + '\r\n';
+    bodyStart = out.length;
     raw = Buffer.allocUnsafe(bodyStart + body.length);
     raw.write(out, 0, 'latin1');
     body.copy(raw, bodyStart);
   }
+  k += STEP;
+  count++;
   const src = new Src(raw, bodyStart, out);
   // the extra values the parser would validate, checked on the bytes written
-  for (let k = 0; k < checks.length; k += 2) checkHeaderValue(checks[k]!, src, idx[checks[k + 1]! + 2]!, idx[checks[k + 1]! + 3]!);
+  for (let c = 0; c < checks.length; c += 2) checkHeaderValue(checks[c]!, src, idx[checks[c + 1]! + 2]!, idx[checks[c + 1]! + 3]!);
   const index: MessageIndex = {
     start: 0,
     isRequest: false,
@@ -280,6 +315,9 @@ function grow(a: number[]): void {
 }
 
 const EMPTY: Array<[string, string]> = [];
+const NO_OPTIONS: CreateResponseOptions = {};
+const NO_BODY = Buffer.alloc(0);
+const NO_BODY_TAIL = 'Content-Length: 0\r\n\r\n';
 const NO_CHECKS: number[] = [];
 /** 'SIP/2.0 200 OK' by status code, for the standard reason phrases. */
 const STATUS_LINES: Array<string | undefined> = [];
