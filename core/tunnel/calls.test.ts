@@ -7,7 +7,7 @@
 import test from 'ava';
 import { SDP } from '../../fixtures/e2e/peer.js';
 import { CALL_ID_HEADER, PUSH_STATUS_HEADER, REASON_HEADER } from './index.js';
-import { startHarness } from './testing/harness.js';
+import { startHarness, type Harness } from './testing/harness.js';
 
 const SDP_A = SDP('192.0.2.10');
 const SDP_B = SDP('192.0.2.20');
@@ -19,6 +19,17 @@ const waitFor = async (cond: () => boolean, ms = 3000): Promise<void> => {
     await new Promise((r) => setTimeout(r, 10));
   }
 };
+
+/** The provider calls the registered phone (registered first unless `register` is false), the phone answers 200; not ACKed yet. */
+async function answeredCall(h: Harness, register = true) {
+  const phone = h.phones[0]!;
+  if (register) await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  const pi = await phone.request('INVITE');
+  phone.answer(pi, 200, { body: SDP_B });
+  await inv.response(200);
+  return { phone, inv, pi };
+}
 
 test('reachable phone: INVITE at once (headers, fresh Call-ID/tag, SDP byte for byte), 180/200/ACK relayed, provider hangs up', async (t) => {
   const h = await startHarness();
@@ -179,12 +190,7 @@ test('two devices ring: the first 2xx wins, the other gets CANCEL with Reason ca
 test('re-INVITE (hold) both ways, UPDATE and INFO relayed with their bodies; ACK end to end', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const phone = h.phones[0]!;
-  await phone.register(h.sipis, 'alice', { instance: 'i1' });
-  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
-  const pi = await phone.request('INVITE');
-  phone.answer(pi, 200, { body: SDP_B });
-  await inv.response(200);
+  const { phone, inv, pi } = await answeredCall(h);
   await inv.ack();
   await phone.acks.next();
   const phoneDialog = phone.dialogOf(pi.req)!;
@@ -234,12 +240,7 @@ test('re-INVITE (hold) both ways, UPDATE and INFO relayed with their bodies; ACK
 test('a re-INVITE that overtook the ACK of the 2xx (two proxy workers): the phone gets the ACK first, then the re-INVITE', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const phone = h.phones[0]!;
-  await phone.register(h.sipis, 'alice', { instance: 'i1' });
-  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
-  const pi = await phone.request('INVITE');
-  phone.answer(pi, 200, { body: SDP_B });
-  await inv.response(200);
+  const { phone, inv, pi } = await answeredCall(h);
   // the provider's re-INVITE reaches sipis before its ACK (RFC 5407 §3.1.4)
   const hold = SDP('192.0.2.10', 2, 'sendonly');
   const reinv = h.provider.inDialog(inv.dialog!, 'INVITE', { body: hold, target: h.sipis });
@@ -257,12 +258,7 @@ test('a re-INVITE that overtook the ACK of the 2xx (two proxy workers): the phon
 test('a BYE that overtook the ACK of the 2xx: sipis ACKs the phone itself, then relays the BYE; the late ACK goes nowhere', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const phone = h.phones[0]!;
-  await phone.register(h.sipis, 'alice', { instance: 'i1' });
-  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
-  const pi = await phone.request('INVITE');
-  phone.answer(pi, 200, { body: SDP_B });
-  await inv.response(200);
+  const { phone, inv, pi } = await answeredCall(h);
   const bye = h.provider.inDialog(inv.dialog!, 'BYE', { target: h.sipis });
   const ack = await phone.acks.next();
   t.is(ack.cseq.seq, pi.req.cseq.seq);
@@ -278,22 +274,14 @@ test('a BYE that overtook the ACK of the 2xx: sipis ACKs the phone itself, then 
 test('a re-INVITE waiting for an ACK that never comes: 500 with Retry-After after 64*T1; or 481 at once when the call ends meanwhile', async (t) => {
   const h = await startHarness({ T1: 20 });
   t.teardown(() => h.close());
-  const phone = h.phones[0]!;
-  await phone.register(h.sipis, 'alice', { instance: 'i1' });
-  const answered = async () => {
-    const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
-    const pi = await phone.request('INVITE');
-    phone.answer(pi, 200, { body: SDP_B });
-    await inv.response(200);
-    return { inv, pi };
-  };
-  const first = await answered();
+  const first = await answeredCall(h);
+  const phone = first.phone;
   const r1 = await h.provider.inDialog(first.inv.dialog!, 'INVITE', { body: SDP_A, target: h.sipis });
   t.is(r1.status, 500);
   t.regex(r1.header('Retry-After') ?? '', /^\d+$/);
   t.is(phone.requests.pending.filter((i) => i.req.method === 'INVITE').length, 0);
   // the second call: the phone hangs up while the re-INVITE waits
-  const second = await answered();
+  const second = await answeredCall(h, false);
   const held = h.provider.inDialog(second.inv.dialog!, 'INVITE', { body: SDP_A, target: h.sipis });
   await new Promise((r) => setTimeout(r, 30));
   const bye = phone.inDialog(phone.dialogOf(second.pi.req)!, 'BYE');
