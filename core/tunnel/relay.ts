@@ -38,6 +38,10 @@ export interface Side {
   awaitingAck?: Array<() => void> | undefined;
 }
 
+class SentAck {
+  constructor(readonly seq: number, readonly data: Buffer, readonly target: Endpoint) {}
+}
+
 /** Methods whose requests and 2xx refresh the remote target: they carry our Contact (§12.2.1.1). */
 const TARGET_REFRESH = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY', 'REFER']);
 
@@ -125,7 +129,7 @@ export class Relay {
       if (req.method === 'INVITE') return this.holdUntilAck(tx, req, pair, from, to, extra);
       // a BYE that overtook the ACK: we ACK the other side ourselves first (without a body: the
       // session ends), or that peer would keep retransmitting its 2xx to a dialog gone (§13.3.1.4)
-      // and receive a BYE before the ACK it waits for (§15); the late ACK then finds the pair ended
+      // and receive a BYE before the ACK it waits for (§15); the late ACK then finds the dialog over
       if (req.method === 'BYE') this.sendAckTo(to, {});
     }
     this.forward(tx, req, pair, from, extra);
@@ -217,7 +221,8 @@ export class Relay {
 
   /** ACK for a 2xx from `from`'s peer: ACK the other side (end to end, with any body). */
   ack(ack: SipMessage, pair: DialogPair, from: Side): void {
-    if (pair.ended) return;
+    // a dialog whose BYE came first is over: we ACKed the other side ourselves (see request)
+    if (pair.ended || from.dialog.state === 'terminated') return;
     from.dialog.receiveRequest(ack);
     const to = pair.other(from);
     if (to.dialog.state === 'terminated') return;
@@ -239,7 +244,7 @@ export class Relay {
     this.layer.sendAck(out, sendOpts(to)).then(
       (sent) => {
         // kept for the whole call and for Timer M after it: bytes of its own, not a pool slice
-        to.lastAck = { seq, data: ownBytes(sent.data), target: sent.target };
+        to.lastAck = new SentAck(seq, ownBytes(sent.data), sent.target);
       },
       (err: unknown) => this.log?.debug({ err }, 'ACK not sent'),
     );
