@@ -45,6 +45,8 @@ test('usage: --help exits 0; missing or bad arguments exit 2', async (t) => {
   const missing = await replayTool(['--pcap', join(dir, 'missing.pcap'), '--target', '127.0.0.1:5060']);
   t.is(missing.code, 2);
   t.regex(missing.output, /cannot read/);
+  const ackLate = await replayTool(['--pcap', join(dir, 'missing.pcap'), '--target', '127.0.0.1:5060', '--ack-late']);
+  t.regex(ackLate.output, /cannot read/, '--ack-late is an option');
   const wrongSide = await replayTool(['--pcap', fixturePath('pcap', 'options.pcap'), '--target', '127.0.0.1:5060', '--side', '10.9.9.9:1']);
   t.is(wrongSide.code, 2);
   t.regex(wrongSide.output, /REPLAY_NO_SIDE/);

@@ -19,6 +19,9 @@ const USAGE = `usage: sip-replay --pcap FILE --target HOST:PORT [options]
   --timeout MS            wait this long for each expected message (default 5000)
   --auth USER:PASSWORD    answer live digest challenges with these credentials (the recorded
                           Authorization cannot match the target's nonce); SIPREPLAY_AUTH works too
+  --ack-late              send each ACK for a 2xx after the request that follows it, as a
+                          proxy with several workers may (RFC 5407 §3.1.4: a re-INVITE or BYE
+                          overtaking the ACK); the answers must still be the recorded ones
   --verbose               print each message sent and received
 exit status: 0 the target answered as recorded, 1 it did not (a diff is printed), 2 usage error`;
 
@@ -39,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   let pace: 'recorded' | 'fast' = 'recorded';
   let timeoutMs = 5000;
   let verbose = false;
+  let ackLate = false;
   let credentials: Credentials | undefined;
   const authArg = (v: string | undefined): Credentials => {
     const i = v?.indexOf(':') ?? -1;
@@ -83,6 +87,9 @@ export async function main(argv: string[]): Promise<number> {
         case '--auth':
           credentials = authArg(v());
           break;
+        case '--ack-late':
+          ackLate = true;
+          break;
         case '--verbose':
         case '-v':
           verbose = true;
@@ -120,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
   const trace = verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   trace?.(`playing ${endpointText(script.side)} (peer ${endpointText(script.peer)}) against ${endpointText(target)}: ` +
     `${script.steps.length} messages, ${script.retransmissions} retransmissions dropped`);
-  const result = await replay(script, { target, local, pace, timeoutMs, trace, credentials });
+  const result = await replay(script, { target, local, pace, timeoutMs, trace, credentials, ackLate });
   if (result.ok) {
     process.stdout.write(`ok: ${result.sent.length} sent, ${result.got.length} received as recorded\n`);
     return 0;

@@ -28,6 +28,11 @@ export interface ReplayOptions {
   credentials?: Credentials;
   /** called for each event, for --verbose */
   trace?: (line: string) => void;
+  /**
+   * send each ACK for a 2xx after the request that follows it (when no answer is awaited in
+   * between): how a proxy with several workers may deliver them (RFC 5407 §3.1.4).
+   */
+  ackLate?: boolean;
 }
 
 export interface ReplayResult {
@@ -155,9 +160,21 @@ export async function replay(script: Script, o: ReplayOptions): Promise<ReplayRe
   let reason: string | undefined;
   let prevTs: number | undefined;
   let prevAt = Date.now();
+  // --ack-late: the ACK held back, sent after the next request (or before the next wait)
+  let lateAck: Buffer | undefined;
+  // the final status of each live call's last INVITE: only the ACK of a 2xx is a request of its own
+  const inviteFinal = new Map<string, number>();
+  const flushAck = async () => {
+    if (!lateAck) return;
+    const ack = lateAck;
+    lateAck = undefined;
+    await send(ack);
+    trace('-> ACK (held back behind the request before it)');
+  };
   try {
     for (const step of script.steps) {
       if (step.dir === 'in') {
+        await flushAck();
         const m = await next(step.msg);
         if (!m) {
           const others = inbox.items.map((x) => `${signature(x)} (Call-ID ${x.callId})`);
@@ -166,6 +183,7 @@ export async function replay(script: Script, o: ReplayOptions): Promise<ReplayRe
         }
         got.push(signature(m));
         trace(`<- ${signature(m)}`);
+        if (!m.isRequest && m.cseq.method === 'INVITE' && m.status >= 200) inviteFinal.set(m.callId, m.status);
         if (signature(m) !== signature(step.msg)) {
           reason = `expected ${signature(step.msg)}, got ${signature(m)}`;
           await ackIfNeeded(m);
@@ -179,16 +197,23 @@ export async function replay(script: Script, o: ReplayOptions): Promise<ReplayRe
           if (wait > 0) await sleep(Math.min(wait, 10_000));
         }
         const bytes = rw.outgoing(step.msg);
-        await send(bytes);
         const live = parseMessage(bytes);
         pair(step.msg.callId, live.callId);
-        if (live.isRequest && live.method === 'INVITE') lastInvite = { bytes, msg: live };
         sent.push(signature(step.msg));
-        trace(`-> ${signature(step.msg)}`);
+        if (o.ackLate && live.isRequest && live.method === 'ACK' && (inviteFinal.get(live.callId) ?? 0) < 300 && !lateAck) {
+          lateAck = bytes;
+          trace('-> ACK held back');
+        } else {
+          await send(bytes);
+          if (live.isRequest && live.method === 'INVITE') lastInvite = { bytes, msg: live };
+          trace(`-> ${signature(step.msg)}`);
+          await flushAck();
+        }
       }
       prevTs = step.ts;
       prevAt = Date.now();
     }
+    await flushAck();
     if (!reason) {
       // anything more the target sends is a difference too
       await sleep(o.graceMs ?? 300);
