@@ -9,7 +9,9 @@
  * Full: 35 s of warm-up (Timers J/L/M, 32 s, reach their steady state: every scavenge then sees
  * as many lingering transactions as it ever will), then a 10 s window between two marks the child
  * prints on SIGUSR2 with its call count; once with calls hung up at once, once with calls held
- * 5 s. Quick: 2 s + 2 s, no steady state (CI: it still runs).
+ * 5 s, and once more hung up at once with V8's default settings instead of the sipis binary's
+ * (core/server/v8-flags.ts): the peer of the first row. Quick: 2 s + 2 s, no steady state (CI:
+ * it still runs).
  *
  * The child's other probes (bench/tunnel/sipis-child.ts): --heap-sample FILE writes V8's sampling
  * heap profile over the window (objects promoted then freed by a full GC, or with
@@ -40,6 +42,8 @@ export interface GcEvent {
 
 export interface GcWindow {
   calls: number;
+  /** mean calls in progress over the window (the child samples every 20 ms). */
+  inflight: number;
   events: GcEvent[];
 }
 
@@ -47,10 +51,12 @@ export interface GcWindow {
 export function gcWindow(output: string): GcWindow | undefined {
   const events: GcEvent[] = [];
   const marks: number[] = [];
+  let inflight = 0;
   for (const line of output.split('\n')) {
-    const m = /^mark calls=(\d+)/.exec(line);
+    const m = /^mark calls=(\d+)(?: inflight=([\d.]+))?/.exec(line);
     if (m) {
       marks.push(Number(m[1]));
+      inflight = Number(m[2] ?? 0);
       if (marks.length === 2) break;
       continue;
     }
@@ -58,7 +64,7 @@ export function gcWindow(output: string): GcWindow | undefined {
     const num = (k: string): number => Number(new RegExp(`\\b${k}=([\\d.]+)`).exec(line)?.[1] ?? 0);
     events.push({ kind: /\bgc=(\w+)/.exec(line)?.[1] ?? '?', pauseMs: num('pause'), promoted: num('promoted'), survived: num('new_space_survived'), allocated: num('allocated') });
   }
-  return marks.length === 2 ? { calls: marks[1]! - marks[0]!, events } : undefined;
+  return marks.length === 2 ? { calls: marks[1]! - marks[0]!, inflight, events } : undefined;
 }
 
 function pct(sorted: number[], p: number): number {
@@ -103,7 +109,7 @@ export async function traceWindow(rate: number, warmS: number, measureS: number,
   }
 }
 
-export function gcRow(rate: number, w: GcWindow, holdMs = 0): BenchRow {
+export function gcRow(rate: number, w: GcWindow, holdMs = 0, note = ''): BenchRow {
   const sc = w.events.filter((e) => e.kind === 's');
   const major = w.events.filter((e) => e.kind !== 's');
   const pauses = sc.map((e) => e.pauseMs).sort((a, b) => a - b);
@@ -112,12 +118,13 @@ export function gcRow(rate: number, w: GcWindow, holdMs = 0): BenchRow {
   const promoted = sum(sc.map((e) => e.promoted));
   return {
     suite: 'tunnel-gc',
-    name: `young-gen GC per call, ${rate} calls/s${holdMs ? `, calls held ${holdMs / 1000} s` : ''} (V8 trace of the sipis child)`,
+    name: `young-gen GC per call, ${rate} calls/s${holdMs ? `, calls held ${holdMs / 1000} s` : ''}${note} (V8 trace of the sipis child)`,
     medianNs: pct(pauses, 50) * 1e6,
     opsPerSec: 0,
     samples: sc.length,
     extra: {
       calls: w.calls,
+      callsInProgress: w.inflight,
       promotedBytesPerCall: Math.round(promoted / calls),
       survivedBytesPerCall: Math.round(sum(sc.map((e) => e.survived)) / calls),
       allocatedBytesPerCall: Math.round(sum(sc.map((e) => e.allocated)) / calls),
@@ -139,11 +146,14 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const rate = 500;
   const rows: BenchRow[] = [];
   // full: also calls held 5 s (2,500 established at once): what an established call keeps is
-  // promoted with it, which calls hung up at once do not show
-  for (const holdMs of opts.quick ? [0] : [0, 5000]) {
-    const w = await traceWindow(rate, opts.quick ? 2 : 35, opts.quick ? 2 : 10, [], holdMs);
+  // promoted with it, which calls hung up at once do not show; and the peer without the V8
+  // settings of the sipis binary (core/server/v8-flags.ts), measured in the same run
+  const runs: Array<{ holdMs: number; args: string[]; note: string }> = [{ holdMs: 0, args: [], note: '' }];
+  if (!opts.quick) runs.push({ holdMs: 0, args: ['--v8-defaults'], note: ', V8 defaults (allocation-site pretenuring on)' }, { holdMs: 5000, args: [], note: '' });
+  for (const r of runs) {
+    const w = await traceWindow(rate, opts.quick ? 2 : 35, opts.quick ? 2 : 10, r.args, r.holdMs);
     if (!w) process.stderr.write('tunnel-gc: the child printed no window marks\n');
-    else rows.push(gcRow(rate, w, holdMs));
+    else rows.push(gcRow(rate, w, r.holdMs, r.note));
   }
   return rows;
 }

@@ -8,6 +8,8 @@
  * Prints `listening HOST:PORT`; SIGTERM prints the counters (and with --timing the time sipis
  * held each datagram) as JSON and exits. SIGUSR2 starts the measured window: the timings, the
  * loop-lag histogram and the GC counters start again from there (warm-up left out).
+ * It runs with the V8 settings of the sipis binary (core/server/v8-flags.ts); `--v8-defaults`
+ * leaves V8's own, for comparison.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -17,6 +19,7 @@ import { runInNewContext } from 'node:vm';
 import { TransactionLayer } from '../../core/transaction/index.js';
 import { UdpTransport } from '../../core/transport/index.js';
 import { attachTunnel, createTunnel } from '../../core/tunnel/index.js';
+import { applyV8Flags } from '../../core/server/v8-flags.js';
 import { FakePush, FakeRegistrar, StaticAccounts } from '../../core/tunnel/testing/fakes.js';
 
 function arg(name: string, dflt?: string): string | undefined {
@@ -24,6 +27,8 @@ function arg(name: string, dflt?: string): string | undefined {
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
 }
 
+// the V8 settings of the sipis binary (core/server/v8-flags.ts); --v8-defaults leaves V8's own (to compare)
+if (!process.argv.includes('--v8-defaults')) applyV8Flags();
 const phone = arg('phone');
 if (!phone || !/^[\d.]+:\d+$/.test(phone)) {
   console.error('usage: sipis-child --phone HOST:PORT [--port 0]');
@@ -119,8 +124,18 @@ async function heapSample(): Promise<void> {
     console.log(`heap sample written to ${sampleFile}`);
   }
 }
+// calls in progress, sampled every 20 ms and printed with each mark (the mean since the last):
+// a call alive at two scavenges in a row is promoted with all it holds, so this says whether
+// promoted call state is explained by calls lasting long or by something retaining ended ones
+let inflightSum = 0;
+let inflightSamples = 0;
+setInterval(() => {
+  inflightSum += tunnel.size.incoming;
+  inflightSamples++;
+}, 20).unref();
 process.on('SIGUSR2', () => {
-  console.log(`mark calls=${tunnel.counters.callsIn}`);
+  console.log(`mark calls=${tunnel.counters.callsIn} inflight=${inflightSamples ? (inflightSum / inflightSamples).toFixed(1) : 0}`);
+  inflightSum = inflightSamples = 0;
   marks++;
   void heapSample();
   held.length = legIn.length = 0;

@@ -8,8 +8,10 @@ import pino from 'pino';
 import { startSipis } from './app.js';
 import { loadConfig, requireRuntime, usage, parseArgs } from './config.js';
 import { ServerError } from './errors.js';
+import { applyV8Flags } from './v8-flags.js';
 
 async function main(argv: string[]): Promise<number> {
+  applyV8Flags();
   let cfg;
   try {
     if (parseArgs(argv).help) {
