@@ -16,6 +16,7 @@ import { TransactionError } from './errors.js';
 import { newBranch } from './ids.js';
 import { clientKey } from './key.js';
 import { lingerBytes, reparse } from './linger.js';
+import { spliceVia } from './via-splice.js';
 
 const EMPTY = Buffer.alloc(0);
 const NO_TARGETS: Endpoint[] = [];
@@ -119,10 +120,25 @@ export abstract class ClientTransaction {
         this.fail(new TransactionError('ERR_TX_TRANSPORT', `no socket for ${this.target.address}`, { cause: err }));
         return;
       }
-      this.request.setHeader('Via', `SIP/2.0/UDP ${sb.host}:${sb.port};branch=${this.branch};rport`);
-    }
-    this.data = serializeMessage(this.request);
+      this.writeVia(`SIP/2.0/UDP ${sb.host}:${sb.port};branch=${this.branch};rport`);
+    } else this.data = serializeMessage(this.request);
     this.start();
+  }
+
+  /**
+   * Our Via in place of the TU's into the bytes to send (via-splice.ts). The parsed request is
+   * let go: `request` parses the bytes with our Via again if anyone asks (a CANCEL or the ACK for
+   * a non-2xx copies our Via, §9.1, §17.1.1.3).
+   */
+  private writeVia(via: string): void {
+    const data = spliceVia(serializeMessage(this.request), via);
+    if (data) {
+      this.data = data;
+      this.req = undefined;
+      return;
+    }
+    this.request.setHeader('Via', via);
+    this.data = serializeMessage(this.request);
   }
 
   /** Sends the request and starts the timers. */
@@ -151,8 +167,7 @@ export abstract class ClientTransaction {
       this.key = clientKey(this.branch, this.request.cseq.method);
       const sb = this.ctx.transport.sentBy(this.target);
       // The layer added the only Via: replace it.
-      this.request.setHeader('Via', `SIP/2.0/UDP ${sb.host}:${sb.port};branch=${this.branch};rport`);
-      this.data = serializeMessage(this.request);
+      this.writeVia(`SIP/2.0/UDP ${sb.host}:${sb.port};branch=${this.branch};rport`);
       this.ctx.rekey(this, oldKey);
       this.restart();
       return;

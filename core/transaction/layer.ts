@@ -25,6 +25,7 @@ import { NonInviteServerTransaction } from './nist.js';
 import { ServerTransaction } from './server.js';
 import type { Lingering } from './context.js';
 import { ExpiryQueue } from './expiry.js';
+import { spliceVia } from './via-splice.js';
 import { deriveTimers, type TimerBase, type TimerValues } from './timers.js';
 import { TimerWheel } from './wheel.js';
 
@@ -269,21 +270,24 @@ export class TransactionLayer {
 
   /**
    * Sends a request outside any transaction: the ACK for a 2xx (§13.2.2.4, built by the dialog).
-   * Its Via is replaced by ours with a new branch (the ACK for a 2xx is a transaction of its own). Resolves with the bytes and the
-   * target so the caller can re-send the same ACK for each retransmitted 2xx.
+   * Its Via is replaced by ours with a new branch (the ACK for a 2xx is a transaction of its own)
+   * in the bytes sent, not in `ack`. Resolves with the bytes and the target so the caller can
+   * re-send the same ACK for each retransmitted 2xx.
    */
   sendAck(ack: SipMessage, opts: SendOptions = {}): Promise<{ data: Buffer; target: Endpoint }> {
     return new Promise((resolve, reject) => {
       this.withTargets(ack, opts, (targets, err) => {
         if (err || !targets?.length) return reject(err ?? new TransactionError('ERR_TX_TRANSPORT', 'no target for ACK'));
         const target = targets[0]!;
+        let data: Buffer;
         try {
           const sb = this.transport.sentBy(target);
-          ack.setHeader('Via', `SIP/2.0/UDP ${sb.host}:${sb.port};branch=${newBranch()};rport`);
+          const via = `SIP/2.0/UDP ${sb.host}:${sb.port};branch=${newBranch()};rport`;
+          // into the bytes (via-splice.ts); `ack` itself keeps the TU's Via
+          data = spliceVia(serializeMessage(ack), via) ?? (ack.setHeader('Via', via), serializeMessage(ack));
         } catch (e) {
           return reject(new TransactionError('ERR_TX_TRANSPORT', 'no socket for the ACK', { cause: e }));
         }
-        const data = serializeMessage(ack);
         this.transport.send(data, target, undefined, (e) => (e ? reject(new TransactionError('ERR_TX_TRANSPORT', e.message, { cause: e })) : resolve({ data, target })));
       });
     });
