@@ -3,6 +3,7 @@
  * field as it goes (copied lines keep their offsets, shifted; consecutive copied lines are
  * copied in one call), so a message built from validated parts needs no second scan.
  */
+import { Buffer } from 'node:buffer';
 import type { SipMessage } from './message.js';
 import { STRIDE } from './scanner.js';
 

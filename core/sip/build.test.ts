@@ -72,6 +72,13 @@ test('createResponse: 100 copies Timestamp; existing To tag kept; body and heade
   t.throws(() => createResponse(req, 99), { instanceOf: SipParseError });
   t.is(t.throws(() => createResponse(req, 200, undefined, { headers: [['Contact', '<sip:bad']] }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
   t.is(t.throws(() => createResponse(req, 200, undefined, { toTag: 'a b' }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
+  // a To tag is checked whatever was checked before it (createResponse remembers the last one)
+  for (const bad of ['', 'a b', 'x;y', 'é', '\r\n', 'tag\u2028']) {
+    t.truthy(createResponse(req, 200, undefined, { toTag: 'ok1' }));
+    t.is(t.throws(() => createResponse(req, 200, undefined, { toTag: bad }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE', JSON.stringify(bad));
+    t.is(t.throws(() => createResponse(req, 200, undefined, { toTag: bad }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE', JSON.stringify(bad));
+  }
+  t.true(serializeMessage(createResponse(req, 180, undefined, { toTag: 'ok2' })).toString().includes(';tag=ok2\r\n'));
   t.throws(() => createResponse(r, 200), { instanceOf: SipParseError });
 });
 

@@ -168,7 +168,12 @@ export function createResponse(request: SipMessage, status: number, reason?: str
   }
   const extra = opts.headers ?? EMPTY;
   const toTag = opts.toTag;
-  if (toTag !== undefined && !tokenText(toTag)) throw new SipParseError('BAD_HEADER_VALUE', 'invalid To tag', 'To');
+  // the last tag checked is remembered with its ';tag=' text: a dialog's responses share one
+  if (toTag !== undefined && toTag !== lastTag) {
+    if (!tokenText(toTag)) throw new SipParseError('BAD_HEADER_VALUE', 'invalid To tag', 'To');
+    lastTag = toTag;
+    lastTagText = ';tag=' + toTag + '\r\n';
+  }
   if (extra.length > 0) checkHeaders(extra);
   const body = opts.body === undefined ? NO_BODY : toBuffer(opts.body);
   const ix = request._ix;
@@ -177,7 +182,6 @@ export function createResponse(request: SipMessage, status: number, reason?: str
   const head = request._src.head();
   let copy = COPIED;
   if (status > 100 && status < 300 && dialogCreating(request.method)) copy |= RECORD_ROUTE_BIT;
-  const trying = status === 100;
   const needTag = toTag !== undefined && request.to.tag === undefined;
   // the status line with its CRLF; the standard phrase's is made once per code
   let out = reason === undefined ? (STATUS_LINES[status] ??= 'SIP/2.0 ' + status + ' ' + bytesText(reasonPhrase(status)) + '\r\n') : 'SIP/2.0 ' + status + ' ' + bytesText(reason) + '\r\n';
@@ -186,15 +190,15 @@ export function createResponse(request: SipMessage, status: number, reason?: str
   const idx = IDX;
   const need = (n + extra.length + 2) * STEP;
   while (idx.length < need) grow(idx);
+  // the lines to copy first (a tight loop over the ids), then only those are read
+  const m = selectLines(h, n, copy, status === 100);
+  const sel = SEL;
   let k = 0;
-  let count = 0;
   // a run of consecutive request lines [runS, runE) is appended as one slice
   let runS = 0;
   let runE = -1;
-  for (let i = 0, o = 0; i < n; i++, o += STEP) {
-    const id = h[o + 5]! & 0xff;
-    // ids past 31 are tested on their own: only Timestamp, in a 100
-    if (id < 32 ? ((copy >>> id) & 1) === 0 : !(trying && id === TIMESTAMP)) continue;
+  for (let j = 0; j < m; j++) {
+    const o = sel[j]! * STEP;
     const ls = h[o]!;
     if (ls !== runE) {
       if (runE >= 0) out += head.slice(runS, runE);
@@ -202,24 +206,26 @@ export function createResponse(request: SipMessage, status: number, reason?: str
     }
     // offset of this line in the response = what is written + what the run holds before it
     const delta = out.length - runS;
+    const id = h[o + 5]!;
     idx[k] = ls + delta;
     idx[k + 1] = h[o + 1]! + delta;
     idx[k + 2] = h[o + 2]! + delta;
-    idx[k + 5] = h[o + 5]!;
-    if (id === TO && needTag) {
-      out += head.slice(runS, h[o + 3]!) + ';tag=' + toTag + '\r\n';
+    idx[k + 5] = id;
+    if ((id & 0xff) === TO && needTag) {
+      out += head.slice(runS, h[o + 3]!) + lastTagText;
       idx[k + 3] = out.length - 2;
       idx[k + 4] = out.length;
       runE = -1;
     } else {
+      const le = h[o + 4]!;
       idx[k + 3] = h[o + 3]! + delta;
-      idx[k + 4] = h[o + 4]! + delta;
-      runE = h[o + 4]!;
+      idx[k + 4] = le + delta;
+      runE = le;
     }
     k += STEP;
-    count++;
   }
   if (runE >= 0) out += head.slice(runS, runE);
+  let count = m;
   let checks = NO_CHECKS;
   let hasContentType = false;
   for (let x = 0; x < extra.length; x++) {
@@ -288,6 +294,28 @@ export function createResponse(request: SipMessage, status: number, reason?: str
   const res = new SipMessage(raw, index, src);
   res._pending = true;
   return res;
+}
+
+/** The last To tag createResponse checked (a token), and `;tag=<tag>` CRLF. */
+let lastTag: string | null = null;
+let lastTagText = '';
+
+/** Indices of the request lines a response copies (selectLines). */
+let SEL = new Int32Array(64);
+
+/**
+ * Puts in SEL the indices of the lines of h (n fields) whose id is in the `copy` mask, and
+ * Timestamp's when `trying` (ids past 31 are tested on their own); returns how many.
+ */
+function selectLines(h: number[], n: number, copy: number, trying: boolean): number {
+  if (SEL.length < n) SEL = new Int32Array(n * 2);
+  const sel = SEL;
+  let m = 0;
+  for (let i = 0, o = 5; i < n; i++, o += STEP) {
+    const id = h[o]! & 0xff;
+    if (id < 32 ? ((copy >>> id) & 1) !== 0 : trying && id === TIMESTAMP) sel[m++] = i;
+  }
+  return m;
 }
 
 /** Appends `name: value CRLF` to out, recording its index entry at idx[k]. */

@@ -16,6 +16,7 @@
  *
  * Responses are compared with crypto.timingSafeEqual; nothing here logs a response or password.
  */
+import { Buffer } from 'node:buffer';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuthCredentials } from './types.js';
 import { computeHa1, computeResponse, lookupAlgorithm, type DigestAlgorithm, type DigestQop } from './digest-algorithms.js';

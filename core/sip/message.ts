@@ -10,6 +10,7 @@
  * index as it writes; only the changed headers are validated again (serialize.ts). A change that
  * would make the message invalid throws and leaves it as it was.
  */
+import { Buffer } from 'node:buffer';
 import { SipParseError } from './errors.js';
 import { MAX_UINT32, isToken, lower } from './chars.js';
 import { H, IS_LIST, idFromName } from './header-names.js';

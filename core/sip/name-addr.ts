@@ -10,6 +10,7 @@
  * a view (NameAddrView, ContactView) is made from them only when one is wanted, and decodes
  * its values when read.
  */
+import { Buffer } from 'node:buffer';
 import { MAX_UINT32, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, quotedEnd, skipLws, trimLws } from './chars.js';
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
 import { formatUri, scanUri, validateUri } from './uri.js';

@@ -2,6 +2,7 @@
  * parseMessage: scan (scanner.ts) then validate (validate.ts). Limits bound every allocation:
  * the input is rejected before any work when it exceeds maxMessageBytes.
  */
+import { Buffer } from 'node:buffer';
 import { SipParseError } from './errors.js';
 import { SipMessage } from './message.js';
 import { scanMessage } from './scanner.js';

@@ -6,6 +6,7 @@
  * and frames the body by Content-Length. Nothing is decoded here except numbers; every loop
  * advances by at least one byte and is bounded by the input, itself bounded by `maxMessageBytes`.
  */
+import { Buffer } from 'node:buffer';
 import { SipParseError } from './errors.js';
 import { TOKEN as TOKEN_TABLE } from './chars.js';
 import { CANONICAL, H, knownNameAt } from './header-names.js';

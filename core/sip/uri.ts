@@ -3,6 +3,7 @@
  * `scanUri` validates the bytes and returns a UriView that records offsets; each part is
  * decoded (and %-unescaped, §19.1.2) the first time it is read. Parts can be reassigned.
  */
+import { Buffer } from 'node:buffer';
 import { SipParseError } from './errors.js';
 import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, URI_CHAR as URI_CHAR_TABLE, lower, unescapePct } from './chars.js';
 import { latin1, utf8 } from './header-value.js';

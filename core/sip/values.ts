@@ -3,6 +3,7 @@
  * Invalid text yields null or -1; the parser turns that into a typed error for the headers it
  * validates, and accessors of other headers return undefined.
  */
+import { Buffer } from 'node:buffer';
 import { MAX_UINT32, digitsValue, lower, scanQuoted, skipLws, skipWs, tokenEnd, trimEnd, trimLws } from './chars.js';
 import { paramsMap, validParams } from './params.js';
 import { latin1 } from './header-value.js';

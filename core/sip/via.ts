@@ -6,6 +6,7 @@
  * Scanning validates and records offsets of the parts and of the known parameters; strings are
  * made when a field is read.
  */
+import { Buffer } from 'node:buffer';
 import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, lower, skipLws, tokenEnd, trimLws } from './chars.js';
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
 import { Src, latin1, srcOf, text } from './header-value.js';
