@@ -32,6 +32,25 @@ test('ExpiryQueue: an item comes due exactly when a wheel timer of the same dela
   t.is(wheel.size, 0);
 });
 
+test('ExpiryQueue with slack: items share one batch per slack window, never early, at most the slack late', (t) => {
+  const wheel = new TimerWheel({ clock: 'manual' });
+  const due = new Map<string, number>();
+  const q = new ExpiryQueue<string>(wheel, (s) => due.set(s, wheel.now()));
+  wheel.advance(30);
+  // added at 30 ms with 1 s of slack: 1030 and 1500 share the batch at 2000, 2030 goes to 3000
+  q.add('a', 1000, 1000);
+  q.add('b', 1470, 1000);
+  q.add('c', 2000, 1000);
+  q.add('exact', 1000);
+  t.is(wheel.size, 3, 'one wheel timer per slack window, one for the exact item');
+  for (let i = 0; i < 500; i++) wheel.advance(10);
+  t.deepEqual(Object.fromEntries(due), { exact: 1030, a: 2000, b: 2000, c: 3000 });
+  for (const [name, delay] of [['a', 1000], ['b', 1470], ['c', 2000]] as const) {
+    t.true(due.get(name)! >= 30 + delay, `${name} not early`);
+    t.true(due.get(name)! <= 30 + delay + 1000, `${name} at most the slack late`);
+  }
+});
+
 test('ExpiryQueue: a throwing item does not stop the others of its tick; clear() drops everything', (t) => {
   const wheel = new TimerWheel({ clock: 'manual' });
   const seen: number[] = [];

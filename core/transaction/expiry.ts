@@ -40,8 +40,15 @@ export class ExpiryQueue<T> {
     return n;
   }
 
-  add(item: T, delayMs: number): void {
-    const tick = this.wheel.tickAfter(delayMs);
+  /**
+   * `item` comes due after `delayMs`; with `slackMs` (beyond one wheel tick) up to that much
+   * later, in a batch shared with the items due in the same slack window: a 2-minute timeout that
+   * may fire a second late needs one batch a second instead of one per 10 ms tick.
+   */
+  add(item: T, delayMs: number, slackMs = 0): void {
+    let tick = this.wheel.tickAfter(delayMs);
+    const slackTicks = Math.floor(slackMs / this.wheel.tickMs);
+    if (slackTicks > 1) tick = Math.ceil(tick / slackTicks) * slackTicks;
     let batch = this.due.get(tick);
     if (!batch) {
       const b: T[] = (batch = []);

@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import { Dialog, type DialogStore } from '../dialog/index.js';
 import type { SipMessage } from '../sip/index.js';
-import type { ClientTransaction, ClientTransactionUser, InviteServerTransaction, TransactionError, TransactionLayer } from '../transaction/index.js';
+import { lingerBytes, type ClientTransaction, type ClientTransactionUser, type InviteServerTransaction, type TransactionError, type TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
 import { TunnelError } from './errors.js';
 import { COMPLETED_ELSEWHERE } from './headers.js';
@@ -26,17 +26,26 @@ import type { TunnelBinding, TunnelCounters } from './types.js';
 
 /**
  * The TU of an answered leg's INVITE transaction once its call is over (Timer M, 32 s): our ACK
- * again for each retransmission of the 2xx (§13.2.2.4). One object per call, no closure.
+ * again for each retransmission of the 2xx (§13.2.2.4). One object per call, no closure; the
+ * ACK's bytes move into the lingering slabs (they now live at most Timer M, like the
+ * transaction's own), so the memory of their own that the call kept them in goes with the call.
  */
 class AckResender implements ClientTransactionUser {
+  private readonly seq: number;
+  private readonly data: Buffer;
+  private readonly target: Endpoint;
+
   constructor(
-    private readonly ack: { seq: number; data: Buffer; target: Endpoint },
+    ack: { seq: number; data: Buffer; target: Endpoint },
     private readonly transport: TransactionLayer['transport'],
-  ) {}
+  ) {
+    this.seq = ack.seq;
+    this.data = lingerBytes(ack.data);
+    this.target = ack.target;
+  }
 
   onResponse(res: SipMessage): void {
-    const ack = this.ack;
-    if (res.status >= 200 && res.status < 300 && res.cseq.seq === ack.seq) this.transport.send(ack.data, ack.target);
+    if (res.status >= 200 && res.status < 300 && res.cseq.seq === this.seq) this.transport.send(this.data, this.target);
   }
 }
 

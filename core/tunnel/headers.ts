@@ -51,24 +51,22 @@ export function copiedHeaders(msg: SipMessage, extraDeny?: ReadonlySet<string>):
  */
 export function withTag(value: string, tag: string | undefined): string {
   const gt = value.lastIndexOf('>');
-  let head: string;
-  let params: string;
-  if (gt >= 0) {
-    head = value.slice(0, gt + 1);
-    params = value.slice(gt + 1);
-  } else {
-    // addr-spec form: every ';' after the URI starts a header parameter (RFC 3261 §20.10)
-    const semi = value.indexOf(';');
-    head = semi < 0 ? value : value.slice(0, semi);
-    params = semi < 0 ? '' : value.slice(semi);
+  // addr-spec form: every ';' after the URI starts a header parameter (RFC 3261 §20.10)
+  const semi = gt >= 0 ? -1 : value.indexOf(';');
+  const paramsAt = gt >= 0 ? gt + 1 : semi < 0 ? value.length : semi;
+  let out = value.slice(0, paramsAt).trim();
+  // each parameter trimmed; empty ones and the tag dropped (one slice per parameter, no arrays)
+  for (let i = paramsAt; i < value.length; ) {
+    let j = value.indexOf(';', i);
+    if (j < 0) j = value.length;
+    const p = value.slice(i, j).trim();
+    if (p.length > 0 && !TAG_PARAM.test(p)) out += `;${p}`;
+    i = j + 1;
   }
-  const kept = params
-    .split(';')
-    .map((p) => p.trim())
-    .filter((p) => p.length > 0 && !/^tag\s*(=|$)/i.test(p));
-  if (tag !== undefined) kept.push(`tag=${tag}`);
-  return head.trim() + kept.map((p) => `;${p}`).join('');
+  return tag === undefined ? out : `${out};tag=${tag}`;
 }
+
+const TAG_PARAM = /^tag\s*(=|$)/i;
 
 /** RFC 3326: does this Reason say the call was completed elsewhere (cause=200)? */
 export function isCompletedElsewhere(reason: string | undefined): boolean {

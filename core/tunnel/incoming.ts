@@ -59,8 +59,8 @@ interface IncomingState {
   callerUri: string;
   callerName: string | undefined;
   pushed: boolean;
-  /** device instances pushed for this call (per-device pushes). */
-  pushedTo: Set<string>;
+  /** device instances pushed for this call (per-device pushes); made on the first push. */
+  pushedTo: Set<string> | undefined;
   /** Push-Notification-Sent was sent. */
   confirmed: boolean;
   /** a device got in touch (registered) or a leg rang: no more push status 180s. */
@@ -73,8 +73,8 @@ interface IncomingState {
   /** the latest leg per device instance. */
   legs: Map<string, Leg>;
   dialogs: Dialog[];
-  /** store writes for this call, in order (start, then finish). */
-  db: Promise<unknown>;
+  /** store writes for this call, in order (start, then finish); undefined until the first. */
+  db: Promise<unknown> | undefined;
   startedAt: number;
 }
 
@@ -133,7 +133,7 @@ export class IncomingCalls implements CallHooks {
     ctx.counters.callsIn++;
     const call = new BridgedCall(randomUUID(), accountId, tx, contactFor(ctx, accountId, tx.remote), undefined, ctx.layer, ctx.dialogs, ctx.counters, this, ctx.log);
     const held: Held = { st: undefined };
-    const st: IncomingState = { call, held, callerUri: req.from.uri.raw, callerName: req.from.displayName ?? undefined, pushed: false, pushedTo: new Set(), confirmed: false, progress: false, armed: true, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: Promise.resolve(), startedAt: performance.now() };
+    const st: IncomingState = { call, held, callerUri: req.from.uri.raw, callerName: req.from.displayName ?? undefined, pushed: false, pushedTo: undefined, confirmed: false, progress: false, armed: true, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: undefined, startedAt: performance.now() };
     held.st = st;
     this.states.set(call.id, held);
     this.byTx.set(tx, held);
@@ -141,7 +141,8 @@ export class IncomingCalls implements CallHooks {
     if (!set) this.waiting.set(accountId, (set = new Set()));
     set.add(held);
     this.db(st, (s) => s.startPendingCall({ callId: call.id, accountId: Number(accountId), fromUri: req.from.uri.raw, fromDisplay: req.from.displayName ?? null }));
-    this.readiness.add(held, ctx.config.readinessTimeoutMs);
+    // up to 1 % (at most 1 s) late: one batch a second for the default 2 minutes, not 100
+    this.readiness.add(held, ctx.config.readinessTimeoutMs, Math.min(1000, ctx.config.readinessTimeoutMs / 100));
 
     const now = ctx.now();
     const bindings = ctx.deps.registrar.bindingsOf(accountId);
@@ -299,10 +300,10 @@ export class IncomingCalls implements CallHooks {
     const first = !st.pushed;
     let targets: TunnelBinding[] = [];
     if (push.send) {
-      if (failed && failed.pushTargets.length > 0 && !st.pushedTo.has(failed.instanceId)) targets.push(failed);
+      if (failed && failed.pushTargets.length > 0 && !st.pushedTo?.has(failed.instanceId)) targets.push(failed);
       for (const b of ctx.deps.registrar.bindingsOf(call.accountId)) {
         if (b.instanceId === failed?.instanceId) continue;
-        if (b.pushTargets.length === 0 || st.pushedTo.has(b.instanceId)) continue;
+        if (b.pushTargets.length === 0 || st.pushedTo?.has(b.instanceId)) continue;
         const leg = st.legs.get(b.instanceId);
         if (which === 'asleep' ? leg !== undefined : leg?.state === 'early' || leg?.state === 'answered') continue;
         targets.push(b);
@@ -324,7 +325,7 @@ export class IncomingCalls implements CallHooks {
     };
     if (push.send) {
       for (const b of targets) {
-        st.pushedTo.add(b.instanceId);
+        (st.pushedTo ??= new Set()).add(b.instanceId);
         sendOne(() => push.send!('NotifyIncomingCall', b, payload));
       }
     } else sendOne(() => push.sendToAccount('NotifyIncomingCall', call.accountId, payload));
@@ -403,6 +404,6 @@ export class IncomingCalls implements CallHooks {
   private db(st: IncomingState, op: (s: NonNullable<TunnelContext['deps']['store']>) => Promise<unknown>): void {
     const store = this.ctx.deps.store;
     if (!store) return;
-    st.db = st.db.then(() => op(store)).catch((err: unknown) => this.ctx.log?.warn({ err, call: st.call.id }, 'call record not written'));
+    st.db = (st.db ?? Promise.resolve()).then(() => op(store)).catch((err: unknown) => this.ctx.log?.warn({ err, call: st.call.id }, 'call record not written'));
   }
 }

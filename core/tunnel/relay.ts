@@ -38,6 +38,7 @@ export interface Side {
   awaitingAck?: Array<() => void> | undefined;
 }
 
+/** Our ACK for a 2xx on one side (Side.lastAck): re-sent for each retransmission of that 2xx. */
 class SentAck {
   constructor(readonly seq: number, readonly data: Buffer, readonly target: Endpoint) {}
 }
