@@ -223,6 +223,26 @@ test('X-Sipis-Flow and Path are trusted from a bridge address only', async (t) =
   t.deepEqual(rig.registrar.bindingsOf(rig.accountId).find((x) => x.contact === 'sip:alice@192.168.1.6')!.path, ['<sip:edge.example;lr>']);
 });
 
+test('RFC 5626 §6: through the bridge, a Contact with +sip.instance and reg-id from a UA that supports outbound gets Require: outbound (and Flow-Timer when set); otherwise not', async (t) => {
+  const rig = await withRig(t, { bridges: ['127.0.0.9'], flowTimerS: 25 });
+  const bridge = rig.phone('127.0.0.9');
+  const via = ['X-Sipis-Flow: id=1x2;transport=tls;src=10.1.1.1:40000', 'Path: <sip:1x2@127.0.0.9:5080;lr;ob>'];
+  const ob = `<sip:alice@192.168.1.5:5061;transport=tls>;+sip.instance=${inst(1)};reg-id=1`;
+  const yes = await bridge.register({ contacts: [ob], headers: [...via, 'Supported: path, outbound'], auth: ALICE });
+  t.is(yes.status, 200);
+  t.is(yes.header('Require'), 'outbound');
+  t.is(yes.header('Flow-Timer'), '25');
+  // no reg-id, no Supported: outbound, or straight to sipis over UDP: no outbound processing
+  const noRegId = await bridge.register({ contacts: [`<sip:alice@192.168.1.5:5061;transport=tls>;+sip.instance=${inst(1)}`], headers: [...via, 'Supported: outbound'], auth: ALICE });
+  const notSupported = await bridge.register({ contacts: [ob], headers: via, auth: ALICE });
+  const direct = await rig.phone('127.0.0.1').register({ contacts: [`<sip:alice@192.168.1.6>;+sip.instance=${inst(2)};reg-id=1`], headers: ['Supported: outbound'], auth: ALICE });
+  for (const r of [noRegId, notSupported, direct]) {
+    t.is(r.status, 200);
+    t.is(r.header('Require'), undefined);
+    t.is(r.header('Flow-Timer'), undefined);
+  }
+});
+
 test('bindings survive a restart: flow, Path, tokens and user agent are reloaded from the database', async (t) => {
   const rig = await withRig(t, { bridges: ['127.0.0.9'] });
   const bridge = rig.phone('127.0.0.9');

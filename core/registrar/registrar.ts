@@ -42,6 +42,12 @@ export interface DeviceRegistrarOptions {
   algorithms?: readonly DigestAlgorithm[];
   /** sipis-bridge source addresses (`ip` or `ip:port`) whose X-Sipis-Flow is believed. */
   bridges?: readonly string[];
+  /**
+   * RFC 5626 §5.4/§6: the keep-alive interval (seconds) suggested to outbound phones in a
+   * Flow-Timer header; 0 = none (the phone's default, 95-120 s on TCP/TLS, well inside the
+   * bridge's idle timeout of 300 s).
+   */
+  flowTimerS?: number;
   expires?: Partial<ExpiryPolicy>;
   push?: { providers?: readonly string[]; appIds?: Readonly<Record<string, string>> };
   /** live bindings one account may hold (default 32): more is refused with 403, not stored. */
@@ -52,6 +58,17 @@ export interface DeviceRegistrarOptions {
   log?: Logger;
   /** clock (ms), for tests. */
   now?: () => number;
+}
+
+/**
+ * RFC 5626 §6: outbound processing applies to a REGISTER whose UA supports it, with a Contact
+ * that has both +sip.instance and reg-id, received over a flow the edge keeps (the bridge's Path
+ * carries `ob`). Then the 2xx says `Require: outbound`, and only then does the phone send its
+ * CRLF keep-alives on the flow (§4.4). A REGISTER straight to sipis over UDP does not qualify:
+ * sipis answers no STUN keep-alives.
+ */
+function outboundApplies(req: SipMessage, decision: FlowDecision): boolean {
+  return decision.flow.viaBridge && req.supported.includes('outbound') && req.contact.some((c) => c.instance !== undefined && c.params.has('reg-id'));
 }
 
 export interface RegistrarCounters {
@@ -477,7 +494,7 @@ export class DeviceRegistrar extends EventEmitter {
     }
   }
 
-  /** §10.3 step 8: every current binding with its remaining time; Path echoed (RFC 3327 §5.3); Feature-Caps (RFC 8599). */
+  /** §10.3 step 8: every current binding with its remaining time; Path echoed (RFC 3327 §5.3); outbound (RFC 5626 §6); Feature-Caps (RFC 8599). */
   private okHeaders(accountId: string, req: SipMessage, decision: FlowDecision, providers: string[]): Array<[string, string]> {
     const now = this.now();
     const headers: Array<[string, string]> = [];
@@ -487,6 +504,11 @@ export class DeviceRegistrar extends EventEmitter {
       headers.push(['Contact', `<${r.binding.contact}>;expires=${left}${r.instanceParam !== undefined ? `;+sip.instance=${r.instanceParam}` : ''}`]);
     }
     if (decision.path.length > 0 && req.supported.includes('path')) headers.push(['Path', decision.path.join(', ')]);
+    if (outboundApplies(req, decision)) {
+      // the phone learns that its flow is kept for it: it must keep it alive (RFC 5626 §4.4)
+      headers.push(['Require', 'outbound']);
+      if (this.opts.flowTimerS) headers.push(['Flow-Timer', String(this.opts.flowTimerS)]);
+    }
     headers.push(['Feature-Caps', featureCaps(providers.length > 0 ? providers : this.push.providers)]);
     headers.push(['Date', new Date(now).toUTCString()]);
     return headers;

@@ -68,6 +68,8 @@ export interface SipisConfig {
     expiresMaxS: number;
     /** sipis-bridge source addresses (`ip` or `ip:port`) whose X-Sipis-Flow header and Path are believed. */
     bridges: string[];
+    /** RFC 5626 Flow-Timer (seconds) suggested to outbound phones in the REGISTER 2xx; 0 = none. */
+    flowTimerS: number;
   };
   /** the client of sipis-mediator (core/push). */
   push: {
@@ -112,7 +114,7 @@ export function defaultConfig(): SipisConfig {
     admin: { host: '127.0.0.1', port: 8088 },
     logLevel: 'info',
     shard: { backends: [], self: undefined },
-    devices: { enabled: true, digestSecret: undefined, digestSecretFile: undefined, algorithms: ['MD5', 'SHA-256'], expiresMinS: 60, expiresDefaultS: 3600, expiresMaxS: 7 * 24 * 3600, bridges: [] },
+    devices: { enabled: true, digestSecret: undefined, digestSecretFile: undefined, algorithms: ['MD5', 'SHA-256'], expiresMinS: 60, expiresDefaultS: 3600, expiresMaxS: 7 * 24 * 3600, bridges: [], flowTimerS: 0 },
     push: { mediatorUrl: undefined, apiKey: undefined, apiKeyFile: undefined, deadlineS: 10, attemptTimeoutS: 4 },
     tunnel: { readinessTimeoutS: 120, reachableWindowS: 30, reachableGraceS: 2, maxMessageBytes: 4 * 1024 * 1024 },
     providers: { addresses: [], refreshS: 300 },
@@ -159,6 +161,7 @@ export const FIELDS: readonly Field[] = [
   { path: 'devices.expiresDefaultS', env: 'SIPIS_DEVICE_EXPIRES', flag: '--device-expires', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'device registration lifetime when the phone asks none, seconds (default 3600)' },
   { path: 'devices.expiresMaxS', env: 'SIPIS_DEVICE_EXPIRES_MAX', flag: '--device-expires-max', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'longest device registration granted, seconds (default 604800)' },
   { path: 'devices.bridges', env: 'SIPIS_BRIDGES', flag: '--bridges', kind: 'list', help: 'sipis-bridge source addresses (ip or ip:port) whose X-Sipis-Flow and Path are believed' },
+  { path: 'devices.flowTimerS', env: 'SIPIS_FLOW_TIMER', flag: '--flow-timer', kind: 'int', min: 0, max: 3600, help: 'keep-alive interval suggested to outbound phones (RFC 5626 Flow-Timer), seconds; 0 = none (default); keep it below the bridge --idle-timeout' },
   { path: 'push.mediatorUrl', env: 'SIPIS_MEDIATOR_URL', flag: '--mediator-url', kind: 'string', help: 'sipis-mediator base URL, e.g. http://127.0.0.1:8089 (none: no pushes)' },
   { path: 'push.apiKey', env: 'SIPIS_MEDIATOR_API_KEY', flag: '--mediator-api-key', kind: 'string', help: 'the mediator API key (prefer the env or --mediator-api-key-file)' },
   { path: 'push.apiKeyFile', env: 'SIPIS_MEDIATOR_API_KEY_FILE', flag: '--mediator-api-key-file', kind: 'string', help: 'file holding the mediator API key' },

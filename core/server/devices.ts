@@ -84,6 +84,7 @@ export async function startDevices(cfg: SipisConfig, deps: DevicesDeps): Promise
     digestSecret: secret,
     algorithms: cfg.devices.algorithms as DigestAlgorithm[],
     bridges: cfg.devices.bridges,
+    flowTimerS: cfg.devices.flowTimerS,
     expires: { min: cfg.devices.expiresMinS, default: cfg.devices.expiresDefaultS, max: cfg.devices.expiresMaxS },
     log,
   });
