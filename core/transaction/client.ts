@@ -84,7 +84,7 @@ export abstract class ClientTransaction {
   /** The request; its top Via carries this transaction's branch once `begin` ran (re-parsed from the sent bytes after `linger`). */
   get request(): SipMessage {
     if (this.req) return this.req;
-    if (this.data.length === 0) throw new TransactionError('ERR_TX_STATE', 'the transaction has terminated (or not begun): its request is released');
+    if (this.data.length === 0) throw new TransactionError('ERR_TX_STATE', 'the transaction has terminated (or not begun, or its TU released it): its request is gone');
     return (this.req = reparse(this.data));
   }
 
@@ -101,6 +101,19 @@ export abstract class ClientTransaction {
       this.req = undefined;
     }
     if (!keepUser && !this.user.onTerminated) this.user = GONE;
+  }
+
+  /**
+   * The TU will not read `request` again: once the outcome is decided (Accepted, Completed) the
+   * lingering transaction drops the request's bytes (a 2xx in Accepted goes to the TU, a non-2xx
+   * in Completed is ACKed from the ACK's own bytes). Before that it does nothing (the request
+   * may still be retransmitted or cancelled). `request` is then ERR_TX_STATE.
+   */
+  releaseRequest(): void {
+    if (this.state !== 'Accepted' && this.state !== 'Completed') return;
+    this.data = EMPTY;
+    this.req = undefined;
+    this.targets = NO_TARGETS;
   }
 
   /** Starts the transaction towards `targets` (in RFC 3263 order). */

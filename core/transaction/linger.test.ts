@@ -64,6 +64,54 @@ test('a TU with onTerminated keeps it; an ICT in Accepted keeps its TU (RFC 6026
   t.is(terminated, 1);
 });
 
+test('releaseRequest: a no-op until the outcome is decided; then the request is gone (ERR_TX_STATE) and retransmissions are still absorbed or answered', async (t) => {
+  const p = layerPair();
+  let stx: ServerTransaction | undefined;
+  p.uas.onRequest((tx) => {
+    stx = tx;
+    tx.releaseRequest();
+    t.is(tx.request.method, 'OPTIONS', 'before the final response: kept');
+    tx.reply(200);
+    tx.releaseRequest();
+  });
+  const got: number[] = [];
+  const ctx: ClientTransaction = p.uac.sendRequest(testRequest({ method: 'OPTIONS' }), { onResponse: (r) => got.push(r.status) }, { target: UAS });
+  ctx.releaseRequest();
+  t.is(ctx.request.method, 'OPTIONS', 'in Trying: kept (it may be retransmitted)');
+  await p.settle();
+  t.is(stx!.state, 'Completed');
+  t.is((t.throws(() => stx!.request) as { code?: string }).code, 'ERR_TX_STATE');
+  ctx.releaseRequest();
+  t.is((t.throws(() => ctx.request) as { code?: string }).code, 'ERR_TX_STATE');
+  // the retransmitted request is still answered from the last response; the retransmitted 200 absorbed
+  p.uacTransport.send(p.net.log[0]!.data, UAS);
+  await p.settle();
+  const answers = p.net.log.filter((d) => d.to.port === 5070);
+  t.is(answers.length, 2);
+  p.uasTransport.send(answers[1]!.data, { address: '127.0.0.1', port: 5070 });
+  await p.settle();
+  t.deepEqual(got, [200]);
+  await p.advance(p.uas.timers.J + 20);
+  t.is(p.uas.servers.size + p.uac.clients.size, 0);
+});
+
+test('releaseRequest on an ICT in Accepted: later 2xx still reach the TU (RFC 6026), the INVITE bytes are gone', async (t) => {
+  const p = layerPair();
+  p.uas.onRequest((tx) => tx.reply(200));
+  const got: number[] = [];
+  const ict = p.uac.sendRequest(testRequest({ method: 'INVITE' }), { onResponse: (r) => got.push(r.status) }, { target: UAS });
+  await p.settle();
+  t.is(ict.state, 'Accepted');
+  ict.releaseRequest();
+  t.is((t.throws(() => ict.request) as { code?: string }).code, 'ERR_TX_STATE');
+  const ok = p.net.log.filter((d) => d.to.port === 5070).at(-1)!;
+  p.uasTransport.send(ok.data, { address: '127.0.0.1', port: 5070 });
+  await p.settle();
+  t.deepEqual(got, [200, 200]);
+  await p.advance(p.uac.timers.M + 20);
+  t.is(ict.state, 'Terminated');
+});
+
 test('lingerBytes copies into a shared slab: equal bytes, no tie to the source, large messages get their own memory', (t) => {
   const src = Buffer.from('SIP/2.0 200 OK\r\nCall-ID: a\r\n\r\n', 'latin1');
   const a = lingerBytes(src);

@@ -57,8 +57,21 @@ export abstract class ServerTransaction {
   /** The request that created the transaction (re-parsed from its bytes after `linger`). */
   get request(): SipMessage {
     if (this.req) return this.req;
-    if (!this.reqBytes) throw new TransactionError('ERR_TX_STATE', 'the transaction has terminated: its request is released');
+    if (!this.reqBytes) throw new TransactionError('ERR_TX_STATE', 'the transaction has terminated or its TU released it: its request is gone');
     return (this.req = reparse(this.reqBytes));
+  }
+
+  /**
+   * The TU will not read `request` again (nor answer again): once the final response is out, the
+   * lingering transaction keeps only what absorbing retransmissions needs (the last response),
+   * not the request's bytes for 32 s. Before the final response it does nothing. `request`
+   * is then ERR_TX_STATE.
+   */
+  releaseRequest(): void {
+    if (this.lastStatus < 200) return;
+    void this.toTag; // matching an RFC 2543 ACK needs it
+    this.reqBytes = undefined;
+    this.req = undefined;
   }
 
   /** The To tag this transaction puts in its responses (§8.2.6.2): the request's, or a new one. */

@@ -100,8 +100,12 @@ export class Leg {
     return this.state === 'calling' || this.state === 'early';
   }
 
-  /** The leg is over and its call too: let go of its messages and dialogs (BridgedCall.dispose). */
+  /**
+   * The leg is over and its call too: let go of its messages and dialogs (BridgedCall.dispose),
+   * and of the bytes of its INVITE that the lingering transaction would keep for 32 s.
+   */
   release(): void {
+    this.tx?.releaseRequest();
     this.sent = this.finalResponse = this.dialog = this.side = this.tx = undefined;
   }
 }
@@ -242,6 +246,8 @@ export class BridgedCall {
    */
   private dispose(): void {
     this.received = undefined;
+    // nothing will answer the inbound INVITE again: its lingering transaction needs only its last response
+    this.inbound.releaseRequest();
     for (const l of this.legs) if (!l.alive) l.release();
     this.pair = this.inboundDialog = this.inboundSide = this.winner = this.lastEarly = undefined;
     this.rseqIn = this.rseqOut = undefined;

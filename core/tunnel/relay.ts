@@ -191,7 +191,7 @@ export class Relay {
     const ctx = this.layer.sendRequest(
       out,
       {
-        onResponse: (res) => {
+        onResponse: (res, ctx) => {
           if (res.status === 100) return;
           if (method === 'INVITE' && res.status >= 200 && res.status < 300) {
             if (this.resendAck(to, res)) return;
@@ -202,7 +202,15 @@ export class Relay {
           this.counters.relayedResponses++;
           if (tx.state === 'Terminated' || (tx.lastStatus >= 200 && !(method === 'INVITE' && res.status < 300))) return;
           tx.respond(relayedResponse(tx, res, TARGET_REFRESH.has(method) ? from.contact : undefined));
-          if (res.status >= 200) this.reinvites.delete(tx);
+          if (res.status >= 200) {
+            this.reinvites.delete(tx);
+            // answered for good (a re-INVITE's 2xx may still be relayed again): both lingering
+            // transactions keep only what absorbs retransmissions, not the requests' bytes
+            if (method !== 'INVITE') {
+              tx.releaseRequest();
+              ctx.releaseRequest();
+            }
+          }
           if (method === 'BYE' && res.status >= 200) pair.end();
         },
         onError: (err) => {
