@@ -8,6 +8,7 @@
  * more likely to be one the far end needs (RFC 3261 §8.2.2.3 lets UAs ignore unknown ones).
  */
 import type { SipMessage } from '../sip/index.js';
+import { idFromName } from '../sip/header-names.js';
 import { endpointOf } from '../transport/index.js';
 
 /** lower-case full and compact names. */
@@ -18,6 +19,10 @@ const DIALOG_OR_HOP = [
   'x-sipis-flow', 'x-sipis-call-id', 'x-sipis-push-status', 'x-sipis-reason', 'proxy-require',
 ];
 const DENY = new Set(DIALOG_OR_HOP);
+/** The same by core/sip's id of the known header names (compact forms included), 1 = denied. */
+const DENIED_ID = new Uint8Array(256);
+for (const n of DIALOG_OR_HOP) DENIED_ID[idFromName(n)] = 1;
+DENIED_ID[0] = 0; // 0: a name core/sip does not know, looked up by name
 
 /**
  * Names as written → denied or not, so that the names every message repeats ('Via', 'CSeq', …)
@@ -35,15 +40,26 @@ function denied(name: string): boolean {
   return d;
 }
 
-/** Header fields of `msg` that are copied to the other side, in order (`extraDeny`: lower-case names). */
+/**
+ * Header fields of `msg` that are copied to the other side, in order (`extraDeny`: lower-case
+ * names). Read through SipMessage's field accessors (`_id`, `_name`, `_value`: core/sip's index of
+ * the received bytes) rather than `headers()`, so that the fields that stay behind (Via, From,
+ * To, Contact, Route…, most of a message) are neither decoded nor copied into pairs: ~5.5 KB less
+ * garbage per relayed call (bench/tunnel/gc.bench.ts, allocated 76 -> 71 KB per call).
+ */
 export function copiedHeaders(msg: SipMessage, extraDeny?: ReadonlySet<string>): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  for (const h of msg.headers()) {
-    if (denied(h[0]) || (extraDeny && extraDeny.has(h[0].toLowerCase()))) continue;
-    out.push(h);
+  const n = msg.headerCount;
+  for (let i = 0; i < n; i++) {
+    const id = msg._id(i);
+    if (id !== 0 && DENIED_ID[id] === 1) continue;
+    const name = msg._name(i);
+    if (denied(name) || (extraDeny && extraDeny.has(name.toLowerCase()))) continue;
+    out.push([name, msg._value(i)]);
   }
   return out;
 }
+
 
 /**
  * A From/To value with its tag replaced (`tag` undefined: removed). Keeps the display name and
