@@ -21,6 +21,20 @@ export interface InDialogOptions {
   contact?: string;
 }
 
+/**
+ * `s` in memory of its own. A parsed message's Call-ID is a slice of the whole header block's
+ * text (core/sip decodes the block once and cuts values out of it), and V8 keeps a slice of 13
+ * characters or more as a view that holds its parent: a dialog that lives as long as its call
+ * would keep the ~0.5 KB header text of the message that created it. The concatenation is
+ * flattened into a new string of its own (ToNumber flattens in place, see
+ * core/transaction/linger.ts flatten); the slice of that is a view of ~40 characters.
+ */
+function ownString(s: string): string {
+  const c = `\u0000${s}`;
+  void Number(c);
+  return c.slice(1);
+}
+
 export function dialogKey(callId: string, localTag: string, remoteTag: string): string {
   return `${callId}\u0000${localTag}\u0000${remoteTag}`;
 }
@@ -60,7 +74,7 @@ export class Dialog {
   }) {
     this.isUac = init.isUac;
     this.state = init.state;
-    this.callId = init.callId;
+    this.callId = ownString(init.callId);
     this.localTag = init.localTag;
     this.remoteTag = init.remoteTag;
     this.localHeader = init.localHeader;
