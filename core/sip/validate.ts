@@ -252,7 +252,9 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
       lf = lineEnd(b, STOP[0]!, limit);
       if (lf < 0 || elements >= MAX_LIST_ELEMENTS) return -1;
       elements++;
-      (via ??= []).push(v);
+      // a literal of one (the usual single Via) instead of an empty array grown by push
+      if (via === undefined) via = [v];
+      else via.push(v);
       return lf;
     }
     case H.FROM:
