@@ -43,6 +43,7 @@ import { readCaptureFile } from '../../tools/pcap/index.js';
 import { hasSipp, runSipp } from '../../fixtures/sipp.js';
 import { startProc } from '../../fixtures/proc.js';
 import type { BenchOptions, BenchRow, BenchSuite } from '../lib.js';
+import { childNodeArgs } from './child-node-args.js';
 
 // the child next to this file (dist/ or a private --outDir build alike)
 const here = dirname(fileURLToPath(import.meta.url));
@@ -282,14 +283,14 @@ interface WindowRun {
  * sipp (caller) → sipis-child (production 100 Trying timer) → sipp (phone) at `rate` calls/s for
  * `warmS + measureS` seconds; sipis's port is captured and the child measured during the last
  * `measureS` only, after the heap has reached its steady state (Timer J/L/M keep 32 s of calls).
+ * `childArgs` go to the child (e.g. `--v8-defaults`, for an A/B against V8's own settings).
  */
-export async function measuredWindow(rate: number, warmS: number, measureS: number): Promise<WindowRun> {
+export async function measuredWindow(rate: number, warmS: number, measureS: number, childArgs: string[] = []): Promise<WindowRun> {
   const dir = mkdtempSync(join(tmpdir(), 'sipis-delay-'));
   const phonePort = await freeSipPort();
   const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: warmS + measureS + 60 });
-  // SIPIS_BENCH_NODE_ARGS: node flags for the sipis child (GC experiments: --trace-gc, --max-semi-space-size=N)
-  const nodeArgs = (process.env.SIPIS_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = startProc(process.execPath, [...nodeArgs, join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing', '--trying', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // the sipis binary's node flags, plus SIPIS_BENCH_NODE_ARGS (child-node-args.ts)
+  const child = startProc(process.execPath, [...childNodeArgs(childArgs), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing', '--trying', '200', ...childArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     await uas.ready;
     const line = await child.waitFor(/listening \S+:(\d+)/);
@@ -356,7 +357,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const sink: Sink = { cur: new Samples() };
   const ph = await phone(sink);
   const c = await caller(sink);
-  const child = startProc(process.execPath, [join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${ph.endpoint.port}`, '--legs', '--trying', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = startProc(process.execPath, [...childNodeArgs([]), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${ph.endpoint.port}`, '--legs', '--trying', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const line = await child.waitFor(/listening \S+:(\d+)/);
     const sipis: Endpoint = { address: '127.0.0.1', port: Number(/:(\d+)$/.exec(line)![1]) };
