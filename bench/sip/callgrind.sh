@@ -10,7 +10,7 @@
 set -e
 out=${1:-dist}
 [ $# -gt 0 ] && shift
-tasks=${*:-invite-sdp register-auth 200-invite mixed respond floor-invite-sdp}
+tasks=${*:-invite-sdp register-auth 200-invite mixed respond floor-invite-sdp floor-respond}
 tmp=$(mktemp -d)
 total() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null --smc-check=all-non-file \
