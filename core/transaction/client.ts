@@ -15,7 +15,7 @@ import type { TxContext, TxState } from './context.js';
 import { TransactionError } from './errors.js';
 import { newBranch } from './ids.js';
 import { clientKey } from './key.js';
-import { lingerBytes, reparse } from './linger.js';
+import { flatten, lingerBytes, reparse } from './linger.js';
 import { spliceVia } from './via-splice.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -101,6 +101,9 @@ export abstract class ClientTransaction {
       this.req = undefined;
     }
     if (!keepUser && !this.user.onTerminated) this.user = GONE;
+    // key and branch are concatenations (a tree of 4 strings): flat, the scavenger keeps 2
+    flatten(this.key);
+    flatten(this.branch);
   }
 
   /**
