@@ -245,11 +245,19 @@ test('a mutation that would make the message invalid throws and changes nothing'
   const m = parseMessage(INVITE);
   const before = serializeMessage(m);
   t.is(t.throws(() => m.setHeader('CSeq', 'x INVITE'), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
+  // RFC 4475 §3.1.2.16-17 on a mutation too, with the scan buffer holding another message's bytes
+  parseMessage(Buffer.from('SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK2\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n'));
+  for (const v of ['1 BYE', '1 INVITEX', '1 INVITe', '1 invite', '1 INVIT']) {
+    t.is(t.throws(() => m.setHeader('CSeq', v), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE', v);
+  }
   t.is(t.throws(() => m.removeHeader('From'), { instanceOf: SipParseError }).code, 'MISSING_HEADER');
   t.is(t.throws(() => m.setHeader('Subject', 'a\r\nb'), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
   t.is(t.throws(() => m.setHeader('Bad Name', 'x'), { instanceOf: SipParseError }).code, 'BAD_HEADER');
   t.true(serializeMessage(m).equals(before));
   t.is(m.cseq.seq, 1);
+  parseMessage(Buffer.from('SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK2\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n'));
+  m.setHeader('CSeq', '2 INVITE');
+  t.deepEqual(m.cseq, { seq: 2, method: 'INVITE' });
 });
 
 test('mutation of a message with trailing bytes drops them', (t) => {

@@ -21,7 +21,7 @@ import { STOP } from './params.js';
 import { nameAddrView, scanContact, scanContactAt, scanNameAddr, scanNameAddrAt, scanNameAddrElement, scanNameAddrLine, type NameAddrView } from './name-addr.js';
 import { scanVia, scanViaLine, type ViaView } from './via.js';
 import { STRIDE } from './scanner.js';
-import { SCRATCH as SCAN_BUFFER } from './scratch.js';
+import { SCRATCH as SCAN_BUFFER, useBytes } from './scratch.js';
 import type { Src } from './header-value.js';
 import type { SipMessage } from './message.js';
 import type { Contact, NameAddr } from './types.js';
@@ -351,11 +351,21 @@ export function finishFields(m: SipMessage, mask: number): void {
   const ix = m._ix;
   // RFC 4475 §3.1.2.16-17: the CSeq method must equal the request method (case-sensitive)
   if (ix.isRequest) {
-    const b = m.raw;
+    const raw = m.raw;
     const ms = ix.start;
     const len = ix.methodEnd - ms;
     let same = cseqMe - cseqMs === len;
-    for (let k = 0; same && k < len; k++) same = b[ms + k] === b[cseqMs + k];
+    // compared in the scan buffer (a constant to the compiler; after a parse it holds the
+    // message already, else useBytes copies the two ranges), the message's Buffer otherwise
+    if (same && useBytes(raw, ms, ix.methodEnd) && useBytes(raw, cseqMs, cseqMe)) {
+      const b = BYTES;
+      for (let k = 0; k < len; k++) {
+        if (b[ms + k] !== b[cseqMs + k]) {
+          same = false;
+          break;
+        }
+      }
+    } else for (let k = 0; same && k < len; k++) same = raw[ms + k] === raw[cseqMs + k];
     if (!same) throw new SipParseError('BAD_HEADER_VALUE', 'CSeq method does not match the request method', 'CSeq');
   }
   m._callIdAt = callIdAt;
