@@ -196,7 +196,9 @@ export function checkField(id: number, i: number, s: number, e: number): void {
  * The line end after a value that stopped at b[i]: the LF of a CR LF (or of a bare LF) that is
  * not followed by a continuation line; -1 otherwise (the general path then frames the field).
  */
-function lineEnd(b: Uint8Array, i: number, limit: number): number {
+function lineEnd(i: number, limit: number): number {
+  // the scan buffer, a constant here (checkFieldLine reads nothing else)
+  const b = BYTES;
   let lf = i;
   if (b[i] === 0x0d) lf = i + 1;
   if (lf >= limit || b[lf] !== 0x0a) return -1;
@@ -209,7 +211,8 @@ function lineEnd(b: Uint8Array, i: number, limit: number): number {
  * The digits at b[s..), at most max, with NUMBER_END set to the first byte after them; -1 when
  * there is none, the value is over max, or nothing follows them before limit.
  */
-function leadingNumber(b: Uint8Array, s: number, limit: number, max: number): number {
+function leadingNumber(s: number, limit: number, max: number): number {
+  const b = BYTES;
   let n = 0;
   let k = s;
   for (; k < limit; k++) {
@@ -225,8 +228,9 @@ function leadingNumber(b: Uint8Array, s: number, limit: number, max: number): nu
 let NUMBER_END = 0;
 
 /** digits at b[s..) up to the line end (CR or LF right after them), at most max; -1 otherwise. */
-function numberLine(b: Uint8Array, s: number, limit: number, max: number): number {
-  const n = leadingNumber(b, s, limit, max);
+function numberLine(s: number, limit: number, max: number): number {
+  const b = BYTES;
+  const n = leadingNumber(s, limit, max);
   if (n < 0 || (b[NUMBER_END] !== 0x0d && b[NUMBER_END] !== 0x0a)) return -1;
   return n;
 }
@@ -249,7 +253,7 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
     case H.VIA: {
       const v = scanViaLine(src, s, limit);
       if (v === null) return -1;
-      lf = lineEnd(b, STOP[0]!, limit);
+      lf = lineEnd(STOP[0]!, limit);
       if (lf < 0 || elements >= MAX_LIST_ELEMENTS) return -1;
       elements++;
       // a literal of one (the usual single Via) instead of an empty array grown by push
@@ -260,7 +264,7 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
     case H.FROM:
     case H.TO: {
       if ((id === H.FROM ? from : to) !== undefined || !scanNameAddrLine(raw, s, limit, false)) return -1;
-      lf = lineEnd(b, STOP[0]!, limit);
+      lf = lineEnd(STOP[0]!, limit);
       if (lf < 0) return -1;
       if (id === H.FROM) from = nameAddrView(src);
       else to = nameAddrView(src);
@@ -280,7 +284,7 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
         k++;
         while (k < limit && (b[k] === 0x20 || b[k] === 0x09)) k++;
       }
-      lf = lineEnd(b, k, limit);
+      lf = lineEnd(k, limit);
       if (lf < 0 || elements + n > MAX_LIST_ELEMENTS) return -1;
       elements += n;
       if (id === H.CONTACT) contacts += n;
@@ -299,7 +303,7 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
         hi |= c;
       }
       if (k === s || k >= limit) return -1;
-      lf = lineEnd(b, k, limit);
+      lf = lineEnd(k, limit);
       if (lf < 0) return -1;
       callIdAt = i;
       callIdAscii = hi < 0x80;
@@ -308,13 +312,13 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
     case H.CSEQ: {
       // CSeq = 1*DIGIT LWS Method: "102 INVITE"
       if (cseqSeq >= 0) return -1;
-      const n = leadingNumber(b, s, limit, MAX_UINT32);
+      const n = leadingNumber(s, limit, MAX_UINT32);
       if (n < 0 || b[NUMBER_END] !== 0x20) return -1;
       const ms = NUMBER_END + 1;
       let k = ms;
       while (k < limit && TOKEN[b[k]!] === 1) k++;
       if (k === ms) return -1;
-      lf = lineEnd(b, k, limit);
+      lf = lineEnd(k, limit);
       if (lf < 0) return -1;
       cseqSeq = n;
       cseqMs = ms;
@@ -324,9 +328,9 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
     case H.MAX_FORWARDS:
     case H.EXPIRES: {
       if ((id === H.MAX_FORWARDS ? maxForwards : expires) >= 0) return -1;
-      const n = numberLine(b, s, limit, id === H.MAX_FORWARDS ? 255 : MAX_UINT32);
+      const n = numberLine(s, limit, id === H.MAX_FORWARDS ? 255 : MAX_UINT32);
       if (n < 0) return -1;
-      lf = lineEnd(b, NUMBER_END, limit);
+      lf = lineEnd(NUMBER_END, limit);
       if (lf < 0) return -1;
       if (id === H.MAX_FORWARDS) maxForwards = n;
       else expires = n;
