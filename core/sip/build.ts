@@ -181,7 +181,7 @@ export function createResponse(request: SipMessage, status: number, reason?: str
   const n = ix.count;
   const head = request._src.head();
   let copy = COPIED;
-  if (status > 100 && status < 300 && dialogCreating(request.method)) copy |= RECORD_ROUTE_BIT;
+  if (status > 100 && status < 300 && dialogCreating(request._method ?? request.method)) copy |= RECORD_ROUTE_BIT;
   const needTag = toTag !== undefined && request.to.tag === undefined;
   // the status line with its CRLF; the standard phrase's is made once per code
   let out = reason === undefined ? (STATUS_LINES[status] ??= 'SIP/2.0 ' + status + ' ' + bytesText(reasonPhrase(status)) + '\r\n') : 'SIP/2.0 ' + status + ' ' + bytesText(reason) + '\r\n';
