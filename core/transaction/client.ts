@@ -40,7 +40,10 @@ export interface ClientTxContext extends TxContext {
 }
 
 export abstract class ClientTransaction {
-  readonly isClient = true;
+  /** on the prototype, not a field (server.ts) */
+  get isClient(): boolean {
+    return true;
+  }
   abstract readonly isInvite: boolean;
   state: TxState;
   key: string;

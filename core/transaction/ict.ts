@@ -22,7 +22,9 @@ import { lingerBytes } from './linger.js';
 import type { WheelTimer } from './wheel.js';
 
 export class InviteClientTransaction extends ClientTransaction {
-  readonly isInvite = true;
+  get isInvite(): boolean {
+    return true;
+  }
   private timerA: WheelTimer | null = null;
   private intervalA = 0;
   private timerB: WheelTimer | null = null;

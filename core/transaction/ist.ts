@@ -24,7 +24,9 @@ import { ServerTransaction } from './server.js';
 import type { WheelTimer } from './wheel.js';
 
 export class InviteServerTransaction extends ServerTransaction {
-  readonly isInvite = true;
+  get isInvite(): boolean {
+    return true;
+  }
   private trying: WheelTimer | null = null;
   private timerG: WheelTimer | null = null;
   private intervalG = 0;

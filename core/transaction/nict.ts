@@ -12,7 +12,9 @@ import { TransactionError } from './errors.js';
 import type { WheelTimer } from './wheel.js';
 
 export class NonInviteClientTransaction extends ClientTransaction {
-  readonly isInvite = false;
+  get isInvite(): boolean {
+    return false;
+  }
   private timerE: WheelTimer | null = null;
   private intervalE = 0;
   private timerF: WheelTimer | null = null;

@@ -12,7 +12,9 @@ import type { TxContext } from './context.js';
 import { ServerTransaction } from './server.js';
 
 export class NonInviteServerTransaction extends ServerTransaction {
-  readonly isInvite = false;
+  get isInvite(): boolean {
+    return false;
+  }
 
   constructor(ctx: TxContext, key: string, request: SipMessage, local: Endpoint) {
     super(ctx, key, request, local, 'Trying');

@@ -23,7 +23,10 @@ export interface ReplyOptions {
 }
 
 export abstract class ServerTransaction {
-  readonly isClient = false;
+  /** on the prototype, not a field: ~16,000 calls' transactions linger at 500 calls/s, 8 bytes each */
+  get isClient(): boolean {
+    return false;
+  }
   abstract readonly isInvite: boolean;
   state: TxState;
   /** where responses go (§18.2.2) and the socket they leave from. */
