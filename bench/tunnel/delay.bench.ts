@@ -289,8 +289,8 @@ export async function measuredWindow(rate: number, warmS: number, measureS: numb
   const dir = mkdtempSync(join(tmpdir(), 'sipis-delay-'));
   const phonePort = await freeSipPort();
   const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: warmS + measureS + 60 });
-  // the sipis binary's node flags, plus SIPIS_BENCH_NODE_ARGS (child-node-args.ts)
-  const child = startProc(process.execPath, [...childNodeArgs(childArgs), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing', '--trying', '200', ...childArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // SIPIS_BENCH_NODE_ARGS: node flags for the sipis child (child-node-args.ts)
+  const child = startProc(process.execPath, [...childNodeArgs(), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing', '--trying', '200', ...childArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     await uas.ready;
     const line = await child.waitFor(/listening \S+:(\d+)/);
@@ -357,7 +357,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const sink: Sink = { cur: new Samples() };
   const ph = await phone(sink);
   const c = await caller(sink);
-  const child = startProc(process.execPath, [...childNodeArgs([]), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${ph.endpoint.port}`, '--legs', '--trying', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = startProc(process.execPath, [...childNodeArgs(), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${ph.endpoint.port}`, '--legs', '--trying', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const line = await child.waitFor(/listening \S+:(\d+)/);
     const sipis: Endpoint = { address: '127.0.0.1', port: Number(/:(\d+)$/.exec(line)![1]) };

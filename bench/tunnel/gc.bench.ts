@@ -18,8 +18,7 @@
  * --heap-sample-live what still lives); SIPIS_GC_TRACE_OUT keeps the raw trace; see
  * bench/tunnel/heap-report.ts to read profiles and snapshots.
  *
- * The child starts with the node flags of the sipis binary (bench/tunnel/child-node-args.ts);
- * `SIPIS_BENCH_NODE_ARGS` adds node flags to it (e.g. --max-semi-space-size=N).
+ * `SIPIS_BENCH_NODE_ARGS` adds node flags to the child (e.g. --max-semi-space-size=N).
  */
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -77,7 +76,7 @@ function pct(sorted: number[], p: number): number {
 export async function traceWindow(rate: number, warmS: number, measureS: number, childArgs: string[] = [], holdMs = 0): Promise<GcWindow | undefined> {
   const phonePort = await freeSipPort();
   const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: warmS + measureS + 60 });
-  const child = startProc(process.execPath, ['--trace-gc-nvp', ...childNodeArgs(childArgs), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--trying', '200', ...childArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = startProc(process.execPath, ['--trace-gc-nvp', ...childNodeArgs(), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--trying', '200', ...childArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     await uas.ready;
     const line = await child.waitFor(/listening \S+:(\d+)/);
@@ -150,7 +149,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   // promoted with it, which calls hung up at once do not show; and the peer without the V8
   // settings of the sipis binary (core/server/v8-flags.ts), measured in the same run
   const runs: Array<{ holdMs: number; args: string[]; note: string }> = [{ holdMs: 0, args: [], note: '' }];
-  if (!opts.quick) runs.push({ holdMs: 0, args: ['--v8-defaults'], note: ', V8 defaults (no sipis node/V8 flags)' }, { holdMs: 5000, args: [], note: '' });
+  if (!opts.quick) runs.push({ holdMs: 0, args: ['--v8-defaults'], note: ', V8 defaults (no --no-allocation-site-pretenuring)' }, { holdMs: 5000, args: [], note: '' });
   for (const r of runs) {
     const w = await traceWindow(rate, opts.quick ? 2 : 35, opts.quick ? 2 : 10, r.args, r.holdMs);
     if (!w) process.stderr.write('tunnel-gc: the child printed no window marks\n');

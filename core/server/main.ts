@@ -8,7 +8,7 @@ import pino from 'pino';
 import { startSipis } from './app.js';
 import { loadConfig, requireRuntime, usage, parseArgs } from './config.js';
 import { ServerError } from './errors.js';
-import { applyV8Flags, missingNodeFlags } from './v8-flags.js';
+import { applyV8Flags } from './v8-flags.js';
 
 async function main(argv: string[]): Promise<number> {
   applyV8Flags();
@@ -29,8 +29,6 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const log = pino({ level: cfg.logLevel, base: { name: 'sipis' } });
-  const missing = missingNodeFlags();
-  if (missing.length > 0) log.info({ nodeFlags: missing }, 'not started with the recommended node flags (node args or NODE_OPTIONS): GC pauses on the relay path are longer');
   let server;
   try {
     server = await startSipis(cfg, { log });
