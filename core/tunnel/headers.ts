@@ -60,7 +60,6 @@ export function copiedHeaders(msg: SipMessage, extraDeny?: ReadonlySet<string>):
   return out;
 }
 
-
 /**
  * A From/To value with its tag replaced (`tag` undefined: removed). Keeps the display name and
  * the other header parameters exactly as written.
