@@ -7,27 +7,9 @@
  * A probe binds and closes at once; the port can be taken between the probe and the real bind.
  * That race only costs a failed start with a clear "cannot listen" error, never a wrong address.
  */
-import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
-import { freeSipPort, freeTcpPort, freeUdpPort } from '../../fixtures/net.js';
+import { freeSipPort, freeTcpPort, freeUdpPort, tcpFree, udpFree } from '../../fixtures/net.js';
 
 export type PortKind = 'udp' | 'tcp' | 'sip';
-
-function udpFree(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, host, () => s.close(() => resolve(true)));
-  });
-}
-
-function tcpFree(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, host, () => srv.close(() => resolve(true)));
-  });
-}
 
 export class PortPicker {
   /** `udp:N` / `tcp:N` handed out by this picker: two components must not get the same "free" port. */
