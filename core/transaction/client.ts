@@ -218,8 +218,6 @@ export abstract class ClientTransaction {
     if (this.state === 'Terminated') return;
     this.state = 'Terminated';
     this.cancelTimers();
-    // the parsed request is not needed any more (`request` re-parses the sent bytes if asked)
-    if (this.data.length > 0) this.req = undefined;
     this.ctx.terminated(this);
     this.user.onTerminated?.(this);
     // the bytes are a view into a slab shared with other transactions (server.ts terminate)
