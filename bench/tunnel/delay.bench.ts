@@ -14,7 +14,10 @@
  *    last 10 s of 45 (full): by then Timers J/L/M (32 s) hold a steady state of finished calls,
  *    which is what sipis's GC works against. Under it, in-process: how long sipis held each
  *    datagram from its arrival in JavaScript (the difference to the kernel row is the time
- *    datagrams waited in the socket for sipis to run).
+ *    datagrams waited in the socket for sipis to run). The peer, measured the same way in the
+ *    same run just before sipis at 500 calls/s: Kamailio as a stateful record-routing proxy
+ *    (one UDP worker) in front of the same sipp phone. What the C proxy's p99 shows is what this
+ *    machine (its other processes, its hypervisor) puts into any relay's tail.
  * 2. One-way, end to end, for reference: a caller and a phone on our own stack in this process;
  *    every INVITE, 180, 200 and BYE (and its 200) carries `X-Bench-T`, the sender's clock (the
  *    tunnel copies end-to-end headers), and the receiver takes the one-way time; the same calls
@@ -37,6 +40,7 @@ import { createRequest, parseMessage, type SipMessage } from '../../core/sip/ind
 import { newCallId, newTag, TransactionLayer, type InviteServerTransaction } from '../../core/transaction/index.js';
 import { UdpTransport, type Endpoint } from '../../core/transport/index.js';
 import { hasCapture, startCapture } from '../../fixtures/capture.js';
+import { hasKamailio, startKamailio } from '../../fixtures/kamailio.js';
 import { freeSipPort } from '../../fixtures/net.js';
 import { repoRoot } from '../../fixtures/paths.js';
 import { readCaptureFile } from '../../tools/pcap/index.js';
@@ -230,18 +234,19 @@ function kindOf(m: SipMessage): string {
 }
 
 /**
- * (1) From a loopback capture of sipis's port: for every message sipis relays, the kernel time
- * it arrived (the peer's send) and the kernel time the relayed one left (sipis's send). Both
+ * (1) From a loopback capture of the relay's port: for every message it relays, the kernel time
+ * it arrived (the peer's send) and the kernel time the relayed one left (the relay's send). Both
  * calls of one tunnelled call are tied by `X-Bench-Id` on the INVITE (the tunnel copies it onto
- * the INVITE to the phone); every later message by Call-ID, CSeq and method or status. The first
- * copy of each counts (a retransmission is not a new message).
+ * the INVITE to the phone; a proxy forwards it, and the Call-ID too); every later message by
+ * Call-ID, CSeq and method or status. The first copy of each counts (a retransmission is not a
+ * new message); a message the relay makes itself (a proxy's 100) has no arrival and is skipped.
  */
-export function addedPerRelayedMessage(file: string, sipisPort: number): Map<string, number[]> {
+export function addedPerRelayedMessage(file: string, relayPort: number): Map<string, number[]> {
   const idOfCallId = new Map<string, string>();
   const arrived = new Map<string, number>();
   const left = new Set<string>();
   const byKind = new Map<string, number[]>();
-  for (const p of readCaptureFile(file, { ports: [sipisPort] })) {
+  for (const p of readCaptureFile(file, { ports: [relayPort] })) {
     let m: SipMessage;
     try {
       m = parseMessage(p.payload);
@@ -257,7 +262,7 @@ export function addedPerRelayedMessage(file: string, sipisPort: number): Map<str
     if (!id) continue;
     const kind = kindOf(m);
     const key = `${id} ${m.cseq.seq} ${kind}`;
-    if (p.dst.port === sipisPort) {
+    if (p.dst.port === relayPort) {
       if (!arrived.has(key)) arrived.set(key, p.ts);
       continue;
     }
@@ -279,22 +284,64 @@ interface WindowRun {
   failed: number;
 }
 
-/**
- * sipp (caller) → sipis-child (production 100 Trying timer) → sipp (phone) at `rate` calls/s for
- * `warmS + measureS` seconds; sipis's port is captured and the child measured during the last
- * `measureS` only, after the heap has reached its steady state (Timer J/L/M keep 32 s of calls).
- * `childArgs` go to the child (e.g. `--v8-defaults`, for an A/B against V8's own settings).
- */
-export async function measuredWindow(rate: number, warmS: number, measureS: number, childArgs: string[] = []): Promise<WindowRun> {
-  const dir = mkdtempSync(join(tmpdir(), 'sipis-delay-'));
-  const phonePort = await freeSipPort();
-  const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: warmS + measureS + 60 });
+/** The relay under test in a window: where it listens, how to read its report, how to stop it. */
+interface Relay {
+  port: number;
+  /** sipis's JSON report (after stop); Kamailio has none. */
+  report(): ChildReport | undefined;
+  /** start of the measured part (sipis resets its in-process timings there). */
+  mark(): void;
+  stop(): Promise<void>;
+}
+
+/** sipis-child (production 100 Trying timer) in front of the phone at `phonePort`. */
+async function sipisRelay(phonePort: number, childArgs: string[]): Promise<Relay> {
   // SIPIS_BENCH_NODE_ARGS: node flags for the sipis child (child-node-args.ts)
   const child = startProc(process.execPath, [...childNodeArgs(), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing', '--trying', '200', ...childArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    await uas.ready;
     const line = await child.waitFor(/listening \S+:(\d+)/);
-    const port = Number(/:(\d+)$/.exec(line)![1]);
+    return {
+      port: Number(/:(\d+)$/.exec(line)![1]),
+      report: () => {
+        const out = /\{"tunnel".*\}/.exec(child.output());
+        return out ? (JSON.parse(out[0]) as ChildReport) : undefined;
+      },
+      mark: () => void child.child.kill('SIGUSR2'),
+      stop: async () => void (await child.stop()),
+    };
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+}
+
+/**
+ * The peer: Kamailio as a stateful record-routing proxy (fixtures/kamailio/proxy.cfg, one UDP
+ * worker, as in tunnel-relay) in front of the same phone. A proxy relays each message once where
+ * the tunnel relays it between two calls, so this is the delay a C relay adds on this machine,
+ * under the same load, measured the same way: what the machine itself puts into the p99.
+ */
+async function kamailioRelay(phonePort: number): Promise<Relay> {
+  const port = await freeSipPort();
+  // 512 MB of shared memory: tm keeps every transaction for its wait timer (see tunnel-relay)
+  const kam = await startKamailio({ cfg: 'proxy.cfg', defines: { SIP_LISTEN: `udp:127.0.0.1:${port}`, NEXT_HOP: `"sip:127.0.0.1:${phonePort}"` }, waitPorts: [port], shmMb: 512 });
+  return { port, report: () => undefined, mark: () => undefined, stop: async () => void (await kam.stop()) };
+}
+
+/**
+ * sipp (caller) → relay → sipp (phone) at `rate` calls/s for `warmS + measureS` seconds; the
+ * relay's port is captured and the relay measured during the last `measureS` only (for sipis,
+ * after the heap has reached its steady state: Timers J/L/M keep 32 s of calls).
+ */
+export async function measuredWindow(rate: number, warmS: number, measureS: number, relay: (phonePort: number) => Promise<Relay>): Promise<WindowRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'sipis-delay-'));
+  const phonePort = await freeSipPort();
+  const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: warmS + measureS + 60 });
+  let server: Relay | undefined;
+  try {
+    await uas.ready;
+    server = await relay(phonePort);
+    const port = server.port;
     const n = Math.round(rate * (warmS + measureS));
     const uac = await runSipp({
       scenario: join(repoRoot, 'bench', 'tunnel', 'uac-call-stamped.xml'),
@@ -308,31 +355,32 @@ export async function measuredWindow(rate: number, warmS: number, measureS: numb
       extraArgs: ['-d', '0'],
     });
     await new Promise((r) => setTimeout(r, warmS * 1000));
-    const file = join(dir, 'sipis.pcap');
+    const file = join(dir, 'relay.pcap');
     const cap = await startCapture({ ports: [port], transports: ['udp'], file, format: 'pcap' });
-    child.child.kill('SIGUSR2');
+    server.mark();
     const r = await uac.done;
     await cap.stop();
-    await child.stop();
-    const out = /\{"tunnel".*\}/.exec(child.output());
-    return { rate, added: addedPerRelayedMessage(file, port), report: out ? (JSON.parse(out[0]) as ChildReport) : undefined, calls: r.stats?.successful ?? 0, failed: r.stats?.failed ?? n };
+    await server.stop();
+    return { rate, added: addedPerRelayedMessage(file, port), report: server.report(), calls: r.stats?.successful ?? 0, failed: r.stats?.failed ?? n };
   } finally {
-    await child.stop();
+    await server?.stop();
     await uas.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function windowRows(w: WindowRun): BenchRow[] {
+function windowRows(who: string, w: WindowRun, peer?: Samples): BenchRow[] {
   const all = Samples.of([...w.added.values()].flat());
   const r = w.report;
   const kinds: Record<string, number> = {};
   for (const [k, ms] of w.added) kinds[`${k.replace('/', '_')}P99us`] = Math.round(Samples.of(ms).pct(99) * 1000);
   const rows = [
-    row(`added by sipis per relayed message, ${w.rate} calls/s (kernel timestamps: in → relayed out)`, all, undefined, {
+    row(`added by ${who} per relayed message, ${w.rate} calls/s (kernel timestamps: in → relayed out)`, all, undefined, {
       maxUs: Math.round(all.pct(100) * 1000),
       calls: w.calls,
       failed: w.failed,
+      // the same window's p99 of the C proxy over ours: what this machine lets any relay reach
+      ...(peer && peer.ms.length ? { kamailioP99us: Math.round(peer.pct(99) * 1000), p99VsKamailio: `${(all.pct(99) / peer.pct(99)).toFixed(2)}x` } : {}),
       ...kinds,
       ...(r?.loopLagUs ? { sipisLoopLagP99us: r.loopLagUs.p99, sipisLoopLagMaxUs: r.loopLagUs.max } : {}),
       ...(r?.gc ? { sipisGcPauses: r.gc.count, sipisGcTotalMs: Math.round(r.gc.totalMs), sipisGcMaxUs: Math.round(r.gc.maxMs * 1000) } : {}),
@@ -347,8 +395,16 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   if (!hasSipp() || !hasCapture()) process.stderr.write('tunnel-delay: sipp or a loopback capture (dumpcap) unavailable: kernel-timestamp rows skipped\n');
   else {
+    const sipis = (phonePort: number): Promise<Relay> => sipisRelay(phonePort, []);
     // full: 35 s of warm-up reach the steady state of the 32 s transaction timers
-    for (const rate of opts.quick ? [500] : [500, 100]) rows.push(...windowRows(await measuredWindow(rate, opts.quick ? 1 : 35, opts.quick ? 1 : 10)));
+    const warmS = opts.quick ? 1 : 35;
+    const measureS = opts.quick ? 1 : 10;
+    // the peer at the target rate, right before sipis: same load, same machine, same minute
+    const kam = hasKamailio() ? await measuredWindow(500, opts.quick ? 1 : 5, measureS, kamailioRelay) : undefined;
+    const peer = kam ? Samples.of([...kam.added.values()].flat()) : undefined;
+    rows.push(...windowRows('sipis', await measuredWindow(500, warmS, measureS, sipis), peer));
+    if (kam) rows.push(...windowRows('Kamailio (stateful proxy, children=1)', kam));
+    if (!opts.quick) rows.push(...windowRows('sipis', await measuredWindow(100, warmS, measureS, sipis)));
   }
   const n = opts.quick ? 50 : 1000;
   const rate = opts.quick ? 100 : 100;

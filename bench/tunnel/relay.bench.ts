@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { hasKamailio, startKamailio } from '../../fixtures/kamailio.js';
 import { freeSipPort } from '../../fixtures/net.js';
 import { startProc } from '../../fixtures/proc.js';
+import { childNodeArgs } from './child-node-args.js';
 import { hasSipp, runSipp, type SippRun } from '../../fixtures/sipp.js';
 import { loadRow, type BenchOptions, type BenchRow, type BenchSuite, type LoadMeasure } from '../lib.js';
 import { measureLoad, type LoadResult } from '../load.js';
@@ -70,7 +71,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
 
   const phonePort = await freeSipPort();
   const phone2 = await uas(phonePort);
-  const child = startProc(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = startProc(process.execPath, [...childNodeArgs(), join(dirname(fileURLToPath(import.meta.url)), 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let ourM: LoadMeasure;
   try {
     const line = await child.waitFor(/listening \S+:(\d+)/);
