@@ -132,6 +132,11 @@ test('device, push, tunnel and provider settings: defaults, every source, readab
   t.is(field(['--mediator-url', 'ftp://x']), 'push.mediatorUrl');
   t.is(field(['--devices', 'maybe']), 'devices.enabled');
   t.is(field(['--readiness-timeout', '0']), 'tunnel.readinessTimeoutS');
+  // digest for the phones' own requests: on plain UDP flows unless told otherwise
+  t.is(d.devices.requestAuth, 'udp');
+  t.is(loadConfig(['--device-request-auth', 'all'], {}).devices.requestAuth, 'all');
+  t.is(loadConfig([], { SIPIS_DEVICE_REQUEST_AUTH: 'none' }).devices.requestAuth, 'none');
+  t.is(field(['--device-request-auth', 'tls']), 'devices.requestAuth');
   // a short secret is refused without echoing it
   const e = t.throws(() => loadConfig([], { SIPIS_DIGEST_SECRET: 'hunter2' }), { instanceOf: ServerError });
   t.is(e?.field, 'devices.digestSecret');

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { ServerError } from './errors.js';
+import { DEVICE_AUTH_SCOPES } from '../tunnel/device-auth.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -70,6 +71,12 @@ export interface SipisConfig {
     bridges: string[];
     /** RFC 5626 Flow-Timer (seconds) suggested to outbound phones in the REGISTER 2xx; 0 = none. */
     flowTimerS: number;
+    /**
+     * which of the devices' own requests (calls, messages they place) must carry digest
+     * credentials (407): `udp` those on plain UDP flows, whose source address can be forged;
+     * `all`; `none` (core/tunnel/device-auth.ts).
+     */
+    requestAuth: string;
   };
   /** the client of sipis-mediator (core/push). */
   push: {
@@ -114,7 +121,7 @@ export function defaultConfig(): SipisConfig {
     admin: { host: '127.0.0.1', port: 8088 },
     logLevel: 'info',
     shard: { backends: [], self: undefined },
-    devices: { enabled: true, digestSecret: undefined, digestSecretFile: undefined, algorithms: ['MD5', 'SHA-256'], expiresMinS: 60, expiresDefaultS: 3600, expiresMaxS: 7 * 24 * 3600, bridges: [], flowTimerS: 0 },
+    devices: { enabled: true, digestSecret: undefined, digestSecretFile: undefined, algorithms: ['MD5', 'SHA-256'], expiresMinS: 60, expiresDefaultS: 3600, expiresMaxS: 7 * 24 * 3600, bridges: [], flowTimerS: 0, requestAuth: 'udp' },
     push: { mediatorUrl: undefined, apiKey: undefined, apiKeyFile: undefined, deadlineS: 10, attemptTimeoutS: 4 },
     tunnel: { readinessTimeoutS: 120, reachableWindowS: 30, reachableGraceS: 2, maxMessageBytes: 4 * 1024 * 1024 },
     providers: { addresses: [], refreshS: 300 },
@@ -162,6 +169,7 @@ export const FIELDS: readonly Field[] = [
   { path: 'devices.expiresMaxS', env: 'SIPIS_DEVICE_EXPIRES_MAX', flag: '--device-expires-max', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'longest device registration granted, seconds (default 604800)' },
   { path: 'devices.bridges', env: 'SIPIS_BRIDGES', flag: '--bridges', kind: 'list', help: 'sipis-bridge source addresses (ip or ip:port) whose X-Sipis-Flow and Path are believed' },
   { path: 'devices.flowTimerS', env: 'SIPIS_FLOW_TIMER', flag: '--flow-timer', kind: 'int', min: 0, max: 3600, help: 'keep-alive interval suggested to outbound phones (RFC 5626 Flow-Timer), seconds; 0 = none (default); keep it below the bridge --idle-timeout' },
+  { path: 'devices.requestAuth', env: 'SIPIS_DEVICE_REQUEST_AUTH', flag: '--device-request-auth', kind: 'string', help: 'digest (407) for the phones\' own calls and messages: udp = on plain UDP flows, whose source can be forged (default), all, none' },
   { path: 'push.mediatorUrl', env: 'SIPIS_MEDIATOR_URL', flag: '--mediator-url', kind: 'string', help: 'sipis-mediator base URL, e.g. http://127.0.0.1:8089 (none: no pushes)' },
   { path: 'push.apiKey', env: 'SIPIS_MEDIATOR_API_KEY', flag: '--mediator-api-key', kind: 'string', help: 'the mediator API key (prefer the env or --mediator-api-key-file)' },
   { path: 'push.apiKeyFile', env: 'SIPIS_MEDIATOR_API_KEY_FILE', flag: '--mediator-api-key-file', kind: 'string', help: 'file holding the mediator API key' },
@@ -331,6 +339,7 @@ function checkDevices(c: SipisConfig): void {
   }
   // never echo a secret in an error: only its length
   if (d.digestSecret !== undefined && Buffer.byteLength(d.digestSecret) < 16) throw bad('devices.digestSecret', `must be at least 16 bytes, got ${Buffer.byteLength(d.digestSecret)}`);
+  if (!(DEVICE_AUTH_SCOPES as readonly string[]).includes(d.requestAuth)) throw bad('devices.requestAuth', `${JSON.stringify(d.requestAuth)} is not one of ${DEVICE_AUTH_SCOPES.join(', ')}`);
   for (const b of d.bridges) if (!isAddress(b)) throw bad('devices.bridges', `${JSON.stringify(b)} is not an IP address, ip:port or [v6]:port`);
   for (const a of c.providers.addresses) if (!isCidr(a)) throw bad('providers.addresses', `${JSON.stringify(a)} is not an IP address or CIDR (ip/prefix)`);
   if (c.push.mediatorUrl !== undefined) {

@@ -21,7 +21,7 @@ import { BridgeTrust, DeviceRegistrar } from '../registrar/index.js';
 import type { DigestAlgorithm } from '../sip/digest.js';
 import type { Store } from '../store/index.js';
 import type { TransactionLayer } from '../transaction/index.js';
-import { SETUP_BUCKETS_S, createTunnel, tunnelPush, type Tunnel, type TunnelPush } from '../tunnel/index.js';
+import { DeviceAuth, SETUP_BUCKETS_S, createTunnel, tunnelPush, type DeviceAuthScope, type Tunnel, type TunnelPush } from '../tunnel/index.js';
 import type { AccountIndex } from './accounts.js';
 import type { SipisConfig } from './config.js';
 import { ServerError } from './errors.js';
@@ -120,6 +120,8 @@ export async function startDevices(cfg: SipisConfig, deps: DevicesDeps): Promise
     logger: log,
     localHosts: [...deps.localHosts],
     isProviderSource: (source, account) => deps.providers.isProviderSource(source, account),
+    // the registrar's nonce key and realm: a phone may answer with the nonce of its last 401
+    deviceAuth: new DeviceAuth({ secret, realm: cfg.domain, algorithms: cfg.devices.algorithms as DigestAlgorithm[], scope: cfg.devices.requestAuth as DeviceAuthScope }),
   });
 
   const bridges = new BridgeTrust(cfg.devices.bridges);
@@ -162,6 +164,8 @@ export async function startDevices(cfg: SipisConfig, deps: DevicesDeps): Promise
         ],
       },
       counter('sipis_calls_in_total', 'incoming calls from providers', c.callsIn),
+      counter('sipis_device_request_challenges_total', 'phones\' own requests answered 407 (device request digest)', c.deviceChallenges),
+      counter('sipis_device_request_auth_failures_total', 'phones\' own requests refused for wrong or malformed credentials (403, 400)', c.deviceAuthFailures),
       counter('sipis_calls_out_total', 'calls placed by phones, relayed to their provider', c.callsOut),
       { name: 'sipis_calls_in_progress', help: 'calls being set up or talking, by direction', type: 'gauge', samples: [{ labels: { direction: 'in' }, value: size.incoming }, { labels: { direction: 'out' }, value: size.outgoing }] },
       gauge('sipis_tunnel_dialogs', 'dialogs held by the tunnel (two per answered call)', size.dialogs),

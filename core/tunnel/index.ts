@@ -11,3 +11,4 @@ export { MESSAGE_ID_HEADER } from './messages.js';
 export { COMPLETED_ELSEWHERE, isCompletedElsewhere } from './headers.js';
 export { SetupTime, SETUP_BUCKETS_S } from './setup-time.js';
 export { tunnelPush } from './push.js';
+export { DeviceAuth, DEVICE_AUTH_SCOPES, type DeviceAuthOptions, type DeviceAuthScope } from './device-auth.js';

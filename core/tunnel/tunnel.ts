@@ -62,6 +62,8 @@ function newCounters(): TunnelCounters {
     messagesDelivered: 0,
     messagesDropped: 0,
     messagesRefused: 0,
+    deviceChallenges: 0,
+    deviceAuthFailures: 0,
   };
 }
 
@@ -183,6 +185,18 @@ export class Tunnel {
     const found = this.deviceBinding(req, source);
     if (!found) return void tx.reply(403, 'Not A Registered Device');
     const account = this.deps.accounts.get(found.accountId)!;
+    const auth = this.deps.deviceAuth;
+    if (auth?.applies(found.binding.flow.viaBridge)) {
+      const refused = auth.check(req, account, this.ctx.now());
+      if (refused) {
+        if (refused.status === 407) this.counters.deviceChallenges++;
+        else {
+          this.counters.deviceAuthFailures++;
+          this.log?.warn({ account: account.id, method: req.method, source: hostPort(source), why: refused.why }, 'device request refused: credentials');
+        }
+        return void tx.reply(refused.status, refused.reason, { headers: refused.headers });
+      }
+    }
     const phoneTarget = bindingTarget(found.binding);
     if (req.method === 'INVITE') return this.outgoing.invite(tx as InviteServerTransaction, req, account, phoneTarget, this.localHosts);
     this.outgoing.request(tx, req, account, phoneTarget, this.localHosts);

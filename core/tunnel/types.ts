@@ -11,6 +11,7 @@ import type { MessageStore } from '../store/messages.js';
 import type { TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
 import type { UpstreamAccount } from '../upstream/types.js';
+import type { DeviceAuth } from './device-auth.js';
 
 /** The fields of a registrar Binding the tunnel reads (brief-issue8.md, the contract). */
 export interface TunnelBinding {
@@ -124,6 +125,11 @@ export interface TunnelDeps {
    * every source is believed. A refused request gets 403.
    */
   isProviderSource?: (source: Endpoint, account: UpstreamAccount) => boolean;
+  /**
+   * Digest for the devices' own requests (device-auth.ts): absent, a request from a binding's
+   * flow is believed (tests of other parts, the loopback benchmarks).
+   */
+  deviceAuth?: DeviceAuth;
 }
 
 /** Plain numbers for /metrics. */
@@ -146,4 +152,8 @@ export interface TunnelCounters {
   messagesDelivered: number;
   messagesDropped: number;
   messagesRefused: number;
+  /** devices' own requests answered 407 (no, stale or foreign-nonce credentials). */
+  deviceChallenges: number;
+  /** devices' own requests refused for wrong or malformed credentials (403, 400). */
+  deviceAuthFailures: number;
 }

@@ -30,7 +30,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { config?: Partial<TunnelConfig>; phones?: number; T1?: number; logger?: Logger; noStore?: boolean; isProviderSource?: TunnelDeps['isProviderSource'] } = {}): Promise<Harness> {
+export async function startHarness(opts: { config?: Partial<TunnelConfig>; phones?: number; T1?: number; logger?: Logger; noStore?: boolean; isProviderSource?: TunnelDeps['isProviderSource']; deviceAuth?: TunnelDeps['deviceAuth'] } = {}): Promise<Harness> {
   const transport = await UdpTransport.listen({ listen: [{ host: '127.0.0.1', port: 0 }] });
   const layer = new TransactionLayer(transport, { timers: { T1: opts.T1 ?? 100 } });
   const provider = await Peer.listen();
@@ -57,6 +57,7 @@ export async function startHarness(opts: { config?: Partial<TunnelConfig>; phone
     ...(opts.logger ? { logger: opts.logger } : {}),
     localHosts: ['sipis.test'],
     ...(opts.isProviderSource ? { isProviderSource: opts.isProviderSource } : {}),
+    ...(opts.deviceAuth ? { deviceAuth: opts.deviceAuth } : {}),
   });
   attachTunnel(layer, tunnel, (tx, req, src) => registrar.handleRegister(tx, req, src));
   const sipis = transport.endpoints[0]!;
