@@ -11,6 +11,7 @@
  * trusted edge that cannot ask the phone); from a phone it is stored only when the phone says
  * `Supported: path` (RFC 3327 §5.3), and ignored otherwise.
  */
+import { addressOf } from './auth-guard.js';
 import { RegistrarError } from './errors.js';
 import type { BindingFlow, SourceAddress } from './types.js';
 
@@ -41,6 +42,18 @@ export function parseFlowHeader(value: string): FlowHeader | undefined {
   if (!id || !FLOW_ID_RE.test(id) || !transport || !TRANSPORTS.has(transport) || !src) return undefined;
   if (!/^(\[[0-9a-fA-F:.]+\]|[0-9.]+):\d{1,5}$/.test(src)) return undefined;
   return { id, transport, src };
+}
+
+/**
+ * The device's IP address: the one the trusted bridge names in X-Sipis-Flow, else the datagram's
+ * source (what AuthGuard keys on).
+ */
+export function deviceAddress(source: SourceAddress, trust: BridgeTrust, flowHeader: string | undefined): string {
+  if (flowHeader !== undefined && trust.trusts(source)) {
+    const f = parseFlowHeader(flowHeader);
+    if (f) return addressOf(f.src);
+  }
+  return source.address;
 }
 
 export function hostPort(address: string, port: number): string {

@@ -8,5 +8,6 @@ export type { Binding, BindingFlow, PushTarget, RegisteredInfo, RemovalReason, S
 export { RegistrarError, type RegistrarErrorCode } from './errors.js';
 export { StoreAccountDirectory, type AccountDirectory, type DeviceAccount } from './accounts.js';
 export { parsePushParams, featureCaps, hasPushParams, SUPPORTED_PROVIDERS, type PushParamsResult, type PushParamsOptions } from './pn-params.js';
-export { parseFlowHeader, BridgeTrust } from './flow.js';
+export { parseFlowHeader, BridgeTrust, deviceAddress } from './flow.js';
+export { AuthGuard, DEFAULT_AUTH_GUARD, addressOf, type AuthGuardOptions } from './auth-guard.js';
 export type { ExpiryPolicy } from './plan.js';

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { startPostgres, type PostgresCluster } from '../../fixtures/postgres.js';
+import { AuthGuard } from './auth-guard.js';
 import type { Binding, RemovalReason } from './types.js';
 import { ALICE, DOMAIN, makeRig, type Rig } from './testing/harness.js';
 
@@ -199,6 +200,38 @@ test('RFC 3261 §10.3 step 7: an older CSeq for the same Call-ID does not change
   const other = await phone.register({ contacts: [c], expires: 0, cseq: 5, callId: 'other@phone', auth: ALICE });
   t.is(other.status, 200);
   t.is(rig.registrar.bindingsOf(rig.accountId).length, 0);
+});
+
+test('password guessing: after `limit` failed digests an address gets 403 unread for blockS, even with the right password; other addresses, and phones the bridge names apart, are not affected; a success clears the count', async (t) => {
+  const rig = await withRig(t, { bridges: ['127.0.0.9'], guard: new AuthGuard({ limit: 3, windowS: 60, blockS: 120 }) });
+  const contacts = ['<sip:alice@10.0.0.1>'];
+  const wrong = { username: 'alice', password: 'guess' };
+  const guesser = rig.phone('127.0.0.2');
+  for (let i = 0; i < 3; i++) t.is((await guesser.register({ contacts, auth: wrong })).status, 403);
+  const refused = await guesser.register({ contacts, auth: ALICE });
+  t.is(refused.status, 403, 'the right password, from a blocked address');
+  t.is(refused.reason, 'Too Many Failed Attempts');
+  t.is((await guesser.send({ contacts })).status, 403, 'not even a challenge');
+  t.is((await rig.phone('127.0.0.3').register({ contacts, auth: ALICE })).status, 200, 'another address');
+  // through the bridge every phone has the bridge's source: the address it names is the key
+  const bridge = rig.phone('127.0.0.9');
+  const via = (src: string) => [`X-Sipis-Flow: id=1x${src.length};transport=tls;src=${src}:40000`];
+  for (let i = 0; i < 3; i++) t.is((await bridge.register({ contacts, headers: via('192.0.2.7'), auth: wrong })).status, 403);
+  t.is((await bridge.register({ contacts, headers: via('192.0.2.7'), auth: ALICE })).status, 403);
+  t.is((await bridge.register({ contacts, headers: via('192.0.2.80'), auth: ALICE })).status, 200, 'another phone behind the same bridge');
+  // a proven password clears the count (one misconfigured phone among working ones behind a NAT)
+  const nat = rig.phone('127.0.0.4');
+  for (const [auth, status] of [[wrong, 403], [wrong, 403], [ALICE, 200], [wrong, 403], [wrong, 403], [ALICE, 200]] as const) {
+    t.is((await nat.register({ contacts, auth })).status, status);
+  }
+  const metric = (name: string) => rig.registrar.metricFamilies().find((f) => f.name === name)?.samples[0]?.value;
+  t.is(metric('sipis_device_auth_blocks_total'), 2);
+  t.is(metric('sipis_device_auth_blocked_requests_total'), 3);
+  t.is(metric('sipis_device_auth_blocked_addresses'), 2);
+  // the blocks end
+  rig.clock.now += 121_000;
+  t.is((await guesser.register({ contacts, auth: ALICE })).status, 200);
+  t.is(metric('sipis_device_auth_blocked_addresses'), 0);
 });
 
 test('X-Sipis-Flow and Path are trusted from a bridge address only', async (t) => {

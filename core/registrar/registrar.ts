@@ -18,7 +18,8 @@ import type { DeviceBinding, Store } from '../store/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
 import { StoreAccountDirectory, type AccountDirectory, type DeviceAccount } from './accounts.js';
 import { RegistrarError } from './errors.js';
-import { BridgeTrust, decideFlow, encodeStoredFlow, type FlowDecision } from './flow.js';
+import { AuthGuard } from './auth-guard.js';
+import { BridgeTrust, decideFlow, deviceAddress, encodeStoredFlow, type FlowDecision } from './flow.js';
 import { bindingFromStored, byKind } from './stored.js';
 import { planRegister, type ContactPlan, type ExpiryPolicy } from './plan.js';
 import { featureCaps, redactToken, SUPPORTED_PROVIDERS } from './pn-params.js';
@@ -54,6 +55,11 @@ export interface DeviceRegistrarOptions {
   maxBindingsPerAccount?: number;
   /** where accounts come from; default: the store, cached 30 s. */
   accounts?: AccountDirectory;
+  /**
+   * Password guessing: failed digests per device address (auth-guard.ts); shared with the
+   * tunnel's device-request digest so both count together. Default: its own, 10 in 60 s → 300 s.
+   */
+  guard?: AuthGuard;
   sweepIntervalMs?: number;
   log?: Logger;
   /** clock (ms), for tests. */
@@ -114,6 +120,7 @@ export class DeviceRegistrar extends EventEmitter {
   private readonly expiry: ExpiryPolicy;
   private readonly push: { providers: readonly string[]; appIds?: Readonly<Record<string, string>> };
   private readonly accounts: AccountDirectory;
+  readonly guard: AuthGuard;
   private readonly log: Logger | undefined;
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -133,6 +140,7 @@ export class DeviceRegistrar extends EventEmitter {
     }
     this.push = { providers: opts.push?.providers ?? SUPPORTED_PROVIDERS, ...(opts.push?.appIds ? { appIds: opts.push.appIds } : {}) };
     this.accounts = opts.accounts ?? new StoreAccountDirectory(opts.store);
+    this.guard = opts.guard ?? new AuthGuard();
     this.log = opts.log?.child({ component: 'registrar' });
     this.now = opts.now ?? Date.now;
   }
@@ -216,6 +224,9 @@ export class DeviceRegistrar extends EventEmitter {
       counter('sipis_device_bindings_expired_total', 'bindings removed by expiry', c.expired),
       counter('sipis_device_bindings_removed_total', 'bindings removed by the device, a dead token or a failed flow', c.removed),
       counter('sipis_device_store_errors_total', 'binding writes the database refused or missed', c.storeErrors),
+      counter('sipis_device_auth_blocks_total', 'device addresses refused for a while after too many failed digests (REGISTER and own requests)', this.guard.counters.blocksStarted),
+      counter('sipis_device_auth_blocked_requests_total', 'requests from blocked device addresses, refused with 403 unread', this.guard.counters.refused),
+      { name: 'sipis_device_auth_blocked_addresses', help: 'device addresses refused right now', type: 'gauge', samples: [{ value: this.guard.blockedCount(this.now()) }] },
     ];
   }
 
@@ -325,9 +336,11 @@ export class DeviceRegistrar extends EventEmitter {
     tx.reply(401, undefined, { headers });
   }
 
-  private forbid(tx: ServerTransaction, why: string, req: SipMessage): void {
+  /** 403 for credentials that prove nothing; counted against the device's address. */
+  private forbid(tx: ServerTransaction, why: string, req: SipMessage, ip: string): void {
     this.counters.forbidden++;
     this.log?.info({ to: req.to.uri.raw, why }, 'REGISTER forbidden');
+    if (this.guard.failed(ip, this.now())) this.log?.warn({ ip, to: req.to.uri.raw }, 'too many failed digests from this address: refused for a while');
     this.reply(tx, 403);
   }
 
@@ -336,6 +349,11 @@ export class DeviceRegistrar extends EventEmitter {
     // §10.3 step 4/5: the AOR (To) must be an account, addressed as user@host
     if ((to.scheme !== 'sip' && to.scheme !== 'sips') || !to.user) return this.reply(tx, 404, 'Not Found');
     const shardKey = `${to.user}@${to.host.toLowerCase()}`;
+    const ip = deviceAddress(source, this.trust, req.header('X-Sipis-Flow'));
+    if (this.guard.blocked(ip, this.now())) {
+      this.counters.forbidden++;
+      return this.reply(tx, 403, 'Too Many Failed Attempts');
+    }
 
     // §10.3 step 3 / §22: digest against the account, realm = the sipis domain
     const creds: AuthCredentials | undefined = req.authorization.find((c) => c.params.get('realm') === this.opts.domain);
@@ -346,7 +364,7 @@ export class DeviceRegistrar extends EventEmitter {
       // a nonce we did not mint (or one for an old secret) earns a fresh challenge, not a 403
       const nonce = creds.params.get('nonce') ?? '';
       if (this.digest.checkNonce(nonce, this.opts.domain) === undefined) return this.challenge(tx, false);
-      return this.forbid(tx, account ? 'account disabled or without password' : 'no such account', req);
+      return this.forbid(tx, account ? 'account disabled or without password' : 'no such account', req, ip);
     }
     // RFC 7616 §3.5 / RFC 3261 §22.4: the digest-uri must be our Request-URI (the bridge does not rewrite it)
     const v = this.digest.verifyCredentials({ credentials: creds, method: req.method, realm: this.opts.domain, password: account.password, now: this.now(), requestUri: req.uri });
@@ -355,7 +373,7 @@ export class DeviceRegistrar extends EventEmitter {
         case 'stale':
           return this.challenge(tx, true);
         case 'bad-response':
-          return this.forbid(tx, 'wrong password', req);
+          return this.forbid(tx, 'wrong password', req, ip);
         case 'missing-param':
           return this.reply(tx, 400, `Bad Authorization (${v.param ?? 'missing parameter'})`);
         case 'uri-mismatch':
@@ -365,6 +383,7 @@ export class DeviceRegistrar extends EventEmitter {
       }
     }
 
+    this.guard.succeeded(ip);
     // §10.3 steps 6–7 without side effects first
     const plan = planRegister(req, this.expiry, this.push);
     if (plan.kind === 'reject') {

@@ -137,6 +137,10 @@ test('device, push, tunnel and provider settings: defaults, every source, readab
   t.is(loadConfig(['--device-request-auth', 'all'], {}).devices.requestAuth, 'all');
   t.is(loadConfig([], { SIPIS_DEVICE_REQUEST_AUTH: 'none' }).devices.requestAuth, 'none');
   t.is(field(['--device-request-auth', 'tls']), 'devices.requestAuth');
+  // password guessing: 10 failures a minute block an address for 5 minutes; 0 turns it off
+  t.deepEqual([d.devices.authFailLimit, d.devices.authFailWindowS, d.devices.authBlockS], [10, 60, 300]);
+  t.is(loadConfig(['--auth-fail-limit', '0'], {}).devices.authFailLimit, 0);
+  t.is(field(['--auth-block', '0']), 'devices.authBlockS');
   // a short secret is refused without echoing it
   const e = t.throws(() => loadConfig([], { SIPIS_DIGEST_SECRET: 'hunter2' }), { instanceOf: ServerError });
   t.is(e?.field, 'devices.digestSecret');

@@ -77,6 +77,10 @@ export interface SipisConfig {
      * `all`; `none` (core/tunnel/device-auth.ts).
      */
     requestAuth: string;
+    /** password guessing (core/registrar/auth-guard.ts): this many failed digests from one address within authFailWindowS block it for authBlockS; 0 = off. */
+    authFailLimit: number;
+    authFailWindowS: number;
+    authBlockS: number;
   };
   /** the client of sipis-mediator (core/push). */
   push: {
@@ -121,7 +125,7 @@ export function defaultConfig(): SipisConfig {
     admin: { host: '127.0.0.1', port: 8088 },
     logLevel: 'info',
     shard: { backends: [], self: undefined },
-    devices: { enabled: true, digestSecret: undefined, digestSecretFile: undefined, algorithms: ['MD5', 'SHA-256'], expiresMinS: 60, expiresDefaultS: 3600, expiresMaxS: 7 * 24 * 3600, bridges: [], flowTimerS: 0, requestAuth: 'udp' },
+    devices: { enabled: true, digestSecret: undefined, digestSecretFile: undefined, algorithms: ['MD5', 'SHA-256'], expiresMinS: 60, expiresDefaultS: 3600, expiresMaxS: 7 * 24 * 3600, bridges: [], flowTimerS: 0, requestAuth: 'udp', authFailLimit: 10, authFailWindowS: 60, authBlockS: 300 },
     push: { mediatorUrl: undefined, apiKey: undefined, apiKeyFile: undefined, deadlineS: 10, attemptTimeoutS: 4 },
     tunnel: { readinessTimeoutS: 120, reachableWindowS: 30, reachableGraceS: 2, maxMessageBytes: 4 * 1024 * 1024 },
     providers: { addresses: [], refreshS: 300 },
@@ -170,6 +174,9 @@ export const FIELDS: readonly Field[] = [
   { path: 'devices.bridges', env: 'SIPIS_BRIDGES', flag: '--bridges', kind: 'list', help: 'sipis-bridge source addresses (ip or ip:port) whose X-Sipis-Flow and Path are believed' },
   { path: 'devices.flowTimerS', env: 'SIPIS_FLOW_TIMER', flag: '--flow-timer', kind: 'int', min: 0, max: 3600, help: 'keep-alive interval suggested to outbound phones (RFC 5626 Flow-Timer), seconds; 0 = none (default); keep it below the bridge --idle-timeout' },
   { path: 'devices.requestAuth', env: 'SIPIS_DEVICE_REQUEST_AUTH', flag: '--device-request-auth', kind: 'string', help: 'digest (407) for the phones\' own calls and messages: udp = on plain UDP flows, whose source can be forged (default), all, none' },
+  { path: 'devices.authFailLimit', env: 'SIPIS_AUTH_FAIL_LIMIT', flag: '--auth-fail-limit', kind: 'int', min: 0, max: 1_000_000, help: 'failed device digests from one address that block it (REGISTER and own requests); 0 = never (default 10)' },
+  { path: 'devices.authFailWindowS', env: 'SIPIS_AUTH_FAIL_WINDOW', flag: '--auth-fail-window', kind: 'int', min: 1, max: 86400, help: 'the window those failures are counted in, seconds (default 60)' },
+  { path: 'devices.authBlockS', env: 'SIPIS_AUTH_BLOCK', flag: '--auth-block', kind: 'int', min: 1, max: 7 * 86400, help: 'how long a blocked address gets 403 unread, seconds (default 300)' },
   { path: 'push.mediatorUrl', env: 'SIPIS_MEDIATOR_URL', flag: '--mediator-url', kind: 'string', help: 'sipis-mediator base URL, e.g. http://127.0.0.1:8089 (none: no pushes)' },
   { path: 'push.apiKey', env: 'SIPIS_MEDIATOR_API_KEY', flag: '--mediator-api-key', kind: 'string', help: 'the mediator API key (prefer the env or --mediator-api-key-file)' },
   { path: 'push.apiKeyFile', env: 'SIPIS_MEDIATOR_API_KEY_FILE', flag: '--mediator-api-key-file', kind: 'string', help: 'file holding the mediator API key' },

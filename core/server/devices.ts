@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { PushClient } from '../push/index.js';
-import { BridgeTrust, DeviceRegistrar } from '../registrar/index.js';
+import { AuthGuard, BridgeTrust, DeviceRegistrar } from '../registrar/index.js';
 import type { DigestAlgorithm } from '../sip/digest.js';
 import type { Store } from '../store/index.js';
 import type { TransactionLayer } from '../transaction/index.js';
@@ -80,6 +80,7 @@ export async function startDevices(cfg: SipisConfig, deps: DevicesDeps): Promise
   }
   const registrar = new DeviceRegistrar({
     store,
+    guard: new AuthGuard({ limit: cfg.devices.authFailLimit, windowS: cfg.devices.authFailWindowS, blockS: cfg.devices.authBlockS }),
     domain: cfg.domain,
     digestSecret: secret,
     algorithms: cfg.devices.algorithms as DigestAlgorithm[],
@@ -121,7 +122,7 @@ export async function startDevices(cfg: SipisConfig, deps: DevicesDeps): Promise
     localHosts: [...deps.localHosts],
     isProviderSource: (source, account) => deps.providers.isProviderSource(source, account),
     // the registrar's nonce key and realm: a phone may answer with the nonce of its last 401
-    deviceAuth: new DeviceAuth({ secret, realm: cfg.domain, algorithms: cfg.devices.algorithms as DigestAlgorithm[], scope: cfg.devices.requestAuth as DeviceAuthScope }),
+    deviceAuth: new DeviceAuth({ secret, realm: cfg.domain, algorithms: cfg.devices.algorithms as DigestAlgorithm[], scope: cfg.devices.requestAuth as DeviceAuthScope, guard: registrar.guard }),
   });
 
   const bridges = new BridgeTrust(cfg.devices.bridges);

@@ -7,13 +7,14 @@ import test from 'ava';
 import { buildAuthorization, pickChallenge } from '../sip/digest.js';
 import type { SipMessage } from '../sip/index.js';
 import type { Peer } from '../../fixtures/e2e/peer.js';
+import { AuthGuard } from '../registrar/auth-guard.js';
 import { DeviceAuth, type DeviceAuthScope } from './index.js';
 import { startHarness, type Harness } from './testing/harness.js';
 
 const SECRET = 'a-device-auth-secret-of-some-length';
 
-function auth(scope: DeviceAuthScope, nonceTtlSeconds?: number): DeviceAuth {
-  return new DeviceAuth({ secret: SECRET, realm: 'sipis.test', algorithms: ['MD5', 'SHA-256'], scope, ...(nonceTtlSeconds !== undefined ? { nonceTtlSeconds } : {}) });
+function auth(scope: DeviceAuthScope, nonceTtlSeconds?: number, guard?: AuthGuard): DeviceAuth {
+  return new DeviceAuth({ secret: SECRET, realm: 'sipis.test', algorithms: ['MD5', 'SHA-256'], scope, ...(nonceTtlSeconds !== undefined ? { nonceTtlSeconds } : {}), ...(guard ? { guard } : {}) });
 }
 
 /** Proxy-Authorization answering the 407 `res` for a MESSAGE to `uri`. */
@@ -122,4 +123,19 @@ test('scope udp: a bridge flow (X-Sipis-Flow) is believed; scope all challenges 
   } finally {
     await h.close();
   }
+});
+
+test('password guessing on requests counts in the registrar\'s guard: a blocked address gets 403 unread, even with the right password', async (t) => {
+  const guard = new AuthGuard({ limit: 2, windowS: 60, blockS: 60 });
+  const h = await startHarness({ deviceAuth: auth('udp', undefined, guard) });
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const challenge = await message(phone, h);
+  for (let i = 0; i < 2; i++) t.is((await message(phone, h, [answer(challenge, URI, 'alice', 'guess')])).status, 403);
+  const refused = await message(phone, h, [answer(challenge, URI, 'alice', 'secret')]);
+  t.is(refused.status, 403);
+  t.is(refused.reason, 'Too Many Failed Attempts');
+  t.deepEqual(guard.counters, { blocksStarted: 1, refused: 1 });
+  t.is((await message(phone, h)).status, 403, 'not even a challenge');
 });

@@ -13,6 +13,7 @@
  * every device request, `none` none (the flow alone is trusted). ACK and CANCEL are never
  * challenged (§22.1: they cannot be resubmitted), nor are requests inside a dialog sipis paired.
  */
+import type { AuthGuard } from '../registrar/auth-guard.js';
 import { DigestServer, type DigestAlgorithm } from '../sip/digest.js';
 import type { SipMessage } from '../sip/index.js';
 import type { UpstreamAccount } from '../upstream/types.js';
@@ -29,6 +30,8 @@ export interface DeviceAuthOptions {
   algorithms: readonly DigestAlgorithm[];
   scope: DeviceAuthScope;
   nonceTtlSeconds?: number;
+  /** password guessing: the registrar's guard, so REGISTERs and requests count together. */
+  guard?: AuthGuard;
 }
 
 /** Why a request was not accepted: 407 to challenge (again), 403 for wrong credentials, 400 for broken ones. */
@@ -37,7 +40,9 @@ export interface AuthRefusal {
   reason?: string;
   headers: Array<[string, string]>;
   /** for the log and the counters: never the credentials themselves. */
-  why: 'no-credentials' | 'stale' | 'bad-nonce' | 'wrong-user' | 'wrong-password' | 'malformed';
+  why: 'no-credentials' | 'stale' | 'bad-nonce' | 'wrong-user' | 'wrong-password' | 'malformed' | 'blocked';
+  /** this failure started a block of the address (log it once). */
+  blockStarted?: boolean;
 }
 
 export class DeviceAuth {
@@ -56,9 +61,20 @@ export class DeviceAuth {
 
   /**
    * undefined when `req` carries valid Proxy-Authorization for `account` (its auth user or AOR
-   * user as the username, its password), else the answer to send.
+   * user as the username, its password), else the answer to send. `ip`: the device's address
+   * (the guard's key).
    */
-  check(req: SipMessage, account: UpstreamAccount, now: number): AuthRefusal | undefined {
+  check(req: SipMessage, account: UpstreamAccount, now: number, ip: string): AuthRefusal | undefined {
+    const guard = this.opts.guard;
+    if (guard?.blocked(ip, now)) return { status: 403, reason: 'Too Many Failed Attempts', headers: [], why: 'blocked' };
+    const r = this.verify(req, account, now);
+    if (!guard) return r;
+    if (r === undefined) guard.succeeded(ip);
+    else if (r.why === 'wrong-password' || r.why === 'wrong-user') r.blockStarted = guard.failed(ip, now);
+    return r;
+  }
+
+  private verify(req: SipMessage, account: UpstreamAccount, now: number): AuthRefusal | undefined {
     const realm = this.opts.realm;
     const creds = req.proxyAuthorization.find((c) => c.params.get('realm') === realm);
     if (!creds) return this.challenge(false, now, 'no-credentials');

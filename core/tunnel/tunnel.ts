@@ -21,6 +21,7 @@ import { DialogStore } from '../dialog/index.js';
 import type { SipMessage } from '../sip/index.js';
 import { ChurnMap, type InviteServerTransaction, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
+import { addressOf } from '../registrar/auth-guard.js';
 import { accountIdFromUser } from '../upstream/contact.js';
 import { bindingTarget, type DialogEntry, type TunnelContext } from './context.js';
 import { TunnelError } from './errors.js';
@@ -187,12 +188,15 @@ export class Tunnel {
     const account = this.deps.accounts.get(found.accountId)!;
     const auth = this.deps.deviceAuth;
     if (auth?.applies(found.binding.flow.viaBridge)) {
-      const refused = auth.check(req, account, this.ctx.now());
+      // the device's address: for a bridge flow the phone's own, as the bridge named it
+      const ip = addressOf(found.binding.flow.source);
+      const refused = auth.check(req, account, this.ctx.now(), ip);
       if (refused) {
         if (refused.status === 407) this.counters.deviceChallenges++;
         else {
           this.counters.deviceAuthFailures++;
-          this.log?.warn({ account: account.id, method: req.method, source: hostPort(source), why: refused.why }, 'device request refused: credentials');
+          if (refused.why !== 'blocked') this.log?.warn({ account: account.id, method: req.method, source: hostPort(source), why: refused.why }, 'device request refused: credentials');
+          if (refused.blockStarted) this.log?.warn({ ip, account: account.id }, 'too many failed digests from this address: refused for a while');
         }
         return void tx.reply(refused.status, refused.reason, { headers: refused.headers });
       }
