@@ -13,7 +13,7 @@
 import { Buffer } from 'node:buffer';
 import { MAX_UINT32, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, quotedEnd, skipLws, trimLws } from './chars.js';
 import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
-import { formatUri, scanUri, validateUri } from './uri.js';
+import { formatUri, scanUri, validateUri, validateUriBytes } from './uri.js';
 import { Src, quotedText, srcOf, text, utf8 } from './header-value.js';
 import { SCRATCH as SCAN_BUFFER, useBytes } from './scratch.js';
 import type { Contact, NameAddr, Params, SipUri } from './types.js';
@@ -234,6 +234,8 @@ function setNameAddr(s: number, e: number, uriS: number, uriE: number, dnS: numb
 function scanNameAddrCommon(raw: Uint8Array, i: number, end: number, contact: boolean, line: boolean): boolean {
   if (!useBytes(raw, i, end)) return false;
   const b = BYTES;
+  const token = TOKEN;
+  const paramValue = PARAM_VALUE;
   const first = i;
   let dnS = -1;
   let dnE = -1;
@@ -251,7 +253,8 @@ function scanNameAddrCommon(raw: Uint8Array, i: number, end: number, contact: bo
   }
   if (i >= end || b[i] !== 0x3c) return false;
   const uriS = i + 1;
-  const uriE = validateUri(raw, uriS, end, true);
+  // the scan buffer holds b[i..end) already (useBytes above): no second check
+  const uriE = validateUriBytes(uriS, end, true);
   if (uriE < 0) return false;
   i = uriE + 1; // after the '>'
   let tagS = -1;
@@ -260,7 +263,7 @@ function scanNameAddrCommon(raw: Uint8Array, i: number, end: number, contact: bo
   const ps = i;
   while (i < end && b[i] === 0x3b) {
     const ns = ++i;
-    while (i < end && TOKEN[b[i]!] === 1) i++;
+    while (i < end && token[b[i]!] === 1) i++;
     const ne = i;
     if (ne === ns) return false;
     let vs = -1;
@@ -272,7 +275,7 @@ function scanNameAddrCommon(raw: Uint8Array, i: number, end: number, contact: bo
         if (i < 0) return false;
         quoted = 1;
       } else {
-        while (i < end && PARAM_VALUE[b[i]!] === 1) i++;
+        while (i < end && paramValue[b[i]!] === 1) i++;
         if (i === vs) return false;
       }
     }

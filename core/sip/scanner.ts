@@ -132,6 +132,9 @@ const CHECKED =
   (1 << H.VIA) | (1 << H.FROM) | (1 << H.TO) | (1 << H.CALL_ID) | (1 << H.CSEQ) | (1 << H.CONTACT) | (1 << H.MAX_FORWARDS) |
   (1 << H.ROUTE) | (1 << H.RECORD_ROUTE) | (1 << H.EXPIRES) | (1 << H.RETRY_AFTER) | (1 << H.DATE);
 for (let k = 0; k < 256 * STRIDE; k++) SCRATCH.push(0);
+/** H.DATE as a number of this module (H is an object: its property is re-read and its map checked per line). */
+const LAST_CHECKED = H.DATE;
+const CONTENT_LENGTH = H.CONTENT_LENGTH;
 
 /**
  * Scans and validates a message (see validate.ts; the caller finishes with finishFields);
@@ -230,7 +233,7 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
     // A field the parser validates, in its common shape, is validated and its line end found in
     // one pass (validate.ts checkFieldLine). Otherwise the line is framed here (native memchr:
     // the search is bounded by the input, itself at most maxMessageBytes), then validated.
-    const checked = id !== 0 && id <= H.DATE && ((CHECKED >>> id) & 1) === 1;
+    const checked = id !== 0 && id <= LAST_CHECKED && ((CHECKED >>> id) & 1) === 1;
     let q = checked ? checkFieldLine(id, n, vs, len) : -1;
     let ve: number;
     if (q >= 0) {
@@ -254,7 +257,7 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
       while (vs < q && (buf[vs] === 0x20 || buf[vs] === 0x09 || buf[vs] === 0x0d || buf[vs] === 0x0a)) vs++;
       ve = q;
       while (ve > vs && (buf[ve - 1] === 0x20 || buf[ve - 1] === 0x09 || buf[ve - 1] === 0x0d || buf[ve - 1] === 0x0a)) ve--;
-      if (id === H.CONTENT_LENGTH) {
+      if (id === CONTENT_LENGTH) {
         let v = 0;
         if (ve === vs) fail('BAD_CONTENT_LENGTH', 'empty Content-Length');
         for (let k = vs; k < ve; k++) {

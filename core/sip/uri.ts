@@ -230,7 +230,9 @@ const PSTOP = new Uint8Array(256);
 for (let c = 0; c < 256; c++) PSTOP[c] = (PNAME_STOP[c]! * PS_NAME) | (PVALUE_STOP[c]! * PS_VALUE) | (c === 0x40 ? PS_AT : 0);
 
 /** Offsets found by the last validateUri (see the U_* slots). */
-const U = new Int32Array(14);
+// 32 slots, not 14: a typed array of more than 64 bytes lives off the V8 heap, so TurboFan
+// embeds its data address and length (an on-heap one is re-checked and re-loaded on every access)
+const U = new Int32Array(32);
 const U_SCHEME_END = 0;
 const U_KIND = 1;
 const U_USER_S = 2;
@@ -244,6 +246,9 @@ const U_PARAMS_S = 9;
 const U_PARAMS_E = 10;
 const U_HDR_S = 11;
 const U_HDR_E = 12;
+
+/** Whether validateSipParts leaves every part's offsets in U (scanUri) or only kind and headers. */
+let wantParts = false;
 
 /** validateSipParts: the speculative pass met something only the full pass can judge. */
 const RETRY = -2;
@@ -261,8 +266,8 @@ export function validateUri(b: Uint8Array, s: number, e: number, bracketed = fal
   return useBytes(b, s, e) ? validateUriBytes(s, e, bracketed) : -1;
 }
 
-/** validateUri over the scan buffer (scratch.ts), which holds the bytes. */
-function validateUriBytes(s: number, e: number, bracketed: boolean): number {
+/** @internal validateUri over the scan buffer (scratch.ts), which must hold b[s..e) already. */
+export function validateUriBytes(s: number, e: number, bracketed: boolean): number {
   const b = BYTES;
   // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"; "sip:" and "sips:" without a loop
   let i = s;
@@ -335,6 +340,7 @@ function validateUriBytes(s: number, e: number, bracketed: boolean): number {
  */
 function validateSipParts(e: number, bracketed: boolean, rest: number, at: number, colon: number, hostStart: number, knownHostEnd: number): number {
   const b = BYTES;
+  const pstop = PSTOP;
   const spec = knownHostEnd >= 0;
   let h = hostStart;
   if (spec) h = knownHostEnd;
@@ -373,11 +379,11 @@ function validateSipParts(e: number, bracketed: boolean, rest: number, at: numbe
     if (c !== 0x3b) break;
     h++;
     const ns = h;
-    while (h < e && (PSTOP[b[h]!]! & nameStop) === 0) h++;
+    while (h < e && (pstop[b[h]!]! & nameStop) === 0) h++;
     if (h === ns) return spec ? RETRY : -1; // ";;" or ";=x"
     if (h < e && b[h] === 0x3d) {
       h++;
-      while (h < e && (PSTOP[b[h]!]! & valueStop) === 0) h++;
+      while (h < e && (pstop[b[h]!]! & valueStop) === 0) h++;
     }
   }
   const paramsE = h;
@@ -402,6 +408,10 @@ function validateSipParts(e: number, bracketed: boolean, rest: number, at: numbe
     if (h >= e || b[h] !== 0x3e) return spec ? RETRY : -1;
   } else if (h !== e) return spec ? RETRY : -1;
   U[U_KIND] = KIND_SIP;
+  U[U_HDR_S] = hdrS;
+  // the parts' offsets only for scanUri: the parser's own calls only validate (and ask
+  // lastUriHasSipHeaders), and a view reads them when it is made
+  if (!wantParts) return h;
   U[U_USER_S] = U[U_USER_E] = U[U_PASS_S] = U[U_PASS_E] = -1;
   if (at >= 0) {
     U[U_USER_S] = rest;
@@ -416,7 +426,6 @@ function validateSipParts(e: number, bracketed: boolean, rest: number, at: numbe
   U[U_PORT] = port;
   U[U_PARAMS_S] = paramsE > paramsS ? paramsS : -1;
   U[U_PARAMS_E] = paramsE;
-  U[U_HDR_S] = hdrS;
   U[U_HDR_E] = h;
   return h;
 }
@@ -460,7 +469,9 @@ function validateOtherUri(s: number, e: number, colon: number, bracketed: boolea
  * the URI ends at the first '>' (which must exist).
  */
 export function scanUri(b: Buffer, s: number, e: number, bracketed = false): UriView | null {
+  wantParts = true;
   const end = validateUri(b, s, e, bracketed);
+  wantParts = false;
   if (end < 0) return null;
   const u = new UriView(b, s, end, U[U_SCHEME_END]!);
   u.kind = U[U_KIND]!;

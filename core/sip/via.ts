@@ -228,6 +228,8 @@ function noteViaParam(v: ViaView, b: Uint8Array, ns: number, ne: number, vs: num
 function scanViaCommon(v: ViaView, raw: Uint8Array, i: number, end: number, line: boolean): boolean {
   if (!useBytes(raw, i, end)) return false;
   const b = BYTES;
+  const token = TOKEN;
+  const paramValue = PARAM_VALUE;
   if (
     end - i < 11 ||
     (b[i]! | 0x20) !== 0x73 ||
@@ -271,13 +273,13 @@ function scanViaCommon(v: ViaView, raw: Uint8Array, i: number, end: number, line
   const paramsStart = i;
   while (i < end && b[i] === 0x3b) {
     const ns = ++i;
-    while (i < end && TOKEN[b[i]!] === 1) i++;
+    while (i < end && token[b[i]!] === 1) i++;
     const ne = i;
     if (ne === ns) return false;
     let vs = -1;
     if (i < end && b[i] === 0x3d) {
       vs = ++i;
-      while (i < end && PARAM_VALUE[b[i]!] === 1) i++;
+      while (i < end && paramValue[b[i]!] === 1) i++;
       if (i === vs) return false;
     }
     const ve = i;
