@@ -208,6 +208,27 @@ export function quotedEnd(b: Uint8Array, i: number, end: number): number {
   return -1;
 }
 
+/**
+ * Up to 4 chars of a lowercase ASCII name as a little-endian word, and the mask that folds
+ * case at its letters only: `(word of the bytes | foldMask(n)) === lowerWord(n)` is eqLower on
+ * those bytes (a byte matches a letter in either case, any other char exactly), one compare
+ * for 4 chars. For the parameter names the grammars look for (via.ts, name-addr.ts).
+ */
+export function lowerWord(n: string): number {
+  let w = 0;
+  for (let k = 0; k < n.length && k < 4; k++) w |= n.charCodeAt(k) << (8 * k);
+  return w;
+}
+
+export function foldMask(n: string): number {
+  let w = 0;
+  for (let k = 0; k < n.length && k < 4; k++) {
+    const c = n.charCodeAt(k);
+    if (c >= 0x61 && c <= 0x7a) w |= 0x20 << (8 * k);
+  }
+  return w;
+}
+
 /** Case-insensitive comparison of b[s..e) with a lowercase ASCII name. */
 export function eqLower(b: Uint8Array, s: number, e: number, name: string): boolean {
   if (e - s !== name.length) return false;

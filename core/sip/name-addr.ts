@@ -11,8 +11,8 @@
  * its values when read.
  */
 import { Buffer } from 'node:buffer';
-import { MAX_UINT32, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, quotedEnd, skipLws, trimLws } from './chars.js';
-import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
+import { MAX_UINT32, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, foldMask, lowerWord, quotedEnd, skipLws, trimLws } from './chars.js';
+import { P as P_CELL, PARAMS_BAD, PARAMS_END, STOP as STOP_CELL, nextParam, paramsMap } from './params.js';
 import { formatUri, scanUri, validateUri, validateUriBytes } from './uri.js';
 import { Src, quotedText, srcOf, text, utf8 } from './header-value.js';
 import { SCRATCH as SCAN_BUFFER, useBytes } from './scratch.js';
@@ -24,6 +24,9 @@ import type { Contact, NameAddr, Params, SipUri } from './types.js';
 const PARAM_VALUE = PARAM_VALUE_TABLE;
 const TOKEN = TOKEN_TABLE;
 const BYTES = SCAN_BUFFER;
+// the same for the scratch offsets of params.ts (an import is read through its cell and hole-checked)
+const P = P_CELL;
+const STOP = STOP_CELL;
 
 /** Offsets left by the last scanNameAddrAt (-1 = absent). */
 const N = new Int32Array(17);
@@ -164,12 +167,31 @@ function qMillis(b: Uint8Array, s: number, e: number): number {
   return q > 1000 ? -1 : q;
 }
 
+/** b[i..i+4) as a little-endian word (see chars.ts lowerWord). */
+function word(b: Uint8Array, i: number): number {
+  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+}
+
+/** 'tag' (eqLower(b, s, s + 3, 'tag')) with one compare. */
+function isTag(b: Uint8Array, s: number): boolean {
+  return ((b[s]! | (b[s + 1]! << 8) | (b[s + 2]! << 16)) | 0x202020) === TAG;
+}
+const TAG = lowerWord('tag');
+// 'expires' as its first 4 and last 4 chars; '+sip.instance' as 4 words and a last 'e'
+const EXPI = lowerWord('expi');
+const IRES = lowerWord('ires');
+const PSIP = lowerWord('+sip');
+const PSIP_FOLD = foldMask('+sip');
+const DINS = lowerWord('.ins');
+const DINS_FOLD = foldMask('.ins');
+const TANC = lowerWord('tanc');
+
 /** Contact's own parameters (§20.10 contact-params); false rejects the value. */
 function contactParam(b: Uint8Array): boolean {
   const ns = P[0]!;
   const ne = P[1]!;
   const len = ne - ns;
-  if (len === 7 && eqLower(b, ns, ne, 'expires')) {
+  if (len === 7 && (word(b, ns) | 0x20202020) === EXPI && (word(b, ns + 3) | 0x20202020) === IRES) {
     // delta-seconds at most 2**32-1 (RFC 4475 §3.1.2.4)
     const n = P[2]! < 0 || P[4] === 1 ? -1 : digitsValue(b, P[2]!, P[3]!, MAX_UINT32);
     if (n < 0) return false;
@@ -178,7 +200,14 @@ function contactParam(b: Uint8Array): boolean {
     const n = P[2]! < 0 || P[4] === 1 ? -1 : qMillis(b, P[2]!, P[3]!);
     if (n < 0) return false;
     N[N_Q] = n;
-  } else if (len === 13 && eqLower(b, ns, ne, '+sip.instance') && P[2]! >= 0) {
+  } else if (
+    len === 13 &&
+    (word(b, ns) | PSIP_FOLD) === PSIP &&
+    (word(b, ns + 4) | DINS_FOLD) === DINS &&
+    (word(b, ns + 8) | 0x20202020) === TANC &&
+    (b[ns + 12]! | 0x20) === 0x65 &&
+    P[2]! >= 0
+  ) {
     N[N_INST_S] = P[2]!;
     N[N_INST_E] = P[3]!;
     N[N_INST_Q] = P[4]!;
@@ -279,7 +308,7 @@ function scanNameAddrCommon(raw: Uint8Array, i: number, end: number, contact: bo
         if (i === vs) return false;
       }
     }
-    if (ne - ns === 3 && vs >= 0 && eqLower(b, ns, ne, 'tag')) {
+    if (ne - ns === 3 && vs >= 0 && isTag(b, ns)) {
       tagS = vs;
       tagE = i;
     } else if (contact) {
@@ -372,7 +401,7 @@ export function scanNameAddrAt(b: Uint8Array, start: number, end: number, list: 
     const r = nextParam(b, i, end);
     if (r === PARAMS_END) break;
     if (r === PARAMS_BAD) return false;
-    if (P[1]! - P[0]! === 3 && P[2]! >= 0 && eqLower(b, P[0]!, P[1]!, 'tag')) {
+    if (P[1]! - P[0]! === 3 && P[2]! >= 0 && isTag(b, P[0]!)) {
       tagS = P[2]!;
       tagE = P[3]!;
     } else if (contact && !contactParam(b)) return false;

@@ -16,14 +16,14 @@ import type { Params } from './types.js';
 const PARAM_VALUE = PARAM_VALUE_TABLE;
 
 /** Offsets of the last parameter read by nextParam: name start/end, value start/end (-1 = flag), quoted flag. */
-// (16 slots: off the V8 heap, see uri.ts U)
-export const P = new Int32Array(16);
+// (32 slots: off the V8 heap, see uri.ts U)
+export const P = new Int32Array(32);
 
 /**
  * Where the last element scan stopped: the end of the value, or a top-level ',' that
  * separates list elements (RFC 3261 §7.3.1). Lets list headers be split and parsed in one pass.
  */
-export const STOP = new Int32Array(16);
+export const STOP = new Int32Array(32);
 
 export const PARAMS_END = -2;
 export const PARAMS_BAD = -1;

@@ -230,7 +230,7 @@ const PSTOP = new Uint8Array(256);
 for (let c = 0; c < 256; c++) PSTOP[c] = (PNAME_STOP[c]! * PS_NAME) | (PVALUE_STOP[c]! * PS_VALUE) | (c === 0x40 ? PS_AT : 0);
 
 /** Offsets found by the last validateUri (see the U_* slots). */
-// 32 slots, not 14: a typed array of more than 64 bytes lives off the V8 heap, so TurboFan
+// 32 slots, not 14: a typed array of more than 64 bytes (64 is still on it) lives off the V8 heap, so TurboFan
 // embeds its data address and length (an on-heap one is re-checked and re-loaded on every access)
 const U = new Int32Array(32);
 const U_SCHEME_END = 0;

@@ -14,10 +14,11 @@ import { MAX_UINT32, TOKEN as TOKEN_TABLE, skipLws } from './chars.js';
 // a module-local alias (see scanner.ts)
 const TOKEN = TOKEN_TABLE;
 const BYTES = SCAN_BUFFER;
+const STOP = STOP_CELL;
 import { CANONICAL, H } from './header-names.js';
 import { lastUriHasSipHeaders, validateUri } from './uri.js';
 import { CSEQ_METHOD, numberValue, retryAfterValue, scanCSeq, validDate } from './values.js';
-import { STOP } from './params.js';
+import { STOP as STOP_CELL } from './params.js';
 import { nameAddrView, scanContact, scanContactAt, scanNameAddr, scanNameAddrAt, scanNameAddrElement, scanNameAddrLine, type NameAddrView } from './name-addr.js';
 import { scanVia, scanViaLine, type ViaView } from './via.js';
 import { STRIDE } from './scanner.js';

@@ -10,8 +10,8 @@ import { latin1 } from './header-value.js';
 import type { EventHeader } from './types.js';
 
 /** The element found by the last elementAt: start, end (trimmed; empty when start === end). */
-// (16 slots: off the V8 heap, see uri.ts U)
-const ELEMENT = new Int32Array(16);
+// (32 slots: off the V8 heap, see uri.ts U)
+const ELEMENT = new Int32Array(32);
 
 /**
  * Finds the list element that starts at `from` in a decoded list value: up to the next comma
@@ -61,7 +61,7 @@ export function firstElement(s: string): string | undefined {
 }
 
 /** The Method range found by the last scanCSeq: start, end. */
-export const CSEQ_METHOD = new Int32Array(16);
+export const CSEQ_METHOD = new Int32Array(32);
 
 /**
  * CSeq = 1*DIGIT LWS Method (§20.16): the sequence number (at most 2**32-1, RFC 4475

@@ -7,8 +7,8 @@
  * made when a field is read.
  */
 import { Buffer } from 'node:buffer';
-import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, lower, skipLws, tokenEnd, trimLws } from './chars.js';
-import { P, PARAMS_BAD, PARAMS_END, STOP, nextParam, paramsMap } from './params.js';
+import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, foldMask, lower, lowerWord, skipLws, tokenEnd, trimLws } from './chars.js';
+import { P as P_CELL, PARAMS_BAD, PARAMS_END, STOP as STOP_CELL, nextParam, paramsMap } from './params.js';
 import { Src, latin1, srcOf, text } from './header-value.js';
 import { SCRATCH as SCAN_BUFFER, useBytes } from './scratch.js';
 import type { Params, Via } from './types.js';
@@ -21,6 +21,9 @@ const IPV6 = IPV6_TABLE;
 const PARAM_VALUE = PARAM_VALUE_TABLE;
 const TOKEN = TOKEN_TABLE;
 const BYTES = SCAN_BUFFER;
+// the same for the scratch offsets of params.ts (an import is read through its cell and hole-checked)
+const P = P_CELL;
+const STOP = STOP_CELL;
 
 function upperAscii(b: Buffer, s: number, e: number): string {
   const v = latin1(b, s, e);
@@ -171,28 +174,45 @@ export class ViaView implements Via {
   }
 }
 
+/** b[i..i+4) as a little-endian word (see chars.ts lowerWord). */
+function word(b: Uint8Array, i: number): number {
+  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+}
+const BRAN = lowerWord('bran');
+const CH = lowerWord('ch');
+const RECE = lowerWord('rece');
+const IVED = lowerWord('ived');
+const RPOR = lowerWord('rpor');
+const MADD = lowerWord('madd');
+const TTL = lowerWord('ttl');
+// every name above is all letters: its fold mask is 0x20 in each byte
+if (foldMask('branch') !== 0x20202020 || foldMask('ttl') !== 0x202020) throw new Error('via: fold masks');
+
 /**
  * Records a Via parameter the stack reads (RFC 3261 §20.42 branch, received, maddr, ttl;
  * RFC 3581 rport) on `v`; false when its value is invalid (a branch without a value or quoted,
  * a port or TTL out of range). Other parameters stay in the raw text for `params`.
  */
 function noteViaParam(v: ViaView, b: Uint8Array, ns: number, ne: number, vs: number, ve: number, quoted: boolean): boolean {
+  // the names compared a word at a time (chars.ts lowerWord): all letters, so every byte folds
   switch (ne - ns) {
     case 6:
-      if (eqLower(b, ns, ne, 'branch')) {
+      if ((word(b, ns) | 0x20202020) === BRAN && ((b[ns + 4]! | (b[ns + 5]! << 8)) | 0x2020) === CH) {
         if (vs < 0 || quoted) return false;
         v.branchS = vs;
         v.branchE = ve;
       }
       break;
     case 8:
-      if (vs >= 0 && eqLower(b, ns, ne, 'received')) {
+      if (vs >= 0 && (word(b, ns) | 0x20202020) === RECE && (word(b, ns + 4) | 0x20202020) === IVED) {
         v.receivedS = vs;
         v.receivedE = ve;
       }
       break;
-    case 5:
-      if (eqLower(b, ns, ne, 'rport')) {
+    case 5: {
+      const w = word(b, ns) | 0x20202020;
+      const last = b[ns + 4]! | 0x20;
+      if (w === RPOR && last === 0x74) {
         // RFC 3581 §4: rport, or rport=port in a response
         v.hasRport = true;
         if (vs >= 0) {
@@ -200,13 +220,14 @@ function noteViaParam(v: ViaView, b: Uint8Array, ns: number, ne: number, vs: num
           if (n < 0) return false;
           v.rport = n;
         }
-      } else if (vs >= 0 && eqLower(b, ns, ne, 'maddr')) {
+      } else if (vs >= 0 && w === MADD && last === 0x72) {
         v.maddrS = vs;
         v.maddrE = ve;
       }
       break;
+    }
     case 3:
-      if (eqLower(b, ns, ne, 'ttl')) {
+      if (((b[ns]! | (b[ns + 1]! << 8) | (b[ns + 2]! << 16)) | 0x202020) === TTL) {
         const n = vs < 0 ? -1 : digitsValue(b, vs, ve, 255);
         if (n < 0) return false;
         v.ttl = n;
