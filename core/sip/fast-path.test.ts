@@ -157,3 +157,24 @@ test('a quoted display name or parameter does not run past its line', (t) => {
   t.is(ok.to.uri.password, '5060;p=q');
   t.is(ok.to.uri.host, 'r');
 });
+
+test('a Call-ID read four bytes at a time: same value and same end at every alignment', (t) => {
+  // validate.ts callIdEnd reads aligned words: shift the Call-ID through the 4 alignments and
+  // put the non-ASCII byte, a control byte and the whitespace at every place in a word
+  const ids = ['a', 'ab@c', 'abcdefgh@x.example', 'caf\u00e9-\u00e9t\u00e9@h\u00f4te', '\u00e9abc', 'abc\u00e9', 'x\u0001y@h', 'abcdefg\u00ff'];
+  for (let pad = 0; pad < 4; pad++) {
+    for (const id of ids) {
+      const m = parseMessage(
+        Buffer.from(
+          ['INVITE sip:bob@example.com SIP/2.0', 'Via: SIP/2.0/UDP h;branch=z9hG4bK1', 'X-Pad: ' + 'p'.repeat(pad), 'From: <sip:a@example.com>;tag=1', 'To: <sip:b@example.com>', `Call-ID: ${id}`, 'CSeq: 1 INVITE', '', ''].join('\r\n'),
+          'utf8',
+        ),
+      );
+      t.is(m.callId, id, `${JSON.stringify(id)} after ${pad}`);
+      // the same Call-ID followed by whitespace inside the value is no Call-ID
+      const bad = Buffer.from(['INVITE sip:bob@example.com SIP/2.0', 'Via: SIP/2.0/UDP h;branch=z9hG4bK1', 'X-Pad: ' + 'p'.repeat(pad), 'From: <sip:a@example.com>;tag=1', 'To: <sip:b@example.com>', `Call-ID: ${id} x`, 'CSeq: 1 INVITE', '', ''].join('\r\n'), 'utf8');
+      const err = t.throws(() => parseMessage(bad), { instanceOf: SipParseError });
+      t.is(err?.header, 'Call-ID');
+    }
+  }
+});

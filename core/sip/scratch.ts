@@ -17,6 +17,13 @@ export const SCRATCH_BYTES = 1 << 20;
 /** A few bytes of slack: the line scans may look one byte past a line end. */
 export const SCRATCH = new Uint8Array(SCRATCH_BYTES + 8);
 
+/**
+ * The same memory as 32-bit words, for loops that test a simple property of 4 bytes at once
+ * (validate.ts: a Call-ID's "no byte <= 0x20"). Such a test only asks whether some byte of the
+ * word has the property, which does not depend on the byte order.
+ */
+export const SCRATCH_WORDS = new Int32Array(SCRATCH.buffer, 0, SCRATCH.length >> 2);
+
 /** Bytes of SCRATCH that belong to the message being parsed. */
 let loaded = 0;
 /** The buffer whose first `loaded` bytes SCRATCH holds; null after a copy of a mere range. */

@@ -14,6 +14,7 @@ import { MAX_UINT32, TOKEN as TOKEN_TABLE, skipLws } from './chars.js';
 // a module-local alias (see scanner.ts)
 const TOKEN = TOKEN_TABLE;
 const BYTES = SCAN_BUFFER;
+const WORDS = SCRATCH_WORDS;
 const STOP = STOP_CELL;
 import { CANONICAL, H } from './header-names.js';
 import { lastUriHasSipHeaders, validateUri } from './uri.js';
@@ -22,7 +23,7 @@ import { STOP as STOP_CELL } from './params.js';
 import { nameAddrView, scanContact, scanContactAt, scanNameAddr, scanNameAddrAt, scanNameAddrElement, scanNameAddrLine, type NameAddrView } from './name-addr.js';
 import { scanVia, scanViaLine, type ViaView } from './via.js';
 import { STRIDE } from './scanner.js';
-import { SCRATCH as SCAN_BUFFER, useBytes } from './scratch.js';
+import { SCRATCH as SCAN_BUFFER, SCRATCH_WORDS, useBytes } from './scratch.js';
 import type { Src } from './header-value.js';
 import type { SipMessage } from './message.js';
 import type { Contact, NameAddr } from './types.js';
@@ -209,6 +210,45 @@ function lineEnd(i: number, limit: number): number {
 }
 
 /**
+ * The first byte <= 0x20 at or after s (limit when none), with CALL_ID_HIGH the OR of the bytes
+ * before it (>= 0x80 when one of them is not ASCII). Four bytes per step once aligned: a word
+ * with no byte below 0x21 has (x - 0x21212121) & ~x & 0x80808080 === 0 (the usual "has a byte
+ * less than n" test, exact for n <= 0x80; bytes >= 0x80 never count as less); the word that
+ * has one is then read byte by byte. A 46-byte Call-ID: ~12 steps instead of 46.
+ */
+function callIdEnd(s: number, limit: number): number {
+  const b = BYTES;
+  const w = WORDS;
+  let hi = 0;
+  let k = s;
+  while (k < limit && (k & 3) !== 0) {
+    const c = b[k]!;
+    if (c <= 0x20) {
+      CALL_ID_HIGH = hi;
+      return k;
+    }
+    hi |= c;
+    k++;
+  }
+  let words = 0;
+  while (k + 4 <= limit) {
+    const x = w[k >> 2]!;
+    if (((x - 0x21212121) & ~x & 0x80808080) !== 0) break;
+    words |= x;
+    k += 4;
+  }
+  if ((words & 0x80808080) !== 0) hi |= 0x80;
+  for (; k < limit; k++) {
+    const c = b[k]!;
+    if (c <= 0x20) break;
+    hi |= c;
+  }
+  CALL_ID_HIGH = hi;
+  return k;
+}
+let CALL_ID_HIGH = 0;
+
+/**
  * The digits at b[s..), at most max, with NUMBER_END set to the first byte after them; -1 when
  * there is none, the value is over max, or nothing follows them before limit.
  */
@@ -296,13 +336,8 @@ export function checkFieldLine(id: number, i: number, s: number, limit: number):
     case H.CALL_ID: {
       if (callIdAt >= 0) return -1;
       // callid = word [ "@" word ]: up to the first whitespace, which must end the line
-      let hi = 0;
-      let k = s;
-      for (; k < limit; k++) {
-        const c = b[k]!;
-        if (c <= 0x20) break;
-        hi |= c;
-      }
+      const k = callIdEnd(s, limit);
+      const hi = CALL_ID_HIGH;
       if (k === s || k >= limit) return -1;
       lf = lineEnd(k, limit);
       if (lf < 0) return -1;
