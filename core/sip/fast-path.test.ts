@@ -178,3 +178,22 @@ test('a Call-ID read four bytes at a time: same value and same end at every alig
     }
   }
 });
+
+test('a quoted string read four bytes at a time: same text at every alignment, never past its line', (t) => {
+  // name-addr.ts quotedEndInLine skips aligned words without '"', '\\', CR or LF: put each of
+  // them at every place in a word by shifting the field
+  const names = ['"Alice"', '"a\\"b"', '"abc\\\\"', '"abcdefgh \\"ijk\\" lmnop"', '"caf\u00e9 \u00e9t\u00e9"', '""', '"\\\\\\""'];
+  for (let pad = 0; pad < 4; pad++) {
+    for (const dn of names) {
+      const lines = (from: string): Buffer =>
+        Buffer.from(['INVITE sip:bob@example.com SIP/2.0', 'Via: SIP/2.0/UDP h;branch=z9hG4bK1', 'X-Pad: ' + 'p'.repeat(pad), from, 'To: <sip:b@example.com>', 'Call-ID: c1@h', 'CSeq: 1 INVITE', '', ''].join('\r\n'), 'utf8');
+      const common = parseMessage(lines(`From: ${dn} <sip:a@example.com>;tag=1`));
+      const full = parseMessage(lines(`From:  ${dn}\t<sip:a@example.com> ; tag=1 `));
+      t.is(common.from.displayName, full.from.displayName, `${dn} after ${pad}`);
+      t.is(common.from.tag, '1');
+      // unterminated on its line: the next line is not read as part of it
+      const err = t.throws(() => parseMessage(lines(`From: ${dn.slice(0, -1)} <sip:a@example.com>;tag=1`)), { instanceOf: SipParseError }, `${dn} cut`);
+      t.is(err?.header, 'From');
+    }
+  }
+});
