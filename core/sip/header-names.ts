@@ -4,6 +4,11 @@
  * header name from its bytes while it walks them, without building a string.
  */
 
+import { SCRATCH_VIEW } from './scratch.js';
+
+// a module-local alias (an import is read through its cell): V8 then knows the view
+const VIEW = SCRATCH_VIEW;
+
 export const H = {
   UNKNOWN: 0,
   VIA: 1,
@@ -210,6 +215,22 @@ function spelledAt(buf: Uint8Array, start: number, len: number, id: number): boo
   return (x | FOLD[w]!) === WORD[w];
 }
 
+/**
+ * spelledAt for the scan buffer (scratch.ts), whose words are read with one unaligned load each
+ * (knownNameAt: the scanner's names). Reads b[start..start+len) only (len >= 2).
+ */
+function spelledInScan(start: number, len: number, id: number): boolean {
+  const d = VIEW;
+  let w = WORD_AT[id]!;
+  if (len < 4) {
+    const x = len === 2 ? d.getUint16(start, true) : d.getUint16(start, true) | (d.getUint8(start + 2) << 16);
+    return (x | FOLD[w]!) === WORD[w];
+  }
+  const last = start + len - 4;
+  for (let k = start; k < last; k += 4, w++) if ((d.getInt32(k, true) | FOLD[w]!) !== WORD[w]) return false;
+  return (d.getInt32(last, true) | FOLD[w]!) === WORD[w];
+}
+
 /** Identifies the header name buf[start..end) (any case, full or compact form); 0 when unknown. */
 export function idFromBytes(buf: Uint8Array, start: number, end: number): number {
   const len = end - start;
@@ -247,7 +268,7 @@ const BY_FIRST = Uint8Array.from(byFirst);
  * length is known), and matches when a ':', SP or HTAB follows it (what the scanner requires
  * after a name anyway), then the compact forms (RFC 3261 §7.3.3). Returns id | length << 8,
  * 0 when the name is none of them (the scanner then walks it as an unknown token). Reads no
- * byte at or past `limit`.
+ * byte at or past `limit`. `buf` is the scan buffer (scratch.ts), which the names are read from.
  */
 export function knownNameAt(buf: Uint8Array, start: number, limit: number): number {
   let c = buf[start]!;
@@ -259,7 +280,7 @@ export function knownNameAt(buf: Uint8Array, start: number, limit: number): numb
     const e = start + len;
     if (e >= limit) continue;
     const t = buf[e];
-    if ((t === 0x3a || t === 0x20 || t === 0x09) && spelledAt(buf, start, len, id)) return id | (len << 8);
+    if ((t === 0x3a || t === 0x20 || t === 0x09) && spelledInScan(start, len, id)) return id | (len << 8);
   }
   if (start + 1 < limit) {
     const t = buf[start + 1];

@@ -24,6 +24,13 @@ export const SCRATCH = new Uint8Array(SCRATCH_BYTES + 8);
  */
 export const SCRATCH_WORDS = new Int32Array(SCRATCH.buffer, 0, SCRATCH.length >> 2);
 
+/**
+ * And as a DataView: getInt32(i, true) reads the 4 bytes at any offset i as one little-endian
+ * word, one load where four byte loads, shifts and ors were (header-names.ts compares names
+ * with it).
+ */
+export const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
+
 /** Bytes of SCRATCH that belong to the message being parsed. */
 let loaded = 0;
 /** The buffer whose first `loaded` bytes SCRATCH holds; null after a copy of a mere range. */
