@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import { SipParseError } from './errors.js';
 import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, URI_CHAR as URI_CHAR_TABLE, lower, unescapePct } from './chars.js';
 import { latin1, utf8 } from './header-value.js';
-import { SCRATCH as SCAN_BUFFER, useBytes } from './scratch.js';
+import { SCRATCH as SCAN_BUFFER, SCRATCH_VIEW, useBytes } from './scratch.js';
 import type { Params, SipUri } from './types.js';
 
 // Module-local aliases of the chars.ts tables: V8 folds a module's own const into the code
@@ -17,6 +17,10 @@ const HOST = HOST_TABLE;
 const IPV6 = IPV6_TABLE;
 const URI_CHAR = URI_CHAR_TABLE;
 const BYTES = SCAN_BUFFER;
+const VIEW = SCRATCH_VIEW;
+/** 'sip:' and 'sips' as little-endian words (one unaligned load compares a scheme). */
+const SIP_COLON = 0x3a706973;
+const SIPS = 0x73706973;
 
 function isAlpha(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
@@ -271,9 +275,11 @@ export function validateUriBytes(s: number, e: number, bracketed: boolean): numb
   const b = BYTES;
   // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"; "sip:" and "sips:" without a loop
   let i = s;
-  if (e - s > 4 && (b[s]! | 0x20) === 0x73 && (b[s + 1]! | 0x20) === 0x69 && (b[s + 2]! | 0x20) === 0x70) {
-    if (b[s + 3] === 0x3a) i = s + 3;
-    else if ((b[s + 3]! | 0x20) === 0x73 && b[s + 4] === 0x3a) i = s + 4;
+  if (e - s > 4) {
+    // the letters in either case (| 0x20 on their bytes only), the ':' exactly
+    const x = VIEW.getInt32(s, true);
+    if ((x | 0x00202020) === SIP_COLON) i = s + 3;
+    else if ((x | 0x20202020) === SIPS && b[s + 4] === 0x3a) i = s + 4;
   }
   if (i === s) {
     if (i >= e || !isAlpha(b[i]!)) return -1;

@@ -10,7 +10,7 @@ import { Buffer } from 'node:buffer';
 import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, foldMask, lower, lowerWord, skipLws, tokenEnd, trimLws } from './chars.js';
 import { P as P_CELL, PARAMS_BAD, PARAMS_END, STOP as STOP_CELL, nextParam, paramsMap } from './params.js';
 import { Src, latin1, srcOf, text } from './header-value.js';
-import { SCRATCH as SCAN_BUFFER, useBytes } from './scratch.js';
+import { SCRATCH as SCAN_BUFFER, SCRATCH_VIEW, useBytes } from './scratch.js';
 import type { Params, Via } from './types.js';
 
 // Module-local aliases of the chars.ts tables: V8 folds a module's own const into the code
@@ -21,6 +21,10 @@ const IPV6 = IPV6_TABLE;
 const PARAM_VALUE = PARAM_VALUE_TABLE;
 const TOKEN = TOKEN_TABLE;
 const BYTES = SCAN_BUFFER;
+const VIEW = SCRATCH_VIEW;
+/** 'SIP/' (letters folded to lowercase) and '2.0/' as little-endian words. */
+const SIP_SLASH = 0x2f706973;
+const V20_SLASH = 0x2f302e32;
 // the same for the scratch offsets of params.ts (an import is read through its cell and hole-checked)
 const P = P_CELL;
 const STOP = STOP_CELL;
@@ -251,19 +255,8 @@ function scanViaCommon(v: ViaView, raw: Uint8Array, i: number, end: number, line
   const b = BYTES;
   const token = TOKEN;
   const paramValue = PARAM_VALUE;
-  if (
-    end - i < 11 ||
-    (b[i]! | 0x20) !== 0x73 ||
-    (b[i + 1]! | 0x20) !== 0x69 ||
-    (b[i + 2]! | 0x20) !== 0x70 ||
-    b[i + 3] !== 0x2f ||
-    b[i + 4] !== 0x32 ||
-    b[i + 5] !== 0x2e ||
-    b[i + 6] !== 0x30 ||
-    b[i + 7] !== 0x2f
-  ) {
-    return false;
-  }
+  // "SIP/2.0/" as two unaligned words: the letters in either case, the rest exactly
+  if (end - i < 11 || (VIEW.getInt32(i, true) | 0x00202020) !== SIP_SLASH || VIEW.getInt32(i + 4, true) !== V20_SLASH) return false;
   v.nameS = i;
   v.nameE = i + 3;
   v.verS = i + 4;
