@@ -1,6 +1,6 @@
 import test from 'ava';
 import { parseMessage } from '../sip/index.js';
-import { copiedHeaders, isCompletedElsewhere, parseHostPort, quoteDisplay, withTag } from './headers.js';
+import { copiedHeaders, endToEndOptions, isCompletedElsewhere, parseHostPort, quoteDisplay, withTag } from './headers.js';
 
 test('withTag replaces, adds or removes the tag and keeps the display name and other parameters', (t) => {
   t.is(withTag('"Bob" <sip:bob@x.test>;tag=abc;foo=1', 'new'), '"Bob" <sip:bob@x.test>;foo=1;tag=new');
@@ -33,6 +33,21 @@ test('copiedHeaders drops what belongs to one hop or one dialog, keeps end-to-en
     copiedHeaders(m).map(([n]) => n),
     ['P-Asserted-Identity', 'Alert-Info', 'Supported', 'Session-Expires'],
   );
+});
+
+test('Supported crosses without the option tags of one hop or registration (outbound, path, gruu), and goes when nothing else is left', (t) => {
+  const m = parseMessage(
+    Buffer.from(
+      'INVITE sip:a@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:b@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n' +
+        'Supported: replaces, outbound, gruu\r\nk: path,GRUU\r\nSupported: 100rel,timer\r\nContent-Length: 0\r\n\r\n',
+    ),
+  );
+  t.deepEqual(copiedHeaders(m), [
+    ['Supported', 'replaces'],
+    ['Supported', '100rel,timer'],
+  ]);
+  t.is(endToEndOptions('100rel, timer'), '100rel, timer', 'untouched without hop tags');
+  t.is(endToEndOptions('pathfinder, outbound-x'), 'pathfinder, outbound-x', 'whole tags only');
 });
 
 test('parseHostPort and quoteDisplay', (t) => {

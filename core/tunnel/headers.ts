@@ -8,7 +8,7 @@
  * more likely to be one the far end needs (RFC 3261 §8.2.2.3 lets UAs ignore unknown ones).
  */
 import type { SipMessage } from '../sip/index.js';
-import { idFromName } from '../sip/header-names.js';
+import { H, idFromName } from '../sip/header-names.js';
 import { endpointOf } from '../transport/index.js';
 
 /** lower-case full and compact names. */
@@ -55,9 +55,32 @@ export function copiedHeaders(msg: SipMessage, extraDeny?: ReadonlySet<string>):
     if (id !== 0 && DENIED_ID[id] === 1) continue;
     const name = msg._name(i);
     if (denied(name) || (extraDeny && extraDeny.has(name.toLowerCase()))) continue;
+    if (id === H.SUPPORTED) {
+      const v = endToEndOptions(msg._value(i));
+      if (v !== '') out.push([name, v]);
+      continue;
+    }
     out.push([name, msg._value(i)]);
   }
   return out;
+}
+
+/**
+ * Option tags that describe one hop or one registration, not the session: `outbound` (RFC 5626:
+ * the phone's flow to sipis), `path` (RFC 3327: registrations), `gruu` (RFC 5627: our Contact on
+ * the other side is no GRUU). A B2BUA that copied them would claim for itself what only the far
+ * UA supports. The rest (100rel, timer, replaces, …) concern the session sipis relays unchanged.
+ */
+const HOP_OPTIONS = /^(?:outbound|path|gruu)$/i;
+
+/** `Supported` without the hop-by-hop option tags; the value as is when it has none. */
+export function endToEndOptions(value: string): string {
+  if (!/outbound|path|gruu/i.test(value)) return value;
+  return value
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '' && !HOP_OPTIONS.test(t))
+    .join(', ');
 }
 
 /**
