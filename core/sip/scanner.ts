@@ -89,16 +89,10 @@ function scanRequestLine(p: number, end: number, ix: MessageIndex): void {
   ix.uriEnd = last;
 }
 
+/** buf is the scan buffer: "SIP/" and "2.0" are read as DataView words of it. */
 function checkVersion(buf: Uint8Array, vs: number, end: number): void {
-  const ok =
-    end - vs === 7 &&
-    (buf[vs]! | 0x20) === 0x73 &&
-    (buf[vs + 1]! | 0x20) === 0x69 &&
-    (buf[vs + 2]! | 0x20) === 0x70 &&
-    buf[vs + 3] === 0x2f &&
-    buf[vs + 4] === 0x32 &&
-    buf[vs + 5] === 0x2e &&
-    buf[vs + 6] === 0x30;
+  // the letters in either case (| 0x20 on their bytes only), the rest exactly
+  const ok = end - vs === 7 && (VIEW.getInt32(vs, true) | 0x00202020) === 0x2f706973 && (VIEW.getUint16(vs + 4, true) | (buf[vs + 6]! << 16)) === 0x302e32;
   if (ok) return;
   const looksSip = end - vs > 4 && (buf[vs]! | 0x20) === 0x73 && (buf[vs + 1]! | 0x20) === 0x69 && (buf[vs + 2]! | 0x20) === 0x70 && buf[vs + 3] === 0x2f;
   if (looksSip) fail('BAD_VERSION', `unsupported SIP version ${nameAt(buf, vs, end)}`);

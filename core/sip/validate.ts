@@ -15,6 +15,7 @@ import { MAX_UINT32, TOKEN as TOKEN_TABLE, skipLws } from './chars.js';
 const TOKEN = TOKEN_TABLE;
 const BYTES = SCAN_BUFFER;
 const WORDS = SCRATCH_WORDS;
+const VIEW = SCRATCH_VIEW;
 const STOP = STOP_CELL;
 import { CANONICAL, H } from './header-names.js';
 import { lastUriHasSipHeaders, validateUri } from './uri.js';
@@ -23,7 +24,7 @@ import { STOP as STOP_CELL } from './params.js';
 import { nameAddrView, scanContact, scanContactAt, scanNameAddr, scanNameAddrAt, scanNameAddrElement, scanNameAddrLine, type NameAddrView } from './name-addr.js';
 import { scanVia, scanViaLine, type ViaView } from './via.js';
 import { STRIDE } from './scanner.js';
-import { SCRATCH as SCAN_BUFFER, SCRATCH_WORDS, useBytes } from './scratch.js';
+import { SCRATCH as SCAN_BUFFER, SCRATCH_VIEW, SCRATCH_WORDS, useBytes } from './scratch.js';
 import type { Src } from './header-value.js';
 import type { SipMessage } from './message.js';
 import type { Contact, NameAddr } from './types.js';
@@ -201,6 +202,11 @@ export function checkField(id: number, i: number, s: number, e: number): void {
 function lineEnd(i: number, limit: number): number {
   // the scan buffer, a constant here (checkFieldLine reads nothing else)
   const b = BYTES;
+  // CR LF (one load for both) and a next line that does not continue the field
+  if (i + 2 < limit && VIEW.getUint16(i, true) === 0x0a0d) {
+    const c = b[i + 2];
+    return c === 0x20 || c === 0x09 ? -1 : i + 1;
+  }
   let lf = i;
   if (b[i] === 0x0d) lf = i + 1;
   if (lf >= limit || b[lf] !== 0x0a) return -1;
