@@ -234,6 +234,22 @@ test('password guessing: after `limit` failed digests an address gets 403 unread
   t.is(metric('sipis_device_auth_blocked_addresses'), 0);
 });
 
+test('a replayed answer (same nonce, nc not above the last) gets 401 stale=true, whatever Contact it carries; the next nc of the nonce is accepted', async (t) => {
+  const rig = await withRig(t);
+  const phone = rig.phone();
+  const chal = await phone.send({ contacts: ['<sip:alice@10.0.0.1>'] });
+  const first = phone.authorize(chal, ALICE);
+  t.is((await phone.send({ contacts: ['<sip:alice@10.0.0.1>'] }, first)).status, 200);
+  // digest covers neither Contact nor any other header: the replay would move alice's calls
+  const replay = await rig.phone('127.0.0.6').send({ contacts: ['<sip:alice@203.0.113.66>'] }, first);
+  t.is(replay.status, 401);
+  t.is(replay.wwwAuthenticate[0]!.params.get('stale'), 'true');
+  t.deepEqual(rig.registrar.bindingsOf(rig.accountId).map((b) => b.contact), ['sip:alice@10.0.0.1']);
+  // a refresh on the same nonce with the next count, as phones do
+  t.is((await phone.send({ contacts: ['<sip:alice@10.0.0.1>'] }, phone.authorize(chal, ALICE, 2))).status, 200);
+  t.is(rig.registrar.counters.replayed, 1);
+});
+
 test('X-Sipis-Flow and Path are trusted from a bridge address only', async (t) => {
   const rig = await withRig(t, { bridges: ['127.0.0.9'] });
   const flowHdr = 'X-Sipis-Flow: id=1x2;transport=tls;src=[2001:db8::7]:40000';

@@ -19,6 +19,7 @@ import type { ServerTransaction } from '../transaction/index.js';
 import { StoreAccountDirectory, type AccountDirectory, type DeviceAccount } from './accounts.js';
 import { RegistrarError } from './errors.js';
 import { AuthGuard } from './auth-guard.js';
+import { NonceCounts } from './nonce-counts.js';
 import { BridgeTrust, decideFlow, deviceAddress, encodeStoredFlow, type FlowDecision } from './flow.js';
 import { bindingFromStored, byKind } from './stored.js';
 import { planRegister, type ContactPlan, type ExpiryPolicy } from './plan.js';
@@ -82,6 +83,8 @@ export interface RegistrarCounters {
   challenges: number;
   /** 403: wrong password, unknown or disabled account, username not the account's. */
   forbidden: number;
+  /** answers whose nonce count did not grow (a replay): challenged again with stale=true. */
+  replayed: number;
   ok: number;
   rejected: number;
   unsupportedPush: number;
@@ -107,6 +110,7 @@ export class DeviceRegistrar extends EventEmitter {
     rejected: 0,
     unsupportedPush: 0,
     spoofedFlow: 0,
+    replayed: 0,
     staleCseq: 0,
     storeErrors: 0,
     expired: 0,
@@ -121,6 +125,8 @@ export class DeviceRegistrar extends EventEmitter {
   private readonly push: { providers: readonly string[]; appIds?: Readonly<Record<string, string>> };
   private readonly accounts: AccountDirectory;
   readonly guard: AuthGuard;
+  /** replayed answers (nonce-counts.ts). */
+  private readonly nonces: NonceCounts;
   private readonly log: Logger | undefined;
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -141,6 +147,7 @@ export class DeviceRegistrar extends EventEmitter {
     this.push = { providers: opts.push?.providers ?? SUPPORTED_PROVIDERS, ...(opts.push?.appIds ? { appIds: opts.push.appIds } : {}) };
     this.accounts = opts.accounts ?? new StoreAccountDirectory(opts.store);
     this.guard = opts.guard ?? new AuthGuard();
+    this.nonces = new NonceCounts((opts.nonceTtlSeconds ?? 300) * 1000);
     this.log = opts.log?.child({ component: 'registrar' });
     this.now = opts.now ?? Date.now;
   }
@@ -220,6 +227,7 @@ export class DeviceRegistrar extends EventEmitter {
       counter('sipis_device_register_forbidden_total', '403: wrong password, unknown or disabled account', c.forbidden),
       counter('sipis_device_register_rejected_total', 'device REGISTERs answered with an error (403, 4xx, 555, 500)', c.rejected),
       counter('sipis_device_register_unsupported_push_total', '555 Push Notification Service Not Supported', c.unsupportedPush),
+      counter('sipis_device_digest_replays_total', 'device digest answers whose nonce count did not grow (replays), challenged again', c.replayed),
       counter('sipis_device_spoofed_flow_total', 'X-Sipis-Flow headers ignored from addresses that are not bridges', c.spoofedFlow),
       counter('sipis_device_bindings_expired_total', 'bindings removed by expiry', c.expired),
       counter('sipis_device_bindings_removed_total', 'bindings removed by the device, a dead token or a failed flow', c.removed),
@@ -384,6 +392,11 @@ export class DeviceRegistrar extends EventEmitter {
     }
 
     this.guard.succeeded(ip);
+    // an nc not above the last one for this nonce is a replay (nonce-counts.ts): a new nonce
+    if (!this.nonces.fresh(creds.params.get('nonce') ?? '', v.nc, v.nonceIssuedAt, this.now())) {
+      this.counters.replayed++;
+      return this.challenge(tx, true);
+    }
     // §10.3 steps 6–7 without side effects first
     const plan = planRegister(req, this.expiry, this.push);
     if (plan.kind === 'reject') {

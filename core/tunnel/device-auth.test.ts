@@ -139,3 +139,18 @@ test('password guessing on requests counts in the registrar\'s guard: a blocked 
   t.deepEqual(guard.counters, { blocksStarted: 1, refused: 1 });
   t.is((await message(phone, h)).status, 403, 'not even a challenge');
 });
+
+test('a replayed Proxy-Authorization (same nonce and nc) gets a new challenge with stale=true instead of a second call', async (t) => {
+  const h = await startHarness({ deviceAuth: auth('udp') });
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const creds = answer(await message(phone, h), URI, 'alice', 'secret');
+  const sent = message(phone, h, [creds]);
+  h.provider.answer(await h.provider.request('MESSAGE'), 200);
+  t.is((await sent).status, 200);
+  const replayed = await message(phone, h, [creds]);
+  t.is(replayed.status, 407);
+  t.is(replayed.proxyAuthenticate[0]!.params.get('stale'), 'true');
+  await t.throwsAsync(h.provider.request('MESSAGE', 300), undefined, 'the replay was not relayed');
+});

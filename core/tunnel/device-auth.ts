@@ -14,6 +14,7 @@
  * challenged (§22.1: they cannot be resubmitted), nor are requests inside a dialog sipis paired.
  */
 import type { AuthGuard } from '../registrar/auth-guard.js';
+import { NonceCounts } from '../registrar/nonce-counts.js';
 import { DigestServer, type DigestAlgorithm } from '../sip/digest.js';
 import type { SipMessage } from '../sip/index.js';
 import type { UpstreamAccount } from '../upstream/types.js';
@@ -40,7 +41,7 @@ export interface AuthRefusal {
   reason?: string;
   headers: Array<[string, string]>;
   /** for the log and the counters: never the credentials themselves. */
-  why: 'no-credentials' | 'stale' | 'bad-nonce' | 'wrong-user' | 'wrong-password' | 'malformed' | 'blocked';
+  why: 'no-credentials' | 'stale' | 'bad-nonce' | 'replayed' | 'wrong-user' | 'wrong-password' | 'malformed' | 'blocked';
   /** this failure started a block of the address (log it once). */
   blockStarted?: boolean;
 }
@@ -48,10 +49,13 @@ export interface AuthRefusal {
 export class DeviceAuth {
   readonly scope: DeviceAuthScope;
   private readonly digest: DigestServer;
+  /** replayed answers (core/registrar/nonce-counts.ts): a captured INVITE sent again. */
+  private readonly nonces: NonceCounts;
 
   constructor(private readonly opts: DeviceAuthOptions) {
     this.scope = opts.scope;
     this.digest = new DigestServer({ secret: opts.secret, ...(opts.nonceTtlSeconds !== undefined ? { nonceTtlSeconds: opts.nonceTtlSeconds } : {}) });
+    this.nonces = new NonceCounts((opts.nonceTtlSeconds ?? 300) * 1000);
   }
 
   /** Must a request on this flow prove the account's password? */
@@ -82,7 +86,9 @@ export class DeviceAuth {
     const v = this.digest.verifyCredentials({ credentials: creds, method: req.method, realm, password: account.password, now, requestUri: req.uri });
     if (v.ok) {
       // the password proves the account only under one of its names (§22.4)
-      return username === account.authUser || username === aorUser(account.aor) ? undefined : { status: 403, headers: [], why: 'wrong-user' };
+      if (username !== account.authUser && username !== aorUser(account.aor)) return { status: 403, headers: [], why: 'wrong-user' };
+      // the same nonce count again is a replay: a new nonce (an honest client just retries)
+      return this.nonces.fresh(creds.params.get('nonce') ?? '', v.nc, v.nonceIssuedAt, now) ? undefined : this.challenge(true, now, 'replayed');
     }
     switch (v.reason) {
       case 'stale':

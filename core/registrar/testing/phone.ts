@@ -94,11 +94,12 @@ export class TestPhone {
     return this.send({ ...init, cseq: init.cseq !== undefined ? init.cseq + 1 : undefined }, this.authorize(first, init.auth));
   }
 
-  authorize(challengeResponse: SipMessage, auth: NonNullable<RegisterInit['auth']>): string {
+  /** Authorization answering `challengeResponse`'s challenge; `nc`: the nonce count (1 for its first use). */
+  authorize(challengeResponse: SipMessage, auth: NonNullable<RegisterInit['auth']>, nc = 1): string {
     const alg = auth.algorithm ?? 'MD5';
     const ch = challengeResponse.wwwAuthenticate.find((c: AuthChallenge) => (c.params.get('algorithm') ?? 'MD5').toUpperCase() === alg);
     if (!ch) throw new Error(`no ${alg} challenge`);
-    return buildAuthorization({ challenge: ch, method: 'REGISTER', uri: this.requestUri, username: auth.username, password: auth.password, nc: 1 });
+    return buildAuthorization({ challenge: ch, method: 'REGISTER', uri: this.requestUri, username: auth.username, password: auth.password, nc });
   }
 }
 
