@@ -6,8 +6,10 @@
  * REGISTER could carry another Contact and take the phone's calls; a replayed INVITE could call
  * the same number again at the account's expense.
  *
- * Per nonce, the highest nc accepted so far; an answer whose nc is not above it is refused (the
- * caller answers 401/407 with `stale=true`, so an honest client simply takes a new nonce). A
+ * Per nonce and username, the highest nc accepted so far; an answer whose nc is not above it is
+ * refused (the caller answers 401/407 with `stale=true`, so an honest client simply takes a new
+ * nonce). The username is part of the key because a device with several lines (an ATA, a PBX
+ * registering trunks) may answer for all of them with the nonce one of them was given. A
  * phone always talks to the same shard (the bridge hashes its user; a UDP phone has one
  * address), so this per-process memory is enough. Bounded: entries go when their nonce has
  * expired, and at `maxNonces` the oldest goes first.
@@ -22,19 +24,20 @@ export class NonceCounts {
   ) {}
 
   /**
-   * true when `nc` is above every nc accepted before for `nonce` (and records it). An answer
-   * without qop has no nc: its nonce is then good once.
+   * true when `nc` is above every nc accepted before for `nonce` under `username` (and records
+   * it). An answer without qop has no nc: its nonce is then good once.
    */
-  fresh(nonce: string, nc: number | undefined, issuedAt: number, now: number): boolean {
+  fresh(username: string, nonce: string, nc: number | undefined, issuedAt: number, now: number): boolean {
     const n = nc ?? 1;
-    const e = this.seen.get(nonce);
+    const key = `${username}\n${nonce}`;
+    const e = this.seen.get(key);
     if (e) {
       if (n <= e.nc) return false;
       e.nc = n;
       return true;
     }
     this.sweep(now);
-    this.seen.set(nonce, { nc: n, expiresAt: issuedAt + this.ttlMs });
+    this.seen.set(key, { nc: n, expiresAt: issuedAt + this.ttlMs });
     return true;
   }
 

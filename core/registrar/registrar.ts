@@ -393,7 +393,7 @@ export class DeviceRegistrar extends EventEmitter {
 
     this.guard.succeeded(ip);
     // an nc not above the last one for this nonce is a replay (nonce-counts.ts): a new nonce
-    if (!this.nonces.fresh(creds.params.get('nonce') ?? '', v.nc, v.nonceIssuedAt, this.now())) {
+    if (!this.nonces.fresh(v.username, creds.params.get('nonce') ?? '', v.nc, v.nonceIssuedAt, this.now())) {
       this.counters.replayed++;
       return this.challenge(tx, true);
     }

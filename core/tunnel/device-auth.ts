@@ -88,7 +88,7 @@ export class DeviceAuth {
       // the password proves the account only under one of its names (§22.4)
       if (username !== account.authUser && username !== aorUser(account.aor)) return { status: 403, headers: [], why: 'wrong-user' };
       // the same nonce count again is a replay: a new nonce (an honest client just retries)
-      return this.nonces.fresh(creds.params.get('nonce') ?? '', v.nc, v.nonceIssuedAt, now) ? undefined : this.challenge(true, now, 'replayed');
+      return this.nonces.fresh(username, creds.params.get('nonce') ?? '', v.nc, v.nonceIssuedAt, now) ? undefined : this.challenge(true, now, 'replayed');
     }
     switch (v.reason) {
       case 'stale':
