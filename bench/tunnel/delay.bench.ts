@@ -28,7 +28,8 @@
  *    sender → its handler; per message kind rows show no kind waits on a timer tick.
  *
  * On a machine shared with other work, the kernel rows include the time sipis waited for a CPU:
- * compare them with the in-process row and the loop lag and GC figures beside them.
+ * compare them with the in-process row and the loop lag and GC figures beside them, and with
+ * what `npm run bench -- machine` says about the machine's own stalls.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
