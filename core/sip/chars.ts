@@ -220,6 +220,11 @@ export function lowerWord(n: string): number {
   return w;
 }
 
+/** b[i..i+4) as a little-endian word, to compare with lowerWord's (or a name's 4 bytes). */
+export function wordAt(b: Uint8Array, i: number): number {
+  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+}
+
 export function foldMask(n: string): number {
   let w = 0;
   for (let k = 0; k < n.length && k < 4; k++) {

@@ -4,6 +4,7 @@
  * header name from its bytes while it walks them, without building a string.
  */
 
+import { foldMask, lowerWord, wordAt } from './chars.js';
 import { SCRATCH_VIEW } from './scratch.js';
 
 // a module-local alias (an import is read through its cell): V8 then knows the view
@@ -171,29 +172,22 @@ const FOLDS: number[] = [];
     NEXT[id] = FIRST[slot]!;
     FIRST[slot] = id;
   }
-  const wordAt = (n: string, k: number, fold: boolean): number => {
-    let w = 0;
-    for (let j = 0; j < 4 && k + j < n.length; j++) {
-      const c = n.charCodeAt(k + j);
-      const letter = c >= 0x61 && c <= 0x7a;
-      w |= (fold ? (letter ? 0x20 : 0) : c) << (8 * j);
-    }
-    return w;
-  };
+  // n[k..k+4) as a word, or the mask that folds its letters (chars.ts)
+  const nameWord = (n: string, k: number, fold: boolean): number => (fold ? foldMask : lowerWord)(n.slice(k, k + 4));
   for (let id = 0; id < KNOWN.length; id++) {
     const n = LOWER[id]!;
     WORD_AT[id] = WORDS.length;
     if (n.length < 4) {
-      WORDS.push(wordAt(n, 0, false));
-      FOLDS.push(wordAt(n, 0, true));
+      WORDS.push(nameWord(n, 0, false));
+      FOLDS.push(nameWord(n, 0, true));
       continue;
     }
     for (let k = 0; k + 4 < n.length; k += 4) {
-      WORDS.push(wordAt(n, k, false));
-      FOLDS.push(wordAt(n, k, true));
+      WORDS.push(nameWord(n, k, false));
+      FOLDS.push(nameWord(n, k, true));
     }
-    WORDS.push(wordAt(n, n.length - 4, false));
-    FOLDS.push(wordAt(n, n.length - 4, true));
+    WORDS.push(nameWord(n, n.length - 4, false));
+    FOLDS.push(nameWord(n, n.length - 4, true));
   }
 }
 const WORD = Int32Array.from(WORDS);
@@ -207,12 +201,8 @@ function spelledAt(buf: Uint8Array, start: number, len: number, id: number): boo
     return (x | FOLD[w]!) === WORD[w];
   }
   const last = start + len - 4;
-  for (let k = start; k < last; k += 4, w++) {
-    const x = buf[k]! | (buf[k + 1]! << 8) | (buf[k + 2]! << 16) | (buf[k + 3]! << 24);
-    if ((x | FOLD[w]!) !== WORD[w]) return false;
-  }
-  const x = buf[last]! | (buf[last + 1]! << 8) | (buf[last + 2]! << 16) | (buf[last + 3]! << 24);
-  return (x | FOLD[w]!) === WORD[w];
+  for (let k = start; k < last; k += 4, w++) if ((wordAt(buf, k) | FOLD[w]!) !== WORD[w]) return false;
+  return (wordAt(buf, last) | FOLD[w]!) === WORD[w];
 }
 
 /**

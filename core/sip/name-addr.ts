@@ -11,7 +11,7 @@
  * its values when read.
  */
 import { Buffer } from 'node:buffer';
-import { MAX_UINT32, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, foldMask, lowerWord, quotedEnd, skipLws, trimLws } from './chars.js';
+import { MAX_UINT32, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, foldMask, lowerWord, wordAt as wordOf, quotedEnd, skipLws, trimLws } from './chars.js';
 import { P as P_CELL, PARAMS_BAD, PARAMS_END, STOP as STOP_CELL, nextParam, paramsMap } from './params.js';
 import { formatUri, scanUri, validateUri, validateUriBytes } from './uri.js';
 import { Src, quotedText, srcOf, text, utf8 } from './header-value.js';
@@ -24,6 +24,7 @@ import type { Contact, NameAddr, Params, SipUri } from './types.js';
 const PARAM_VALUE = PARAM_VALUE_TABLE;
 const TOKEN = TOKEN_TABLE;
 const BYTES = SCAN_BUFFER;
+const word = wordOf;
 const WORDS = SCRATCH_WORDS;
 // the same for the scratch offsets of params.ts (an import is read through its cell and hole-checked)
 const P = P_CELL;
@@ -168,10 +169,6 @@ function qMillis(b: Uint8Array, s: number, e: number): number {
   return q > 1000 ? -1 : q;
 }
 
-/** b[i..i+4) as a little-endian word (see chars.ts lowerWord). */
-function word(b: Uint8Array, i: number): number {
-  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
-}
 
 /** 'tag' (eqLower(b, s, s + 3, 'tag')) with one compare. */
 function isTag(b: Uint8Array, s: number): boolean {

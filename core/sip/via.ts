@@ -7,7 +7,7 @@
  * made when a field is read.
  */
 import { Buffer } from 'node:buffer';
-import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, foldMask, lower, lowerWord, skipLws, tokenEnd, trimLws } from './chars.js';
+import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, foldMask, lower, lowerWord, wordAt as wordOf, skipLws, tokenEnd, trimLws } from './chars.js';
 import { P as P_CELL, PARAMS_BAD, PARAMS_END, STOP as STOP_CELL, nextParam, paramsMap } from './params.js';
 import { Src, latin1, srcOf, text } from './header-value.js';
 import { SCRATCH as SCAN_BUFFER, SCRATCH_VIEW, useBytes } from './scratch.js';
@@ -21,6 +21,7 @@ const IPV6 = IPV6_TABLE;
 const PARAM_VALUE = PARAM_VALUE_TABLE;
 const TOKEN = TOKEN_TABLE;
 const BYTES = SCAN_BUFFER;
+const word = wordOf;
 const VIEW = SCRATCH_VIEW;
 /** 'SIP/' (letters folded to lowercase) and '2.0/' as little-endian words. */
 const SIP_SLASH = 0x2f706973;
@@ -178,10 +179,6 @@ export class ViaView implements Via {
   }
 }
 
-/** b[i..i+4) as a little-endian word (see chars.ts lowerWord). */
-function word(b: Uint8Array, i: number): number {
-  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
-}
 const BRAN = lowerWord('bran');
 const CH = lowerWord('ch');
 const RECE = lowerWord('rece');
