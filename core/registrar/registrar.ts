@@ -19,6 +19,7 @@ import type { ServerTransaction } from '../transaction/index.js';
 import { StoreAccountDirectory, type AccountDirectory, type DeviceAccount } from './accounts.js';
 import { RegistrarError } from './errors.js';
 import { AuthGuard } from './auth-guard.js';
+import { digestFailure } from './digest-failure.js';
 import { NonceCounts } from './nonce-counts.js';
 import { BridgeTrust, decideFlow, deviceAddress, encodeStoredFlow, type FlowDecision } from './flow.js';
 import { bindingFromStored, byKind } from './stored.js';
@@ -377,18 +378,10 @@ export class DeviceRegistrar extends EventEmitter {
     // RFC 7616 §3.5 / RFC 3261 §22.4: the digest-uri must be our Request-URI (the bridge does not rewrite it)
     const v = this.digest.verifyCredentials({ credentials: creds, method: req.method, realm: this.opts.domain, password: account.password, now: this.now(), requestUri: req.uri });
     if (!v.ok) {
-      switch (v.reason) {
-        case 'stale':
-          return this.challenge(tx, true);
-        case 'bad-response':
-          return this.forbid(tx, 'wrong password', req, ip);
-        case 'missing-param':
-          return this.reply(tx, 400, `Bad Authorization (${v.param ?? 'missing parameter'})`);
-        case 'uri-mismatch':
-          return this.reply(tx, 400, 'Bad Authorization (uri is not the Request-URI)');
-        default:
-          return this.challenge(tx, false);
-      }
+      const f = digestFailure(v, 'Authorization');
+      if (f.answer === 'challenge') return this.challenge(tx, f.stale);
+      if (f.answer === 'forbidden') return this.forbid(tx, 'wrong password', req, ip);
+      return this.reply(tx, 400, f.reason);
     }
 
     this.guard.succeeded(ip);

@@ -14,6 +14,7 @@
  * challenged (§22.1: they cannot be resubmitted), nor are requests inside a dialog sipis paired.
  */
 import type { AuthGuard } from '../registrar/auth-guard.js';
+import { digestFailure } from '../registrar/digest-failure.js';
 import { NonceCounts } from '../registrar/nonce-counts.js';
 import { DigestServer, type DigestAlgorithm } from '../sip/digest.js';
 import type { SipMessage } from '../sip/index.js';
@@ -90,19 +91,11 @@ export class DeviceAuth {
       // the same nonce count again is a replay: a new nonce (an honest client just retries)
       return this.nonces.fresh(username, creds.params.get('nonce') ?? '', v.nc, v.nonceIssuedAt, now) ? undefined : this.challenge(true, now, 'replayed');
     }
-    switch (v.reason) {
-      case 'stale':
-        return this.challenge(true, now, 'stale');
-      case 'bad-response':
-        // (the nonce is ours: one we did not mint is 'bad-nonce' and earns a fresh challenge below)
-        return { status: 403, headers: [], why: 'wrong-password' };
-      case 'missing-param':
-        return { status: 400, reason: `Bad Proxy-Authorization (${v.param ?? 'missing parameter'})`, headers: [], why: 'malformed' };
-      case 'uri-mismatch':
-        return { status: 400, reason: 'Bad Proxy-Authorization (uri is not the Request-URI)', headers: [], why: 'malformed' };
-      default:
-        return this.challenge(false, now, 'bad-nonce');
-    }
+    const f = digestFailure(v, 'Proxy-Authorization');
+    if (f.answer === 'challenge') return this.challenge(f.stale, now, f.stale ? 'stale' : 'bad-nonce');
+    // (a wrong answer on a nonce we did not mint is a challenge above, not a 403)
+    if (f.answer === 'forbidden') return { status: 403, headers: [], why: 'wrong-password' };
+    return { status: 400, reason: f.reason, headers: [], why: 'malformed' };
   }
 
   private challenge(stale: boolean, now: number, why: AuthRefusal['why']): AuthRefusal {
