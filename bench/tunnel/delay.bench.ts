@@ -27,6 +27,11 @@
  *    now(), comparable across processes on one host), so the child (--legs) also times the leg
  *    sender → its handler; per message kind rows show no kind waits on a timer tick.
  *
+ * The relay under test (sipis or Kamailio, with its threads or worker processes) runs on a CPU of
+ * its own, the peers, the capture and this process on the others (affinity.ts; the rows say
+ * `pinned`): issue 8's targets are for a relay on one core, and left to the scheduler, two sipp
+ * processes at 500 calls/s would share the relay's core and put their time slices into its tail.
+ *
  * On a machine shared with other work, the kernel rows include the time sipis waited for a CPU:
  * compare them with the in-process row and the loop lag and GC figures beside them, and with
  * what `npm run bench -- machine` says about the machine's own stalls.
@@ -48,6 +53,7 @@ import { readCaptureFile } from '../../tools/pcap/index.js';
 import { hasSipp, runSipp } from '../../fixtures/sipp.js';
 import { startProc } from '../../fixtures/proc.js';
 import type { BenchOptions, BenchRow, BenchSuite } from '../lib.js';
+import { pinRelay, type Pinning } from './affinity.js';
 import { childNodeArgs } from './child-node-args.js';
 
 // the child next to this file (dist/ or a private --outDir build alike)
@@ -283,11 +289,14 @@ interface WindowRun {
   report: ChildReport | undefined;
   calls: number;
   failed: number;
+  pinned: string;
 }
 
 /** The relay under test in a window: where it listens, how to read its report, how to stop it. */
 interface Relay {
   port: number;
+  /** the relay's process (its children are pinned with it). */
+  pid: number | undefined;
   /** sipis's JSON report (after stop); Kamailio has none. */
   report(): ChildReport | undefined;
   /** start of the measured part (sipis resets its in-process timings there). */
@@ -298,11 +307,12 @@ interface Relay {
 /** sipis-child (production 100 Trying timer) in front of the phone at `phonePort`. */
 async function sipisRelay(phonePort: number, childArgs: string[]): Promise<Relay> {
   // SIPIS_BENCH_NODE_ARGS: node flags for the sipis child (child-node-args.ts)
-  const child = startProc(process.execPath, [...childNodeArgs(), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing', '--trying', '200', ...childArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = startProc(process.execPath, [...childNodeArgs(childArgs), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--timing', '--trying', '200', ...childArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const line = await child.waitFor(/listening \S+:(\d+)/);
     return {
       port: Number(/:(\d+)$/.exec(line)![1]),
+      pid: child.child.pid,
       report: () => {
         const out = /\{"tunnel".*\}/.exec(child.output());
         return out ? (JSON.parse(out[0]) as ChildReport) : undefined;
@@ -326,7 +336,7 @@ async function kamailioRelay(phonePort: number): Promise<Relay> {
   const port = await freeSipPort();
   // 512 MB of shared memory: tm keeps every transaction for its wait timer (see tunnel-relay)
   const kam = await startKamailio({ cfg: 'proxy.cfg', defines: { SIP_LISTEN: `udp:127.0.0.1:${port}`, NEXT_HOP: `"sip:127.0.0.1:${phonePort}"` }, waitPorts: [port], shmMb: 512 });
-  return { port, report: () => undefined, mark: () => undefined, stop: async () => void (await kam.stop()) };
+  return { port, pid: kam.proc.child.pid, report: () => undefined, mark: () => undefined, stop: async () => void (await kam.stop()) };
 }
 
 /**
@@ -339,6 +349,7 @@ export async function measuredWindow(rate: number, warmS: number, measureS: numb
   const phonePort = await freeSipPort();
   const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: warmS + measureS + 60 });
   let server: Relay | undefined;
+  let pin: Pinning | undefined;
   try {
     await uas.ready;
     server = await relay(phonePort);
@@ -355,6 +366,7 @@ export async function measuredWindow(rate: number, warmS: number, measureS: numb
       recvTimeoutMs: 10_000,
       extraArgs: ['-d', '0'],
     });
+    pin = pinRelay(server.pid);
     await new Promise((r) => setTimeout(r, warmS * 1000));
     const file = join(dir, 'relay.pcap');
     const cap = await startCapture({ ports: [port], transports: ['udp'], file, format: 'pcap' });
@@ -362,8 +374,9 @@ export async function measuredWindow(rate: number, warmS: number, measureS: numb
     const r = await uac.done;
     await cap.stop();
     await server.stop();
-    return { rate, added: addedPerRelayedMessage(file, port), report: server.report(), calls: r.stats?.successful ?? 0, failed: r.stats?.failed ?? n };
+    return { rate, added: addedPerRelayedMessage(file, port), report: server.report(), calls: r.stats?.successful ?? 0, failed: r.stats?.failed ?? n, pinned: pin.label };
   } finally {
+    pin?.release();
     await server?.stop();
     await uas.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -380,6 +393,7 @@ function windowRows(who: string, w: WindowRun, peer?: Samples): BenchRow[] {
       maxUs: Math.round(all.pct(100) * 1000),
       calls: w.calls,
       failed: w.failed,
+      pinned: w.pinned,
       // the same window's p99 of the C proxy over ours: what this machine lets any relay reach
       ...(peer && peer.ms.length ? { kamailioP99us: Math.round(peer.pct(99) * 1000), p99VsKamailio: `${(all.pct(99) / peer.pct(99)).toFixed(2)}x` } : {}),
       ...kinds,

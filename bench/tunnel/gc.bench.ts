@@ -76,7 +76,7 @@ function pct(sorted: number[], p: number): number {
 export async function traceWindow(rate: number, warmS: number, measureS: number, childArgs: string[] = [], holdMs = 0): Promise<GcWindow | undefined> {
   const phonePort = await freeSipPort();
   const uas = await runSipp({ scenario: 'uas-call.xml', localPort: phonePort, timeoutS: warmS + measureS + 60 });
-  const child = startProc(process.execPath, ['--trace-gc-nvp', ...childNodeArgs(), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--trying', '200', ...childArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = startProc(process.execPath, ['--trace-gc-nvp', ...childNodeArgs(childArgs), join(here, 'sipis-child.js'), '--phone', `127.0.0.1:${phonePort}`, '--trying', '200', ...childArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     await uas.ready;
     const line = await child.waitFor(/listening \S+:(\d+)/);
@@ -149,7 +149,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
   // promoted with it, which calls hung up at once do not show; and the peer without the V8
   // settings of the sipis binary (core/server/v8-flags.ts), measured in the same run
   const runs: Array<{ holdMs: number; args: string[]; note: string }> = [{ holdMs: 0, args: [], note: '' }];
-  if (!opts.quick) runs.push({ holdMs: 0, args: ['--v8-defaults'], note: ', V8 defaults (no --no-allocation-site-pretenuring)' }, { holdMs: 5000, args: [], note: '' });
+  if (!opts.quick) runs.push({ holdMs: 0, args: ['--v8-defaults'], note: ', V8 defaults (no --no-allocation-site-pretenuring, no --single-threaded-gc)' }, { holdMs: 5000, args: [], note: '' });
   for (const r of runs) {
     const w = await traceWindow(rate, opts.quick ? 2 : 35, opts.quick ? 2 : 10, r.args, r.holdMs);
     if (!w) process.stderr.write('tunnel-gc: the child printed no window marks\n');

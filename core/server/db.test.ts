@@ -6,6 +6,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { freeTcpPort } from '../../fixtures/net.js';
 import { startPostgres, type PostgresCluster } from '../../fixtures/postgres.js';
@@ -14,6 +15,7 @@ import { startTestRegistrar, type TestRegistrar } from '../../fixtures/registrar
 import { Store, formatKeyEntry, generateKey } from '../store/index.js';
 import { startSipis } from './app.js';
 import { loadConfig } from './config.js';
+import { NODE_FLAGS } from './v8-flags.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -45,6 +47,23 @@ test.serial('a dead database at start-up: a clear error and exit code 1', async 
   const code = await p.exited;
   t.is(code, 1);
   t.regex(p.output(), /sipis: cannot open the database: .*Connection refused/);
+});
+
+test.serial('the binary runs with its node flags (the shebang passes them); started without them it says so', async (t) => {
+  const shebang = readFileSync(main, 'latin1').split('\n')[0]!;
+  t.is(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+  const port = await freeTcpPort();
+  const args = ['--listen', '127.0.0.1:0', '--admin-port', '-1', '--db-url', `postgresql://postgres@127.0.0.1:${port}/x?connect_timeout=3`, '--secret-key', key, ...digest];
+  // executed as the kernel runs a script (the interpreter, the rest of the line as one argument,
+  // the file: env -S splits it), whatever the file's mode in this build; a dead database ends it
+  const [interpreter, rest] = [shebang.slice(2, shebang.indexOf(' ')), shebang.slice(shebang.indexOf(' ') + 1)];
+  const asBinary = startProc(interpreter, [rest, main, ...args]);
+  t.is(await asBinary.exited, 1, asBinary.output());
+  t.regex(asBinary.output(), /cannot open the database/);
+  t.notRegex(asBinary.output(), /started without the node flags/);
+  const bare = startProc(process.execPath, [main, ...args]);
+  t.is(await bare.exited, 1, bare.output());
+  t.regex(bare.output(), /"nodeFlags":\["--single-threaded-gc"\].*started without the node flags/);
 });
 
 test.serial('usage and config errors exit 2 and name the problem', async (t) => {

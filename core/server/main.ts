@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 /**
  * `sipis`: the SIP Instance Server. Settings from a JSON file, SIPIS_* environment variables
  * and options (see `sipis --help`). Exit codes: 0 stopped cleanly (SIGTERM/SIGINT), 1 start-up
@@ -8,7 +8,7 @@ import pino from 'pino';
 import { startSipis } from './app.js';
 import { loadConfig, requireRuntime, usage, parseArgs } from './config.js';
 import { ServerError } from './errors.js';
-import { applyV8Flags } from './v8-flags.js';
+import { applyV8Flags, missingNodeFlags } from './v8-flags.js';
 
 async function main(argv: string[]): Promise<number> {
   applyV8Flags();
@@ -29,6 +29,9 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const log = pino({ level: cfg.logLevel, base: { name: 'sipis' } });
+  // the shebang passes them; `node main.js` without them runs, with a longer relay delay tail
+  const missing = missingNodeFlags();
+  if (missing.length > 0) log.warn({ nodeFlags: missing }, 'started without the node flags sipis runs with (core/server/v8-flags.ts): GC helper threads compete with the event loop for its core');
   let server;
   try {
     server = await startSipis(cfg, { log });

@@ -1,6 +1,20 @@
 /**
- * V8 settings sipis runs with, applied once at start-up before any traffic (main.ts; the sipis
- * child of the relay benchmarks applies the same, bench/tunnel/sipis-child.ts).
+ * V8 settings sipis runs with: NODE_FLAGS on node's command line (the binary's shebang), V8_FLAGS
+ * applied once at start-up before any traffic (main.ts; the sipis child of the relay benchmarks
+ * is started and set up the same way, bench/tunnel/sipis-child.ts and child-node-args.ts).
+ *
+ * `--single-threaded-gc` (NODE_FLAGS): all of V8's GC work on the event loop's thread, marking
+ * in V8's own bounded incremental steps, instead of parallel scavenger tasks and concurrent
+ * marking and sweeping threads. A deployment runs one sipis process per core (the bridge spreads
+ * the users over them), so those helper threads have no spare core: they take the core from the
+ * event loop in whole scheduler slices, at times the OS chooses, and a scavenge waits for its
+ * helpers when they are not running. Measured with the relay on a core of its own
+ * (bench/tunnel/delay.bench.ts at 500 calls/s, load on the other core, alternating runs): p99
+ * added per relayed message 607, 621, 819, 956, 982, 2870, 5108 µs with V8's threads (longest GC
+ * pause 11-12.6 ms) and 519, 708, 714, 724, 812, 814 µs single-threaded (longest 5.7-9.8 ms).
+ * The CPU per call is the same (tunnel-relay: 1,835 calls per CPU-second either way).
+ * It must be on the command line: set at run time (v8.setFlagsFromString) it aborts V8 at the
+ * next full GC (a check in cppgc's concurrent marker), so main.ts only logs when it is missing.
  *
  * `--no-allocation-site-pretenuring`: V8 watches every object and array literal (an "allocation
  * site") and, once most objects from one survive a scavenge, allocates that site's objects
@@ -24,6 +38,15 @@
 import { setFlagsFromString } from 'node:v8';
 
 export const V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring'];
+
+/** Node/V8 options sipis must be started with (they cannot be set once V8 runs). */
+export const NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
+
+/** NODE_FLAGS this process was started without (node's own arguments, or NODE_OPTIONS). */
+export function missingNodeFlags(): string[] {
+  const given = new Set([...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]);
+  return NODE_FLAGS.filter((f) => !given.has(f));
+}
 
 let applied = false;
 
