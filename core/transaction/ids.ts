@@ -15,14 +15,19 @@ let counter = Math.floor(Math.random() * 0x10000);
 const pool = Buffer.alloc(4096);
 let poolPos = pool.length;
 
-function random32(): number {
-  if (poolPos + 4 > pool.length) {
+/** The offset of `n` unused random bytes in the pool (refilled first when fewer are left). */
+function take(n: number): number {
+  if (poolPos + n > pool.length) {
     randomFillSync(pool);
     poolPos = 0;
   }
-  const v = pool.readUInt32LE(poolPos);
-  poolPos += 4;
-  return v;
+  const at = poolPos;
+  poolPos += n;
+  return at;
+}
+
+function random32(): number {
+  return pool.readUInt32LE(take(4));
 }
 
 export function newBranch(): string {
@@ -34,7 +39,12 @@ export function newTag(): string {
   return `${random32().toString(36)}${(++counter).toString(36)}`;
 }
 
+/**
+ * 72 random bits and a counter. From the pool too: randomBytes per call was a crypto call and an
+ * ArrayBuffer of its own per call, which every scavenge then sweeps.
+ */
 export function newCallId(host?: string): string {
-  const id = `${randomBytes(9).toString('base64url')}${(++counter).toString(36)}`;
+  const at = take(9);
+  const id = `${pool.toString('base64url', at, at + 9)}${(++counter).toString(36)}`;
   return host ? `${id}@${host}` : id;
 }
