@@ -64,9 +64,7 @@ export class StoreAccountDirectory implements AccountDirectory {
     const accounts: DeviceAccount[] = [];
     for (const a of rows) {
       const password = a.hasPassword ? await this.store.accounts.password(a.id) : null;
-      const at = a.aor.indexOf('@');
-      const colon = a.aor.indexOf(':');
-      accounts.push({ id: String(a.id), aor: a.aor, authUser: a.authUser, aorUser: a.aor.slice(colon + 1, at), enabled: a.enabled, password, key: a.shardKey });
+      accounts.push({ id: String(a.id), aor: a.aor, authUser: a.authUser, aorUser: aorUser(a.aor), enabled: a.enabled, password, key: a.shardKey });
     }
     // Only found accounts are cached: a phone configured before its account must not wait a TTL.
     if (accounts.length > 0) {
@@ -76,4 +74,11 @@ export class StoreAccountDirectory implements AccountDirectory {
     }
     return accounts;
   }
+}
+
+/** `sip:alice@example.com` → `alice`; '' for an AOR without a user part (`sip:example.com`). */
+export function aorUser(aor: string): string {
+  const colon = aor.indexOf(':');
+  const at = aor.indexOf('@');
+  return at > colon ? aor.slice(colon + 1, at) : '';
 }

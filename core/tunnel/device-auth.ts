@@ -15,6 +15,7 @@
  */
 import type { AuthGuard } from '../registrar/auth-guard.js';
 import { digestFailure } from '../registrar/digest-failure.js';
+import { aorUser } from '../registrar/accounts.js';
 import { NonceCounts } from '../registrar/nonce-counts.js';
 import { DigestServer, type DigestAlgorithm } from '../sip/digest.js';
 import type { SipMessage } from '../sip/index.js';
@@ -102,11 +103,4 @@ export class DeviceAuth {
     const headers: Array<[string, string]> = this.opts.algorithms.map((algorithm) => ['Proxy-Authenticate', this.digest.buildChallenge({ realm: this.opts.realm, algorithm, stale, now })]);
     return { status: 407, headers, why };
   }
-}
-
-/** `sip:alice@example.com` → `alice`. */
-function aorUser(aor: string): string {
-  const colon = aor.indexOf(':');
-  const at = aor.indexOf('@');
-  return at > colon ? aor.slice(colon + 1, at) : '';
 }
