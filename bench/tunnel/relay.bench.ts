@@ -7,7 +7,7 @@
  *
  * measured in the same run, one after the other: the same call flow (fixtures/sipp/uac-call.xml
  * against uas-call.xml, which echoes Record-Route: INVITE, 100, 180, 200, ACK, BYE, 200; no hold time), the same load (`-r` calls/s offered,
- * `-l` concurrent). Reported per server: calls per wall-clock second and per CPU-second of the
+ * `-l` concurrent), the server on a CPU of its own. Reported per server: calls per wall-clock second and per CPU-second of the
  * server's processes (all of Kamailio's), so "one core" compares like with like on a shared
  * machine. The B2BUA does more per call than the proxy (two dialogs, its own transactions on
  * each side, 7 messages in and 7 out): the ratio says how much more.
@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { hasKamailio, startKamailio } from '../../fixtures/kamailio.js';
 import { freeSipPort } from '../../fixtures/net.js';
 import { startProc } from '../../fixtures/proc.js';
+import { pinRelay } from './affinity.js';
 import { childNodeArgs } from './child-node-args.js';
 import { hasSipp, runSipp, type SippRun } from '../../fixtures/sipp.js';
 import { loadRow, type BenchOptions, type BenchRow, type BenchSuite, type LoadMeasure } from '../lib.js';
@@ -38,9 +39,19 @@ async function calls(target: number, service: string, n: number, rate: number): 
   return { ok: r.stats?.successful ?? 0, failed: r.stats?.failed ?? n };
 }
 
-function load(name: string, target: number, service: string, pid: number, n: number, rate: number): Promise<LoadMeasure> {
-  // warm-up: JIT, first allocations
-  return measureLoad(name, pid, () => calls(target, service, Math.min(300, n / 2), rate), () => calls(target, service, n, rate));
+/**
+ * The relay (its whole process tree) on a CPU of its own and the sipp peers on the other(s), as
+ * in tunnel-delay (affinity.ts): "on one core" literally. The row's name says when it was not.
+ */
+async function load(name: string, target: number, service: string, pid: number, n: number, rate: number): Promise<LoadMeasure> {
+  const pin = pinRelay(pid);
+  try {
+    // warm-up: JIT, first allocations
+    const m = await measureLoad(name, pid, () => calls(target, service, Math.min(300, n / 2), rate), () => calls(target, service, n, rate));
+    return { ...m, name: `${name}${pin.label === 'no' ? ', not pinned' : ', on one CPU'}` };
+  } finally {
+    pin.release();
+  }
 }
 
 const row = (m: LoadMeasure, base?: LoadMeasure): BenchRow => loadRow('tunnel-relay', m, 'callsPerCpuS', base);
