@@ -49,7 +49,8 @@ sippTest('our UAS with 20% packet loss on sipp: retransmissions (A/E on sipp, G 
   t.true(ua.stats.invites >= 8);
   const reg = await (await runSipp({ scenario: 'tx-register.xml', remote: remote(ua), calls: 20, rate: 50, lostPct: 20, timeoutS: 40, timeoutError: true })).done;
   t.true((reg.stats?.successful ?? 0) >= 18, diag(reg));
-  t.true(ua.layer.counters.serverMatched > 0, 'retransmitted requests were matched to their transactions');
+  // (a flake seen once in CI, serverMatched 0, not reproduced: the counters and sipp's output say more next time)
+  t.true(ua.layer.counters.serverMatched > 0, `retransmitted requests were matched to their transactions: ${JSON.stringify(ua.layer.counters)} ${JSON.stringify(ua.stats)}\n${diag(r)}\n${diag(reg)}`);
 });
 
 sippTest('our UAS: sipp CANCELs before the answer → 200 for the CANCEL, 487 for the INVITE, ACK', async (t) => {
@@ -87,12 +88,15 @@ sippTest('our UAC with 20% loss on sipp: Timer A/E retransmissions and re-ACK of
   const uas = await runSipp({ scenario: 'uas-call.xml', calls: 3, lostPct: 20, timeoutS: 60, timeoutError: true });
   await uas.ready;
   let ok = 0;
+  const results: unknown[] = [];
   for (let i = 0; i < 3; i++) {
     const res = await ua.call(`sip:callee@127.0.0.1:${uas.localPort}`);
+    results.push(res);
     if (res.byeStatus === 200) ok++;
   }
-  t.true(ok >= 2, `ok=${ok}`);
-  await uas.stop();
+  const r = await uas.stop();
+  // (failed once in CI with ok=0, not reproduced: each call's outcome and sipp's side for next time)
+  t.true(ok >= 2, `ok=${ok} ${JSON.stringify(results)} ${JSON.stringify(ua.layer.counters)}\n${diag(r)}`);
 });
 
 kamTest('Kamailio as a stateful record-routing proxy between sipp and our UAS: full call and CANCEL', async (t) => {
