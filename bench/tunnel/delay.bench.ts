@@ -11,8 +11,9 @@
  *    datagram reaching sipis's socket and the relayed one leaving it: queueing in the socket while
  *    sipis's loop is busy (GC, other datagrams) or not scheduled, parsing, the transaction layer,
  *    the tunnel, building and sending. The sipp peers' own delays are outside it. Measured for the
- *    last 10 s of 45 (full): by then Timers J/L/M (32 s) hold a steady state of finished calls,
- *    which is what sipis's GC works against. Under it, in-process: how long sipis held each
+ *    last 20 s of 55 (full): by then Timers J/L/M (32 s) hold a steady state of finished calls,
+ *    which is what sipis's GC works against; 20 s is ~60,000 relayed messages at 500 calls/s,
+ *    ~60 scavenges and several full GCs, so one run's p99 is not one GC's luck. Under it, in-process: how long sipis held each
  *    datagram from its arrival in JavaScript (the difference to the kernel row is the time
  *    datagrams waited in the socket for sipis to run). The peer, measured the same way in the
  *    same run just before sipis at 500 calls/s: Kamailio as a stateful record-routing proxy
@@ -413,7 +414,7 @@ async function run(opts: BenchOptions): Promise<BenchRow[]> {
     const sipis = (phonePort: number): Promise<Relay> => sipisRelay(phonePort, []);
     // full: 35 s of warm-up reach the steady state of the 32 s transaction timers
     const warmS = opts.quick ? 1 : 35;
-    const measureS = opts.quick ? 1 : 10;
+    const measureS = opts.quick ? 1 : 20;
     // the peer at the target rate, right before sipis: same load, same machine, same minute
     const kam = hasKamailio() ? await measuredWindow(500, opts.quick ? 1 : 5, measureS, kamailioRelay) : undefined;
     const peer = kam ? Samples.of([...kam.added.values()].flat()) : undefined;
