@@ -6,8 +6,9 @@
  *                children=1)                                                  ──▶ sipp uas
  *
  * measured in the same run, one after the other: the same call flow (fixtures/sipp/uac-call.xml
- * against uas-call.xml, which echoes Record-Route: INVITE, 100, 180, 200, ACK, BYE, 200; no hold time), the same load (`-r` calls/s offered,
- * `-l` concurrent), the server on a CPU of its own. Reported per server: calls per wall-clock second and per CPU-second of the
+ * against uas-call.xml, which echoes Record-Route: INVITE, 100, 180, 200, ACK, BYE, 200; no hold
+ * time), the same load (`-r` calls/s offered, `-l` concurrent), the server on a CPU of its own
+ * (affinity.ts). Reported per server: calls per wall-clock second and per CPU-second of the
  * server's processes (all of Kamailio's), so "one core" compares like with like on a shared
  * machine. The B2BUA does more per call than the proxy (two dialogs, its own transactions on
  * each side, 7 messages in and 7 out): the ratio says how much more.
