@@ -12,7 +12,7 @@
  * (bench/tunnel/delay.bench.ts at 500 calls/s, load on the other core, 10 s windows, runs of
  * both alternated): p99 added per relayed message 607, 621, 819, 956, 982, 2870, 5108 µs with
  * V8's threads (longest GC pause 11-12.6 ms); single-threaded 519-1018 µs over 15 runs, median
- * 719, 13 under 1 ms (Kamailio in the same runs 849-2468, median 1063). The CPU per call is the
+ * 719, 13 under 1 ms (Kamailio in the same runs 849-2468, median 1023). The CPU per call is the
  * same (tunnel-relay: 1,835 calls per CPU-second either way).
  * It must be on the command line: set at run time (v8.setFlagsFromString) it aborts V8 at the
  * next full GC (a check in cppgc's concurrent marker), so main.ts only logs when it is missing.
