@@ -18,4 +18,4 @@ export { newBranch, newTag, newCallId, MAGIC_COOKIE } from './ids.js';
 export { buildAckForNon2xx, buildCancel } from './build.js';
 export { clientKey, serverKey } from './key.js';
 export type { TxState } from './context.js';
-export { lingerBytes, ownBytes } from './linger.js';
+export { keep, keptBytes, lastKeptIn, lingerBytes, ownBytes } from './linger.js';

@@ -47,7 +47,7 @@ export class InviteServerTransaction extends ServerTransaction {
 
   private sendTrying(): void {
     this.trying = null;
-    if (this.state !== 'Proceeding' || this.lastResponse) return;
+    if (this.state !== 'Proceeding' || this.hasLastResponse) return;
     this.sendResponse(createResponse(this.request, 100, 'Trying'));
   }
 
@@ -56,7 +56,7 @@ export class InviteServerTransaction extends ServerTransaction {
     if (req.method === 'ACK') return this.receiveAck(req);
     // INVITE retransmission: Proceeding and Completed resend the last response (§17.2.1);
     // Accepted absorbs it (RFC 6026 §7.1); Confirmed absorbs it.
-    if ((this.state === 'Proceeding' || this.state === 'Completed') && this.lastResponse) this.transmit(this.lastResponse);
+    if (this.state === 'Proceeding' || this.state === 'Completed') this.retransmitLast();
   }
 
   private receiveAck(ack: SipMessage): void {
@@ -108,10 +108,10 @@ export class InviteServerTransaction extends ServerTransaction {
   }
 
   private fireG(): void {
-    if (this.state !== 'Completed' || !this.lastResponse) return;
+    if (this.state !== 'Completed' || !this.hasLastResponse) return;
     this.intervalG = Math.min(2 * this.intervalG, this.ctx.timers.T2);
     this.ctx.wheel.reschedule(this.timerG!, this.intervalG);
-    this.transmit(this.lastResponse);
+    this.retransmitLast();
   }
 
   private fireH(): void {

@@ -5,7 +5,7 @@
 import test from 'ava';
 import { serializeMessage, type SipMessage } from '../sip/index.js';
 import type { ClientTransaction, ClientTransactionUser } from './client.js';
-import { flatten, lingerBytes, ownBytes } from './linger.js';
+import { flatten, keep, keptBytes, lastKeptIn, lingerBytes, ownBytes } from './linger.js';
 import type { ServerTransaction } from './server.js';
 import { layerPair } from './testing/harness.js';
 import { testRequest } from './testing/messages.js';
@@ -126,6 +126,24 @@ test('lingerBytes copies into a shared slab: equal bytes, no tie to the source, 
   const big = lingerBytes(Buffer.alloc(64 * 1024, 1));
   t.is(big.byteLength, big.buffer.byteLength);
   t.is(big[65535], 1);
+});
+
+test('keep: the start in a shared slab and the slab (no view object); keptBytes gives the same bytes back; large ones get memory of their own', (t) => {
+  const src = Buffer.from('SIP/2.0 200 OK\r\nCall-ID: k\r\n\r\n', 'latin1');
+  const at = keep(src);
+  const mem = lastKeptIn();
+  src.fill(0);
+  t.is(keptBytes(mem, at, 30).toString('latin1'), 'SIP/2.0 200 OK\r\nCall-ID: k\r\n\r\n', 'a copy, not a view of the source');
+  const at2 = keep(Buffer.from('ACK'));
+  t.is(lastKeptIn(), mem, 'small copies share a slab');
+  t.true(at2 >= at + 30);
+  t.is(keptBytes(mem, at2, 3).toString(), 'ACK');
+  const bigAt = keep(Buffer.alloc(64 * 1024, 2));
+  const big = lastKeptIn();
+  t.is(bigAt, 0);
+  t.not(big, mem);
+  t.is(keptBytes(big, 0, 64 * 1024), big, 'all of its own memory: no new view');
+  t.is(big[65535], 2);
 });
 
 test('ownBytes copies a slice of a shared buffer and keeps a buffer of its own; flatten keeps the value', (t) => {

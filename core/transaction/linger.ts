@@ -27,10 +27,23 @@ const SLAB_MAX_ITEM = 16 * 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
 let slabUsed = 0;
 
-/** A copy of `b` that lives as long as a lingering transaction (a view into a shared slab). */
-export function lingerBytes(b: Uint8Array): Buffer {
+/** The memory the last `keep` copied into (a slab, or a large message's own). */
+let keptIn: Buffer = slab;
+
+/**
+ * Copies `b` into a slab and returns where it starts there; `lastKeptIn()` is that memory until
+ * the next call. For what lingers by the thousand (a response re-sent on a retransmission, an
+ * ACK re-sent on a 2xx): the owner keeps the memory, the start and the length in fields of its
+ * own, 8 bytes, where a Buffer view over the same bytes is an object of ~96 bytes that every
+ * scavenge copies until it is promoted. It makes the view when it sends (`keptBytes`), which
+ * only a retransmission asks for.
+ */
+export function keep(b: Uint8Array): number {
   const n = b.byteLength;
-  if (n > SLAB_MAX_ITEM) return ownBytes(Buffer.from(b.buffer, b.byteOffset, n));
+  if (n > SLAB_MAX_ITEM) {
+    keptIn = ownBytes(Buffer.from(b.buffer, b.byteOffset, n));
+    return 0;
+  }
   if (slabUsed + n > SLAB_BYTES) {
     slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
     slabUsed = 0;
@@ -39,7 +52,24 @@ export function lingerBytes(b: Uint8Array): Buffer {
   slab.set(b, start);
   // 8-byte aligned starts, like Node's own pool
   slabUsed = (start + n + 7) & ~7;
-  return slab.subarray(start, start + n);
+  keptIn = slab;
+  return start;
+}
+
+/** Where the last `keep` put its bytes. */
+export function lastKeptIn(): Buffer {
+  return keptIn;
+}
+
+/** The bytes `keep` put at `at` in `mem`, as a Buffer (the whole of `mem` when they are all of it). */
+export function keptBytes(mem: Buffer, at: number, len: number): Buffer {
+  return at === 0 && len === mem.length ? mem : mem.subarray(at, at + len);
+}
+
+/** A copy of `b` that lives as long as a lingering transaction (a view into a shared slab). */
+export function lingerBytes(b: Uint8Array): Buffer {
+  const at = keep(b);
+  return keptBytes(keptIn, at, b.byteLength);
 }
 
 /** `b` in memory of its own (a copy when it is a view into a larger, shared ArrayBuffer). */

@@ -22,7 +22,7 @@ export class NonInviteServerTransaction extends ServerTransaction {
 
   receive(_req: SipMessage): void {
     // Trying: absorbed (the TU has not answered yet). Proceeding/Completed: resend.
-    if ((this.state === 'Proceeding' || this.state === 'Completed') && this.lastResponse) this.transmit(this.lastResponse);
+    if (this.state === 'Proceeding' || this.state === 'Completed') this.retransmitLast();
   }
 
   respond(res: SipMessage): void {

@@ -11,7 +11,7 @@ import { responseTarget, type Endpoint } from '../transport/index.js';
 import type { TxContext, TxState } from './context.js';
 import { TransactionError } from './errors.js';
 import { newTag } from './ids.js';
-import { flatten, lingerBytes, reparse } from './linger.js';
+import { flatten, keep as keepBytes, keptBytes, lastKeptIn, lingerBytes, reparse } from './linger.js';
 
 export interface ReplyOptions {
   /** extra header fields, in order. */
@@ -32,8 +32,13 @@ export abstract class ServerTransaction {
   /** where responses go (§18.2.2) and the socket they leave from. */
   readonly remote: Endpoint;
   readonly local: Endpoint;
-  /** the last response sent, re-sent when the request is retransmitted. */
-  protected lastResponse: Buffer | null = null;
+  /**
+   * The last response sent, re-sent when the request is retransmitted: its bytes are at
+   * `resAt`, `resLen` in `resIn` (a linger slab once final: linger.ts keep), null when none is kept.
+   */
+  private resIn: Buffer | null = null;
+  private resAt = 0;
+  private resLen = 0;
   lastStatus = 0;
   private tag: string | undefined;
   /** the request while the TU may answer it; undefined once lingering (see `request`). */
@@ -104,6 +109,17 @@ export abstract class ServerTransaction {
   /** A retransmission of the request (or an ACK, for INVITE) arrived. */
   abstract receive(req: SipMessage): void;
 
+  /** Whether a last response is kept (to re-send). */
+  protected get hasLastResponse(): boolean {
+    return this.resIn !== null;
+  }
+
+  /** Sends the last response again (a retransmitted request, Timer G); nothing when none is kept. */
+  protected retransmitLast(): void {
+    const mem = this.resIn;
+    if (mem) this.transmit(keptBytes(mem, this.resAt, this.resLen));
+  }
+
   protected transmit(data: Buffer): void {
     this.ctx.transport.send(data, this.remote, this.local, (err) => {
       if (err && this.state !== 'Terminated') this.fail(new TransactionError('ERR_TX_TRANSPORT', `response not sent: ${err.message}`, { cause: err }));
@@ -118,8 +134,16 @@ export abstract class ServerTransaction {
     const data = serializeMessage(res);
     this.lastStatus = res.status;
     const final = res.status >= 200;
-    // a final response that may be re-sent for 32 s gets memory of its own (linger.ts)
-    this.lastResponse = !keep ? null : final ? lingerBytes(data) : data;
+    // a final response that may be re-sent for 32 s is copied into a linger slab (linger.ts)
+    if (!keep) this.resIn = null;
+    else if (final) {
+      this.resAt = keepBytes(data);
+      this.resIn = lastKeptIn();
+    } else {
+      this.resIn = data;
+      this.resAt = 0;
+    }
+    this.resLen = data.length;
     if (final) this.linger();
     this.transmit(data);
   }
@@ -153,7 +177,7 @@ export abstract class ServerTransaction {
     if (this.state === 'Terminated') return;
     this.state = 'Terminated';
     this.cancelTimers();
-    this.lastResponse = null;
+    this.resIn = null;
     this.linger();
     this.ctx.terminated(this);
     const cb = this.onTerminated;

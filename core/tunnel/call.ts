@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import { Dialog, type DialogStore } from '../dialog/index.js';
 import type { SipMessage } from '../sip/index.js';
-import { lingerBytes, type ClientTransaction, type ClientTransactionUser, type InviteServerTransaction, type TransactionError, type TransactionLayer } from '../transaction/index.js';
+import { keep, keptBytes, lastKeptIn, type ClientTransaction, type ClientTransactionUser, type InviteServerTransaction, type TransactionError, type TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
 import { TunnelError } from './errors.js';
 import { COMPLETED_ELSEWHERE } from './headers.js';
@@ -32,7 +32,10 @@ import type { TunnelBinding, TunnelCounters } from './types.js';
  */
 class AckResender implements ClientTransactionUser {
   private readonly seq: number;
-  private readonly data: Buffer;
+  /** the ACK's bytes: `len` of them at `at` in `mem` (linger.ts keep: no view object per call). */
+  private readonly mem: Buffer;
+  private readonly at: number;
+  private readonly len: number;
   private readonly target: Endpoint;
 
   constructor(
@@ -40,12 +43,14 @@ class AckResender implements ClientTransactionUser {
     private readonly transport: TransactionLayer['transport'],
   ) {
     this.seq = ack.seq;
-    this.data = lingerBytes(ack.data);
+    this.at = keep(ack.data);
+    this.mem = lastKeptIn();
+    this.len = ack.data.length;
     this.target = ack.target;
   }
 
   onResponse(res: SipMessage): void {
-    if (res.status >= 200 && res.status < 300 && res.cseq.seq === this.seq) this.transport.send(this.data, this.target);
+    if (res.status >= 200 && res.status < 300 && res.cseq.seq === this.seq) this.transport.send(keptBytes(this.mem, this.at, this.len), this.target);
   }
 }
 
