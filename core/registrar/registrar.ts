@@ -148,7 +148,7 @@ export class DeviceRegistrar extends EventEmitter {
     this.push = { providers: opts.push?.providers ?? SUPPORTED_PROVIDERS, ...(opts.push?.appIds ? { appIds: opts.push.appIds } : {}) };
     this.accounts = opts.accounts ?? new StoreAccountDirectory(opts.store);
     this.guard = opts.guard ?? new AuthGuard();
-    this.nonces = new NonceCounts((opts.nonceTtlSeconds ?? 300) * 1000);
+    this.nonces = new NonceCounts(this.digest.nonceTtlMs);
     this.log = opts.log?.child({ component: 'registrar' });
     this.now = opts.now ?? Date.now;
   }

@@ -115,6 +115,11 @@ export class DigestServer {
     this.#allowNoQop = opts.allowNoQop ?? false;
   }
 
+  /** How long a nonce of this server verifies (ms): what a replay check must remember it for. */
+  get nonceTtlMs(): number {
+    return this.#ttlMs;
+  }
+
   #mac(secret: Buffer, stampAndRandom: Buffer, realm: string): Buffer {
     return createHmac('sha256', secret).update(stampAndRandom).update(realm, 'utf8').digest();
   }

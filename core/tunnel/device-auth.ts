@@ -57,7 +57,7 @@ export class DeviceAuth {
   constructor(private readonly opts: DeviceAuthOptions) {
     this.scope = opts.scope;
     this.digest = new DigestServer({ secret: opts.secret, ...(opts.nonceTtlSeconds !== undefined ? { nonceTtlSeconds: opts.nonceTtlSeconds } : {}) });
-    this.nonces = new NonceCounts((opts.nonceTtlSeconds ?? 300) * 1000);
+    this.nonces = new NonceCounts(this.digest.nonceTtlMs);
   }
 
   /** Must a request on this flow prove the account's password? */
