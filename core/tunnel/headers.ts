@@ -71,15 +71,18 @@ export function copiedHeaders(msg: SipMessage, extraDeny?: ReadonlySet<string>):
  * the other side is no GRUU). A B2BUA that copied them would claim for itself what only the far
  * UA supports. The rest (100rel, timer, replaces, …) concern the session sipis relays unchanged.
  */
-const HOP_OPTIONS = /^(?:outbound|path|gruu)$/i;
+const HOP_OPTIONS = ['outbound', 'path', 'gruu'];
+const HOP_OPTION = new RegExp(`^(?:${HOP_OPTIONS.join('|')})$`, 'i');
+/** Any of them inside the value: most values have none and are returned as they are. */
+const MAY_HAVE_HOP_OPTION = new RegExp(HOP_OPTIONS.join('|'), 'i');
 
 /** `Supported` without the hop-by-hop option tags; the value as is when it has none. */
 export function endToEndOptions(value: string): string {
-  if (!/outbound|path|gruu/i.test(value)) return value;
+  if (!MAY_HAVE_HOP_OPTION.test(value)) return value;
   return value
     .split(',')
     .map((t) => t.trim())
-    .filter((t) => t !== '' && !HOP_OPTIONS.test(t))
+    .filter((t) => t !== '' && !HOP_OPTION.test(t))
     .join(', ');
 }
 
