@@ -72,6 +72,19 @@ test('broken streams are typed errors', (t) => {
   t.is(code('x'.repeat(2000)), 'ERR_FRAME_BAD_START_LINE');
 });
 
+test('a malformed start line that still reads as SIP is framed (the relay answers it), garbage is not', (t) => {
+  const lines = ['OPTIONS  sip:a@b  SIP/2.0', 'OPTIONS sip:a@b SIP/2.0  ', 'OPTIONS sip:a@b SIP/7.0', 'INVITE sip:a@b; lr SIP/2.0', 'SIP/2.0 4294967301 better not break the receiver'];
+  for (const line of lines) {
+    const { f, out } = collect();
+    f.push(Buffer.from(`${line}\r\nContent-Length: 0\r\n\r\n`));
+    t.is(out.length, 1, line);
+  }
+  for (const line of ['GET / HTTP/1.1', 'OPTIONS sip:a@b HTTP/1.1', 'SIP/2.0', 'OPTIONS']) {
+    const { f } = collect();
+    t.throws(() => f.push(Buffer.from(`${line}\r\nContent-Length: 0\r\n\r\n`)), { instanceOf: BridgeError }, line);
+  }
+});
+
 test('an incomplete message is pending with a start time; completing it clears it', (t) => {
   const { f, out } = collect();
   const m = msg('body');

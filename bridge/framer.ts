@@ -18,6 +18,8 @@ import { BridgeError } from './errors.js';
 
 const CR = 13;
 const LF = 10;
+/** A status line, or a request line of any spacing and version (see #checkStartLine). */
+const SIP_START_LINE = /^(SIP\/\d+\.\d+[ \t]|[A-Za-z0-9!%*_+`'~.-]+[ \t]+\S.*[ \t]SIP\/\d+\.\d+[ \t]*$)/i;
 
 export interface FramerSink {
   message(msg: Buffer): void;
@@ -117,7 +119,13 @@ export class StreamFramer {
     return true;
   }
 
-  /** Checks the start line once it is complete: `SIP/2.0 ` status line or `… SIP/2.0` request line. */
+  /**
+   * Checks the start line once it is complete: it must read as a SIP status line (`SIP/x.y …`)
+   * or request line (`METHOD … SIP/x.y`). A malformed one (extra spaces, trailing whitespace,
+   * another version) is still framed: the relay answers it 400 or 505 as RFC 4475 §3.1.2.8-10
+   * and §3.1.2.16 ask, and the phone keeps its connection. What is no SIP at all (HTTP, a TLS
+   * record on the TCP port, binary) closes the connection at once.
+   */
   #checkStartLine(): boolean {
     const lf = this.#indexOfLf(Math.min(this.#held, 1024));
     if (lf < 0) {
@@ -128,7 +136,7 @@ export class StreamFramer {
       return false;
     }
     const line = this.#bytes(lf).toString('latin1').replace(/\r$/, '');
-    if (!/^(SIP\/2\.0 [1-6]\d\d( .*)?|[A-Za-z0-9!%*_+`'~.-]+ \S+ SIP\/2\.0)$/i.test(line)) {
+    if (!SIP_START_LINE.test(line)) {
       throw new BridgeError('ERR_FRAME_BAD_START_LINE', `not a SIP start line: ${JSON.stringify(line.slice(0, 60))}`);
     }
     this.#startLineChecked = true;

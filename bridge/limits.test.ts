@@ -123,3 +123,34 @@ test('requests the bridge answers itself: Max-Forwards 0 → 483, unusable From 
   const bad = await phone.waitFor((m) => m.status === 400);
   t.regex(bad.first(1)!, /received=127\.0\.0\.1/);
 });
+
+test('malformed requests that still frame are answered on their connection, which stays up (RFC 4475 §3.1.2 over a stream)', async (t) => {
+  const { bridge, peer, phone } = await setup(t);
+  const via = 'Via: SIP/2.0/TCP 10.9.9.9;branch=z9hG4bK';
+  const rest = 'From: <sip:good@example.com>;tag=1\r\nTo: <sip:x@example.com>\r\nCall-ID: rfc4475\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n';
+  const cases: Array<[string, string, RegExp]> = [
+    // §3.1.2.9 lwsstart: several SP between the elements of the request line. The bridge's
+    // scanner can frame and route it, so it is relayed: sipis's parser answers it 400
+    // (core/transport/udp.test.ts); the test's backend answers everything 200.
+    ['lws', `OPTIONS  sip:x@example.com  SIP/2.0\r\n${via}lws\r\n${rest}`, /^SIP\/2\.0 200 OK$/],
+    // §3.1.2.10 trws: SP after the version
+    ['trws', `OPTIONS sip:x@example.com SIP/2.0  \r\n${via}trws\r\n${rest}`, /^SIP\/2\.0 400 Bad Request Line$/],
+    // §3.1.2.16 badvers: another version gets 505
+    ['vers', `OPTIONS sip:x@example.com SIP/7.0\r\n${via}vers\r\n${rest}`, /^SIP\/2\.0 505 Version Not Supported$/],
+    // §3.1.2.11-like insufficient headers (semantic insuf): no Call-ID
+    ['insuf', `OPTIONS sip:x@example.com SIP/2.0\r\n${via}insuf\r\n${rest.replace('Call-ID: rfc4475\r\n', '')}`, /^SIP\/2\.0 400 Missing Call-ID$/],
+    ['via', `OPTIONS sip:x@example.com SIP/2.0\r\nVia: SIP/2.0/TCP ;branch=z9hG4bKvia\r\n${rest}`, /^SIP\/2\.0 400 Bad Via$/],
+  ];
+  for (const [branch, text, status] of cases) {
+    phone.send(text);
+    const answer = await phone.waitFor((m) => m.status > 0 && m.text.includes(`branch=z9hG4bK${branch}`));
+    t.regex(answer.text.split('\r\n')[0]!, status, branch);
+    t.regex(answer.text, /\r\nCSeq: 1 OPTIONS\r\n/, `${branch}: CSeq copied for the client transaction to match`);
+  }
+  // only the relayed one reached the backend; no framing error; the connection is up and working
+  const relayed = cases.filter(([branch]) => peer.ua.received.some((m) => m.text.includes(`branch=z9hG4bK${branch}`))).map(([branch]) => branch);
+  t.deepEqual(relayed, ['lws']);
+  t.is(bridge.metrics.framingErrors.get('ERR_FRAME_BAD_START_LINE'), 0);
+  t.is((await phone.register()).status, 200);
+  t.is(bridge.metrics.connections.get('tcp'), 1);
+});

@@ -15,6 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { accountKeyFromHeader, fnv1a32, keyHeaderFor, PROBE_BRANCH_PREFIX, type BackendProber, type ShardKeySource, type ShardRing } from '../core/shard/index.js';
+import { buildBadRequestAnswer } from '../core/transport/bad-request.js';
+import { BridgeError } from './errors.js';
 import type { FlowTable, PhoneFlow } from './flow.js';
 import type { BridgeMetrics } from './metrics.js';
 import { Edits, findHeader, firstElementEnd, H, headerValue, nextElementStart, parseVia, scanMessage, uriParts, type HeaderField, type ScannedMessage, type ViaInfo } from './scan.js';
@@ -63,8 +65,8 @@ export class Relay {
     try {
       m = scanMessage(buf);
     } catch (err) {
-      this.#drop('bad-message', err, flow.remoteAddress);
-      return;
+      const [status, reason] = scanErrorStatus(buf, err);
+      return this.#refuse(flow, buf, status, reason, 'bad-message', err);
     }
     if (m.isRequest) this.#phoneRequest(flow, m);
     else this.#phoneResponse(flow, m);
@@ -73,8 +75,9 @@ export class Relay {
   #phoneRequest(flow: PhoneFlow, m: ScannedMessage): void {
     const o = this.#o;
     const via = findHeader(m, H.VIA);
-    if (!via || !findHeader(m, H.CALL_ID) || !findHeader(m, H.CSEQ) || !findHeader(m, H.FROM) || !findHeader(m, H.TO)) {
-      return this.#drop('missing-header', undefined, flow.remoteAddress);
+    const missing = MANDATORY.find((id) => !findHeader(m, id));
+    if (!via || missing !== undefined) {
+      return this.#refuse(flow, m.buf, 400, `Missing ${NAME[missing ?? H.VIA]}`, 'missing-header');
     }
     const viaEnd = firstElementEnd(m.buf, via.valueStart, via.valueEnd);
     const viaText = m.buf.toString('latin1', via.valueStart, viaEnd);
@@ -82,7 +85,7 @@ export class Relay {
     try {
       v = parseVia(viaText);
     } catch (err) {
-      return this.#drop('bad-via', err, flow.remoteAddress);
+      return this.#refuse(flow, m.buf, 400, 'Bad Via', 'bad-via', err);
     }
     const topVia = this.#withReceived(viaText, v, flow.remoteAddress, flow.remotePort);
     const isAck = m.method === 'ACK';
@@ -366,6 +369,19 @@ export class Relay {
     flow.send([this.#response(m, status, reason, topVia, extra)]);
   }
 
+  /**
+   * A request from the phone that the bridge cannot relay. RFC 3261 §16.3 says a proxy that
+   * rejects a request answers it as a UAS would. The answer is built from the request's raw lines,
+   * the way sipis answers what its parser refuses (core/transport/bad-request.ts), and is sent on
+   * the phone's connection, which stays up. Responses, ACKs and requests without a Via are only
+   * dropped.
+   */
+  #refuse(flow: PhoneFlow, buf: Buffer, status: number, reason: string, dropReason: string, err?: unknown): void {
+    const answer = buildBadRequestAnswer(buf, status, reason, this.#tag);
+    if (answer !== null) flow.send([answer]);
+    this.#drop(dropReason, err, flow.remoteAddress);
+  }
+
   #answerBackend(m: ScannedMessage, status: number, reason: string, address: string, port: number): void {
     this.#o.sendUdp([this.#response(m, status, reason, undefined)], port, address);
   }
@@ -378,7 +394,27 @@ export class Relay {
   }
 }
 
-const NAME: Record<number, string> = { [H.FROM]: 'From', [H.CALL_ID]: 'Call-ID', [H.CSEQ]: 'CSeq' };
+const NAME: Record<number, string> = { [H.VIA]: 'Via', [H.FROM]: 'From', [H.TO]: 'To', [H.CALL_ID]: 'Call-ID', [H.CSEQ]: 'CSeq' };
+/** What a request must carry to be relayed (RFC 3261 §8.1.1; Max-Forwards is optional here). */
+const MANDATORY = [H.CALL_ID, H.CSEQ, H.FROM, H.TO];
+
+/**
+ * The answer to a request the bridge's scanner refused: 505 for a request line of another SIP
+ * version (RFC 3261 §21.5.6, RFC 4475 §3.1.2.16), else 400 naming what was wrong.
+ */
+function scanErrorStatus(buf: Buffer, err: unknown): [number, string] {
+  const code = err instanceof BridgeError ? err.code : undefined;
+  if (code === 'ERR_SCAN_BAD_START_LINE') {
+    const lf = buf.indexOf(0x0a);
+    const line = buf.toString('latin1', 0, lf < 0 ? Math.min(buf.length, 1024) : Math.min(lf, 1024));
+    const version = /[ \t]SIP\/(\d+\.\d+)[ \t]*\r?$/i.exec(line);
+    if (version !== null && version[1] !== '2.0') return [505, 'Version Not Supported'];
+    return [400, 'Bad Request Line'];
+  }
+  if (code === 'ERR_SCAN_BAD_HEADER') return [400, 'Bad Header'];
+  if (code === 'ERR_SCAN_TOO_MANY_HEADERS') return [400, 'Too Many Headers'];
+  return [400, 'Bad Request'];
+}
 
 function unbracket(host: string): string {
   return host.startsWith('[') ? host.slice(1, -1) : host;

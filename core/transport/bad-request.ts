@@ -68,7 +68,12 @@ function copiedName(name: string): 'via' | 'from' | 'to' | 'call-id' | 'cseq' | 
 }
 
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
-const REQUEST_LINE = /^([A-Za-z!%*_+`'~.-]+) +\S+ +(\S+)$/;
+/**
+ * A request line, malformed ones included (RFC 4475 §3.1.2.8-10: spaces inside the URI, several
+ * SP between the elements, SP after the version still get their 400): a method, then anything
+ * up to a SIP version.
+ */
+const REQUEST_LINE = /^([A-Za-z0-9!%*_+`'~.-]+)[ \t]+\S.*[ \t]SIP\/\d+\.\d+[ \t]*$/i;
 /** Header section scanned at most this far: the answer never depends on a huge body. */
 const SCAN_LIMIT = 16 * 1024;
 /** A copied line longer than this is not echoed (an answer must stay small). */

@@ -75,6 +75,11 @@ test('malformed datagrams: counted, answered 400 with the reason, never thrown; 
   t.regex((await ask(req(via, '', '1 INVITE')))!, /^SIP\/2\.0 400 (Bad CSeq|CSeq Method Mismatch)/);
   t.regex((await ask(req(via).replace('SIP/2.0\r\n', 'SIP/3.0\r\n')))!, /^SIP\/2\.0 505 /);
   t.regex((await ask(req(via).replace('sip:x@127.0.0.1', 'http://x')))!, /^SIP\/2\.0 416 /);
+  // RFC 4475 §3.1.2.8-10: a malformed request line is still a request and gets its 400
+  // (lwsruri: SP inside the URI; lwsstart: several SP between the elements; trws: SP after the version)
+  t.regex((await ask(req(via).replace('sip:x@127.0.0.1', 'sip:x@127.0.0.1; lr')))!, /^SIP\/2\.0 400 /);
+  t.regex((await ask(req(via).replace('OPTIONS sip:x@127.0.0.1 SIP/2.0', 'OPTIONS  sip:x@127.0.0.1  SIP/2.0')))!, /^SIP\/2\.0 400 /);
+  t.regex((await ask(req(via).replace('SIP/2.0\r\n', 'SIP/2.0  \r\n')))!, /^SIP\/2\.0 400 /);
   const big = await ask(req(via, `X-Big: ${'a'.repeat(70_000)}\r\n`));
   t.true(big === undefined || /^SIP\/2\.0 (413|400) /.test(big), String(big?.slice(0, 40)));
   t.is(await ask('\r\n\r\n'), undefined);
