@@ -29,6 +29,64 @@ export const IPV6 = table(':.', [
   [0x61, 0x66],
 ]);
 
+/**
+ * The end of the IPv6reference "[" IPv6address "]" at b[s] (RFC 3261 §25.1, the IPv6address of
+ * RFC 3986 §3.2.2 / RFC 4291 §2.2): the index after its ']', or -1. The address is checked for its
+ * structure, not only its characters: at most 8 groups of 1 to 4 hex digits, one "::" at most
+ * (standing for one or more zero groups), the last 32 bits optionally as a dotted IPv4 address.
+ * RFC 5118 §4.3 and §4.9 forms are valid ("[2001:db8::10:5070]" has no port; "[::ffff:192.0.2.10]");
+ * "[2001:db8:::1]", "[1:2:3:4:5:6:7:8:9]" and "[12345::]" are not.
+ */
+export function ipv6ReferenceEnd(b: Uint8Array, s: number, end: number): number {
+  if (s >= end || b[s] !== 0x5b) return -1;
+  let i = s + 1;
+  let groups = 0;
+  let gap = false;
+  if (i + 1 < end && b[i] === 0x3a && b[i + 1] === 0x3a) {
+    gap = true;
+    i += 2;
+  } else if (i < end && b[i] === 0x3a) return -1;
+  while (i < end && b[i] !== 0x5d) {
+    const g = i;
+    while (i < end && i - g < 5 && IPV6[b[i]!] === 1 && b[i] !== 0x3a && b[i] !== 0x2e) i++;
+    if (i < end && b[i] === 0x2e) {
+      // the dotted IPv4 tail: it ends the address
+      i = ipv4End(b, g, end);
+      if (i < 0) return -1;
+      groups += 2;
+      break;
+    }
+    if (i === g || i - g > 4) return -1;
+    groups++;
+    if (i < end && b[i] === 0x3a) {
+      i++;
+      if (i < end && b[i] === 0x3a) {
+        if (gap) return -1;
+        gap = true;
+        i++;
+      } else if (i >= end || b[i] === 0x5d) return -1; // a single ':' before the ']'
+    }
+  }
+  if (i >= end || b[i] !== 0x5d || (gap ? groups > 7 : groups !== 8)) return -1;
+  return i + 1;
+}
+
+/** The end of a dotted-quad IPv4 address at b[s] (four decimal octets 0-255), -1 when there is none. */
+function ipv4End(b: Uint8Array, s: number, end: number): number {
+  let i = s;
+  for (let octet = 0; octet < 4; octet++) {
+    if (octet > 0) {
+      if (i >= end || b[i] !== 0x2e) return -1;
+      i++;
+    }
+    const d = i;
+    let v = 0;
+    while (i < end && i - d < 4 && b[i]! >= 0x30 && b[i]! <= 0x39) v = v * 10 + b[i++]! - 0x30;
+    if (i === d || i - d > 3 || v > 255) return -1;
+  }
+  return i;
+}
+
 /** gen-value chars of a header parameter (token / host, lenient): anything but LWS and separators. */
 export const PARAM_VALUE = table('', [
   [0x21, 0x7e],

@@ -5,7 +5,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { SipParseError } from './errors.js';
-import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, URI_CHAR as URI_CHAR_TABLE, lower, unescapePct } from './chars.js';
+import { HOST as HOST_TABLE, URI_CHAR as URI_CHAR_TABLE, ipv6ReferenceEnd, lower, unescapePct } from './chars.js';
 import { latin1, utf8 } from './header-value.js';
 import { SCRATCH as SCAN_BUFFER, SCRATCH_VIEW, useBytes } from './scratch.js';
 import type { Params, SipUri } from './types.js';
@@ -14,7 +14,6 @@ import type { Params, SipUri } from './types.js';
 // (a byte index into a 256-entry table then needs no bounds check), while an imported binding
 // is re-read through its cell on every access (~30% per byte in these loops, measured).
 const HOST = HOST_TABLE;
-const IPV6 = IPV6_TABLE;
 const URI_CHAR = URI_CHAR_TABLE;
 const BYTES = SCAN_BUFFER;
 const VIEW = SCRATCH_VIEW;
@@ -351,11 +350,8 @@ function validateSipParts(e: number, bracketed: boolean, rest: number, at: numbe
   let h = hostStart;
   if (spec) h = knownHostEnd;
   else if (h < e && b[h] === 0x5b) {
-    // IPv6reference = "[" IPv6address "]"
-    h++;
-    while (h < e && IPV6[b[h]!] === 1) h++;
-    if (h >= e || b[h] !== 0x5d || h === hostStart + 1) return -1;
-    h++;
+    h = ipv6ReferenceEnd(b, h, e);
+    if (h < 0) return -1;
   } else {
     while (h < e && HOST[b[h]!] === 1) h++;
     if (h === hostStart) return -1;

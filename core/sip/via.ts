@@ -7,7 +7,7 @@
  * made when a field is read.
  */
 import { Buffer } from 'node:buffer';
-import { HOST as HOST_TABLE, IPV6 as IPV6_TABLE, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, foldMask, lower, lowerWord, wordAt as wordOf, skipLws, tokenEnd, trimLws } from './chars.js';
+import { HOST as HOST_TABLE, PARAM_VALUE as PARAM_VALUE_TABLE, TOKEN as TOKEN_TABLE, digitsValue, eqLower, foldMask, ipv6ReferenceEnd, lower, lowerWord, wordAt as wordOf, skipLws, tokenEnd, trimLws } from './chars.js';
 import { P as P_CELL, PARAMS_BAD, PARAMS_END, STOP as STOP_CELL, nextParam, paramsMap } from './params.js';
 import { Src, latin1, srcOf, text } from './header-value.js';
 import { SCRATCH as SCAN_BUFFER, SCRATCH_VIEW, useBytes } from './scratch.js';
@@ -17,7 +17,6 @@ import type { Params, Via } from './types.js';
 // (a byte index into a 256-entry table then needs no bounds check), while an imported binding
 // is re-read through its cell on every access (~30% per byte in these loops, measured).
 const HOST = HOST_TABLE;
-const IPV6 = IPV6_TABLE;
 const PARAM_VALUE = PARAM_VALUE_TABLE;
 const TOKEN = TOKEN_TABLE;
 const BYTES = SCAN_BUFFER;
@@ -346,10 +345,8 @@ export function scanVia(src: Src, start: number, end: number, list = false): Via
   // sent-by = host [ COLON port ]
   const hs = i;
   if (b[i] === 0x5b) {
-    i++;
-    while (i < end && IPV6[b[i]!] === 1) i++;
-    if (i >= end || b[i] !== 0x5d || i === hs + 1) return null;
-    i++;
+    i = ipv6ReferenceEnd(b, i, end);
+    if (i < 0) return null;
   } else {
     while (i < end && HOST[b[i]!] === 1) i++;
     if (i === hs) return null;
