@@ -11,3 +11,4 @@ export { parsePushParams, featureCaps, hasPushParams, SUPPORTED_PROVIDERS, type 
 export { parseFlowHeader, BridgeTrust, deviceAddress } from './flow.js';
 export { AuthGuard, DEFAULT_AUTH_GUARD, addressOf, type AuthGuardOptions } from './auth-guard.js';
 export type { ExpiryPolicy } from './plan.js';
+export { OPTION_TAGS, SUPPORTED_OPTIONS } from './options.js';

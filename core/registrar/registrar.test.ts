@@ -183,6 +183,15 @@ test('423 with Min-Expires below the minimum; longer than the maximum is cut; no
   t.is(q.contact.length, 1);
 });
 
+test('§10.3 step 2: a REGISTER requiring an extension the registrar lacks gets 420 with Unsupported, before any challenge; path and outbound are fine', async (t) => {
+  const rig = await withRig(t);
+  const phone = rig.phone();
+  const r = await phone.register({ contacts: ['<sip:alice@10.0.0.1>'], headers: ['Require: path, gruu'] });
+  t.is(r.status, 420);
+  t.is(r.header('Unsupported'), 'gruu');
+  t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.1>'], headers: ['Require: path, outbound'], auth: ALICE })).status, 200);
+});
+
 test('RFC 3261 §10.3 step 7: an older CSeq for the same Call-ID does not change the binding; another Call-ID does', async (t) => {
   const rig = await withRig(t);
   const phone = rig.phone();

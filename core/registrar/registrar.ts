@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { DigestAlgorithm } from '../sip/digest.js';
 import { DigestServer } from '../sip/digest.js';
-import type { AuthCredentials, SipMessage } from '../sip/index.js';
+import { unsupportedRequire, type AuthCredentials, type SipMessage } from '../sip/index.js';
 import { RegistrarBindingStore } from '../store/bindings-registrar.js';
 import type { DeviceBinding, Store } from '../store/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
@@ -25,6 +25,7 @@ import { BridgeTrust, decideFlow, deviceAddress, encodeStoredFlow, type FlowDeci
 import { bindingFromStored, byKind } from './stored.js';
 import { planRegister, type ContactPlan, type ExpiryPolicy } from './plan.js';
 import { featureCaps, redactToken, SUPPORTED_PROVIDERS } from './pn-params.js';
+import { SUPPORTED_OPTIONS } from './options.js';
 import type { BindingRecord } from './table.js';
 import { BindingTable } from './table.js';
 import type { Binding, PushTarget, RegisteredInfo, RemovalReason, SourceAddress } from './types.js';
@@ -354,6 +355,10 @@ export class DeviceRegistrar extends EventEmitter {
   }
 
   private async process(tx: ServerTransaction, req: SipMessage, source: SourceAddress): Promise<void> {
+    // §10.3 step 2 (step 1, the domain, is the caller's): the extensions the phone requires must
+    // be ours (§8.2.2.3), before any digest
+    const unsupported = unsupportedRequire(req, SUPPORTED_OPTIONS);
+    if (unsupported.length > 0) return this.reply(tx, 420, 'Bad Extension', [['Unsupported', unsupported.join(', ')]]);
     const to = req.to.uri;
     // §10.3 step 4/5: the AOR (To) must be an account, addressed as user@host
     if ((to.scheme !== 'sip' && to.scheme !== 'sips') || !to.user) return this.reply(tx, 404, 'Not Found');

@@ -36,3 +36,4 @@ export { parseNameAddr, parseContact, formatNameAddr, formatParams } from './nam
 export { parseVia } from './via.js';
 export { parseAuth } from './auth-header.js';
 export { listElements } from './values.js';
+export { unsupportedRequire } from './extensions.js';

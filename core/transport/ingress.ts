@@ -5,7 +5,7 @@
  * Nothing here throws: a bad datagram is counted, maybe answered, and dropped.
  */
 import { randomBytes } from 'node:crypto';
-import { isKeepAlive, parseMessage, type SipMessage, type ParseOptions } from '../sip/index.js';
+import { isKeepAlive, parseMessage, unsupportedRequire, type SipMessage, type ParseOptions } from '../sip/index.js';
 import { SipParseError } from '../sip/errors.js';
 import { buildBadRequestAnswer, statusForParseError } from './bad-request.js';
 import { stampVia } from './via.js';
@@ -88,8 +88,8 @@ function check(msg: SipMessage, opts: IngressOptions): [number, string, string?]
   if (!msg.isRequest) return undefined;
   if (cseq.method !== msg.method) return [400, 'CSeq Method Mismatch'];
   if (!URI_SCHEMES.has(msg.requestUri.scheme)) return [416, 'Unsupported URI Scheme'];
-  if (opts.supported && msg.method !== 'ACK' && msg.method !== 'CANCEL') {
-    const unsupported = msg.require.filter((t) => !opts.supported!.has(t.toLowerCase()));
+  if (opts.supported) {
+    const unsupported = unsupportedRequire(msg, opts.supported);
     if (unsupported.length) return [420, 'Bad Extension', `Unsupported: ${unsupported.join(', ')}`];
   }
   return undefined;

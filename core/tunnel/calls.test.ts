@@ -365,6 +365,21 @@ test('unknown account → 404; in-dialog request for no dialog → 481; OPTIONS 
   t.is((await h.provider.send('OPTIONS', h.accountUri, { target: h.sipis })).status, 200);
 });
 
+test('requests sipis answers itself that require an extension it lacks get 420 with Unsupported (RFC 3261 §8.2.2.3; RFC 4475 bext01)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const options = await h.provider.send('OPTIONS', h.accountUri, { target: h.sipis, headers: [['Require', 'nothingSupportsThis, path, nothingSupportsThisEither']] });
+  t.is(options.status, 420);
+  t.deepEqual(options.headerValues('Unsupported'), ['nothingSupportsThis', 'nothingSupportsThisEither']);
+  const notify = await h.provider.send('NOTIFY', h.accountUri, { target: h.sipis, headers: [['Event', 'message-summary'], ['Require', 'foo']] });
+  t.is(notify.status, 420);
+  t.is(notify.header('Unsupported'), 'foo');
+  // what sipis supports, in any case; Proxy-Require is for proxies, not for the UAS
+  const ok = await h.provider.send('OPTIONS', h.accountUri, { target: h.sipis, headers: [['Require', 'Path, outbound, 100rel'], ['Proxy-Require', 'noProxiesSupportThis']] });
+  t.is(ok.status, 200);
+  t.deepEqual(ok.supported, ['100rel', 'path', 'outbound']);
+});
+
 test('a request for an account from a source that is not its provider gets 403 (when the server says who the provider is)', async (t) => {
   let providerPort = 0;
   const h = await startHarness({ isProviderSource: (src) => src.port === providerPort });

@@ -18,10 +18,11 @@
 import type { Logger } from 'pino';
 import { DialogPair, Relay } from './relay.js';
 import { DialogStore } from '../dialog/index.js';
-import type { SipMessage } from '../sip/index.js';
+import { unsupportedRequire, type SipMessage } from '../sip/index.js';
 import { ChurnMap, type InviteServerTransaction, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
 import { addressOf } from '../registrar/auth-guard.js';
+import { OPTION_TAGS, SUPPORTED_OPTIONS } from '../registrar/options.js';
 import { accountIdFromUser } from '../upstream/contact.js';
 import { bindingTarget, type DialogEntry, type TunnelContext } from './context.js';
 import { TunnelError } from './errors.js';
@@ -154,13 +155,28 @@ export class Tunnel {
       case 'MESSAGE':
         return this.messages.handle(tx, req, accountId);
       case 'OPTIONS':
-        return void tx.reply(200, 'OK', { headers: [['Allow', ALLOW], ['Accept', 'application/sdp, text/plain'], ['Supported', '100rel, path, outbound']] });
+        return this.answerOptions(tx, req);
       case 'NOTIFY':
         // unsolicited NOTIFY (message-summary, RFC 3842 §3.2 allows it without a subscription): accepted, not relayed
+        if (this.refusedExtension(tx, req)) return;
         return void tx.reply(200, 'OK');
       default:
         return void tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
     }
+  }
+
+  /** An OPTIONS sipis answers itself (RFC 3261 §11.2): what it allows, accepts and supports. */
+  private answerOptions(tx: ServerTransaction, req: SipMessage): void {
+    if (this.refusedExtension(tx, req)) return;
+    tx.reply(200, 'OK', { headers: [['Allow', ALLOW], ['Accept', 'application/sdp, text/plain'], ['Supported', OPTION_TAGS.join(', ')]] });
+  }
+
+  /** §8.2.2.3: a request sipis answers itself that requires an extension it lacks gets 420. */
+  private refusedExtension(tx: ServerTransaction, req: SipMessage): boolean {
+    const unsupported = unsupportedRequire(req, SUPPORTED_OPTIONS);
+    if (unsupported.length === 0) return false;
+    tx.reply(420, 'Bad Extension', { headers: [['Unsupported', unsupported.join(', ')]] });
+    return true;
   }
 
   /** The binding a device's request came from, if any (its flow: the datagram source, and the bridge's flow id). */
@@ -180,9 +196,7 @@ export class Tunnel {
   }
 
   private fromDevice(tx: ServerTransaction, req: SipMessage, source: Endpoint): void {
-    if (req.method === 'OPTIONS' && this.localHosts.has(req.requestUri.host)) {
-      return void tx.reply(200, 'OK', { headers: [['Allow', ALLOW], ['Accept', 'application/sdp, text/plain'], ['Supported', '100rel, path, outbound']] });
-    }
+    if (req.method === 'OPTIONS' && this.localHosts.has(req.requestUri.host)) return this.answerOptions(tx, req);
     const found = this.deviceBinding(req, source);
     if (!found) return void tx.reply(403, 'Not A Registered Device');
     const account = this.deps.accounts.get(found.accountId)!;
