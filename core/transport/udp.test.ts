@@ -40,14 +40,19 @@ test('UDP on IPv4 and IPv6: receives, stamps received/rport (RFC 3581), replies 
   // sent-by names another host and asks for rport: both filled in
   c4.send(req('SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport'), v4!.port, v4!.address);
   c6.send(req('SIP/2.0/UDP [::1]:' + c6.address().port + ';branch=z9hG4bK2'), v6!.port, v6!.address);
+  // sent-by is the source but rport was asked for: received too (RFC 3581 §4, "even if it is identical")
+  c4.send(req('SIP/2.0/UDP 127.0.0.1:' + c4.address().port + ';rport;branch=z9hG4bK3'), v4!.port, v4!.address);
   await new Promise((r) => setTimeout(r, 200));
-  t.is(got.length, 2);
-  const a = got.find((g) => g.local.address === '127.0.0.1')!;
+  t.is(got.length, 3);
+  const same = got.find((g) => g.msg.via[0]!.branch === 'z9hG4bK3')!;
+  t.is(same.msg.via[0]!.received, '127.0.0.1');
+  t.is(same.msg.via[0]!.rport, c4.address().port);
+  const a = got.find((g) => g.msg.via[0]!.branch === 'z9hG4bK1')!;
   t.is(a.msg.via[0]!.received, '127.0.0.1');
   t.is(a.msg.via[0]!.rport, c4.address().port);
   const b = got.find((g) => g.local.address === '::1')!;
-  t.is(b.msg.via[0]!.received, undefined, 'sent-by equals the source: no received');
-  t.is(tr.counters.datagramsIn, 2);
+  t.is(b.msg.via[0]!.received, undefined, 'sent-by equals the source, no rport: no received');
+  t.is(tr.counters.datagramsIn, 3);
   // buffer sizes applied (the kernel doubles what it is given)
   t.true(tr.bufferSizes()[0]!.recv >= 1 << 20);
   // sentBy picks the socket of the destination's family

@@ -1,7 +1,9 @@
 /**
  * RFC 3261 §18.2.1 with RFC 3581: the server transport stamps the top Via of every received
- * request with `received` (when the sent-by host is not the source address) and fills an empty
- * `rport` with the source port; §18.2.2 then sends responses to received:rport.
+ * request with `received` (when the sent-by host is not the source address, and always when the
+ * client asked for `rport`: RFC 3581 §4 wants it "even if it is identical to the value of the
+ * sent-by component") and fills an empty `rport` with the source port; §18.2.2 then sends
+ * responses to received:rport.
  */
 import type { SipMessage } from '../sip/index.js';
 import type { Via } from '../sip/types.js';
@@ -23,10 +25,10 @@ export function viaWithReceived(v: Via, remote: Endpoint, setReceived: boolean):
 export function stampVia(msg: SipMessage, remote: Endpoint): void {
   const vias = msg.via;
   const top = vias[0]!;
-  const setReceived = stripBrackets(top.host) !== remote.address;
+  const setReceived = top.hasRport || stripBrackets(top.host) !== remote.address;
   const fillRport = top.hasRport && top.rport !== remote.port;
+  if (!fillRport && top.received === remote.address) return;
   if (!setReceived && !fillRport && top.received === undefined) return;
-  if (!setReceived && !fillRport && top.received === remote.address) return;
   const values = vias.map((v, i) => (i === 0 ? viaWithReceived(v, remote, setReceived) : v.raw));
   // One rewrite: every Via field becomes one comma-separated field (§7.3.1 allows it), in order.
   msg.setHeader('Via', values.join(', '));
