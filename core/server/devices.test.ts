@@ -117,6 +117,10 @@ test.serial('routing: OPTIONS to sipis 200, REGISTER for us → registrar (MD5 t
   t.regex(opt, /\r\nAllow: [^\r]*INVITE/);
 
   t.regex(await request(stranger, port, 'REGISTER', 'sip:elsewhere.example', ['Contact: <sip:alice@127.0.0.2:5060>']), /^SIP\/2\.0 403 /);
+  // a phone set up with the provider's domain and sipis as outbound proxy addresses its AOR's domain:
+  // sipis hosts that account, so it is the registrar for it; a domain without such an account is not ours
+  t.regex(await request(stranger, port, 'REGISTER', 'sip:provider.test', ['Contact: <sip:alice@127.0.0.2:5060>']), /^SIP\/2\.0 401 /);
+  t.regex(await request(stranger, port, 'REGISTER', 'sip:provider.test', ['Contact: <sip:bob@127.0.0.2:5060>'], '<sip:bob@provider.test>'), /^SIP\/2\.0 403 /);
   const reg = await request(stranger, port, 'REGISTER', 'sip:sipis.test', ['Contact: <sip:alice@127.0.0.2:5060>']);
   t.regex(reg, /^SIP\/2\.0 401 /);
   const challenges = reg.split('\r\n').filter((l) => l.startsWith('WWW-Authenticate:'));
@@ -140,8 +144,8 @@ test.serial('routing: OPTIONS to sipis 200, REGISTER for us → registrar (MD5 t
   t.truthy(status.calls);
   const metrics = await (await fetch(`${base}/metrics`)).text();
   t.regex(metrics, /^sipis_provider_source_refused_total 1$/m);
-  t.regex(metrics, /^sipis_device_register_foreign_total 1$/m);
-  t.regex(metrics, /^sipis_device_register_challenges_total 1$/m);
+  t.regex(metrics, /^sipis_device_register_foreign_total 2$/m);
+  t.regex(metrics, /^sipis_device_register_challenges_total 2$/m);
   t.regex(metrics, /^sipis_calls_in_total 2$/m);
   t.regex(metrics, /^# TYPE sipis_tunnel_setup_seconds histogram$/m);
   t.regex(metrics, /^sipis_tunnel_setup_seconds_bucket\{le="\+Inf"\} 0$/m);

@@ -20,6 +20,7 @@ import { PushClient } from '../push/index.js';
 import { AuthGuard, BridgeTrust, DeviceRegistrar } from '../registrar/index.js';
 import type { DigestAlgorithm } from '../sip/digest.js';
 import type { Store } from '../store/index.js';
+import type { SipMessage } from '../sip/index.js';
 import type { TransactionLayer } from '../transaction/index.js';
 import { DeviceAuth, SETUP_BUCKETS_S, createTunnel, tunnelPush, type DeviceAuthScope, type Tunnel, type TunnelPush } from '../tunnel/index.js';
 import type { AccountIndex } from './accounts.js';
@@ -126,13 +127,21 @@ export async function startDevices(cfg: SipisConfig, deps: DevicesDeps): Promise
   });
 
   const bridges = new BridgeTrust(cfg.devices.bridges);
+  /** A REGISTER addressed to the domain of its own AOR (To), an account of this sipis. */
+  const registersHostedAor = (req: SipMessage): boolean => {
+    const to = req.to.uri;
+    const host = req.requestUri.host;
+    return to.user !== undefined && host === to.host && req.requestUri.user === undefined && deps.accounts.findByUser(to.user, host) !== undefined;
+  };
   let foreignRegisters = 0;
   layer.onRequest((tx, req) => {
     const src = tx.remote;
     if (req.method === 'REGISTER') {
-      // RFC 3261 §10.3 step 1: a registrar serves its own domain; sipis is no proxy to forward
-      // the rest. Through a bridge, the phone addressed the bridge's name: believed.
-      if (deps.localHosts.has(req.requestUri.host.toLowerCase()) || bridges.trusts(src)) return void registrar.handleRegister(tx, req, src);
+      // RFC 3261 §10.3 step 1: a registrar serves the domains it has bindings for: its own name,
+      // and the domain of every account it hosts, which is what a phone configured with the
+      // provider's domain and sipis as its outbound proxy puts in the Request-URI. sipis is no
+      // proxy to forward the rest. Through a bridge, the phone addressed the bridge's name: believed.
+      if (deps.localHosts.has(req.requestUri.host.toLowerCase()) || bridges.trusts(src) || registersHostedAor(req)) return void registrar.handleRegister(tx, req, src);
       foreignRegisters++;
       return void tx.reply(403, 'Not A Registrar For This Domain');
     }
