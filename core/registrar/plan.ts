@@ -23,6 +23,8 @@ export interface ContactPlan {
   instanceId: string;
   /** the +sip.instance parameter as sent (with its quotes), to echo in the 200. */
   instanceParam?: string;
+  /** the RFC 5626 reg-id (1*DIGIT), to echo in the 200 beside +sip.instance. */
+  regId?: string;
   /** seconds; 0 removes. */
   expires: number;
   targets: PushTarget[];
@@ -74,6 +76,8 @@ export function planRegister(req: SipMessage, expiry: ExpiryPolicy, push: PushPa
     const plan: ContactPlan = { uri: c.uri.raw, instanceId: c.instance || c.uri.raw, expires, targets };
     // RFC 5626 §4.1 form, rebuilt: the parser hands the value back without its quotes
     if (c.instance) plan.instanceParam = `"<${c.instance.replace(/["\\<>]/g, '')}>"`;
+    const regId = c.params.get('reg-id');
+    if (c.instance && regId && /^\d{1,10}$/.test(regId)) plan.regId = regId;
     if (provider !== undefined) plan.provider = provider;
     plans.push(plan);
   }

@@ -290,6 +290,9 @@ test('RFC 5626 §6: through the bridge, a Contact with +sip.instance and reg-id 
   t.is(yes.status, 200);
   t.is(yes.header('Require'), 'outbound');
   t.is(yes.header('Flow-Timer'), '25');
+  // the binding comes back with its instance and reg-id (RFC 5626 §10 flows)
+  const mine = yes.contact.find((c) => c.instance === inst(1).slice(2, -2))!;
+  t.is(mine.params.get('reg-id'), '1');
   // no reg-id, no Supported: outbound, or straight to sipis over UDP: no outbound processing
   const noRegId = await bridge.register({ contacts: [`<sip:alice@192.168.1.5:5061;transport=tls>;+sip.instance=${inst(1)}`], headers: [...via, 'Supported: outbound'], auth: ALICE });
   const notSupported = await bridge.register({ contacts: [ob], headers: via, auth: ALICE });

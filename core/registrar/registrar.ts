@@ -510,6 +510,7 @@ export class DeviceRegistrar extends EventEmitter {
     if (userAgent !== undefined) binding.userAgent = userAgent;
     const rec: BindingRecord = { binding, callId: req.callId, cseq: req.cseq.seq, dueAt: 0, heapIndex: -1 };
     if (c.instanceParam !== undefined) rec.instanceParam = c.instanceParam;
+    if (c.regId !== undefined) rec.regId = c.regId;
     this.table.put(rec);
     const refresh = existing !== undefined;
     events.push(() => this.emit('registered', binding, { refresh }));
@@ -531,7 +532,10 @@ export class DeviceRegistrar extends EventEmitter {
     for (const r of this.table.ofAccount(accountId)) {
       const left = Math.ceil((r.binding.expiresAt - now) / 1000);
       if (left <= 0) continue;
-      headers.push(['Contact', `<${r.binding.contact}>;expires=${left}${r.instanceParam !== undefined ? `;+sip.instance=${r.instanceParam}` : ''}`]);
+      // RFC 5626 §6 / its §10 flows: the binding's instance and reg-id come back with it
+      const instance = r.instanceParam !== undefined ? `;+sip.instance=${r.instanceParam}` : '';
+      const regId = r.regId !== undefined ? `;reg-id=${r.regId}` : '';
+      headers.push(['Contact', `<${r.binding.contact}>;expires=${left}${instance}${regId}`]);
     }
     if (decision.path.length > 0 && req.supported.includes('path')) headers.push(['Path', decision.path.join(', ')]);
     if (outboundApplies(req, decision)) {

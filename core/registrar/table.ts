@@ -13,6 +13,8 @@ export interface BindingRecord extends HeapItem {
   cseq: number;
   /** the Contact's `+sip.instance` as sent (echoed in the 200), when there was one. */
   instanceParam?: string;
+  /** its RFC 5626 reg-id (echoed in the 200); not kept across a restart, the next refresh brings it. */
+  regId?: string;
 }
 
 export class BindingTable {
