@@ -7,7 +7,7 @@
 import test from 'ava';
 import { hasSipp, runSipp, SIPP_EXIT } from '../../fixtures/sipp.js';
 import { hasKamailio, startKamailioProxy } from '../../fixtures/kamailio.js';
-import { TestUa } from '../../fixtures/ua.js';
+import { TestUa, type CallResult } from '../../fixtures/ua.js';
 
 const haveSipp = hasSipp();
 const sippTest = haveSipp ? test.serial : test.skip;
@@ -87,16 +87,21 @@ sippTest('our UAC with 20% loss on sipp: Timer A/E retransmissions and re-ACK of
   const ua = await withUa(t);
   const uas = await runSipp({ scenario: 'uas-call.xml', calls: 3, lostPct: 20, timeoutS: 60, timeoutError: true });
   await uas.ready;
-  let ok = 0;
-  const results: unknown[] = [];
-  for (let i = 0; i < 3; i++) {
-    const res = await ua.call(`sip:callee@127.0.0.1:${uas.localPort}`);
-    results.push(res);
-    if (res.byeStatus === 200) ok++;
-  }
-  const r = await uas.stop();
-  // (failed once in CI with ok=0, not reproduced: each call's outcome and sipp's side for next time)
-  t.true(ok >= 2, `ok=${ok} ${JSON.stringify(results)} ${JSON.stringify(ua.layer.counters)}\n${diag(r)}`);
+  const results: CallResult[] = [];
+  // The BYE waits 4 s after the ACK. A lost ACK is re-sent on each retransmitted 200 (0.5, 1.5,
+  // 3.5 s). sipp aborts a call whose BYE comes before its ACK ("unexpected BYE"), which RFC 3261
+  // allows (§15) but the scenario does not.
+  for (let i = 0; i < 3; i++) results.push(await ua.call(`sip:callee@127.0.0.1:${uas.localPort}`, { holdMs: 4000 }));
+  // sipp ends by itself after its 3 calls (and the last one's time-wait): counted, not cut short
+  const r = await uas.done;
+  const why = `${JSON.stringify(results)} ${JSON.stringify(ua.layer.counters)}\n${diag(r)}`;
+  // Each call: the INVITE got through and its 2xx was ACKed (again for each retransmitted 2xx,
+  // which sipp sends until the ACK comes), then the BYE got its 200. One call of the three may
+  // fail on sipp's side: in one run here, a first call never saw any of sipp's responses, and sipp
+  // aborted it waiting for the ACK.
+  const ok = results.filter((res) => res.statuses.includes(200) && res.byeStatus === 200).length;
+  t.true(ok >= 2, why);
+  t.true((r.stats?.successful ?? 0) >= 2, why);
 });
 
 kamTest('Kamailio as a stateful record-routing proxy between sipp and our UAS: full call and CANCEL', async (t) => {
