@@ -3,9 +3,11 @@
  * hosts → registrar, for another domain → 403; OPTIONS to sipis → 200; requests to an account's
  * Contact only from its provider), /status and /metrics with the registrar, push and tunnel
  * families, devices off, and the binary refusing to start without a digest secret. Raw UDP from
- * several loopback addresses (127.0.0.2, .3, .5) plays provider and stranger.
+ * several loopback addresses (127.0.0.2, .3, .5) plays provider and stranger; sipsak plays a
+ * phone that registers to its AOR's domain with sipis as its outbound proxy.
  */
 import test from 'ava';
+import { execFile, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,9 @@ import { readSecret } from './devices.js';
 import { ServerError } from './errors.js';
 
 const key = formatKeyEntry('k1', generateKey());
+// sipsak (Debian package `sipsak`): a SIP test tool that is not ours, used as a phone below
+const hasSipsak = spawnSync('sipsak', ['-V'], { stdio: 'ignore' }).status === 0;
+if (!hasSipsak) console.warn('core/server/devices.test: the sipsak test is skipped, sipsak missing (apt-get install sipsak)');
 const main = fileURLToPath(new URL('./main.js', import.meta.url));
 let pg: PostgresCluster;
 
@@ -80,6 +85,16 @@ function request(sock: Socket, port: number, method: string, ruri: string, extra
     };
     sock.on('message', onMessage);
     sock.send(text, port, '127.0.0.1');
+  });
+}
+
+/** sipsak with `args`, bounded; its exit code and output (asynchronous: sipis runs in this process). */
+function sipsak(args: string[]): Promise<{ status: number | null; out: string }> {
+  return new Promise((resolve) => {
+    execFile('sipsak', args, { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
+      const status = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+      resolve({ status, out: `${stdout}${stderr}` });
+    });
   });
 }
 
@@ -188,4 +203,29 @@ test('secrets from a file: the first line, trimmed; a missing or empty file name
   t.is(missing?.field, 'push.apiKeyFile');
   writeFileSync(file, '\n');
   t.regex(t.throws(() => readSecret(undefined, file, 'push.apiKey'), { instanceOf: ServerError })!.message, /is empty/);
+});
+
+(hasSipsak ? test.serial : test.skip)('sipsak as the phone: OPTIONS answered (received and rport in the Via, RFC 3581 §4); its usrloc test registers to the AOR\'s domain through sipis as outbound proxy', async (t) => {
+  const sipis = await start('sipis_devices_sipsak');
+  t.teardown(() => sipis.close());
+  const port = sipis.transport.endpoints[0]!.port;
+  // the account's domain is an address that is not sipis's, so that sipsak needs no DNS for it
+  await sipis.store.accounts.add({ aor: 'sip:dave@127.0.0.9', password: 'dave-pw', registrar: 'sip:127.0.0.3:9', expires: 60 });
+  await until(() => sipis.accounts.findByUser('dave', '127.0.0.9') !== undefined, 5000, 'the account followed into the index');
+
+  const options = await sipsak(['-vv', '-s', `sip:sipis.test@127.0.0.1:${port}`]);
+  t.is(options.status, 0, options.out);
+  t.regex(options.out, /SIP\/2\.0 200 OK/);
+  t.regex(options.out, /\nVia: SIP\/2\.0\/UDP 127\.0\.0\.1:\d+;[^\n]*rport=\d+[^\n]*received=127\.0\.0\.1/, 'rport filled and received added, although sent-by is the source');
+
+  // -U: REGISTER sip:127.0.0.9 (the AOR's domain, from -s) sent to sipis (-p), 401 answered with
+  // digest, 200; sipsak checks that the 200 lists its Contact
+  const reg = await sipsak(['-vv', '-i', '-U', '-C', 'sip:dave@127.0.0.1:5999', '-s', 'sip:dave@127.0.0.9', '-p', `127.0.0.1:${port}`, '-u', 'dave', '-a', 'dave-pw', '-x', '60']);
+  t.is(reg.status, 0, reg.out);
+  t.regex(reg.out, /All usrloc tests completed successful/, reg.out);
+  const account = sipis.accounts.findByUser('dave', '127.0.0.9')!;
+  t.deepEqual(sipis.registrar!.bindingsOf(account.id).map((b) => b.contact), ['sip:dave@127.0.0.1:5999']);
+  // a wrong password is refused
+  const wrong = await sipsak(['-i', '-U', '-C', 'sip:dave@127.0.0.1:5999', '-s', 'sip:dave@127.0.0.9', '-p', `127.0.0.1:${port}`, '-u', 'dave', '-a', 'not-it', '-x', '60']);
+  t.not(wrong.status, 0, wrong.out);
 });
