@@ -5,6 +5,7 @@
  * fixtures/e2e/.
  */
 import test from 'ava';
+import { createSocket } from 'node:dgram';
 import { SDP } from '../../fixtures/e2e/peer.js';
 import { CALL_ID_HEADER, PUSH_STATUS_HEADER, REASON_HEADER } from './index.js';
 import { startHarness, type Harness } from './testing/harness.js';
@@ -353,6 +354,32 @@ test('mediator down during a call: the push fails, no crash, the call still ends
   await inv.response(480);
   t.is(h.tunnel.counters.pushesConfirmed, 0);
   t.true(h.tunnel.counters.pushesFailed >= 1);
+});
+
+test('the same INVITE again over another path (new branch, same Call-ID, From tag and CSeq) gets 482 Loop Detected; the first call goes on (RFC 3261 §8.2.2.2)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  t.teardown(() => sock.close());
+  const got: string[] = [];
+  sock.on('message', (m) => got.push(m.toString('latin1')));
+  const port = sock.address().port;
+  const invite = (branch: string) =>
+    `INVITE ${h.accountUri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=${branch}\r\nMax-Forwards: 70\r\n` +
+    `From: <sip:bob@provider.test>;tag=merge1\r\nTo: <sip:alice@provider.test>\r\nCall-ID: merged-${port}\r\nCSeq: 7 INVITE\r\n` +
+    `Contact: <sip:bob@127.0.0.1:${port}>\r\nContent-Type: application/sdp\r\nContent-Length: ${SDP_A.length}\r\n\r\n${SDP_A}`;
+  const status = (branch: string, code: number) => got.some((m) => m.startsWith(`SIP/2.0 ${code} `) && m.includes(`branch=${branch}`));
+  sock.send(invite('z9hG4bKpathA'), h.sipis.port, h.sipis.address);
+  await phone.request('INVITE');
+  sock.send(invite('z9hG4bKpathB'), h.sipis.port, h.sipis.address);
+  await waitFor(() => status('z9hG4bKpathB', 482));
+  t.false(status('z9hG4bKpathA', 482));
+  // the phone got one INVITE: a second one would be waiting in its inbox now
+  await new Promise((r) => setTimeout(r, 200));
+  t.is(phone.requests.pending.filter((i) => i.req.method === 'INVITE').length, 0, 'the phone rang once');
 });
 
 test('unknown account → 404; in-dialog request for no dialog → 481; OPTIONS → 200', async (t) => {

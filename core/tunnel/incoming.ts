@@ -76,6 +76,8 @@ interface IncomingState {
   /** store writes for this call, in order (start, then finish); undefined until the first. */
   db: Promise<unknown> | undefined;
   startedAt: number;
+  /** Call-ID, From tag and CSeq of the caller's INVITE (see IncomingCalls.byRequest). */
+  requestKey: string;
 }
 
 /** At least one push delivered? Accepts the push client's result shapes (types.ts TunnelPush). */
@@ -95,6 +97,12 @@ export class IncomingCalls implements CallHooks {
   private readonly byTx = new ChurnMap<InviteServerTransaction, Held>();
   /** calls waiting for a device of the account. */
   private readonly waiting = new ChurnMap<string, Set<Held>>();
+  /**
+   * Calls by their INVITE's Call-ID, From tag and CSeq, until they end. The same INVITE arriving
+   * again over another path (a new branch, so a new server transaction) is a merged request: RFC
+   * 3261 §8.2.2.2 answers it 482 Loop Detected instead of ringing and pushing the phones twice.
+   */
+  private readonly byRequest = new ChurnMap<string, Held>();
 
   /**
    * Readiness timeouts (2 min by default) of the calls waiting for a device: batched per wheel
@@ -128,14 +136,20 @@ export class IncomingCalls implements CallHooks {
       tx.reply(400, 'Missing From Tag');
       return;
     }
+    const requestKey = `${req.cseq.seq} ${req.from.tag} ${req.callId}`;
+    if (this.byRequest.has(requestKey)) {
+      tx.reply(482, 'Loop Detected');
+      return;
+    }
     // 100 Trying now (§17.2.1), unless the transaction layer already sent it (timers.trying = 0)
     if (tx.lastStatus === 0) tx.reply(100, 'Trying');
     ctx.counters.callsIn++;
     const call = new BridgedCall(randomUUID(), accountId, tx, contactFor(ctx, accountId, tx.remote), undefined, ctx.layer, ctx.dialogs, ctx.counters, this, ctx.log);
     const held: Held = { st: undefined };
-    const st: IncomingState = { call, held, callerUri: req.from.uri.raw, callerName: req.from.displayName ?? undefined, pushed: false, pushedTo: undefined, confirmed: false, progress: false, armed: true, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: undefined, startedAt: performance.now() };
+    const st: IncomingState = { call, held, callerUri: req.from.uri.raw, callerName: req.from.displayName ?? undefined, pushed: false, pushedTo: undefined, confirmed: false, progress: false, armed: true, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: undefined, startedAt: performance.now(), requestKey };
     held.st = st;
     this.states.set(call.id, held);
+    this.byRequest.set(requestKey, held);
     this.byTx.set(tx, held);
     let set = this.waiting.get(accountId);
     if (!set) this.waiting.set(accountId, (set = new Set()));
@@ -213,6 +227,7 @@ export class IncomingCalls implements CallHooks {
     this.states.clear();
     this.readiness.clear();
     this.byTx.clear();
+    this.byRequest.clear();
     this.waiting.clear();
   }
 
@@ -257,6 +272,7 @@ export class IncomingCalls implements CallHooks {
     this.stopWaiting(st);
     this.states.delete(call.id);
     this.byTx.delete(call.inbound);
+    this.byRequest.delete(st.requestKey);
     // unpaired dialogs: all of them when the call was never answered, else those of a fork that
     // answered late (ACKed and ended with BYE, call.ts ackAndBye)
     for (const d of st.dialogs) forgetDialog(this.ctx, d);
