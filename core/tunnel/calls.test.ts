@@ -356,6 +356,26 @@ test('mediator down during a call: the push fails, no crash, the call still ends
   t.true(h.tunnel.counters.pushesFailed >= 1);
 });
 
+test('late offer: an INVITE without SDP reaches the phone without one, its 200 carries the offer, the caller\'s ACK the answer, relayed to the phone (RFC 3264 §5, RFC 3261 §13.2.1)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis });
+  const pi = await phone.request('INVITE');
+  t.is(pi.req.body.length, 0, 'no offer towards the phone');
+  phone.answer(pi, 200, { body: SDP_B });
+  const ok = await inv.response(200);
+  t.true(ok.body.equals(Buffer.from(SDP_B)), 'the phone\'s offer reaches the caller');
+  await inv.ack(SDP_A);
+  const ack = await phone.acks.next();
+  t.true(ack.body.equals(Buffer.from(SDP_A)), 'the answer in the ACK reaches the phone');
+  t.is(ack.header('Content-Type'), 'application/sdp');
+  const bye = h.provider.inDialog(inv.dialog!, 'BYE');
+  phone.answer(await phone.request('BYE'), 200);
+  t.is((await bye).status, 200);
+});
+
 test('the same INVITE again over another path (new branch, same Call-ID, From tag and CSeq) gets 482 Loop Detected; the first call goes on (RFC 3261 §8.2.2.2)', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
