@@ -14,12 +14,13 @@
  * at once instead of waiting for the size limit. Slowloris (headers that never complete) is
  * the caller's job: `partialSince` tells since when a message has been incomplete.
  */
+import { requestLineVersion } from '../core/transport/bad-request.js';
 import { BridgeError } from './errors.js';
 
 const CR = 13;
 const LF = 10;
-/** A status line, or a request line of any spacing and version (see #checkStartLine). */
-const SIP_START_LINE = /^(SIP\/\d+\.\d+[ \t]|[A-Za-z0-9!%*_+`'~.-]+[ \t]+\S.*[ \t]SIP\/\d+\.\d+[ \t]*$)/i;
+/** A status line of any version (see #checkStartLine; request lines: requestLineVersion). */
+const STATUS_LINE = /^SIP\/\d+\.\d+[ \t]/i;
 
 export interface FramerSink {
   message(msg: Buffer): void;
@@ -136,7 +137,7 @@ export class StreamFramer {
       return false;
     }
     const line = this.#bytes(lf).toString('latin1').replace(/\r$/, '');
-    if (!SIP_START_LINE.test(line)) {
+    if (!STATUS_LINE.test(line) && requestLineVersion(line) === undefined) {
       throw new BridgeError('ERR_FRAME_BAD_START_LINE', `not a SIP start line: ${JSON.stringify(line.slice(0, 60))}`);
     }
     this.#startLineChecked = true;

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { accountKeyFromHeader, fnv1a32, keyHeaderFor, PROBE_BRANCH_PREFIX, type BackendProber, type ShardKeySource, type ShardRing } from '../core/shard/index.js';
-import { buildBadRequestAnswer } from '../core/transport/bad-request.js';
+import { buildBadRequestAnswer, requestLineVersion } from '../core/transport/bad-request.js';
 import { BridgeError } from './errors.js';
 import type { FlowTable, PhoneFlow } from './flow.js';
 import type { BridgeMetrics } from './metrics.js';
@@ -406,9 +406,9 @@ function scanErrorStatus(buf: Buffer, err: unknown): [number, string] {
   const code = err instanceof BridgeError ? err.code : undefined;
   if (code === 'ERR_SCAN_BAD_START_LINE') {
     const lf = buf.indexOf(0x0a);
-    const line = buf.toString('latin1', 0, lf < 0 ? Math.min(buf.length, 1024) : Math.min(lf, 1024));
-    const version = /[ \t]SIP\/(\d+\.\d+)[ \t]*\r?$/i.exec(line);
-    if (version !== null && version[1] !== '2.0') return [505, 'Version Not Supported'];
+    const line = buf.toString('latin1', 0, lf < 0 ? Math.min(buf.length, 1024) : Math.min(lf, 1024)).replace(/\r$/, '');
+    const version = requestLineVersion(line);
+    if (version !== undefined && version !== '2.0') return [505, 'Version Not Supported'];
     return [400, 'Bad Request Line'];
   }
   if (code === 'ERR_SCAN_BAD_HEADER') return [400, 'Bad Header'];

@@ -17,8 +17,9 @@
  *    in-process: how long sipis held each datagram from its arrival in JavaScript (the
  *    difference to the kernel row is the time datagrams waited in the socket for sipis to run).
  *    The peer, measured the same way in the same run just before sipis at 500 calls/s:
- *    Kamailio as a stateful record-routing proxy (one UDP worker) in front of the same sipp phone. What the C proxy's p99 shows is what this
- *    machine (its other processes, its hypervisor) puts into any relay's tail.
+ *    Kamailio as a stateful record-routing proxy (one UDP worker) in front of the same sipp
+ *    phone. What the C proxy's p99 shows is what this machine (its other processes, its
+ *    hypervisor) puts into any relay's tail.
  * 2. One-way, end to end, for reference: a caller and a phone on our own stack in this process;
  *    every INVITE, 180, 200 and BYE (and its 200) carries `X-Bench-T`, the sender's clock (the
  *    tunnel copies end-to-end headers), and the receiver takes the one-way time; the same calls

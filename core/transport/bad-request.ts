@@ -73,7 +73,15 @@ const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
  * SP between the elements, SP after the version still get their 400): a method, then anything
  * up to a SIP version.
  */
-const REQUEST_LINE = /^([A-Za-z0-9!%*_+`'~.-]+)[ \t]+\S.*[ \t]SIP\/\d+\.\d+[ \t]*$/i;
+const REQUEST_LINE = /^([A-Za-z0-9!%*_+`'~.-]+)[ \t]+\S.*[ \t]SIP\/(\d+\.\d+)[ \t]*$/i;
+
+/**
+ * The SIP version of a request line (without its line end), malformed ones included as above:
+ * "2.0", or "7.0" for a version to refuse with 505; undefined when the line is no request line.
+ */
+export function requestLineVersion(line: string): string | undefined {
+  return REQUEST_LINE.exec(line)?.[2];
+}
 /** Header section scanned at most this far: the answer never depends on a huge body. */
 const SCAN_LIMIT = 16 * 1024;
 /** A copied line longer than this is not echoed (an answer must stay small). */
