@@ -136,6 +136,8 @@ export class BridgedCall {
   inboundDialog: Dialog | undefined;
   inboundSide: Side | undefined;
   finished = false;
+  /** the Reason of the CANCELs sent when the call failed (a leg answering late gets it on its BYE). */
+  private endReason: string | undefined;
   /** inbound RSeq → the leg, its RSeq and the early dialog it belongs to. */
   private rseqIn: Map<number, { leg: Leg; rseq: string; dialog: Dialog }> | undefined;
   private rseqOut: Map<string, number> | undefined;
@@ -217,6 +219,7 @@ export class BridgedCall {
   /** Ends the inbound INVITE with an error of ours and cancels every leg. */
   fail(status: number, reason: string, headers: Array<[string, string]> = [], cancelReason?: string): void {
     if (!this.pending) return;
+    this.endReason = cancelReason;
     this.cancelLegs(undefined, cancelReason);
     this.inbound.reply(status, reason, { headers });
     this.finish();
@@ -368,7 +371,7 @@ export class BridgedCall {
     const d = this.legDialog(leg, res);
     if (this.winner && this.winner !== leg) {
       // a second device answered too (it did not see our CANCEL in time): ACK and end it (§13.2.2.4)
-      if (d) this.ackAndBye(leg, d);
+      if (d) this.ackAndBye(leg, d, COMPLETED_ELSEWHERE);
       return;
     }
     if (this.winner === leg) {
@@ -382,9 +385,11 @@ export class BridgedCall {
       return;
     }
     if (!d || this.finished || this.inbound.lastStatus >= 300 || this.inbound.state === 'Terminated') {
-      // nobody left to take the call (the caller cancelled meanwhile): ACK and hang up
+      // nobody left to take the call (the caller cancelled meanwhile): ACK and hang up, with
+      // the Reason our CANCEL carried; none when the call was abandoned, so that the phone
+      // shows it as missed (cause=200 would tell it the call was answered elsewhere)
       leg.state = 'cancelled';
-      if (d) this.ackAndBye(leg, d);
+      if (d) this.ackAndBye(leg, d, this.endReason);
       return;
     }
     leg.state = 'answered';
@@ -403,7 +408,7 @@ export class BridgedCall {
     this.inbound.respond(out);
     if (!inboundDialog) {
       this.log?.warn({ call: this.id }, 'inbound INVITE without Contact: cannot keep the dialog');
-      this.ackAndBye(leg, d);
+      this.ackAndBye(leg, d, undefined);
       return;
     }
     // our own 2xx confirms the inbound dialog (not receiveResponse: that is for responses we
@@ -452,9 +457,10 @@ export class BridgedCall {
     return { dialog: this.inboundDialog, target: this.inboundTarget, contact: this.inboundContact };
   }
 
-  private ackAndBye(leg: Leg, d: Dialog): void {
+  /** ACKs a 2xx nobody will take and ends that dialog with a BYE (RFC 3326 Reason when given). */
+  private ackAndBye(leg: Leg, d: Dialog, reason: string | undefined): void {
     void this.layer.sendAck(d.createAck(), sendOpts(leg)).catch(() => undefined);
-    const bye = d.createRequest('BYE', { headers: [['Reason', COMPLETED_ELSEWHERE]] });
+    const bye = d.createRequest('BYE', { headers: reason === undefined ? [] : [['Reason', reason]] });
     d.terminate();
     this.dialogs.delete(d);
     this.layer.sendRequest(bye, { onResponse() {} }, sendOpts(leg));

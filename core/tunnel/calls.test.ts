@@ -402,6 +402,31 @@ test('the same INVITE again over another path (new branch, same Call-ID, From ta
   t.is(phone.requests.pending.filter((i) => i.req.method === 'INVITE').length, 0, 'the phone rang once');
 });
 
+for (const elsewhere of [false, true]) {
+  test(`caller CANCEL, the phone answers 200 anyway: ACK and BYE ${elsewhere ? 'with the CANCEL\'s cause=200' : 'without a Reason (the call is missed, not answered elsewhere)'} (RFC 3326)`, async (t) => {
+    const h = await startHarness();
+    t.teardown(() => h.close());
+    const phone = h.phones[0]!;
+    phone.autoCancel = false;
+    await phone.register(h.sipis, 'alice', { instance: 'i1' });
+    const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+    const pi = await phone.request('INVITE');
+    phone.answer(pi, 180);
+    await inv.response(180);
+    inv.cancel(elsewhere ? 'SIP;cause=200;text="Call completed elsewhere"' : undefined);
+    await phone.cancels.next();
+    await inv.response(487);
+    // the phone did not take the CANCEL in time: its 200 crosses it
+    phone.answer(pi, 200, { body: SDP_B });
+    await phone.acks.next();
+    const bye = await phone.request('BYE');
+    phone.answer(bye, 200);
+    if (elsewhere) t.regex(bye.req.header('Reason') ?? '', /^SIP;cause=200;/);
+    else t.is(bye.req.header('Reason'), undefined);
+    await waitFor(() => h.tunnel.size.incoming === 0 && h.tunnel.size.dialogs === 0);
+  });
+}
+
 test('unknown account → 404; in-dialog request for no dialog → 481; OPTIONS → 200', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
