@@ -37,3 +37,4 @@ export { parseVia } from './via.js';
 export { parseAuth } from './auth-header.js';
 export { listElements } from './values.js';
 export { unsupportedRequire } from './extensions.js';
+export { isKnownMethod } from './methods.js';

@@ -52,3 +52,11 @@ export function knownMethod(b: Uint8Array, s: number, e: number): string | undef
   for (let k = 1; k < len; k++) if (b[s + k] !== BYTES[o + k]) return undefined;
   return METHODS[i];
 }
+
+/**
+ * Whether sipis knows the method (RFC 3261 §8.2.1): a UAS answers a method it does not know
+ * with 501 Not Implemented, one it knows but does not take at that address with 405.
+ */
+export function isKnownMethod(method: string): boolean {
+  return METHODS.includes(method);
+}

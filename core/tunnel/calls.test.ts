@@ -437,6 +437,23 @@ test('unknown account → 404; in-dialog request for no dialog → 481; OPTIONS 
   t.is((await h.provider.send('OPTIONS', h.accountUri, { target: h.sipis })).status, 200);
 });
 
+test('out of a dialog: an unknown method → 501, SUBSCRIBE and REFER → 405 whose Allow lists what the address takes, BYE/INFO/UPDATE/PRACK → 481 (RFC 3261 §8.2.1, §21.4.6, §15.1.2)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const foo = await h.provider.send('FOO', h.accountUri, { target: h.sipis });
+  t.is(foo.status, 501);
+  for (const method of ['SUBSCRIBE', 'REFER', 'PUBLISH']) {
+    const r = await h.provider.send(method, h.accountUri, { target: h.sipis, headers: [['Event', 'presence'], ['Refer-To', '<sip:x@provider.test>']] });
+    t.is(r.status, 405, method);
+    const allow = r.headerValues('Allow');
+    t.false(allow.includes(method), `${method} is not in the 405's Allow`);
+    t.true(allow.includes('INVITE') && allow.includes('MESSAGE'));
+  }
+  for (const method of ['BYE', 'INFO', 'UPDATE', 'PRACK']) t.is((await h.provider.send(method, h.accountUri, { target: h.sipis })).status, 481, method);
+  // the OPTIONS answer still lists the methods relayed in a dialog
+  t.true((await h.provider.send('OPTIONS', h.accountUri, { target: h.sipis })).headerValues('Allow').includes('REFER'));
+});
+
 test('requests sipis answers itself that require an extension it lacks get 420 with Unsupported (RFC 3261 §8.2.2.3; RFC 4475 bext01)', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());

@@ -18,7 +18,7 @@
 import type { Logger } from 'pino';
 import { DialogPair, Relay } from './relay.js';
 import { DialogStore } from '../dialog/index.js';
-import { unsupportedRequire, type SipMessage } from '../sip/index.js';
+import { isKnownMethod, unsupportedRequire, type SipMessage } from '../sip/index.js';
 import { ChurnMap, type InviteServerTransaction, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
 import type { Endpoint } from '../transport/index.js';
 import { addressOf } from '../registrar/auth-guard.js';
@@ -32,7 +32,12 @@ import { OutgoingRelay } from './outgoing.js';
 import { SetupTime } from './setup-time.js';
 import { DEFAULT_TUNNEL_CONFIG, type TunnelBinding, type TunnelConfig, type TunnelCounters, type TunnelDeps } from './types.js';
 
+/** Every method an account's address takes, in a dialog (relayed) or not: the OPTIONS answer's Allow. */
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, PRACK, UPDATE, INFO, NOTIFY, SUBSCRIBE, REFER';
+/** What it takes outside a dialog: the Allow of a 405, which lists the valid methods (RFC 3261 §21.4.6). */
+const ALLOW_OUT_OF_DIALOG = 'INVITE, ACK, CANCEL, OPTIONS, MESSAGE, NOTIFY';
+/** Methods that only exist in a dialog: without a To tag they match none (481: RFC 3261 §15.1.2, RFC 3262 §3, RFC 6086 §4.2.2). */
+const IN_DIALOG_ONLY = new Set(['BYE', 'PRACK', 'UPDATE', 'INFO']);
 
 function checkConfig(c: TunnelConfig): TunnelConfig {
   const positive: Array<keyof TunnelConfig> = ['readinessTimeoutMs', 'maxMessageBytes', 'deliverBatch'];
@@ -161,7 +166,9 @@ export class Tunnel {
         if (this.refusedExtension(tx, req)) return;
         return void tx.reply(200, 'OK');
       default:
-        return void tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
+        if (IN_DIALOG_ONLY.has(req.method)) return void tx.reply(481, 'Call/Transaction Does Not Exist');
+        if (!isKnownMethod(req.method)) return void tx.reply(501, 'Not Implemented', { headers: [['Allow', ALLOW_OUT_OF_DIALOG]] });
+        return void tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW_OUT_OF_DIALOG]] });
     }
   }
 
