@@ -146,6 +146,12 @@ export class BridgedCall {
   private lastEarly: Leg | undefined;
   /** see `request`. */
   private received: SipMessage | undefined;
+  /**
+   * Whether our own 180s (X-Sipis-Push-Status) may be sent: not when the caller requires 100rel,
+   * because then every provisional must be sent reliably (RFC 3262 §3) and ours are not; the
+   * phone's own provisionals are still relayed, reliably, with their RSeq mapped.
+   */
+  private readonly ownProvisionals: boolean;
 
   constructor(
     readonly id: string,
@@ -162,6 +168,7 @@ export class BridgedCall {
     private readonly log: Logger | undefined,
   ) {
     this.received = inbound.request;
+    this.ownProvisionals = !inbound.request.require.includes('100rel');
   }
 
   /**
@@ -210,7 +217,7 @@ export class BridgedCall {
 
   /** A provisional response of our own on the inbound side (180 with X-Sipis-Push-Status …). */
   provisional(status: number, reason: string, headers: Array<[string, string]>): void {
-    if (!this.pending) return;
+    if (!this.pending || !this.ownProvisionals) return;
     const res = this.inbound.buildResponse(status, reason, { headers: [...headers, ['Contact', this.inboundContact]] });
     this.ensureInboundDialog(res);
     this.inbound.respond(res);

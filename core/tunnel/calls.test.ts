@@ -119,6 +119,29 @@ test('asleep phone: 180 Alerting-Device, push, Push-Notification-Sent; REGISTER 
   t.is(h.store.finished[0]!.outcome, 'answered', 'a declined call is not a missed call');
 });
 
+test('a caller that requires 100rel gets none of our own unreliable 180s (RFC 3262 §3): the push still goes, the phone\'s reliable 183 is relayed', async (t) => {
+  const h = await startHarness({ config: { reachableWindowMs: 0 } });
+  t.teardown(() => h.close());
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'aa11' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A, headers: [['Require', '100rel'], ['Supported', '100rel']] });
+  await inv.response(100);
+  await h.push.next('NotifyIncomingCall');
+  await phone.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'aa11' });
+  const pi = await phone.request('INVITE');
+  t.deepEqual(pi.req.require, ['100rel'], 'the Require reaches the phone');
+  phone.answer(pi, 183, { headers: [['Require', '100rel'], ['RSeq', '1']], body: SDP_B });
+  const early = await inv.response(183);
+  t.truthy(early.header('RSeq'));
+  t.deepEqual(
+    inv.responses.pending.filter((r) => r.status > 100 && r.status < 200 && r.status !== 183).map((r) => `${r.status} ${r.header(PUSH_STATUS_HEADER)}`),
+    [],
+    'no 180 of our own before or after the push',
+  );
+  phone.answer(pi, 486);
+  await inv.response(486);
+});
+
 test('no readiness within the timeout → 480 X-Sipis-Reason: No-Response-From-Device, missed-call push and record', async (t) => {
   const h = await startHarness({ config: { readinessTimeoutMs: 300, reachableWindowMs: 0 } });
   t.teardown(() => h.close());
