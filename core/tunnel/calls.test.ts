@@ -261,6 +261,33 @@ test('re-INVITE (hold) both ways, UPDATE and INFO relayed with their bodies; ACK
   t.is((await bye).status, 200);
 });
 
+test('overlapping re-INVITEs (RFC 3261 §14.2): the caller\'s second one before the first is answered gets 500 with Retry-After, the phone\'s meanwhile (glare) 491; one re-INVITE at a time reaches each side', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const { phone, inv, pi } = await answeredCall(h);
+  await inv.ack();
+  await phone.acks.next();
+  const phoneDialog = phone.dialogOf(pi.req)!;
+  const first = h.provider.inDialog(inv.dialog!, 'INVITE', { body: SDP('192.0.2.10', 2, 'sendonly') });
+  const ri = await phone.request('INVITE');
+  const second = await h.provider.inDialog(inv.dialog!, 'INVITE', { body: SDP('192.0.2.10', 3, 'sendonly') });
+  t.is(second.status, 500);
+  const retryAfter = Number(second.header('Retry-After'));
+  t.true(Number.isInteger(retryAfter) && retryAfter >= 0 && retryAfter <= 10, `Retry-After ${retryAfter}`);
+  const glare = await phone.inDialog(phoneDialog, 'INVITE', { body: SDP('192.0.2.20', 2) });
+  t.is(glare.status, 491);
+  t.is(phone.requests.pending.filter((i) => i.req.method === 'INVITE').length, 0, 'the phone got the first re-INVITE only');
+  t.is(h.provider.requests.pending.filter((i) => i.req.method === 'INVITE').length, 0, 'the glare INVITE did not reach the caller');
+  phone.answer(ri, 200, { body: SDP('192.0.2.20', 3, 'recvonly') });
+  t.is((await first).status, 200);
+  await phone.acks.next();
+  // answered and ACKed: the next re-INVITE, from either side, goes through
+  const third = phone.inDialog(phoneDialog, 'INVITE', { body: SDP('192.0.2.20', 4) });
+  const ri3 = await h.provider.request('INVITE');
+  h.provider.answer(ri3, 200, { body: SDP_A });
+  t.is((await third).status, 200);
+});
+
 test('a re-INVITE that overtook the ACK of the 2xx (two proxy workers): the phone gets the ACK first, then the re-INVITE', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());

@@ -36,6 +36,27 @@ export interface Side {
    * proxy's workers reorder them (RFC 5407 §3.1.4).
    */
   awaitingAck?: Array<() => void> | undefined;
+  /** the last re-INVITE this side's peer sent us (RFC 3261 §14.2: one at a time, see `overlapping`). */
+  inviteIn?: ServerTransaction | undefined;
+  /** the last INVITE we sent this side's peer (a relayed re-INVITE). */
+  inviteOut?: ClientTransaction | undefined;
+}
+
+/**
+ * RFC 3261 §14.2 for a re-INVITE from `from`'s peer: while that peer's previous INVITE has no
+ * final answer yet → 500 with Retry-After (0 to 10 s, at random); while an INVITE we sent that
+ * peer is still unanswered (the other side's re-INVITE, relayed: glare) → 491 Request Pending,
+ * which makes the peer retry after a random wait (§14.1). Without this both would be relayed,
+ * and sipis itself would run two INVITE transactions in one dialog, which §14.1 forbids.
+ */
+function overlapping(from: Side): [status: number, reason: string, headers: Array<[string, string]>] | undefined {
+  const inbound = from.inviteIn;
+  if (inbound && inbound.lastStatus < 200 && inbound.state !== 'Terminated') {
+    return [500, 'Server Internal Error', [['Retry-After', String(Math.floor(Math.random() * 11))]]];
+  }
+  const outbound = from.inviteOut;
+  if (outbound && (outbound.state === 'Calling' || outbound.state === 'Proceeding')) return [491, 'Request Pending', []];
+  return undefined;
 }
 
 /** Our ACK for a 2xx on one side (Side.lastAck): re-sent for each retransmission of that 2xx. */
@@ -126,6 +147,11 @@ export class Relay {
       return;
     }
     const to = pair.other(from);
+    if (req.method === 'INVITE') {
+      const refused = overlapping(from);
+      if (refused) return void tx.reply(refused[0], refused[1], { headers: refused[2] });
+      from.inviteIn = tx;
+    }
     if (to.awaitingAck) {
       if (req.method === 'INVITE') return this.holdUntilAck(tx, req, pair, from, to, extra);
       // a BYE that overtook the ACK: we ACK the other side ourselves first (without a body: the
@@ -225,7 +251,10 @@ export class Relay {
       },
       sendOpts(to),
     );
-    if (method === 'INVITE') this.reinvites.set(tx, ctx);
+    if (method === 'INVITE') {
+      this.reinvites.set(tx, ctx);
+      to.inviteOut = ctx;
+    }
   }
 
   /** ACK for a 2xx from `from`'s peer: ACK the other side (end to end, with any body). */
