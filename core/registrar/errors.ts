@@ -10,7 +10,7 @@ export type RegistrarErrorCode =
   | 'ERR_REGISTRAR_CONFIG'
   /** a Contact's push parameters are malformed or name a provider we do not serve (→ 555 / 400). */
   | 'ERR_REGISTRAR_PUSH_PARAMS'
-  /** the database refused or could not take the binding (→ 500 with Retry-After). */
+  /** the database could not take the binding: down or busy → 503 with Retry-After; refused → 500. */
   | 'ERR_REGISTRAR_STORE'
   /** a flow value read back from the database does not decode. */
   | 'ERR_REGISTRAR_FLOW';

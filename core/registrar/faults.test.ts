@@ -11,7 +11,7 @@ test.after.always(async () => {
   await pg?.stop();
 });
 
-test('bad requests: To without a user → 404; a tel: Contact → 416; the database down → 500 with Retry-After, no crash', async (t) => {
+test('bad requests: To without a user → 404; a tel: Contact → 416; the database down → 503 with Retry-After (refresh and new device alike), no crash', async (t) => {
   const rig = await makeRig(pg, {}, { acquireTimeoutMs: 500, queryTimeoutMs: 1000 });
   t.teardown(() => rig.close());
   const phone = rig.phone('127.0.0.1', `sip:${DOMAIN}`);
@@ -22,10 +22,16 @@ test('bad requests: To without a user → 404; a tel: Contact → 416; the datab
   t.is((await alice.register({ contacts: ['<sip:alice@10.0.0.1>'], auth: ALICE })).status, 200);
   await pg.kill('fast');
   try {
+    // RFC 3261 §21.5.4: the binding write cannot be made for now
     const r = await alice.register({ contacts: ['<sip:alice@10.0.0.2>'], auth: ALICE });
-    t.is(r.status, 500);
+    t.deepEqual([r.status, r.reason], [503, 'Service Unavailable']);
     t.is(r.header('Retry-After'), '5');
     t.is(rig.registrar.bindingsOf(rig.accountId).length, 1, 'memory unchanged when the write failed');
+    // an account not in the cache: its lookup is what fails
+    const bob = rig.phone('127.0.0.1', 'sip:bob@provider.test');
+    const b = await bob.register({ contacts: ['<sip:bob@10.0.0.3>'], auth: { username: 'bob', password: 'bob-secret' } });
+    t.deepEqual([b.status, b.header('Retry-After')], [503, '5']);
+    t.is(rig.registrar.metricFamilies().find((f) => f.name === 'sipis_device_register_rejected_total')!.samples[0]!.value, 4);
   } finally {
     await pg.start();
   }

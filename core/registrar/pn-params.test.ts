@@ -70,6 +70,16 @@ test('unknown provider is unsupported; a bad token or missing pn-param is invali
   t.false(hasPushParams(params('sip:x@h;transport=tcp')));
 });
 
+test('what a token is checked for (README "Push parameters"): alphabet and length only, not its form', (t) => {
+  // neither 64 hex digits for APNs nor an FCM registration id is required: the provider judges
+  t.like(parsePushParams(params('sip:x@h;pn-provider=apns;pn-prid=zz;pn-param=ABCD123456.b.voip')), { ok: true, targets: [{ token: 'zz' }] });
+  t.like(parsePushParams(params(`sip:x@h;pn-provider=fcm;pn-prid=${'t'.repeat(512)};pn-param=p`)), { ok: true });
+  t.like(parsePushParams(params(`sip:x@h;pn-provider=fcm;pn-prid=${'t'.repeat(513)};pn-param=p`)), { ok: false, error: 'invalid' });
+  t.like(parsePushParams(params('sip:x@h;pn-provider=apns;pn-prid=a&b&c;pn-param=ABCD123456.b.voip&remote')), { ok: false, reason: 'more than two push tokens' });
+  t.like(parsePushParams(params('sip:x@h;pn-provider=fcm;pn-prid=a&b;pn-param=p')), { ok: false, reason: 'FCM takes one token' });
+  t.like(parsePushParams(params('sip:x@h;pn-provider=apns;pn-prid=a;pn-param=ABCD123456.b&video')), { ok: false, error: 'invalid' });
+});
+
 test('Feature-Caps value (RFC 8599 §12.1 with RFC 6809 syntax)', (t) => {
   t.is(featureCaps(['apns']), '*;+sip.pns="apns"');
   t.is(featureCaps(['apns', 'fcm']), '*;+sip.pns="apns,fcm"');

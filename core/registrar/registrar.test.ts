@@ -192,23 +192,60 @@ test('§10.3 step 2: a REGISTER requiring an extension the registrar lacks gets 
   t.is((await phone.register({ contacts: ['<sip:alice@10.0.0.1>'], headers: ['Require: path, outbound'], auth: ALICE })).status, 200);
 });
 
-test('RFC 3261 §10.3 step 7: an older CSeq for the same Call-ID does not change the binding; another Call-ID does', async (t) => {
+test('RFC 3261 §10.3 step 7: a CSeq not above the binding\'s last, same Call-ID, fails with 400 and changes nothing; a retransmission gets the 200 again; another Call-ID replaces the binding', async (t) => {
   const rig = await withRig(t);
+  const ev = events(rig);
   const phone = rig.phone();
   const c = `<sip:alice@10.0.0.1>;+sip.instance=${inst(1)}`;
   t.is((await phone.register({ contacts: [c], expires: 600, cseq: 10, auth: ALICE })).status, 200); // CSeq 11 carries the credentials
+  // the 200 was lost: the phone sends the same request again; the transaction layer answers it
+  const again = await phone.retransmit();
+  t.is(again.status, 200);
+  t.is(again.cseq.seq, 11);
+  t.is(rig.registrar.counters.registers, 2, 'the retransmission never reached the registrar');
   const before = rig.registrar.bindingsOf(rig.accountId)[0]!.expiresAt;
   rig.clock.now += 1000;
-  const c401 = await phone.send({ contacts: [c], expires: 0, cseq: 20 });
-  // the delayed, older REGISTER (CSeq 5) asking for removal is ignored
-  const old = await phone.send({ contacts: [c], expires: 0, cseq: 5 }, phone.authorize(c401, ALICE));
-  t.is(old.status, 200);
+  // a delayed, older REGISTER (CSeq 5) asking for removal
+  const old = await phone.register({ contacts: [c], expires: 0, cseq: 4, auth: ALICE });
+  t.deepEqual([old.status, old.reason], [400, 'Out Of Order CSeq']);
+  t.is(old.contact.length, 0);
+  // the binding's own CSeq in a new transaction (another branch) fails too
+  t.is((await phone.register({ contacts: [c], expires: 300, cseq: 10, auth: ALICE })).status, 400);
+  // and so does Contact: * (§10.3 step 6 applies the same rule)
+  t.is((await phone.register({ contacts: ['*'], expires: 0, cseq: 6, auth: ALICE })).status, 400);
   t.is(rig.registrar.bindingsOf(rig.accountId)[0]?.expiresAt, before);
-  t.is(rig.registrar.counters.staleCseq, 1);
-  // the same CSeq from another Call-ID (the phone restarted) is applied
+  t.is((await rig.store.devices.listBindings(Number(rig.accountId)))[0]?.expiresAt.getTime(), before);
+  t.is(rig.registrar.counters.staleCseq, 3);
+  t.deepEqual(ev.removed, []);
+  // the same CSeq from another Call-ID (the phone rebooted) is applied
   const other = await phone.register({ contacts: [c], expires: 0, cseq: 5, callId: 'other@phone', auth: ALICE });
   t.is(other.status, 200);
   t.is(rig.registrar.bindingsOf(rig.accountId).length, 0);
+  t.deepEqual(ev.removed.map(([, why]) => why), ['unregistered']);
+});
+
+test('RFC 3261 §10.3 step 7: a REGISTER with several Contacts of which one is out of order fails whole: no binding is added, refreshed or removed', async (t) => {
+  const rig = await withRig(t);
+  const phone = rig.phone();
+  const a = `<sip:alice@10.0.0.1>;+sip.instance=${inst(1)}`;
+  const b = `<sip:alice@10.0.0.2>;+sip.instance=${inst(2)}`;
+  const c = `<sip:alice@10.0.0.3>;+sip.instance=${inst(3)}`;
+  t.is((await phone.register({ contacts: [a], expires: 600, cseq: 10, auth: ALICE })).status, 200); // a at CSeq 11
+  t.is((await phone.register({ contacts: [b], expires: 600, cseq: 20, auth: ALICE })).status, 200); // b at CSeq 21
+  const snapshot = async () => ({
+    memory: rig.registrar.bindingsOf(rig.accountId).map((x) => [x.contact, x.expiresAt]).sort(),
+    rows: (await rig.store.devices.listBindings(Number(rig.accountId))).map((x) => [x.contact, x.expiresAt.getTime()]).sort(),
+  });
+  const before = await snapshot();
+  rig.clock.now += 5000;
+  // CSeq 15: above a's 11, not above b's 21; c is new; b asks for removal
+  const mixed = await phone.register({ contacts: [`${a};expires=900`, `${b};expires=0`, c], cseq: 14, auth: ALICE });
+  t.deepEqual([mixed.status, mixed.reason], [400, 'Out Of Order CSeq']);
+  t.deepEqual(await snapshot(), before);
+  // above both: every Contact is applied
+  const next = await phone.register({ contacts: [`${a};expires=900`, `${b};expires=0`, c], cseq: 30, auth: ALICE });
+  t.is(next.status, 200);
+  t.deepEqual(next.contact.map((x) => [x.uri.host, x.expires]).sort(), [['10.0.0.1', 900], ['10.0.0.3', 3600]]);
 });
 
 test('password guessing: after `limit` failed digests an address gets 403 unread for blockS, even with the right password; other addresses, and phones the bridge names apart, are not affected; a success clears the count', async (t) => {

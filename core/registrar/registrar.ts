@@ -14,7 +14,7 @@ import type { DigestAlgorithm } from '../sip/digest.js';
 import { DigestServer } from '../sip/digest.js';
 import { unsupportedRequire, type AuthCredentials, type SipMessage } from '../sip/index.js';
 import { RegistrarBindingStore } from '../store/bindings-registrar.js';
-import type { DeviceBinding, Store } from '../store/index.js';
+import { isStoreError, type DeviceBinding, type Store } from '../store/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
 import { StoreAccountDirectory, type AccountDirectory, type DeviceAccount } from './accounts.js';
 import { RegistrarError } from './errors.js';
@@ -92,11 +92,20 @@ export interface RegistrarCounters {
   unsupportedPush: number;
   /** X-Sipis-Flow from a source that is not a bridge: ignored. */
   spoofedFlow: number;
-  /** REGISTER contacts skipped for an old CSeq (§10.3 step 7). */
+  /** REGISTERs refused (400) for a CSeq not above a binding's last one, same Call-ID (§10.3 steps 6–7). */
   staleCseq: number;
   storeErrors: number;
   expired: number;
   removed: number;
+}
+
+/**
+ * Did the REGISTER fail because the database is down or busy for now (no connection, a query
+ * deadline, a lost race), rather than because it refused what we sent?
+ */
+function storeUnavailable(err: unknown): boolean {
+  const cause = err instanceof RegistrarError && err.code === 'ERR_REGISTRAR_STORE' ? err.cause : err;
+  return isStoreError(cause) && cause.retryable;
 }
 
 export const DEFAULT_EXPIRY: ExpiryPolicy = { min: 60, max: 7 * 24 * 3600, default: 3600 };
@@ -227,7 +236,7 @@ export class DeviceRegistrar extends EventEmitter {
       counter('sipis_device_register_ok_total', '2xx answers to device REGISTERs', c.ok),
       counter('sipis_device_register_challenges_total', '401 challenges sent to devices', c.challenges),
       counter('sipis_device_register_forbidden_total', '403: wrong password, unknown or disabled account', c.forbidden),
-      counter('sipis_device_register_rejected_total', 'device REGISTERs answered with an error (403, 4xx, 555, 500)', c.rejected),
+      counter('sipis_device_register_rejected_total', 'device REGISTERs answered with an error (403, 4xx, 555, 503 database unavailable, 500)', c.rejected),
       counter('sipis_device_register_unsupported_push_total', '555 Push Notification Service Not Supported', c.unsupportedPush),
       counter('sipis_device_digest_replays_total', 'device digest answers whose nonce count did not grow (replays), challenged again', c.replayed),
       counter('sipis_device_spoofed_flow_total', 'X-Sipis-Flow headers ignored from addresses that are not bridges', c.spoofedFlow),
@@ -328,7 +337,11 @@ export class DeviceRegistrar extends EventEmitter {
     this.counters.registers++;
     return this.process(tx, req, source).catch((err: unknown) => {
       this.log?.error({ err, callId: req.callId }, 'REGISTER failed');
-      if (tx.lastStatus < 200 && tx.state !== 'Terminated') this.reply(tx, 500, undefined, [['Retry-After', '5']]);
+      if (tx.lastStatus >= 200 || tx.state === 'Terminated') return;
+      // RFC 3261 §21.5.4: a database that is down or busy passes; 503 with Retry-After tells the
+      // phone to come back (§21.5.1: 500 stays for what we cannot explain)
+      if (storeUnavailable(err)) this.reply(tx, 503, 'Service Unavailable', [['Retry-After', '5']]);
+      else this.reply(tx, 500, undefined, [['Retry-After', '5']]);
     });
   }
 
@@ -409,8 +422,16 @@ export class DeviceRegistrar extends EventEmitter {
     }
 
     await this.serialize(account.id, async () => {
+      // checked under the account's chain: an earlier REGISTER may just have moved a CSeq
+      if (plan.kind !== 'query' && this.outOfOrder(account.id, req, plan.kind === 'bind' ? plan.contacts : undefined)) {
+        this.counters.staleCseq++;
+        this.log?.info({ to: req.to.uri.raw, callId: req.callId, cseq: req.cseq.seq }, 'REGISTER with an out-of-order CSeq refused');
+        // §10.3 steps 6–7 say only that "the request fails"; 400 as Kamailio's registrar
+        // answers it (R_INV_CSEQ), with a reason that says why
+        return this.reply(tx, 400, 'Out Of Order CSeq');
+      }
       const events: Array<() => void> = [];
-      if (plan.kind === 'remove-all') await this.removeAll(account, req, events);
+      if (plan.kind === 'remove-all') await this.removeAll(account, events);
       else if (plan.kind === 'bind') {
         if (this.wouldExceed(account.id, plan.contacts)) {
           this.counters.forbidden++;
@@ -449,18 +470,23 @@ export class DeviceRegistrar extends EventEmitter {
     }
   }
 
-  /** §10.3 step 7: is this REGISTER older than what last updated the binding (same Call-ID)? */
-  private outOfOrder(rec: BindingRecord, req: SipMessage): boolean {
-    if (rec.callId === req.callId && req.cseq.seq <= rec.cseq) {
-      this.counters.staleCseq++;
-      return true;
+  /**
+   * §10.3 steps 6–7: a binding last updated by this Call-ID may only be changed by a higher CSeq;
+   * otherwise "the update MUST be aborted and the request fails", the whole REGISTER, so this
+   * runs before anything is changed. `contacts` are the bindings asked for; none = all of the
+   * account's (Contact: *). A retransmission never gets here: the transaction layer answers it.
+   */
+  private outOfOrder(accountId: string, req: SipMessage, contacts: readonly ContactPlan[] | undefined): boolean {
+    const now = this.now();
+    const touched = contacts ? contacts.map((c) => this.table.find(accountId, c.instanceId)) : this.table.ofAccount(accountId);
+    for (const rec of touched) {
+      if (rec && rec.binding.expiresAt > now && rec.callId === req.callId && req.cseq.seq <= rec.cseq) return true;
     }
     return false;
   }
 
-  private async removeAll(account: DeviceAccount, req: SipMessage, events: Array<() => void>): Promise<void> {
-    const gone: BindingRecord[] = [];
-    for (const rec of [...this.table.ofAccount(account.id)]) if (!this.outOfOrder(rec, req)) gone.push(rec);
+  private async removeAll(account: DeviceAccount, events: Array<() => void>): Promise<void> {
+    const gone = [...this.table.ofAccount(account.id)];
     await this.storeOp(() => this.db.removeByIds(gone.map((r) => Number(r.binding.id))));
     for (const rec of gone) {
       this.table.remove(rec.binding.id);
@@ -471,7 +497,6 @@ export class DeviceRegistrar extends EventEmitter {
 
   private async apply(account: DeviceAccount, req: SipMessage, c: ContactPlan, decision: FlowDecision, events: Array<() => void>): Promise<void> {
     const existing = this.table.find(account.id, c.instanceId);
-    if (existing && this.outOfOrder(existing, req)) return;
     if (c.expires === 0) {
       if (!existing) return;
       await this.storeOp(() => this.db.removeByIds([Number(existing.binding.id)]));

@@ -28,6 +28,8 @@ export class TestPhone {
   private cseq = 0;
   private readonly waiting = new Map<string, (m: SipMessage) => void>();
   readonly received: SipMessage[] = [];
+  /** the last request sent, byte for byte, and its branch: what `retransmit` sends again. */
+  private last: { data: Buffer; branch: string; cseq: number } | undefined;
 
   constructor(
     readonly transport: Transport,
@@ -73,17 +75,31 @@ export class TestPhone {
       '',
       '',
     ];
-    const data = Buffer.from(lines.join('\r\n'));
+    this.last = { data: Buffer.from(lines.join('\r\n')), branch, cseq };
+    return this.transmit(this.last);
+  }
+
+  /**
+   * Sends the last request again, the same bytes (same branch): what a UDP phone does when its
+   * Timer E fires or the 200 was lost (RFC 3261 §17.1.2.2). Resolves with the next final
+   * response on that branch.
+   */
+  retransmit(): Promise<SipMessage> {
+    if (!this.last) throw new Error('nothing sent yet');
+    return this.transmit(this.last);
+  }
+
+  private transmit(req: { data: Buffer; branch: string; cseq: number }): Promise<SipMessage> {
     return new Promise<SipMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiting.delete(branch);
-        reject(new Error(`no final response to REGISTER (CSeq ${cseq})`));
+        this.waiting.delete(req.branch);
+        reject(new Error(`no final response to REGISTER (CSeq ${req.cseq})`));
       }, 5000);
-      this.waiting.set(branch, (m) => {
+      this.waiting.set(req.branch, (m) => {
         clearTimeout(timer);
         resolve(m);
       });
-      this.transport.send(data, this.server);
+      this.transport.send(req.data, this.server);
     });
   }
 
