@@ -1,6 +1,20 @@
 import test from 'ava';
-import { AdminServer } from './admin.js';
+import pino from 'pino';
+import { startPostgres, type PostgresCluster } from '../../fixtures/postgres.js';
+import { formatKeyEntry, generateKey } from '../store/index.js';
+import { AdminServer, databaseCheck } from './admin.js';
+import { startSipis } from './app.js';
+import { loadConfig } from './config.js';
 import { counter, formatMetrics, gauge, type Metric } from './metrics.js';
+
+// Its own cluster, started by the one test that needs it: that test stops PostgreSQL.
+let pg: PostgresCluster | undefined;
+test.after.always(async () => {
+  await pg?.stop();
+});
+
+/** probes (kubelet, load balancers) give up after 1–3 s: an answer later than this is a hang to them. */
+const PROBE_TIMEOUT_MS = 3000;
 
 test('Prometheus text format: HELP, TYPE, labels escaped', (t) => {
   const m: Metric = { name: 'sipis_registrations', help: 'accounts by state', type: 'gauge', samples: [{ labels: { state: 'Registered' }, value: 3 }, { labels: { state: 'a"b\\c' }, value: 1 }] };
@@ -57,5 +71,61 @@ test('a failing handler answers 500 and the server keeps serving', async (t) => 
     t.is((await fetch(`http://127.0.0.1:${addr.port}/status`)).status, 200);
   } finally {
     await admin.close();
+  }
+});
+
+test('databaseCheck: a database that does not answer is reported unreachable after the deadline; a pool without connections at once', async (t) => {
+  const hung = { down: false, query: () => new Promise<never>(() => undefined) };
+  t.deepEqual(await databaseCheck(hung, 50), { ok: false, detail: 'database unreachable: no answer within 50 ms' });
+  t.deepEqual(await databaseCheck({ down: true, query: hung.query }), { ok: false, detail: 'database unreachable: no connection (reconnecting)' });
+  t.deepEqual(await databaseCheck({ down: false, query: () => Promise.reject(new Error('connection refused')) }), { ok: false, detail: 'database unreachable: connection refused' });
+  t.deepEqual(await databaseCheck({ down: false, query: () => Promise.resolve([]) }), { ok: true });
+  // a health handler built on it answers a probe in time, 503
+  const admin = new AdminServer({ health: async () => ({ ok: false, checks: { database: await databaseCheck(hung) } }), metrics: () => '', status: () => ({}) });
+  const addr = await admin.listen('127.0.0.1', 0);
+  try {
+    const r = await fetch(`http://127.0.0.1:${addr.port}/healthz`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    t.is(r.status, 503);
+  } finally {
+    await admin.close();
+  }
+});
+
+test('sipis with its database stopped: /healthz answers a probe in time with 503 "database unreachable"; /status answers from memory with the database down', async (t) => {
+  pg = await startPostgres();
+  const url = await pg.createDatabase('admin_dbdown');
+  const cfg = loadConfig(['--listen', '127.0.0.1:0', '--admin-port', '0', '--db-url', url, '--domain', 'sipis.test'], {
+    SIPIS_SECRET_KEY: formatKeyEntry('k1', generateKey()),
+    SIPIS_DIGEST_SECRET: 'admin-test-digest-secret-0123456789',
+  });
+  const sipis = await startSipis(cfg, { log: pino({ level: 'silent' }) });
+  t.teardown(() => sipis.close());
+  const base = `http://127.0.0.1:${sipis.adminAddress!.port}`;
+  const get = async (path: string): Promise<Response> => {
+    try {
+      return await fetch(`${base}${path}`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    } catch (err) {
+      throw new Error(`${path}: no answer within ${PROBE_TIMEOUT_MS} ms (${(err as Error).name})`);
+    }
+  };
+  t.is((await get('/healthz')).status, 200);
+  t.like(await (await get('/status')).json(), { database: 'up', pendingMessages: 0 });
+  await pg.kill('fast');
+  try {
+    // twice: the first notices the lost connection, the second finds the pool reconnecting
+    for (let i = 0; i < 2; i++) {
+      const r = await get('/healthz');
+      t.is(r.status, 503);
+      const body = (await r.json()) as { ok: boolean; checks: { database: { ok: boolean; detail: string }; transport: { ok: boolean } } };
+      t.false(body.ok);
+      t.false(body.checks.database.ok);
+      t.regex(body.checks.database.detail, /^database unreachable/);
+      t.true(body.checks.transport.ok);
+    }
+    const status = await get('/status');
+    t.is(status.status, 200);
+    t.like(await status.json(), { database: 'down', pendingMessages: null, total: 0, devices: { bindings: 0 } });
+  } finally {
+    await pg.start();
   }
 });

@@ -5,6 +5,10 @@
  *   GET /metrics  Prometheus text
  *   GET /status   JSON summary: accounts counted by state (Idle, Registering, Registered,
  *                 Unauthorized, Error) and a few totals
+ * Load balancers and Kubernetes probes give up after 1–3 s and count that as a failure, while a
+ * query on a database that does not answer waits 5 s for a connection (the pool's acquire
+ * timeout) or 30 s for its result: `databaseCheck` answers within CHECK_DEADLINE_MS instead, for
+ * /healthz (503, `database unreachable: …`) and for /status (`database: 'down'`, the rest from memory).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +17,46 @@ import type { Logger } from 'pino';
 export interface HealthReport {
   ok: boolean;
   checks: Record<string, { ok: boolean; detail?: string }>;
+}
+
+export type CheckResult = { ok: true } | { ok: false; detail: string };
+
+/** how long a health or status check waits for the database before calling it unreachable. */
+export const CHECK_DEADLINE_MS = 1000;
+
+/** what `databaseCheck` needs of the store's pool (core/store/pool.ts). */
+export interface ProbedDatabase {
+  /** no connection open: the pool is reconnecting. */
+  readonly down: boolean;
+  query(text: string): Promise<unknown>;
+}
+
+/**
+ * `work` if it settles within `ms`; otherwise `undefined`, and `work` goes on in the background
+ * (its late outcome, failure included, is dropped).
+ */
+export async function settleWithin<T>(work: Promise<T>, ms: number): Promise<{ value: T } | { error: Error } | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([work.then((value) => ({ value }), (err: unknown) => ({ error: err instanceof Error ? err : new Error(String(err)) })), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Is the database answering? A pool without any connection says no at once; otherwise
+ * `SELECT 1` gets `ms` to answer (a hung server or a network that drops packets sends no error).
+ */
+export async function databaseCheck(db: ProbedDatabase, ms = CHECK_DEADLINE_MS): Promise<CheckResult> {
+  if (db.down) return { ok: false, detail: 'database unreachable: no connection (reconnecting)' };
+  const r = await settleWithin(db.query('SELECT 1'), ms);
+  if (r === undefined) return { ok: false, detail: `database unreachable: no answer within ${ms} ms` };
+  if ('error' in r) return { ok: false, detail: `database unreachable: ${r.error.message}` };
+  return { ok: true };
 }
 
 export interface AdminHandlers {

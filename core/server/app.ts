@@ -24,7 +24,7 @@ import type { PushClient } from '../push/index.js';
 import type { DeviceRegistrar } from '../registrar/index.js';
 import type { Tunnel } from '../tunnel/index.js';
 import { AccountIndex } from './accounts.js';
-import { AdminServer, type HealthReport } from './admin.js';
+import { AdminServer, CHECK_DEADLINE_MS, databaseCheck, settleWithin, type HealthReport } from './admin.js';
 import type { SipisConfig } from './config.js';
 import { startDevices, type Devices } from './devices.js';
 import { ServerError } from './errors.js';
@@ -222,22 +222,14 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
   engine.start();
   log.info({ listen: transport.endpoints, accounts: loaded, rate: cfg.upstream.registerRate }, 'sipis started');
 
-  let dbOk = true;
-  let dbDetail = '';
+  // bounded (admin.ts): probes time out after 1–3 s, a dead database would hold them 5 s
   const health = async (): Promise<HealthReport> => {
-    try {
-      await store.pool.query('SELECT 1');
-      dbOk = true;
-      dbDetail = '';
-    } catch (err) {
-      dbOk = false;
-      dbDetail = (err as Error).message;
-    }
+    const database = await databaseCheck(store.pool);
     const tpOk = transport.endpoints.length > 0;
     return {
-      ok: dbOk && tpOk,
+      ok: database.ok && tpOk,
       checks: {
-        database: dbOk ? { ok: true } : { ok: false, detail: dbDetail },
+        database,
         transport: tpOk ? { ok: true, detail: transport.endpoints.map((e) => `${e.address}:${e.port}`).join(' ') } : { ok: false, detail: 'no socket' },
       },
     };
@@ -273,15 +265,14 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
   };
   /** messages waiting for a phone (the whole database: shards share it); null when it cannot be asked. */
   const pendingMessages = async (): Promise<number | null> => {
-    try {
-      const [row] = await store.pool.query<{ n: string }>('SELECT count(*) AS n FROM message WHERE delivered_at IS NULL');
-      return Number(row?.n ?? 0);
-    } catch {
-      return null;
-    }
+    if (store.pool.down) return null;
+    const r = await settleWithin(store.pool.query<{ n: string }>('SELECT count(*) AS n FROM message WHERE delivered_at IS NULL'), CHECK_DEADLINE_MS);
+    return r !== undefined && 'value' in r ? Number(r.value[0]?.n ?? 0) : null;
   };
   const status = async () => {
     const d = devices?.status();
+    // the rest comes from memory: with the database away /status still answers, within the deadline
+    const [db, pending] = await Promise.all([databaseCheck(store.pool), d ? pendingMessages() : null]);
     return {
       accounts: engine.countByState(),
       total: engine.size,
@@ -290,12 +281,12 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
       pendingStateWrites: engine.pendingWrites,
       registersSent: engine.counters.registersSent,
       devices: d ? { bindings: d.bindings, withPush: d.withPush } : null,
-      pendingMessages: d ? await pendingMessages() : null,
+      pendingMessages: pending,
       calls: d ? { incoming: d.calls.incoming, outgoing: d.calls.outgoing, dialogs: d.calls.dialogs } : null,
       pushesPending: d ? d.pushesPending : null,
       domain: cfg.domain,
       listen: transport.endpoints,
-      database: dbOk ? 'up' : 'down',
+      database: db.ok ? 'up' : 'down',
     };
   };
 
