@@ -393,17 +393,45 @@ test('a "reachable" binding answering 430 Flow Failed: binding dropped, push sen
   t.pass();
 });
 
-test('mediator down during a call: the push fails, no crash, the call still ends with 480 after the timeout', async (t) => {
-  const h = await startHarness({ config: { readinessTimeoutMs: 300, reachableWindowMs: 0 } });
+for (const mode of ['throw', 'failed'] as const) {
+  test(`no push can be delivered (push client ${mode === 'throw' ? 'broken' : 'reports a failure: mediator down, token dead'}): 480 X-Sipis-Reason: Push-Failed at once, not after the readiness timeout; no crash`, async (t) => {
+    // a readiness timeout far beyond the test's 5 s wait for the 480
+    const h = await startHarness({ config: { readinessTimeoutMs: 120_000, reachableWindowMs: 0 } });
+    t.teardown(() => h.close());
+    await h.phones[0]!.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'ff66' });
+    h.push.mode = mode;
+    const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+    const r = await inv.response(180);
+    t.is(r.header(PUSH_STATUS_HEADER), 'Alerting-Device');
+    const unavailable = await inv.response(480);
+    t.is(unavailable.header(REASON_HEADER), 'Push-Failed');
+    t.false(inv.responses.pending.some((x) => x.header(PUSH_STATUS_HEADER) === 'Push-Notification-Sent'));
+    t.is(h.tunnel.counters.pushesConfirmed, 0);
+    t.true(h.tunnel.counters.pushesFailed >= 1);
+    await waitFor(() => h.store.finished.length === 1);
+    t.is(h.store.finished[0]!.outcome, 'no-response');
+  });
+}
+
+test('no device to alert (none registered, or the only one without a push target stopped answering): 480 X-Sipis-Reason: No-Device-To-Alert, no Alerting-Device 180', async (t) => {
+  const h = await startHarness({ config: { readinessTimeoutMs: 120_000, reachableWindowMs: 0 } });
   t.teardown(() => h.close());
-  await h.phones[0]!.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'ff66' });
-  h.push.mode = 'throw';
+  const none = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  const r = await none.response(480);
+  t.is(r.header(PUSH_STATUS_HEADER), undefined);
+  t.is(r.header(REASON_HEADER), 'No-Device-To-Alert');
+  t.deepEqual(none.responses.pending.filter((x) => x.status === 180), [], 'no 180: no push is under way');
+  t.is(h.push.sent.length, 1, 'only the missed-call push');
+  t.is(h.push.sent[0]!.verb, 'NotifyIncomingCallMissed');
+  // a device without push parameters gets the INVITE at once; when it fails (408, 503, 430), nothing else can wake it
+  const phone = h.phones[0]!;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
   const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
-  const r = await inv.response(180);
-  t.is(r.header(PUSH_STATUS_HEADER), 'Alerting-Device');
-  await inv.response(480);
-  t.is(h.tunnel.counters.pushesConfirmed, 0);
-  t.true(h.tunnel.counters.pushesFailed >= 1);
+  const pi = await phone.request('INVITE');
+  phone.answer(pi, 503);
+  const gone = await inv.response(480);
+  t.is(gone.header(REASON_HEADER), 'No-Device-To-Alert');
+  t.deepEqual(inv.responses.pending.filter((x) => x.status === 180), []);
 });
 
 test('late offer: an INVITE without SDP reaches the phone without one, its 200 carries the offer, the caller\'s ACK the answer, relayed to the phone (RFC 3264 §5, RFC 3261 §13.2.1)', async (t) => {

@@ -16,7 +16,8 @@
  * 4. The device's REGISTER is its readiness: 180 `Device-Making-Progress`, then our INVITE to
  *    that binding. Responses, in-dialog requests and ACKs are relayed (call.ts, relay.ts).
  * 5. No device answered within `readinessTimeoutMs` → 480 with
- *    `X-Sipis-Reason: No-Response-From-Device`. The caller's CANCEL → 487, CANCEL to every
+ *    `X-Sipis-Reason: No-Response-From-Device`; sooner, with `Push-Failed` or
+ *    `No-Device-To-Alert`, once nothing can reach the user (giveUpIfHopeless). The caller's CANCEL → 487, CANCEL to every
  *    ringing device, and a `NotifyIncomingCallMissed` push, or `…AnsweredElsewhere` when the
  *    CANCEL says `Reason: SIP;cause=200` (RFC 3326). Missed calls are written to the store.
  */
@@ -63,6 +64,9 @@ interface IncomingState {
   pushedTo: Set<string> | undefined;
   /** Push-Notification-Sent was sent. */
   confirmed: boolean;
+  /** pushes of this call not settled yet, and whether any was delivered (see giveUpIfHopeless). */
+  pushesPending: number;
+  delivered: boolean;
   /** a device got in touch (registered) or a leg rang: no more push status 180s. */
   progress: boolean;
   /** the readiness timeout is pending (it runs in IncomingCalls.readiness, which is never cancelled). */
@@ -146,7 +150,7 @@ export class IncomingCalls implements CallHooks {
     ctx.counters.callsIn++;
     const call = new BridgedCall(randomUUID(), accountId, tx, contactFor(ctx, accountId, tx.remote), undefined, ctx.layer, ctx.dialogs, ctx.counters, this, ctx.log);
     const held: Held = { st: undefined };
-    const st: IncomingState = { call, held, callerUri: req.from.uri.raw, callerName: req.from.displayName ?? undefined, pushed: false, pushedTo: undefined, confirmed: false, progress: false, armed: true, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: undefined, startedAt: performance.now(), requestKey };
+    const st: IncomingState = { call, held, callerUri: req.from.uri.raw, callerName: req.from.displayName ?? undefined, pushed: false, pushedTo: undefined, confirmed: false, pushesPending: 0, delivered: false, progress: false, armed: true, grace: null, timedOut: false, legs: new Map(), dialogs: [], db: undefined, startedAt: performance.now(), requestKey };
     held.st = st;
     this.states.set(call.id, held);
     this.byRequest.set(requestKey, held);
@@ -243,6 +247,7 @@ export class IncomingCalls implements CallHooks {
       this.push(st, 'asleep', b);
       if (status === 430) void this.ctx.deps.registrar.removeBinding(b.id, 'flow-failed').catch(() => undefined);
       if (st.timedOut && !call.anyAlive()) this.noResponse(st);
+      else this.giveUpIfHopeless(st);
       return;
     }
     if (call.anyAlive()) return; // other devices still ringing
@@ -324,7 +329,11 @@ export class IncomingCalls implements CallHooks {
         if (which === 'asleep' ? leg !== undefined : leg?.state === 'early' || leg?.state === 'answered') continue;
         targets.push(b);
       }
-      if (!first && targets.length === 0) return;
+      if (targets.length === 0) {
+        // nobody to wake: no Alerting-Device (it says a push is under way, and none is)
+        this.giveUpIfHopeless(st);
+        return;
+      }
     } else if (!first) return;
     st.pushed = true;
     if (first) call.provisional(180, 'Ringing', [[PUSH_STATUS_HEADER, 'Alerting-Device']]);
@@ -333,6 +342,7 @@ export class IncomingCalls implements CallHooks {
     const sends: Array<Promise<unknown>> = [];
     const sendOne = (f: () => Promise<unknown>): void => {
       ctx.counters.pushesSent++;
+      st.pushesPending++;
       try {
         sends.push(f());
       } catch (err) {
@@ -349,10 +359,13 @@ export class IncomingCalls implements CallHooks {
     for (const p of sends) {
       p.then(
         (r) => {
+          st.pushesPending--;
           if (!pushDelivered(r)) {
             ctx.counters.pushesFailed++;
+            this.giveUpIfHopeless(st);
             return;
           }
+          st.delivered = true;
           ctx.counters.pushesConfirmed++;
           if (!st.confirmed && call.pending && !call.answered && !st.progress && !call.legs.some((l) => l.state === 'early')) {
             st.confirmed = true;
@@ -360,8 +373,10 @@ export class IncomingCalls implements CallHooks {
           }
         },
         (err: unknown) => {
+          st.pushesPending--;
           ctx.counters.pushesFailed++;
           ctx.log?.warn({ err, call: call.id }, 'incoming call push failed');
+          this.giveUpIfHopeless(st);
         },
       );
     }
@@ -375,6 +390,19 @@ export class IncomingCalls implements CallHooks {
     // a device is ringing: it got in touch in time; the caller or the device ends the call
     if (!call.pending || call.answered || call.anyAlive()) return;
     this.noResponse(st);
+  }
+
+  /**
+   * No device can be reached any more: none is being invited, no push is on its way and none was
+   * delivered (every token dead, the mediator down, or no device with a push target at all).
+   * Waiting out the readiness timeout would only keep the caller hearing ringback for up to two
+   * minutes; 480 now, saying why. A device that registers on its own later finds the call over.
+   */
+  private giveUpIfHopeless(st: IncomingState): void {
+    const call = st.call;
+    if (!call.pending || call.answered || call.anyAlive() || st.pushesPending > 0 || st.delivered) return;
+    call.fail(480, 'Temporarily Unavailable', [[REASON_HEADER, st.pushed ? 'Push-Failed' : 'No-Device-To-Alert']]);
+    this.outcome(st, 'no-response');
   }
 
   private noResponse(st: IncomingState): void {
