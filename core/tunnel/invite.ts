@@ -3,7 +3,7 @@
  * provider's INVITE: the caller's From (display name kept, our own tag), the To as dialled, the
  * body and Content-Type byte for byte, and every end-to-end header (headers.ts); a fresh
  * Call-ID and CSeq (a new dialog, RFC 3261 §8.1.1), the binding's contact as Request-URI and its
- * Path as Route (RFC 3327 §5.3 / RFC 5626 §5.2), our Contact, and `X-Sipis-Call-Id` carrying
+ * Path as Route (RFC 3327 §5.3 / RFC 5626 §5.2), our Contact (not on a MESSAGE), and `X-Sipis-Call-Id` carrying
  * the call id of the push so the app matches the INVITE with the notification it just showed.
  */
 import { createRequest, generateCallId, generateTag, type SipMessage } from '../sip/index.js';
@@ -39,8 +39,9 @@ export function buildLegRequest(init: LegInviteInit): SipMessage {
     ['To', init.to ?? withTag(o.header('To')!, undefined)],
     ['Call-ID', init.callId ?? generateCallId()],
     ['CSeq', `${o.cseq.seq} ${o.method}`],
-    ['Contact', init.contact],
   );
+  // RFC 3428 §4: a MESSAGE creates no dialog, and user agents MUST NOT put a Contact in it
+  if (o.method !== 'MESSAGE') headers.push(['Contact', init.contact]);
   for (const h of copiedHeaders(o)) headers.push(h);
   if (init.headers) for (const h of init.headers) headers.push(h);
   const body = o.body;

@@ -40,6 +40,7 @@ test('MESSAGE while asleep: stored, 200, push with a preview; delivered on REGIS
   t.is(m.req.from.uri.raw, 'sip:bob@provider.test');
   t.is(m.req.to.uri.raw, 'sip:alice@sipis.test');
   t.is(m.req.header(MESSAGE_ID_HEADER), String(h.store.messages[0]!.id));
+  t.false(m.req.hasHeader('Contact'), 'RFC 3428 §4: no Contact in a MESSAGE');
   t.is(h.store.messages[0]!.deliveredAt, null, 'not delivered before the 2xx');
   phone.answer(m, 200);
   await waitFor(() => h.store.messages[0]!.deliveredAt !== null);
@@ -149,6 +150,7 @@ test('the phone\'s MESSAGE is relayed with 401 answered; a request from an unkno
   await phone.register(h.sipis, 'alice', { instance: 'i1' });
   const sent = phone.send('MESSAGE', 'sip:bob@sipis.test', { target: h.sipis, body: 'hi bob', from: '<sip:alice@sipis.test>' });
   const m1 = await h.provider.request('MESSAGE');
+  t.false(m1.req.hasHeader('Contact'), 'RFC 3428 §4: no Contact in a MESSAGE');
   const digest = new DigestServer({ secret: 'a-test-secret-of-enough-length' });
   h.provider.answer(m1, 401, { headers: [['WWW-Authenticate', digest.buildChallenge({ realm: 'sipis.test' })]] });
   const m2 = await h.provider.request('MESSAGE');

@@ -18,7 +18,7 @@
 import { createRequest, generateCallId, generateTag, type SipMessage } from '../sip/index.js';
 import type { StoredMessage } from '../store/messages.js';
 import type { ServerTransaction } from '../transaction/index.js';
-import { bindingTarget, contactFor, bindingHint, type TunnelContext } from './context.js';
+import { bindingTarget, type TunnelContext } from './context.js';
 import { quoteDisplay } from './headers.js';
 import { PLACEHOLDER_VIA } from './invite.js';
 import { sendOpts } from './relay.js';
@@ -137,7 +137,7 @@ export class TextMessages {
       ['To', `<${m.toUri ?? account?.aor ?? b.contact}>`],
       ['Call-ID', generateCallId()],
       ['CSeq', '1 MESSAGE'],
-      ['Contact', contactFor(ctx, b.accountId, bindingHint(b))],
+      // no Contact: a MESSAGE creates no dialog, and RFC 3428 §4 forbids user agents to insert one
       // RFC 3261 §20.17: when the message was received, since it is delivered later
       ['Date', m.receivedAt.toUTCString()],
       [MESSAGE_ID_HEADER, String(m.id)],
