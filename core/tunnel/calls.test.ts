@@ -32,6 +32,32 @@ async function answeredCall(h: Harness, register = true) {
   return { phone, inv, pi };
 }
 
+/**
+ * The registered phone rings (its 180 relayed), then the caller cancels, with `Reason:
+ * SIP;cause=200` when `elsewhere`; resolves once our CANCEL reached the phone, which answers its
+ * INVITE 487 unless `phoneTakesCancel` is false.
+ */
+async function cancelWhileRinging(h: Harness, elsewhere: boolean, phoneTakesCancel = true) {
+  const phone = h.phones[0]!;
+  phone.autoCancel = phoneTakesCancel;
+  await phone.register(h.sipis, 'alice', { instance: 'i1' });
+  const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
+  const pi = await phone.request('INVITE');
+  phone.answer(pi, 180);
+  await inv.response(180);
+  inv.cancel(elsewhere ? 'SIP;cause=200;text="Call completed elsewhere"' : undefined);
+  const { cancel } = await phone.cancels.next();
+  return { phone, inv, pi, cancel };
+}
+
+/** answeredCall, ACKed end to end: the call is up; with the phone's side of the dialog. */
+async function confirmedCall(h: Harness) {
+  const call = await answeredCall(h);
+  await call.inv.ack();
+  await call.phone.acks.next();
+  return { ...call, phoneDialog: call.phone.dialogOf(call.pi.req)! };
+}
+
 test('reachable phone: INVITE at once (headers, fresh Call-ID/tag, SDP byte for byte), 180/200/ACK relayed, provider hangs up', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
@@ -161,17 +187,10 @@ for (const elsewhere of [false, true]) {
   test(`caller CANCEL while the phone rings → CANCEL to the phone, 487, ${elsewhere ? 'answered-elsewhere' : 'missed-call'} push`, async (t) => {
     const h = await startHarness();
     t.teardown(() => h.close());
-    const phone = h.phones[0]!;
-    await phone.register(h.sipis, 'alice', { instance: 'i1' });
-    const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
-    const pi = await phone.request('INVITE');
-    phone.answer(pi, 180);
-    await inv.response(180);
-    inv.cancel(elsewhere ? 'SIP;cause=200;text="Call completed elsewhere"' : undefined);
-    const c = await phone.cancels.next();
-    t.is(c.cancel.callId, pi.req.callId);
-    if (elsewhere) t.regex(c.cancel.header('Reason') ?? '', /cause=200/);
-    else t.falsy(c.cancel.header('Reason'));
+    const { inv, pi, cancel } = await cancelWhileRinging(h, elsewhere);
+    t.is(cancel.callId, pi.req.callId);
+    if (elsewhere) t.regex(cancel.header('Reason') ?? '', /cause=200/);
+    else t.falsy(cancel.header('Reason'));
     await inv.response(487);
     const verb = elsewhere ? 'NotifyIncomingCallAnsweredElsewhere' : 'NotifyIncomingCallMissed';
     await h.push.next(verb);
@@ -214,10 +233,7 @@ test('two devices ring: the first 2xx wins, the other gets CANCEL with Reason ca
 test('re-INVITE (hold) both ways, UPDATE and INFO relayed with their bodies; ACK end to end', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const { phone, inv, pi } = await answeredCall(h);
-  await inv.ack();
-  await phone.acks.next();
-  const phoneDialog = phone.dialogOf(pi.req)!;
+  const { phone, inv, phoneDialog } = await confirmedCall(h);
   // the phone puts the call on hold
   const hold = SDP('192.0.2.20', 2, 'sendonly');
   const reinv = phone.inDialog(phoneDialog, 'INVITE', { body: hold });
@@ -264,10 +280,7 @@ test('re-INVITE (hold) both ways, UPDATE and INFO relayed with their bodies; ACK
 test('overlapping re-INVITEs (RFC 3261 §14.2): the caller\'s second one before the first is answered gets 500 with Retry-After, the phone\'s meanwhile (glare) 491; one re-INVITE at a time reaches each side', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const { phone, inv, pi } = await answeredCall(h);
-  await inv.ack();
-  await phone.acks.next();
-  const phoneDialog = phone.dialogOf(pi.req)!;
+  const { phone, inv, phoneDialog } = await confirmedCall(h);
   const first = h.provider.inDialog(inv.dialog!, 'INVITE', { body: SDP('192.0.2.10', 2, 'sendonly') });
   const ri = await phone.request('INVITE');
   const second = await h.provider.inDialog(inv.dialog!, 'INVITE', { body: SDP('192.0.2.10', 3, 'sendonly') });
@@ -484,15 +497,7 @@ for (const elsewhere of [false, true]) {
   test(`caller CANCEL, the phone answers 200 anyway: ACK and BYE ${elsewhere ? 'with the CANCEL\'s cause=200' : 'without a Reason (the call is missed, not answered elsewhere)'} (RFC 3326)`, async (t) => {
     const h = await startHarness();
     t.teardown(() => h.close());
-    const phone = h.phones[0]!;
-    phone.autoCancel = false;
-    await phone.register(h.sipis, 'alice', { instance: 'i1' });
-    const inv = h.provider.invite(h.accountUri, { target: h.sipis, body: SDP_A });
-    const pi = await phone.request('INVITE');
-    phone.answer(pi, 180);
-    await inv.response(180);
-    inv.cancel(elsewhere ? 'SIP;cause=200;text="Call completed elsewhere"' : undefined);
-    await phone.cancels.next();
+    const { phone, inv, pi } = await cancelWhileRinging(h, elsewhere, false);
     await inv.response(487);
     // the phone did not take the CANCEL in time: its 200 crosses it
     phone.answer(pi, 200, { body: SDP_B });
