@@ -70,6 +70,27 @@ test('a failed delivery keeps the message (attempt counted, order kept); the nex
   t.pass();
 });
 
+test('a device that registered while a delivery was running and is gone when it ends gets nothing; the next REGISTER does', async (t) => {
+  const h = await startHarness({ phones: 2, config: { reachableWindowMs: 0 } });
+  t.teardown(() => h.close());
+  const [a, b] = h.phones as [NonNullable<(typeof h.phones)[0]>, NonNullable<(typeof h.phones)[0]>];
+  t.is((await h.provider.send('MESSAGE', h.accountUri, { target: h.sipis, body: 'hello' })).status, 200);
+  await a.register(h.sipis, 'alice', { instance: 'i1', pushToken: 'aa' });
+  const toA = await a.request('MESSAGE');
+  // while A holds the delivery, B registers (queued for the next run), then unregisters
+  await b.register(h.sipis, 'alice', { instance: 'i2', pushToken: 'bb' });
+  await b.register(h.sipis, 'alice', { instance: 'i2', pushToken: 'bb', expires: 0 });
+  a.answer(toA, 480);
+  await waitFor(() => h.store.messages[0]!.attempts === 1);
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(b.requests.pending.filter((i) => i.req.method === 'MESSAGE').length, 0, 'nothing sent to the binding that is gone');
+  await b.register(h.sipis, 'alice', { instance: 'i2', pushToken: 'bb' });
+  const toB = await b.request('MESSAGE');
+  t.is(toB.req.body.toString(), 'hello');
+  b.answer(toB, 200);
+  await waitFor(() => h.store.messages[0]!.deliveredAt !== null);
+});
+
 test('a retransmitted MESSAGE (same Call-ID and CSeq) is stored once', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());

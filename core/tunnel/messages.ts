@@ -99,7 +99,10 @@ export class TextMessages {
     let b: TunnelBinding | null = first;
     while (b) {
       try {
-        await this.deliver(b);
+        // the REGISTER that queued this run may be long gone (a delivery before it waited out
+        // a silent device's Timer F): deliver to the binding as it is now, not to one unregistered
+        const live = this.current(b);
+        if (live) await this.deliver(live);
       } catch (err) {
         this.ctx.log?.warn({ err, accountId: b.accountId }, 'message delivery stopped');
       }
@@ -108,6 +111,12 @@ export class TextMessages {
       else this.delivering.delete(b.accountId);
       b = next;
     }
+  }
+
+  /** `b` as the registrar holds it now; undefined once it was removed, expired or its flow failed. */
+  private current(b: TunnelBinding): TunnelBinding | undefined {
+    const now = this.ctx.now();
+    return this.ctx.deps.registrar.bindingsOf(b.accountId).find((x) => x.id === b.id && x.expiresAt > now && !x.flowFailed);
   }
 
   private async deliver(b: TunnelBinding): Promise<void> {
