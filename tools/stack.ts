@@ -180,7 +180,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       '--db-url', databaseUrl,
       '--secret-key-file', keyFile,
       '--domain', domain,
-      '--digest-secret', digestSecret,
+      // one argument: a secret may begin with '--' (base64url does, 1 in 4096), which a separate
+      // argument would read as a missing value
+      `--digest-secret=${digestSecret}`,
       // sipp answers only the first challenge, and only with MD5 (core/registrar notes)
       '--digest-algorithms', 'MD5,SHA-256',
       '--bridges', `${bridgeUdp.host}:${bridgeUdp.port}`,

@@ -75,6 +75,9 @@ test('usage errors: unknown option, missing value; --help', (t) => {
   t.is(t.throws(() => parseArgs(['--nope']), { instanceOf: ServerError })?.code, 'ERR_USAGE');
   t.is(t.throws(() => parseArgs(['--listen']), { instanceOf: ServerError })?.code, 'ERR_USAGE');
   t.is(t.throws(() => parseArgs(['--listen', '--domain', 'x']), { instanceOf: ServerError })?.code, 'ERR_USAGE');
+  // a value that begins with '--' (a base64url secret can) passes in the --name=value form
+  t.regex(t.throws(() => parseArgs(['--digest-secret', '--AbCdEfGhIjKlMnOp']))?.message ?? '', /--digest-secret=VALUE/);
+  t.is(loadConfig(['--db-url', 'postgres://x', '--digest-secret=--AbCdEfGhIjKlMnOp'], {}).devices.digestSecret, '--AbCdEfGhIjKlMnOp');
   t.true(parseArgs(['--help']).help);
   t.regex(usage(), /SIPIS_DB_URL/);
   t.regex(usage(), /--register-rate/);

@@ -264,7 +264,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (eq > 0) value = arg.slice(eq + 1);
     else {
       value = argv[i + 1];
-      if (value === undefined || value.startsWith('--')) throw new ServerError('ERR_USAGE', `option ${name} needs a value`);
+      // a value that begins with '--' is taken for a forgotten one; `--name=value` passes any value
+      if (value === undefined || value.startsWith('--')) throw new ServerError('ERR_USAGE', `option ${name} needs a value (${name}=VALUE for one that begins with --)`);
       i++;
     }
     if (name === '--config') out.configFile = value;
