@@ -170,6 +170,7 @@ export function usage(): string {
     '  --config FILE                                  JSON file with the same settings [SIPIS_BRIDGE_CONFIG]',
     ...lines,
     '  --help                                         this text',
+    '  --version                                      the version',
   ].join('\n');
 }
 

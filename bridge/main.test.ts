@@ -5,6 +5,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { VERSION } from '../core/version.js';
 import { repoRoot } from '../fixtures/paths.js';
 import { freeTcpPort } from '../fixtures/net.js';
 import { startProc } from '../fixtures/proc.js';
@@ -15,10 +16,13 @@ import { tcpWire } from './testing/wires.js';
 
 const bin = join(repoRoot, 'dist', 'bridge', 'main.js');
 
-test('--help prints usage and exits 0; a bad flag exits 2 with a readable message', (t) => {
+test('--help prints usage and --version the version, both exit 0; a bad flag exits 2 with a readable message', (t) => {
   const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
   t.is(help.status, 0);
   t.regex(help.stdout, /^usage: sipis-bridge/);
+  const version = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
+  t.is(version.status, 0);
+  t.is(version.stdout, `sipis-bridge ${VERSION}\n`);
   const bad = spawnSync(process.execPath, [bin, '--tcp', 'x'], { encoding: 'utf8' });
   t.is(bad.status, 2);
   t.regex(bad.stderr, /--tcp: expected host:port/);

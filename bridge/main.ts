@@ -8,8 +8,13 @@ import pino from 'pino';
 import { loadConfig, usage } from './config.js';
 import { BridgeError } from './errors.js';
 import { startBridge } from './bridge.js';
+import { VERSION, versionRequested } from '../core/version.js';
 
 async function main(): Promise<number> {
+  if (versionRequested(process.argv)) {
+    process.stdout.write(`sipis-bridge ${VERSION}\n`);
+    return 0;
+  }
   let parsed;
   try {
     parsed = loadConfig(process.argv.slice(2));

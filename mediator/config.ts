@@ -51,6 +51,7 @@ options (each overrides the config file and the environment):
   --apps FILE          app registry JSON            (SIPIS_MEDIATOR_APPS_FILE)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (SIPIS_MEDIATOR_LOG_LEVEL)
   --help               print this and exit
+  --version            print the version and exit
 
 signals: SIGHUP reloads the app registry (kept as it was if the new one is invalid);
 SIGTERM stops accepting, finishes in-flight pushes within shutdownGraceMs, exits 0.

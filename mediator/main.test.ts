@@ -1,6 +1,7 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { VERSION } from '../core/version.js';
 import { repoRoot } from '../fixtures/paths.js';
 import { startProc } from '../fixtures/proc.js';
 import { API_KEY, APNS_TOKEN_APP, apnsToken, makePushEnv, type PushEnv } from '../fixtures/push/env.js';
@@ -22,10 +23,13 @@ function run(args: string[], extraEnv: Record<string, string> = {}) {
   return startProc(process.execPath, [bin, ...args], { env: { ...process.env, ...extraEnv } });
 }
 
-test('--help prints usage and exits 0', async (t) => {
+test('--help prints usage and --version the version; both exit 0', async (t) => {
   const p = run(['--help']);
   t.is(await p.exited, 0);
   t.regex(p.output(), /usage: sipis-mediator --config FILE/);
+  const v = run(['--version']);
+  t.is(await v.exited, 0);
+  t.is(v.output().trim(), `sipis-mediator ${VERSION}`);
 });
 
 test('usage errors exit 2: unknown flag, missing apps file, no key', async (t) => {

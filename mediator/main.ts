@@ -8,8 +8,13 @@ import { pino } from 'pino';
 import { loadConfig, USAGE } from './config.js';
 import { MediatorError } from './errors.js';
 import { startMediator } from './mediator.js';
+import { VERSION, versionRequested } from '../core/version.js';
 
 async function main(): Promise<number | undefined> {
+  if (versionRequested(process.argv)) {
+    process.stdout.write(`sipis-mediator ${VERSION}\n`);
+    return 0;
+  }
   let parsed;
   try {
     parsed = loadConfig(process.argv.slice(2), process.env);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { VERSION } from '../core/version.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,6 +61,9 @@ test('usage: --help exits 0, usage errors exit 2', async (t) => {
   const help = await ctl(['--help']);
   t.is(help.code, 0);
   t.regex(help.out, /sipis-ctl account add/);
+  const version = await ctl(['--version']);
+  t.is(version.code, 0);
+  t.is(version.out.trim(), `sipis-ctl ${VERSION}`);
   for (const args of [[], ['frobnicate'], ['account'], ['account', 'add', '--bogus'], ['account', 'list', '--limit', 'x'], ['account', 'add'], ['account', 'list']]) {
     const r = await ctl(args);
     t.is(r.code, 2, `${args.join(' ')}: ${r.err}`);

@@ -14,6 +14,7 @@ import { accountCommand, ACCOUNT_USAGE } from './ctl/account.js';
 import { UsageError } from './ctl/args.js';
 import { Context, type Globals, type Io } from './ctl/context.js';
 import { dbCommand, DB_USAGE, statusCommand } from './ctl/db.js';
+import { VERSION, versionRequested } from '../core/version.js';
 
 export const USAGE = `usage: sipis-ctl [--db URL] [--key-file PATH] [--json] <command> ...
 
@@ -26,7 +27,8 @@ global options:
   --key-file PATH   keyring file, lines "<key-id>:<base64 32 bytes>", first = current
                     (default: $${ENV_SECRET_KEY_FILE}, or the keyring text in $${ENV_SECRET_KEY})
   --json            machine-readable output
-  --help            this text`;
+  --help            this text
+  --version         the version`;
 
 /** splits the global options (allowed anywhere) from the command's own arguments. */
 function splitGlobals(argv: readonly string[]): { globals: Globals; help: boolean; rest: string[] } {
@@ -64,6 +66,10 @@ function splitGlobals(argv: readonly string[]): { globals: Globals; help: boolea
 export async function run(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let ctx: Context | null = null;
   try {
+    if (versionRequested(argv)) {
+      io.out(`sipis-ctl ${VERSION}`);
+      return 0;
+    }
     const { globals, help, rest } = splitGlobals(argv);
     if (help) {
       io.out(USAGE);

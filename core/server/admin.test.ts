@@ -6,6 +6,7 @@ import { AdminServer, databaseCheck } from './admin.js';
 import { startSipis } from './app.js';
 import { loadConfig } from './config.js';
 import { counter, formatMetrics, gauge, type Metric } from './metrics.js';
+import { VERSION } from '../version.js';
 
 // Its own cluster, started by the one test that needs it: that test stops PostgreSQL.
 let pg: PostgresCluster | undefined;
@@ -110,6 +111,9 @@ test('sipis with its database stopped: /healthz answers a probe in time with 503
   };
   t.is((await get('/healthz')).status, 200);
   t.like(await (await get('/status')).json(), { database: 'up', pendingMessages: 0 });
+  const about = (await (await get('/about')).json()) as { name: string; version: string; node: string; uptimeS: number };
+  t.like(about, { name: 'sipis', version: VERSION, node: process.version });
+  t.true(Number.isInteger(about.uptimeS));
   await pg.kill('fast');
   try {
     // twice: the first notices the lost connection, the second finds the pool reconnecting

@@ -5,6 +5,7 @@
  *   GET /metrics  Prometheus text
  *   GET /status   JSON summary: accounts counted by state (Idle, Registering, Registered,
  *                 Unauthorized, Error) and a few totals
+ *   GET /about    JSON: name, version, Node.js version, pid, start time, uptime, domain
  * Load balancers and Kubernetes probes give up after 1–3 s and count that as a failure, while a
  * query on a database that does not answer waits 5 s for a connection (the pool's acquire
  * timeout) or 30 s for its result: `databaseCheck` answers within CHECK_DEADLINE_MS instead, for
@@ -63,6 +64,8 @@ export interface AdminHandlers {
   health(): Promise<HealthReport> | HealthReport;
   metrics(): Promise<string> | string;
   status(): Promise<unknown> | unknown;
+  /** what runs here: name, version, since when (absent: 404). */
+  about?(): unknown;
 }
 
 export class AdminServer {
@@ -103,9 +106,11 @@ export class AdminServer {
           return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', await this.handlers.metrics());
         case '/status':
           return send(res, 200, 'application/json', JSON.stringify(await this.handlers.status(), null, 2) + '\n');
-        default:
-          return send(res, 404, 'text/plain', 'not found: try /healthz, /metrics, /status\n');
+        case '/about':
+          if (this.handlers.about) return send(res, 200, 'application/json', JSON.stringify(this.handlers.about(), null, 2) + '\n');
+          break;
       }
+      return send(res, 404, 'text/plain', `not found: try /healthz, /metrics, /status${this.handlers.about ? ', /about' : ''}\n`);
     } catch (err) {
       this.log?.error({ err, path }, 'admin request failed');
       send(res, 500, 'text/plain', 'internal error\n');

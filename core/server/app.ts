@@ -24,6 +24,7 @@ import type { PushClient } from '../push/index.js';
 import type { DeviceRegistrar } from '../registrar/index.js';
 import type { Tunnel } from '../tunnel/index.js';
 import { AccountIndex } from './accounts.js';
+import { VERSION } from '../version.js';
 import { AdminServer, CHECK_DEADLINE_MS, databaseCheck, settleWithin, type HealthReport } from './admin.js';
 import type { SipisConfig } from './config.js';
 import { startDevices, type Devices } from './devices.js';
@@ -293,7 +294,18 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
   let admin: AdminServer | undefined;
   let adminAddress: AddressInfo | undefined;
   if (cfg.admin.port >= 0) {
-    admin = new AdminServer({ health, metrics, status }, log.child({ component: 'admin' }));
+    const startedAt = Date.now();
+    const about = () => ({
+      name: 'sipis',
+      version: VERSION,
+      node: process.version,
+      pid: process.pid,
+      startedAt: new Date(startedAt).toISOString(),
+      uptimeS: Math.floor((Date.now() - startedAt) / 1000),
+      domain: cfg.domain,
+      listen: transport.endpoints,
+    });
+    admin = new AdminServer({ health, metrics, status, about }, log.child({ component: 'admin' }));
     try {
       adminAddress = await admin.listen(cfg.admin.host, cfg.admin.port);
     } catch (err) {

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseArgs, requireRuntime, usage } from './config.js';
 import { ServerError } from './errors.js';
+import { VERSION } from '../version.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 const withFile = (content: string, fn: (file: string) => void): void => {
   const dir = mkdtempSync(join(tmpdir(), 'sipis-cfg-'));
@@ -69,6 +72,14 @@ test('file errors: unreadable, not JSON, unknown keys, wrong types', (t) => {
   withFile(JSON.stringify({ listen: '127.0.0.1:5060', admin: { port: 'x' } }), (file) => {
     t.is(t.throws(() => loadConfig(['--config', file], {}), { instanceOf: ServerError })?.field, 'admin.port');
   });
+});
+
+test('sipis --version prints the package version and exits 0, before reading any setting', (t) => {
+  const main = fileURLToPath(new URL('./main.js', import.meta.url));
+  const r = spawnSync(process.execPath, [main, '--version', '--no-such-option'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, `sipis ${VERSION}\n`);
+  t.regex(VERSION, /^\d+\.\d+\.\d+/);
 });
 
 test('usage errors: unknown option, missing value; --help', (t) => {

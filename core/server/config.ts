@@ -391,6 +391,6 @@ export function usage(): string {
     `  --config FILE${' '.repeat(22)}JSON file with the settings below (nested as in the dotted names) [SIPIS_CONFIG]`,
   ];
   for (const f of FIELDS) lines.push(`  ${(f.flag + ' VALUE').padEnd(34)} ${f.help} [${f.env}]`);
-  lines.push('  --help                             this text', '', 'exit codes: 0 stopped cleanly, 1 start-up failure, 2 usage or config error');
+  lines.push('  --help                             this text', '  --version                          the version', '', 'exit codes: 0 stopped cleanly, 1 start-up failure, 2 usage or config error');
   return lines.join('\n');
 }

@@ -9,8 +9,13 @@ import { startSipis } from './app.js';
 import { loadConfig, requireRuntime, usage, parseArgs } from './config.js';
 import { ServerError } from './errors.js';
 import { applyV8Flags, missingNodeFlags } from './v8-flags.js';
+import { VERSION, versionRequested } from '../version.js';
 
 async function main(argv: string[]): Promise<number> {
+  if (versionRequested(argv)) {
+    process.stdout.write(`sipis ${VERSION}\n`);
+    return 0;
+  }
   applyV8Flags();
   let cfg;
   try {
