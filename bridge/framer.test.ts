@@ -85,6 +85,37 @@ test('a malformed start line that still reads as SIP is framed (the relay answer
   }
 });
 
+test('a lone CRLF (a pong, or half a ping) is held but is no partial message: no header timeout runs for it', (t) => {
+  const { f, out, pings } = collect();
+  f.push(Buffer.from('\r\n'));
+  t.is(f.partialSince, 0);
+  t.is(f.pending, 2);
+  // it was half a ping after all
+  f.push(Buffer.from('\r\n'));
+  t.is(pings(), 1);
+  t.is(f.pending, 0);
+  f.push(Buffer.from('\r\n'));
+  f.push(Buffer.from(msg('x')));
+  t.is(out.length, 1);
+  t.is(f.partialSince, 0);
+});
+
+test('pipelined messages: the header timeout runs from the start of the one still incomplete', async (t) => {
+  const { f, out } = collect();
+  const m = msg('body');
+  f.push(Buffer.from(m.slice(0, 20)));
+  const first = f.partialSince;
+  t.true(first > 0);
+  await new Promise((r) => setTimeout(r, 20));
+  // the end of the first message and the start of the next in one segment
+  f.push(Buffer.from(m.slice(20) + m.slice(0, 20)));
+  t.is(out.length, 1);
+  t.true(f.partialSince > first, 'the clock restarted with the new message');
+  f.push(Buffer.from(m.slice(20)));
+  t.is(out.length, 2);
+  t.is(f.partialSince, 0);
+});
+
 test('an incomplete message is pending with a start time; completing it clears it', (t) => {
   const { f, out } = collect();
   const m = msg('body');

@@ -44,8 +44,14 @@ export class StreamFramer {
   /** total message length once known, else -1. */
   #total = -1;
   #startLineChecked = false;
-  /** Date.now() when the pending partial message began, 0 when nothing is pending. */
+  /**
+   * Date.now() when the pending partial message began, 0 when nothing is pending: no bytes, or
+   * only the CR/LF of a keep-alive that may still grow into a ping (a lone CRLF pong waits for
+   * the next byte to tell, and a phone may send nothing for minutes after it).
+   */
   partialSince = 0;
+  /** messages handed on so far (push tells by it whether the pending bytes began a new one). */
+  #emitted = 0;
 
   constructor(sink: FramerSink, maxMessageBytes: number) {
     this.#sink = sink;
@@ -62,10 +68,22 @@ export class StreamFramer {
     if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#held += chunk.length;
+    const before = this.#emitted;
     this.#drain();
-    if (this.#held > 0) {
-      if (this.partialSince === 0) this.partialSince = Date.now();
-    } else this.partialSince = 0;
+    if (this.#held === 0 || this.#onlyKeepAlive()) this.partialSince = 0;
+    // the header timeout runs from the start of the message still incomplete, not from the
+    // first of a pipelined run: a message completed in this chunk ends its predecessor's clock
+    else if (this.partialSince === 0 || this.#emitted !== before) this.partialSince = Date.now();
+  }
+
+  /** What is held is CR and LF only: the start of a keep-alive, not of a message. */
+  #onlyKeepAlive(): boolean {
+    if (this.#held > 3 || this.#headerEnd >= 0) return false;
+    for (let i = 0; i < this.#held; i++) {
+      const b = this.#byteAt(i);
+      if (b !== CR && b !== LF) return false;
+    }
+    return true;
   }
 
   #drain(): void {
@@ -92,6 +110,7 @@ export class StreamFramer {
       this.#total = -1;
       this.#resetScan();
       this.#startLineChecked = false;
+      this.#emitted++;
       this.#sink.message(msg);
     }
   }

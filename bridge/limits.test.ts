@@ -6,6 +6,7 @@
 import test from 'ava';
 import { bridgeWithPeers, udpPeer } from './testing/harness.js';
 import { MiniUa } from './testing/sipua.js';
+import { H } from './scan.js';
 import { tcpWire, wsWire, type StreamWire } from './testing/wires.js';
 
 async function setup(t: import('ava').ExecutionContext, over: Parameters<typeof bridgeWithPeers>[1] = () => undefined) {
@@ -112,6 +113,31 @@ test('a WebSocket message over the size limit closes that WebSocket only', async
   w.send(Buffer.from(`MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 5000\r\n\r\n${'x'.repeat(5000)}`));
   t.true(await closedWithin(w, 3000));
   t.is((await phone.register()).status, 200);
+});
+
+test('a message that is not UTF-8 goes to a WebSocket phone in a binary frame, the others in text frames (RFC 7118 §5.1, RFC 6455 §8.1)', async (t) => {
+  const { bridge, peer } = await setup(t);
+  const w = await wsWire(bridge.addresses.ws!.port);
+  const phone = new MiniUa({ wire: w, transport: 'WS', sentBy: 'df7jal23ls0d.invalid', aor: 'ws@example.com', contactParams: ';transport=ws', autoAnswer: true });
+  t.teardown(() => phone.close());
+  t.is((await phone.register()).status, 200);
+  t.deepEqual(w.opcodes, [1], 'the 200 to the REGISTER: text');
+  const path = peer.ua.received.filter((m) => m.method === 'REGISTER').pop()!.first(H.PATH)!;
+  const route = /^<([^>]+)>/.exec(path)![1]!;
+  const message = (n: number, type: string, body: Buffer) =>
+    Buffer.concat([
+      Buffer.from(
+        `MESSAGE sip:ws@df7jal23ls0d.invalid;transport=ws SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${peer.port};branch=z9hG4bK-bin${n}\r\nRoute: <${route}>\r\n` +
+          `Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=b${n}\r\nTo: <sip:ws@example.com>\r\nCall-ID: bin${n}@test\r\nCSeq: 1 MESSAGE\r\n` +
+          `Content-Type: ${type}\r\nContent-Length: ${body.length}\r\n\r\n`,
+      ),
+      body,
+    ]);
+  peer.wire.send(message(1, 'application/octet-stream', Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x41])));
+  await phone.waitFor((m) => m.method === 'MESSAGE' && m.text.includes('bin1@test'));
+  peer.wire.send(message(2, 'text/plain;charset=UTF-8', Buffer.from('héllo ✓', 'utf8')));
+  await phone.waitFor((m) => m.method === 'MESSAGE' && m.text.includes('bin2@test'));
+  t.deepEqual(w.opcodes, [1, 2, 1]);
 });
 
 test('requests the bridge answers itself: Max-Forwards 0 → 483, unusable From → 400', async (t) => {

@@ -126,6 +126,8 @@ function onSocketClose(this: FlowSocket): void {
 interface Handshake {
   /** the plain socket (node:tls wraps it; destroying it closes the TLS socket too). */
   raw: Socket;
+  /** its source address, admitted (BridgeContext.admit) at the TCP accept. */
+  address: string;
   /** Date.now() by which the handshake must be complete. */
   deadline: number;
   /** the first bytes arrived and node:tls has the socket. */
@@ -193,8 +195,9 @@ class StreamFlow implements PhoneFlow, PartialHolder, FramerSink {
     if (framer.partialSince) ctx.partial.add(this);
     else {
       ctx.partial.delete(this);
-      // nothing held: a fresh framer on the next byte is the same state as this one
-      if (this.#framer === framer) this.#framer = undefined;
+      // nothing held: a fresh framer on the next byte is the same state as this one (a held
+      // CRLF is no partial message, but may be the first half of a CRLFCRLF ping)
+      if (framer.pending === 0 && this.#framer === framer) this.#framer = undefined;
     }
   }
 
@@ -270,7 +273,7 @@ export class StreamListener {
       const srv = createTlsServer({ ...this.#secureOptions(), handshakeTimeout: -1 });
       srv.on('secureConnection', (s: TLSSocket) => {
         this.#handshakeDone(`${s.remoteAddress}|${s.remotePort}`);
-        this.#accept(s);
+        this.#accept(s, true);
       });
       srv.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
         ctx.metrics.connectionsRejected.inc('tls-handshake');
@@ -326,13 +329,24 @@ export class StreamListener {
       raw.destroy(); // already gone
       return;
     }
-    const key = `${raw.remoteAddress}|${raw.remotePort}`;
+    // the per-address limit counts a connection from its TCP accept: admitted only after the
+    // handshake, one address could hold any number of half-open ones and make the bridge do
+    // each handshake before refusing it
+    const address = raw.remoteAddress;
+    if (!ctx.admit(address)) {
+      raw.destroy();
+      return;
+    }
+    const key = `${address}|${raw.remotePort}`;
     const hs: Handshake = {
       raw,
+      address,
       deadline: ctx.limits.headerTimeoutMs > 0 ? Date.now() + ctx.limits.headerTimeoutMs : Infinity,
       handedOver: false,
+      // closed before its handshake ended (the flow releases the address once it exists)
       onClose: () => {
         if (this.#handshakes.get(key) === hs) this.#handshakes.delete(key);
+        ctx.release(address);
       },
     };
     this.#handshakes.set(key, hs);
@@ -365,6 +379,7 @@ export class StreamListener {
     for (const [key, hs] of this.#handshakes) {
       if (hs.deadline > now) continue;
       this.#handshakeDone(key);
+      this.ctx.release(hs.address);
       // once node:tls has the socket, closing it reports tlsClientError, which counts it
       if (!hs.handedOver) this.ctx.metrics.connectionsRejected.inc('tls-handshake');
       this.ctx.log.info({ remote: hs.raw.remoteAddress }, 'TLS handshake not complete within the header timeout');
@@ -372,10 +387,11 @@ export class StreamListener {
     }
   }
 
-  #accept(socket: Socket): void {
+  /** A connection ready for SIP; `admitted`: counted for its address already (TLS, at accept). */
+  #accept(socket: Socket, admitted = false): void {
     const ctx = this.ctx;
     const address = socket.remoteAddress ?? '';
-    if (!ctx.admit(address)) {
+    if (!admitted && !ctx.admit(address)) {
       socket.destroy();
       return;
     }

@@ -3,7 +3,7 @@
  * established connections, and the optional client-certificate check.
  */
 import test, { type ExecutionContext } from 'ava';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { generateTestCerts, writeTestCerts } from '../fixtures/tls/certs.js';
 import type { RunningBridge } from './bridge.js';
 import { bridgeWithPeers, udpPeer } from './testing/harness.js';
@@ -130,6 +130,35 @@ test('a TLS client that sends nothing, or stops mid-ClientHello, is closed at th
   t.true(partial, 'partial ClientHello closed');
   await new Promise((r) => setTimeout(r, 200)); // tlsClientError is reported after the close
   t.true(bridge.metrics.connectionsRejected.get('tls-handshake') >= 2, String(bridge.metrics.connectionsRejected.get('tls-handshake')));
+});
+
+test('the per-address limit counts TLS connections from their TCP accept, not from the end of their handshake; a closed one frees its place', async (t) => {
+  const { connect } = await import('node:net');
+  const bridge = await tlsBridge(t, { certFile: files.cert, keyFile: files.key, verifyClient: false }, (c) => {
+    c.limits.maxConnectionsPerAddress = 3;
+    c.limits.headerTimeoutMs = 60_000;
+  });
+  const port = bridge.addresses.tls!.port;
+  // TCP connections that never say a word: each is a place taken
+  const open = () =>
+    new Promise<{ closed: Promise<void>; socket: import('node:net').Socket }>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => resolve({ socket: s, closed }));
+      const closed = new Promise<void>((r) => s.once('close', () => r()));
+      s.on('error', () => undefined);
+    });
+  const held = [await open(), await open(), await open()];
+  t.teardown(() => held.forEach((h) => h.socket.destroy()));
+  const fourth = await open();
+  await fourth.closed; // refused at once (a bound: the test would time out otherwise)
+  t.is(bridge.metrics.connectionsRejected.get('per-address-limit'), 1);
+  // a place freed by a client that gave up lets a real phone in
+  held[0]!.socket.destroy();
+  await held[0]!.closed;
+  await new Promise((r) => setTimeout(r, 50));
+  const wire = await tlsWire(port, { ca: readFileSync(files.ca), servername: 'localhost' });
+  const phone = new MiniUa({ wire, transport: 'TLS', sentBy: `127.0.0.1:${wire.localPort}`, aor: 'a@example.com' });
+  t.teardown(() => phone.close());
+  t.is((await phone.register()).status, 200);
 });
 
 test('--tls-max-version 1.2: TLS 1.3 clients are answered in TLS 1.2, with an ECDHE AEAD suite', async (t) => {

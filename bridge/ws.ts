@@ -8,6 +8,7 @@
  * reported as 0), and the WSS certificate is read once at start (no SIGHUP reload: restart
  * the bridge, or put the TLS listener in front of phones that need hot rotation).
  */
+import { isUtf8 } from 'node:buffer';
 import uWS from 'uWebSockets.js';
 import type { BridgeContext } from './context.js';
 import { BridgeError } from './errors.js';
@@ -36,8 +37,10 @@ class WsFlow implements PhoneFlow {
   send(parts: Buffer[]): boolean {
     if (this.closed) return false;
     const msg = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    // RFC 7118 §5.1: text frames for UTF-8 messages; SIP headers are, bodies almost always are
-    const status = this.ws.send(msg, false);
+    // RFC 7118 §5.1: a text frame for a message that is UTF-8 (nearly all are), a binary frame
+    // otherwise (a latin1 display name, a binary body): a text frame must be valid UTF-8 (RFC
+    // 6455 §8.1), and a browser fails the whole connection with 1007 on one that is not
+    const status = this.ws.send(msg, !isUtf8(msg));
     if (status === 2) {
       this.ctx.metrics.connectionsRejected.inc('write-buffer-full');
       this.close('phone does not read: backpressure limit');

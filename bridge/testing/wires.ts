@@ -94,7 +94,7 @@ export async function tlsWire(port: number, opts: ConnectionOptions, host = '127
 }
 
 /** RFC 6455 client: opening handshake, masked text frames out, unmasked frames in. */
-export async function wsWire(port: number, opts: { tls?: ConnectionOptions; protocol?: string; host?: string } = {}): Promise<StreamWire & { handshake: string }> {
+export async function wsWire(port: number, opts: { tls?: ConnectionOptions; protocol?: string; host?: string } = {}): Promise<StreamWire & { handshake: string; opcodes: number[] }> {
   const host = opts.host ?? '127.0.0.1';
   const socket: Socket = opts.tls ? tlsConnect({ host, port, ...opts.tls }) : netConnect({ host, port });
   await new Promise<void>((resolve, reject) => {
@@ -126,10 +126,13 @@ export async function wsWire(port: number, opts: { tls?: ConnectionOptions; prot
   const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
   let handler: (m: Buffer) => void = () => undefined;
   const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  /** the opcode of each data frame received: 1 text, 2 binary. */
+  const opcodes: number[] = [];
   const wire = {
     socket,
     closed,
     handshake,
+    opcodes,
     localPort: socket.localPort ?? 0,
     send: (m: Buffer) => void socket.write(wsFrame(m, 0x1)),
     onMessage: (fn: (m: Buffer) => void) => void (handler = fn),
@@ -157,7 +160,10 @@ export async function wsWire(port: number, opts: { tls?: ConnectionOptions; prot
       if (buf.length < off + len) return;
       const payload = Buffer.from(buf.subarray(off, off + len));
       buf = buf.subarray(off + len);
-      if (op === 0x1 || op === 0x2) handler(payload);
+      if (op === 0x1 || op === 0x2) {
+        opcodes.push(op);
+        handler(payload);
+      }
       else if (op === 0x9) socket.write(wsFrame(payload, 0xa));
       else if (op === 0x8) socket.end();
     }
