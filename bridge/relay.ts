@@ -236,7 +236,7 @@ export class Relay {
     e.insert(rr ? rr.lineStart : m.headersEnd, `Record-Route: ${first}\r\nRecord-Route: ${second}\r\n`);
   }
 
-  /** RFC 3261 §18.2.1 / RFC 3581 §4: received when sent-by differs or rport was asked; rport filled. */
+  /** RFC 3261 §18.2.1 / RFC 3581 §4: received when sent-by differs or rport was asked; rport filled when the port is known. */
   #withReceived(viaText: string, v: ViaInfo, address: string, port: number): string {
     const sameHost = unbracket(v.host) === address;
     if (sameHost && !v.hasRport) return viaText;
@@ -245,7 +245,9 @@ export class Relay {
       text = text.replace(/;\s*(received|rport)(\s*=\s*[^;]*)?/gi, '');
     }
     text += `;received=${address}`;
-    if (v.hasRport) text += `;rport=${port}`;
+    // port 0: a WebSocket flow, whose source port uWebSockets.js does not tell; the phone's rport
+    // stays as it sent it (not filled in) rather than naming a port that is not one
+    if (v.hasRport) text += port > 0 ? `;rport=${port}` : ';rport';
     return text;
   }
 
