@@ -113,6 +113,7 @@ test('a WebSocket message over the size limit closes that WebSocket only', async
   w.send(Buffer.from(`MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 5000\r\n\r\n${'x'.repeat(5000)}`));
   t.true(await closedWithin(w, 3000));
   t.is((await phone.register()).status, 200);
+  t.is(bridge.metrics.framingErrors.get('ERR_FRAME_MESSAGE_TOO_LARGE'), 1, 'counted (and logged), as the other limits');
 });
 
 test('a message that is not UTF-8 goes to a WebSocket phone in a binary frame, the others in text frames (RFC 7118 §5.1, RFC 6455 §8.1)', async (t) => {

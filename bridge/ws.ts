@@ -56,6 +56,9 @@ class WsFlow implements PhoneFlow {
   }
 }
 
+/** uWebSockets.js's close message when a message exceeded maxPayloadLength. */
+const TOO_BIG = 'Received too big message';
+
 function hasSipSubprotocol(header: string): boolean {
   return header.split(',').some((p) => p.trim().toLowerCase() === 'sip');
 }
@@ -129,7 +132,7 @@ export class WsListener {
         }
         ctx.relay.fromPhone(flow, buf);
       },
-      close: (ws, code) => {
+      close: (ws, code, message) => {
         ctx.log.debug({ code }, 'WebSocket closed');
         const data = ws.getUserData();
         const flow = data.flow;
@@ -138,7 +141,8 @@ export class WsListener {
         flow.closed = true;
         this.#open.delete(flow);
         ctx.closed(flow);
-        if (code === 1009) {
+        // over maxPayloadLength uWS drops the connection itself: 1006 with this text, not 1009
+        if (code === 1009 || (code === 1006 && Buffer.from(message).toString() === TOO_BIG)) {
           ctx.metrics.framingErrors.inc('ERR_FRAME_MESSAGE_TOO_LARGE');
           ctx.log.warn({ flow: flow.id, remote: flow.remoteAddress }, 'WebSocket message over the size limit: connection closed');
         }
