@@ -5,7 +5,7 @@
  * are ever served.
  */
 import { createServer, type Server } from 'node:http';
-import type { ShardRing } from '../core/shard/index.js';
+import { accountKeyFromInput, type ShardRing } from '../core/shard/index.js';
 import type { FlowTable } from './flow.js';
 import type { BridgeMetrics } from './metrics.js';
 
@@ -16,7 +16,11 @@ export function createAdminServer(ring: ShardRing, metrics: BridgeMetrics, flows
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'only GET' });
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      // RFC 9110 §15.5.6: a 405 names the methods the resource takes
+      res.setHeader('allow', 'GET, HEAD');
+      return json(405, { error: 'only GET' });
+    }
     switch (url.pathname) {
       case '/healthz': {
         const up = ring.backends.filter((b) => b.up).length;
@@ -26,8 +30,15 @@ export function createAdminServer(ring: ShardRing, metrics: BridgeMetrics, flows
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         return res.end(metrics.render(ring));
       case '/shard': {
-        const key = url.searchParams.get('key');
-        if (!key) return json(400, { error: 'missing ?key=user@domain' });
+        const input = url.searchParams.get('key');
+        if (!input) return json(400, { error: 'missing ?key=user@domain' });
+        // normalised as the relay keys a request (host case, escapes, URI parameters dropped)
+        let key: string;
+        try {
+          key = accountKeyFromInput(input);
+        } catch (err) {
+          return json(400, { error: (err as Error).message });
+        }
         const owner = ring.lookup(key);
         const home = ring.home(key);
         return json(owner ? 200 : 503, {

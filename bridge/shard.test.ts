@@ -58,6 +58,12 @@ test('three backends, one killed mid-test: only its accounts move, then they ret
   for (let i = 0; i < 3; i++) t.true(before.includes(i), `backend ${i} got accounts`);
   const look = await getJson(admin, `/shard?key=${encodeURIComponent('u0@example.com')}`);
   t.is(look.body.backend.port, peers[before[0]!]!.port);
+  // a URI with parameters, an escaped user, an upper-case host: the same account, the same owner
+  for (const form of ['sip:u0@example.com;transport=tcp', '<sip:%750@EXAMPLE.com>']) {
+    const same = await getJson(admin, `/shard?key=${encodeURIComponent(form)}`);
+    t.is(same.body.key, 'u0@example.com', form);
+    t.is(same.body.backend.port, peers[before[0]!]!.port, form);
+  }
 
   // kill backend 1: it stops answering (socket closed), probes fail, it goes out
   const victim = 1;
@@ -103,6 +109,9 @@ test('no backend up: requests get 503 with Retry-After, /healthz says 503', asyn
   t.is((await getJson(bridge.addresses.admin!.port, '/healthz')).status, 503);
   t.is((await getJson(bridge.addresses.admin!.port, '/shard')).status, 400);
   t.is((await getJson(bridge.addresses.admin!.port, '/nope')).status, 404);
+  const post = await fetch(`http://127.0.0.1:${bridge.addresses.admin!.port}/healthz`, { method: 'POST' });
+  t.is(post.status, 405);
+  t.is(post.headers.get('allow'), 'GET, HEAD', 'RFC 9110 §15.5.6');
 });
 
 test('a backend given by name is resolved once; its datagrams are trusted by address; others are not', async (t) => {

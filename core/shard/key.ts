@@ -67,5 +67,31 @@ export function accountKeyFromUri(uri: string): string {
   }
   host = host.toLowerCase();
   if (!host) throw new ShardError('ERR_SHARD_BAD_KEY', `URI without host: ${JSON.stringify(uri.slice(0, 80))}`);
-  return user ? `${user}@${host}` : host;
+  return user ? `${unescapeUnreserved(user)}@${host}` : host;
+}
+
+/** RFC 3986 §2.3 unreserved characters, as RFC 3261 §25.1 lists them (alphanum and mark). */
+const UNRESERVED = /[A-Za-z0-9\-_.!~*'()]/;
+
+/**
+ * The user part with each %HH of an unreserved character decoded (RFC 3261 §19.1.4: `%61lice`
+ * and `alice` are the same user, so they must be the same key), the other escapes kept with
+ * upper-case hex (an escaped reserved character is not its plain self).
+ */
+function unescapeUnreserved(user: string): string {
+  if (!user.includes('%')) return user;
+  return user.replace(/%([0-9A-Fa-f]{2})/g, (esc, hex: string) => {
+    const c = String.fromCharCode(parseInt(hex, 16));
+    return UNRESERVED.test(c) ? c : esc.toUpperCase();
+  });
+}
+
+/**
+ * The key an operator types (admin `/shard?key=`, `sipis-ctl shard`): `user@domain`, or a URI
+ * or header value (`sip:user@domain;transport=tcp`, `"A" <sip:…>`), normalised as a request's.
+ */
+export function accountKeyFromInput(input: string): string {
+  const text = input.trim();
+  if (text.includes('<') || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(text)) return accountKeyFromHeader(text);
+  return accountKeyFromUri(`sip:${text}`);
 }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { fnv1a32Bytes } from './hash.js';
-import { ShardRing, parseBackendSpec, accountKeyFromHeader, accountKeyFromUri, keyHeaderFor, fnv1a32, ShardError, BackendProber, PROBE_BRANCH_PREFIX } from './index.js';
+import { ShardRing, parseBackendSpec, accountKeyFromHeader, accountKeyFromInput, accountKeyFromUri, keyHeaderFor, fnv1a32, ShardError, BackendProber, PROBE_BRANCH_PREFIX } from './index.js';
 
 const keys = Array.from({ length: 30_000 }, (_, i) => `user${i}@example.com`);
 
@@ -100,6 +100,13 @@ test('account keys: user@host from name-addr and addr-spec, host lowercased', (t
   t.is(accountKeyFromHeader('<sips:carol:secret@[2001:DB8::1]:5061>'), 'carol@[2001:db8::1]');
   t.is(accountKeyFromHeader('<sip:example.net>'), 'example.net');
   t.is(accountKeyFromUri('tel:+15551234;phone-context=x'), '+15551234');
+  // RFC 3261 §19.1.4: an escaped unreserved character is that character; an escaped reserved one is not
+  t.is(accountKeyFromHeader('<sip:%61lic%65@example.com>'), 'alice@example.com');
+  t.is(accountKeyFromHeader('<sip:a%3bb%40c@example.com>'), 'a%3Bb%40c@example.com');
+  // what an operator types: user@domain, a URI, a header value
+  for (const input of ['alice@Example.com', 'sip:alice@example.com;transport=tcp', ' "A" <sips:%61lice@EXAMPLE.com:5061> ', 'alice@example.com:5060']) {
+    t.is(accountKeyFromInput(input), 'alice@example.com', input);
+  }
   t.is(keyHeaderFor('REGISTER', 'auto'), 'to');
   t.is(keyHeaderFor('INVITE', 'auto'), 'from');
   t.is(keyHeaderFor('REGISTER', 'from'), 'from');
