@@ -52,10 +52,20 @@ export class StreamFramer {
   partialSince = 0;
   /** messages handed on so far (push tells by it whether the pending bytes began a new one). */
   #emitted = 0;
+  /** the header block of a message refused as too large (ERR_FRAME_MESSAGE_TOO_LARGE). */
+  #tooLarge: Buffer | undefined;
 
   constructor(sink: FramerSink, maxMessageBytes: number) {
     this.#sink = sink;
     this.#max = maxMessageBytes;
+  }
+
+  /**
+   * After ERR_FRAME_MESSAGE_TOO_LARGE: the refused message's header block, complete (its
+   * Content-Length announced too much), so that a request can still be answered 513.
+   */
+  get tooLargeHeaders(): Buffer | undefined {
+    return this.#tooLarge;
   }
 
   /** Bytes held for an incomplete message. */
@@ -100,7 +110,10 @@ export class StreamFramer {
         }
         this.#headerEnd = end;
         const cl = this.#contentLength(this.#bytes(end));
-        if (end + cl > this.#max) throw new BridgeError('ERR_FRAME_MESSAGE_TOO_LARGE', `message of ${end + cl} bytes exceeds ${this.#max}`);
+        if (end + cl > this.#max) {
+          this.#tooLarge = this.#bytes(end);
+          throw new BridgeError('ERR_FRAME_MESSAGE_TOO_LARGE', `message of ${end + cl} bytes exceeds ${this.#max}`);
+        }
         this.#total = end + cl;
       }
       if (this.#held < this.#total) return;

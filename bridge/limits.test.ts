@@ -44,6 +44,26 @@ test('garbage, an oversized Content-Length and a missing Content-Length close on
   t.is(bridge.metrics.connections.get('tcp'), 1);
 });
 
+test('a request announcing a body over the size limit is answered 513 Message Too Large, then its connection closes (RFC 3261 §21.5.14)', async (t) => {
+  const { bridge, phone } = await setup(t, (c) => (c.limits.maxMessageBytes = 4096));
+  const big = await tcpWire(bridge.addresses.tcp!.port);
+  const answers: Buffer[] = [];
+  big.onMessage((m) => answers.push(m));
+  big.socket.write(
+    'MESSAGE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK-big\r\nMax-Forwards: 70\r\n' +
+      'From: <sip:big@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: big@test\r\nCSeq: 7 MESSAGE\r\n' +
+      'Content-Type: text/plain\r\nContent-Length: 999999\r\n\r\n' + 'x'.repeat(1000),
+  );
+  t.true(await closedWithin(big, 3000));
+  t.is(answers.length, 1);
+  const text = answers[0]!.toString('latin1');
+  t.regex(text, /^SIP\/2\.0 513 Message Too Large\r\n/);
+  t.regex(text, /\r\nCSeq: 7 MESSAGE\r\n/);
+  t.regex(text, /\r\nVia: SIP\/2\.0\/TCP 192\.0\.2\.1:5060;branch=z9hG4bK-big/);
+  t.is(bridge.metrics.framingErrors.get('ERR_FRAME_MESSAGE_TOO_LARGE'), 1);
+  t.is((await phone.register()).status, 200, 'the healthy phone still works');
+});
+
 test('slowloris: headers trickled a byte at a time are cut off after the header timeout', async (t) => {
   const { bridge, phone } = await setup(t, (c) => {
     c.limits.headerTimeoutMs = 600;

@@ -384,6 +384,18 @@ export class Relay {
     this.#drop(dropReason, err, flow.remoteAddress);
   }
 
+  /**
+   * A request refused by the framer for its size, by its complete header block: answered 513
+   * Message Too Large on its connection (which then closes). False when it cannot be answered
+   * (a response, an ACK, no Via).
+   */
+  refuseTooLarge(flow: PhoneFlow, head: Buffer): boolean {
+    const answer = buildBadRequestAnswer(head, 513, 'Message Too Large', this.#tag);
+    if (answer === null) return false;
+    flow.send([answer]);
+    return true;
+  }
+
   #answerBackend(m: ScannedMessage, status: number, reason: string, address: string, port: number): void {
     this.#o.sendUdp([this.#response(m, status, reason, undefined)], port, address);
   }

@@ -189,6 +189,19 @@ class StreamFlow implements PhoneFlow, PartialHolder, FramerSink {
       ctx.log.warn({ flow: this.id, transport: this.home.info.transport, remote: `${this.remoteAddress}:${this.remotePort}`, code, msg: (err as Error).message }, 'broken stream: closing connection');
       this.#framer = undefined;
       ctx.partial.delete(this);
+      // a request whose headers are complete learns why (RFC 3261 §21.5.14) before the close:
+      // its body cannot be skipped safely, so the stream ends here either way
+      const head = framer.tooLargeHeaders;
+      if (head && ctx.relay.refuseTooLarge(this, head)) {
+        // end() lets the answer go out; what the phone still sends is discarded, and a phone
+        // that never closes its side is cut a moment later
+        const socket = this.socket;
+        socket.removeListener('data', onSocketData);
+        socket.end();
+        socket.resume();
+        setTimeout(() => socket.destroy(), 1000).unref();
+        return;
+      }
       this.socket.destroy();
       return;
     }
