@@ -76,4 +76,8 @@ test('--help wins over everything and the usage lists every option with its vari
   t.true(loadConfig(['--bogus', '--help'], {}).help);
   const u = usage();
   for (const s of ['--tcp', '--tls-cert', '--backend', 'SIPIS_BRIDGE_BACKENDS', '--admin', '--header-timeout']) t.true(u.includes(s), s);
+  // every option line's help starts in the same column
+  const helpColumn = (line: string) => line.search(/(?<=\S {2,})\S/);
+  const columns = new Set(u.split('\n').filter((l) => l.startsWith('  --')).map(helpColumn));
+  t.is(columns.size, 1, [...columns].join(','));
 });

@@ -157,20 +157,18 @@ export const OPTIONS: OptionDef[] = [
 ];
 
 export function usage(): string {
-  const lines = OPTIONS.map((o) => {
-    const left = `  --${o.flag}${o.arg ? ` ${o.arg}` : ''}`;
-    return `${left.padEnd(46)} ${o.help} [SIPIS_BRIDGE_${o.env}]`;
-  });
+  // one column for every flag, the fixed ones included
+  const line = (left: string, help: string) => `${`  ${left}`.padEnd(46)} ${help}`;
   return [
     'usage: sipis-bridge [--config FILE] [options]',
     '',
     'Terminates TCP, TLS and WebSocket SIP connections from phones and relays each message',
     'over UDP to the sipis shard that owns the account (see bridge/README.md).',
     '',
-    '  --config FILE                                  JSON file with the same settings [SIPIS_BRIDGE_CONFIG]',
-    ...lines,
-    '  --help                                         this text',
-    '  --version                                      the version',
+    line('--config FILE', 'JSON file with the same settings [SIPIS_BRIDGE_CONFIG]'),
+    ...OPTIONS.map((o) => line(`--${o.flag}${o.arg ? ` ${o.arg}` : ''}`, `${o.help} [SIPIS_BRIDGE_${o.env}]`)),
+    line('--help', 'this text'),
+    line('--version', 'the version'),
   ].join('\n');
 }
 
