@@ -34,8 +34,15 @@ export class FlowTable {
   readonly #epoch = parseInt(randomBytes(4).toString('hex'), 16).toString(36);
   #next = 0;
 
+  /**
+   * A flow token: unique (a counter, and this process's epoch), and not guessable (48 random
+   * bits). A phone sees only its own tokens; one that put another flow's token into the
+   * Record-Route of its 2xx would have sipis send that dialog's requests down the other phone's
+   * connection, and a lookup by exact token is the whole check (RFC 5626 §5.2 wants tokens a
+   * UA cannot forge; an HMAC would serve too, random bits need no key).
+   */
   newId(): string {
-    return `${(++this.#next).toString(36)}x${this.#epoch}`;
+    return `${(++this.#next).toString(36)}x${this.#epoch}${randomBytes(6).readUIntBE(0, 6).toString(36).padStart(10, '0')}`;
   }
 
   add(flow: PhoneFlow): void {
