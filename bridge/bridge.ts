@@ -116,7 +116,7 @@ export async function startBridge(config: BridgeConfig, log: Logger = pino({ lev
     for (const t of ['ws', 'wss'] as const) {
       const at = config.listen[t];
       if (!at) continue;
-      const l = new WsListener(t === 'wss', ctx, { advertise: config.advertise[t], tls });
+      const l = new WsListener(t === 'wss', ctx, { advertise: config.advertise[t], tls, origins: config.wsOrigins });
       wsListeners.push(l);
       addresses[t] = await l.listen(at.host, at.port);
       relay.addOwnAddress(l.info.advertise);

@@ -26,6 +26,9 @@ test('flags: listeners, backends with weights, limits', (t) => {
   t.is(c.limits.maxConnectionsPerAddress, 50);
   t.is(c.shardKey, 'from');
   t.is(c.advertise.tcp, 'sip.example.com:5060');
+  t.deepEqual(c.wsOrigins, []);
+  const o = loadConfig(['--ws', '127.0.0.1:8080', '--backend', 'h:1', '--ws-origins', 'https://App.example.com, http://localhost:3000'], {}).config;
+  t.deepEqual(o.wsOrigins, ['https://app.example.com', 'http://localhost:3000']);
 });
 
 test('precedence: file < environment < flags', (t) => {
@@ -58,6 +61,7 @@ test('readable errors name the option and the problem', (t) => {
   t.regex(err(['--tls', 'h:1', '--backend', 'h:1', '--tls-cert', 'c', '--tls-key', 'k', '--tls-verify-client']), /needs --tls-ca/);
   t.regex(err(['--tcp', 'h:1', '--backend', 'h:1', '--backend', 'h:1']), /appears twice/);
   t.regex(err(['--tcp', 'h:1', '--backend', 'h:1', '--shard-key', 'via']), /^--shard-key: expected one of auto, from, to/);
+  t.regex(err(['--ws', 'h:1', '--backend', 'h:1', '--ws-origins', 'app.example.com']), /^--ws-origins: not an origin/);
   t.regex(err(['--tcp', 'h:1', '--backend', 'h:1'], { SIPIS_BRIDGE_MAX_MESSAGE_BYTES: '12' }), /^SIPIS_BRIDGE_MAX_MESSAGE_BYTES: expected an integer/);
   t.regex(err(['--tcp', 'h:1', '--backend', 'h:1', '--idle-timeout', '1000', '--header-timeout', '5000']), /must not be shorter/);
   t.regex(err(['--wss', 'h:1', '--tls-cert', 'c', '--tls-key', 'k', '--backend', 'h:1', '--idle-timeout', '961000']), /^--idle-timeout: at most 960000 with a WebSocket listener/);

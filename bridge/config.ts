@@ -25,6 +25,11 @@ export interface BridgeConfig {
   backends: BackendSpec[];
   /** extra addresses (besides the backends') allowed to send requests to phones. */
   trusted: string[];
+  /**
+   * Origins a browser WebSocket may come from (RFC 6455 §10.2), lowercase; empty = any. A
+   * WebSocket without an Origin (a native phone, not a browser) is always let in.
+   */
+  wsOrigins: string[];
   shardKey: ShardKeySource;
   probe: { intervalMs: number; failures: number; successes: number };
   limits: Limits;
@@ -40,6 +45,7 @@ export function defaultConfig(): BridgeConfig {
     udp: { host: '127.0.0.1', port: 0 },
     backends: [],
     trusted: [],
+    wsOrigins: [],
     shardKey: 'auto',
     probe: { intervalMs: 2000, failures: 3, successes: 1 },
     limits: { ...DEFAULT_LIMITS },
@@ -138,6 +144,12 @@ export const OPTIONS: OptionDef[] = [
   { flag: 'udp', env: 'UDP', arg: 'HOST:PORT', help: 'UDP socket towards sipis (default 127.0.0.1:0)', set: (c, v, w) => { c.udp = parseHostPort(v, w); } },
   advertiseOpt('udp'), advertiseOpt('tcp'), advertiseOpt('tls'), advertiseOpt('ws'), advertiseOpt('wss'),
   { flag: 'backend', env: 'BACKENDS', arg: 'HOST:PORT[;weight=N][;id=ID]', help: 'a sipis shard (flag repeatable; env: comma-separated)', set: (c, v, w) => { c.backends.push(...backendList(v, w)); } },
+  { flag: 'ws-origins', env: 'WS_ORIGINS', arg: 'ORIGIN[,ORIGIN…]', help: 'browser origins allowed on WS/WSS, e.g. https://app.example.com (default any)', set: (c, v, w) => {
+    for (const o of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+      if (!/^https?:\/\/[^/\s]+$/i.test(o)) fail(w, `not an origin (scheme://host[:port]): ${JSON.stringify(o)}`);
+      c.wsOrigins.push(o.toLowerCase());
+    }
+  } },
   { flag: 'trusted', env: 'TRUSTED', arg: 'IP[,IP…]', help: 'extra addresses allowed to send to phones', set: (c, v) => { c.trusted.push(...v.split(',').map((s) => s.trim()).filter(Boolean)); } },
   { flag: 'shard-key', env: 'SHARD_KEY', arg: 'auto|from|to', help: 'header naming the account (auto: To for REGISTER, From otherwise)', set: (c, v, w) => {
     if (!(SHARD_KEY_SOURCES as readonly string[]).includes(v)) fail(w, `expected one of ${SHARD_KEY_SOURCES.join(', ')}, got ${JSON.stringify(v)}`);
@@ -184,7 +196,7 @@ function applyFile(c: BridgeConfig, file: string): void {
   const o = raw as Record<string, unknown>;
   const where = (k: string) => `config file ${file}: ${k}`;
   const str = (k: string, v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : fail(where(k), 'expected a string or number'));
-  const known = new Set(['listen', 'advertise', 'tls', 'udp', 'backends', 'trusted', 'shardKey', 'probe', 'limits', 'admin', 'logLevel']);
+  const known = new Set(['listen', 'advertise', 'tls', 'udp', 'backends', 'trusted', 'wsOrigins', 'shardKey', 'probe', 'limits', 'admin', 'logLevel']);
   for (const k of Object.keys(o)) if (!known.has(k)) fail(where(k), `unknown setting (known: ${[...known].join(', ')})`);
   const byFlag = new Map(OPTIONS.map((d) => [d.flag, d]));
   const set = (flag: string, k: string, v: unknown) => byFlag.get(flag)!.set(c, str(k, v), where(k));
@@ -221,6 +233,10 @@ function applyFile(c: BridgeConfig, file: string): void {
   if (o.trusted !== undefined) {
     if (!Array.isArray(o.trusted)) fail(where('trusted'), 'expected an array of addresses');
     set('trusted', 'trusted', (o.trusted as unknown[]).map((x) => str('trusted', x)).join(','));
+  }
+  if (o.wsOrigins !== undefined) {
+    if (!Array.isArray(o.wsOrigins)) fail(where('wsOrigins'), 'expected an array of origins');
+    set('ws-origins', 'wsOrigins', (o.wsOrigins as unknown[]).map((x) => str('wsOrigins', x)).join(','));
   }
   if (o.shardKey !== undefined) set('shard-key', 'shardKey', o.shardKey);
   if (o.probe !== undefined) {
@@ -269,7 +285,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   for (const def of OPTIONS) {
     const v = env[`SIPIS_BRIDGE_${def.env}`];
     if (v !== undefined && v !== '') {
-      if (def.flag === 'backend' || def.flag === 'trusted') (def.flag === 'backend' ? (c.backends = []) : (c.trusted = []));
+      if (def.flag === 'backend') c.backends = [];
+      if (def.flag === 'trusted') c.trusted = [];
+      if (def.flag === 'ws-origins') c.wsOrigins = [];
       def.set(c, v, `SIPIS_BRIDGE_${def.env}`);
     }
   }

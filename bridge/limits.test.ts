@@ -127,6 +127,19 @@ test('a WebSocket without the sip subprotocol is refused (RFC 7118 §4.1)', asyn
   t.is(bridge.metrics.connectionsRejected.get('ws-no-sip-subprotocol'), 1);
 });
 
+test('with --ws-origins, a browser WebSocket from another origin is refused 403; an allowed origin and a client without Origin get in (RFC 6455 §10.2)', async (t) => {
+  const { bridge } = await setup(t, (c) => (c.wsOrigins = ['https://app.example.com']));
+  const port = bridge.addresses.ws!.port;
+  const evil = await wsWire(port, { origin: 'https://evil.example' });
+  t.regex(evil.handshake, /^HTTP\/1\.1 403/);
+  t.is(bridge.metrics.connectionsRejected.get('ws-origin'), 1);
+  for (const origin of ['https://APP.example.com', undefined]) {
+    const ok = await wsWire(port, origin === undefined ? {} : { origin });
+    t.teardown(() => ok.close());
+    t.regex(ok.handshake, /^HTTP\/1\.1 101/, String(origin));
+  }
+});
+
 test('a WebSocket message over the size limit closes that WebSocket only', async (t) => {
   const { bridge, phone } = await setup(t, (c) => (c.limits.maxMessageBytes = 2048));
   const w = await wsWire(bridge.addresses.ws!.port);

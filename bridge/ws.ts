@@ -71,7 +71,7 @@ export class WsListener {
   #token: uWS.us_listen_socket | undefined;
   #advertise: string | undefined;
 
-  constructor(secure: boolean, ctx: BridgeContext, opts: { advertise?: string; tls?: TlsFiles }) {
+  constructor(secure: boolean, ctx: BridgeContext, opts: { advertise?: string; tls?: TlsFiles; origins?: readonly string[] }) {
     this.#ctx = ctx;
     this.#advertise = opts.advertise;
     const self = this;
@@ -91,6 +91,7 @@ export class WsListener {
         ssl_prefer_low_memory_usage: true,
       });
     } else this.#app = uWS.App();
+    const origins = new Set(opts.origins ?? []);
     // uWS: idleTimeout in seconds, 0 or at least 8
     const idle = ctx.limits.idleTimeoutMs > 0 ? Math.max(8, Math.round(ctx.limits.idleTimeoutMs / 1000)) : 0;
     this.#app.ws<WsUserData>('/*', {
@@ -101,6 +102,14 @@ export class WsListener {
       upgrade: (res, req, context) => {
         const protocols = req.getHeader('sec-websocket-protocol');
         const address = Buffer.from(res.getRemoteAddressAsText()).toString();
+        // RFC 6455 §10.2: a browser names the page's origin; only the configured ones may use
+        // the phones' accounts from a browser (a native client sends no Origin)
+        const origin = req.getHeader('origin');
+        if (origins.size > 0 && origin !== '' && !origins.has(origin.toLowerCase())) {
+          ctx.metrics.connectionsRejected.inc('ws-origin');
+          res.writeStatus('403 Forbidden').end('WebSocket Origin not allowed', true);
+          return;
+        }
         if (!hasSipSubprotocol(protocols)) {
           ctx.metrics.connectionsRejected.inc('ws-no-sip-subprotocol');
           res.writeStatus('400 Bad Request').end('WebSocket subprotocol "sip" required (RFC 7118)', true);

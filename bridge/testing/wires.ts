@@ -94,7 +94,7 @@ export async function tlsWire(port: number, opts: ConnectionOptions, host = '127
 }
 
 /** RFC 6455 client: opening handshake, masked text frames out, unmasked frames in. */
-export async function wsWire(port: number, opts: { tls?: ConnectionOptions; protocol?: string; host?: string } = {}): Promise<StreamWire & { handshake: string; opcodes: number[] }> {
+export async function wsWire(port: number, opts: { tls?: ConnectionOptions; protocol?: string; host?: string; origin?: string } = {}): Promise<StreamWire & { handshake: string; opcodes: number[] }> {
   const host = opts.host ?? '127.0.0.1';
   const socket: Socket = opts.tls ? tlsConnect({ host, port, ...opts.tls }) : netConnect({ host, port });
   await new Promise<void>((resolve, reject) => {
@@ -106,6 +106,7 @@ export async function wsWire(port: number, opts: { tls?: ConnectionOptions; prot
     `GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
       (opts.protocol === '' ? '' : `Sec-WebSocket-Protocol: ${opts.protocol ?? 'sip'}\r\n`) +
+      (opts.origin === undefined ? '' : `Origin: ${opts.origin}\r\n`) +
       '\r\n',
   );
   let buf = Buffer.alloc(0);
