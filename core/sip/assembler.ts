@@ -27,10 +27,18 @@ export class Assembler {
     this.src = undefined;
     this.runS = this.runE = 0;
   }
-  /** ASCII in a JS loop (a native call costs more for these short strings); UTF-8 otherwise. */
+  /**
+   * A short ASCII string in a JS loop (a native call costs more for a name or a CRLF); a longer
+   * one, or any UTF-8, natively: the loop costs ~50 instructions a char on a Buffer that is not
+   * a constant to the compiler (callgrind: 5,000 for a 100-char Via).
+   */
   text(s: string): void {
     this.flush();
     const buf = this.buf;
+    if (s.length > 16) {
+      this.pos += buf.write(s, this.pos, 'utf8') | 0;
+      return;
+    }
     let pos = this.pos;
     for (let k = 0; k < s.length; k++) {
       const c = s.charCodeAt(k);

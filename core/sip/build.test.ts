@@ -293,6 +293,21 @@ test('after a mutation every accessor agrees with a fresh parse of the output', 
   t.is(m.contentLength, 4, 'datagram framing: the rest is the body');
 });
 
+test('a mutated message takes over every field of the rewritten one (SipMessage._adopt misses none)', (t) => {
+  const m = parseMessage(INVITE);
+  const donor = parseMessage(INVITE);
+  donor.setHeader('Subject', 'a long value, so that the assembler writes it natively');
+  void donor.from;
+  void donor.via;
+  m._adopt(donor);
+  const fields = Object.keys(donor) as Array<keyof typeof donor>;
+  t.true(fields.length > 20);
+  for (const k of fields) t.is(m[k], donor[k], String(k));
+  t.deepEqual(Object.keys(m), fields);
+  t.is(serializeMessage(m).toString('latin1'), serializeMessage(donor).toString('latin1'));
+  t.is(m.header('Subject'), 'a long value, so that the assembler writes it natively');
+});
+
 test('mutation round-trip on every RFC 4475 valid message', async (t) => {
   const { readdirSync, readFileSync } = await import('node:fs');
   const { fixturePath } = await import('../../fixtures/paths.js');

@@ -522,6 +522,38 @@ export class SipMessage {
     validateMessage(this);
   }
 
+  /**
+   * @internal takes over every field of `next` (the result of a rewrite): one monomorphic
+   * assignment each, where Object.assign took the generic path (~4,300 instructions a call).
+   * A field added to the class must be added here (message.test.ts checks that none is missed).
+   */
+  _adopt(next: SipMessage): void {
+    this.raw = next.raw;
+    this._ix = next._ix;
+    this._vals = next._vals;
+    this._method = next._method;
+    this._uri = next._uri;
+    this._requestUri = next._requestUri;
+    this._reason = next._reason;
+    this._callId = next._callId;
+    this._callIdAt = next._callIdAt;
+    this._callIdAscii = next._callIdAscii;
+    this._cseqSeq = next._cseqSeq;
+    this._cseqMs = next._cseqMs;
+    this._cseqMe = next._cseqMe;
+    this._cseq = next._cseq;
+    this._via = next._via;
+    this._from = next._from;
+    this._to = next._to;
+    this._contact = next._contact;
+    this._route = next._route;
+    this._recordRoute = next._recordRoute;
+    this._maxForwards = next._maxForwards;
+    this._expires = next._expires;
+    this._pending = next._pending;
+    this._src = next._src;
+  }
+
   /** @internal builds, re-indexes and re-validates new bytes (serialize.ts). */
   _rewrite(edits: HeaderEdit[], body: Buffer | undefined): void {
     rewriteMessage(this, edits, body);
@@ -531,9 +563,7 @@ export class SipMessage {
 /** RFC 3261 §7.3: a field name is a token; a value must not contain CR or LF. */
 function checkField(name: string, value: string): void {
   if (!isToken(name)) throw new SipParseError('BAD_HEADER', `invalid header field name ${JSON.stringify(name)}`);
-  for (let k = 0; k < value.length; k++) {
-    const c = value.charCodeAt(k);
-    if (c === 0x0d || c === 0x0a) throw new SipParseError('BAD_HEADER_VALUE', 'header value contains CR or LF', name);
-  }
+  // two native searches: a charCodeAt loop cost ~30 instructions a char here (callgrind, a Via)
+  if (value.indexOf('\r') >= 0 || value.indexOf('\n') >= 0) throw new SipParseError('BAD_HEADER_VALUE', 'header value contains CR or LF', name);
 }
 

@@ -115,5 +115,5 @@ export function rewriteMessage(msg: SipMessage, edits: HeaderEdit[], body: Buffe
   next._maxForwards = msg._maxForwards;
   next._expires = msg._expires;
   validateMessage(next, mask);
-  Object.assign(msg, next);
+  msg._adopt(next);
 }
