@@ -21,7 +21,11 @@ export interface PushSink {
 
 export interface PushAdapter {
   readonly platform: Platform;
-  /** Settles before `deadline` (epoch ms) plus one attempt timeout at most; never rejects. */
+  /**
+   * Settles by `deadline` (epoch ms; a timer's lateness aside), whatever the push service or the
+   * network does, also while a connection is still being set up; never rejects. The caller's
+   * own timeout is set above the mediator's deadline (PROTOCOL.md, Answers), so it hears this.
+   */
   send(req: PushRequest, deadline: number): Promise<PushResult>;
   /**
    * The callback form of `send`, when the adapter has one: the same one result, handed to
@@ -80,10 +84,13 @@ export function finalResult(a: Attempt): PushResult | undefined {
  * `first`, when given, is the outcome of attempt 0 made by the caller (adapters make the
  * first attempt themselves and only come here when it was not final: the common push costs
  * no async loop).
+ * `reauth` renews the credentials after a 'reauth' attempt; when the push service's rules do not
+ * allow that yet (APNs: one provider token per 20 minutes) it returns the milliseconds until
+ * they do, and the push is answered retry-later with that delay instead of retried.
  */
 export async function runWithRetries(
   attempt: (n: number) => Promise<Attempt>,
-  reauth: () => Promise<void> | void,
+  reauth: () => Promise<number | void> | number | void,
   deadline: number,
   policy: RetryPolicy,
   onRetry: (reason: string) => void,
@@ -127,8 +134,9 @@ export async function runWithRetries(
           return { outcome: 'retry-later', reason: `credentials refused: ${a.reason}`, retryAfterMs: 60_000 };
         }
         reauthDone = true;
+        const wait = await reauth();
+        if (wait) return { outcome: 'retry-later', reason: `${a.reason}; credentials may be renewed in ${Math.ceil(wait / 1000)} s`, retryAfterMs: wait };
         onRetry('reauth');
-        await reauth();
         continue;
       case 'retry': {
         lastReason = a.reason;

@@ -12,12 +12,15 @@ import { signJwt } from './jwt.js';
 
 /** Refresh after 40 minutes: inside Apple's 20–60 minute window with margin both ways. */
 export const PROVIDER_TOKEN_REFRESH_MS = 40 * 60_000;
-/** An ExpiredProviderToken answer may force a new token, but not more often than this. */
+/**
+ * Apple refuses token updates more often than this (429 TooManyProviderTokenUpdates), so no
+ * token is replaced younger, not even after an ExpiredProviderToken answer.
+ */
 export const PROVIDER_TOKEN_MIN_AGE_MS = 20 * 60_000;
 
 export class ProviderTokenSigner {
   private token = '';
-  private issuedAt = 0;
+  private minted = 0;
   constructor(
     readonly teamId: string,
     readonly keyId: string,
@@ -30,26 +33,40 @@ export class ProviderTokenSigner {
     }
   }
 
+  /** When the current token was minted (epoch ms on the signer's clock; 0 before the first). */
+  get issuedAt(): number {
+    return this.minted;
+  }
+
   /** The current `authorization` header value; minted on first use and every 40 minutes. */
   header(now = this.now()): string {
-    if (!this.token || now - this.issuedAt >= PROVIDER_TOKEN_REFRESH_MS) this.mint(now);
+    if (!this.token || now - this.minted >= PROVIDER_TOKEN_REFRESH_MS) this.mint(now);
     return this.token;
   }
 
   /**
-   * Called after APNs said ExpiredProviderToken for `used`. Mints a new token unless another
-   * request already did (many in-flight requests get the same answer at once).
+   * Called after APNs said ExpiredProviderToken for `used`. Returns 0 when a token other than
+   * `used` is ready (another request already replaced it: many in-flight requests get the same
+   * answer at once), after minting one if `used` is at least 20 minutes old. A younger token is
+   * kept and the answer is the time until it may be replaced: APNs calling a token expired that
+   * it should accept for the hour points at a wrong clock, which a new token would not fix, and
+   * replacing it would earn TooManyProviderTokenUpdates for every push instead.
    * InvalidProviderToken is not handled here: a new signature with the same key would not help.
    */
-  refresh(used: string): void {
-    if (used !== this.token) return;
-    this.mint(this.now());
+  refresh(used: string): number {
+    if (used !== this.token) return 0;
+    const now = this.now();
+    // A clock stepped back leaves the token at most one floor to wait, never more.
+    const wait = Math.min(this.minted + PROVIDER_TOKEN_MIN_AGE_MS - now, PROVIDER_TOKEN_MIN_AGE_MS);
+    if (wait > 0) return wait;
+    this.mint(now);
+    return 0;
   }
 
   private mint(now: number): void {
     const jwt = signJwt('ES256', { kid: this.keyId }, { iss: this.teamId, iat: Math.floor(now / 1000) }, this.key);
     this.token = `bearer ${jwt}`;
-    this.issuedAt = now;
+    this.minted = now;
     this.onMint?.();
   }
 }

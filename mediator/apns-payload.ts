@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PushRequest } from '../core/push/protocol.js';
-import { tokenKindOf } from '../core/push/protocol.js';
+import { tokenKindOf, VOIP_VERBS } from '../core/push/protocol.js';
 import { JsonWriter } from './json.js';
 
 export type ApnsPushType = 'voip' | 'alert' | 'background';
@@ -36,8 +36,15 @@ export interface ApnsTtl {
 
 export const DEFAULT_APNS_TTL: ApnsTtl = { callSec: 30, textSec: 24 * 3600 };
 
-/** Verbs whose VoIP push makes sense to CallKit (report-then-end for the last two). */
-const VOIP_OK = new Set(['NotifyIncomingCall', 'NotifyIncomingCallMissed', 'NotifyIncomingCallAnsweredElsewhere']);
+/**
+ * Why `r` cannot go to APNs as it is: a VoIP token with a verb outside VOIP_VERBS. The edge
+ * refuses such a request (400 tokenKind) before dispatching it; the payload builder checks again
+ * for callers that come without the edge.
+ */
+export function voipTokenRefusal(r: PushRequest): string | undefined {
+  if (tokenKindOf(r) !== 'voip' || VOIP_VERBS.has(r.verb)) return undefined;
+  return `${r.verb} cannot go to a PushKit VoIP token (iOS 13+ requires every VoIP push to report a call)`;
+}
 
 export type BuildResult = ApnsNotification | { ok: false; field: string; reason: string };
 
@@ -97,10 +104,9 @@ function payloadJson(r: PushRequest, aps: string | undefined): Buffer {
 }
 
 export function buildApnsNotification(r: PushRequest, topics: ApnsTopics, ttl: ApnsTtl, nowSec: number): BuildResult {
+  const refusal = voipTokenRefusal(r);
+  if (refusal !== undefined) return { ok: false, field: 'tokenKind', reason: refusal };
   const kind = tokenKindOf(r);
-  if (kind === 'voip' && !VOIP_OK.has(r.verb)) {
-    return { ok: false, field: 'tokenKind', reason: `${r.verb} cannot go to a PushKit VoIP token (iOS 13+ requires every VoIP push to report a call)` };
-  }
   const textExp = nowSec + ttl.textSec;
   if (kind === 'voip') {
     const exp = r.verb === 'NotifyIncomingCall' ? nowSec + ttl.callSec : textExp;

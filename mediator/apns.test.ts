@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { PUSH_VERBS } from '../core/push/protocol.js';
 import { requestFor } from '../fixtures/push/requests.js';
@@ -108,21 +109,89 @@ test.serial('410 Unregistered and 400 BadDeviceToken mean token dead', async (t)
   }
 });
 
-test.serial('403 ExpiredProviderToken: one new JWT and one retry', async (t) => {
+/** A provider-token clock the test moves (the adapter's deadlines stay on Date.now). */
+function tokenClock(): { now: () => number; advance(ms: number): void } {
+  let skew = 0;
+  return { now: () => Date.now() + skew, advance: (ms) => void (skew += ms) };
+}
+
+test.serial('403 ExpiredProviderToken for a token 20 minutes or older: one new JWT and one retry', async (t) => {
   const metrics = new MediatorMetrics();
-  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast, metrics });
+  const clock = tokenClock();
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast, metrics, tokenClock: clock.now });
   try {
     t.is((await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)).outcome, 'delivered');
     t.is(metrics.authRefreshes.get({ platform: 'apns' }), 1);
+    clock.advance(25 * 60_000);
     env.apns.expireProviderTokens();
     const res = await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000);
     t.is(res.outcome, 'delivered');
     t.is(metrics.authRefreshes.get({ platform: 'apns' }), 2);
     t.is(metrics.upstreamAttempts.get({ platform: 'apns', status: '403' }), 1);
     // If the new token is refused as well, no retry loop: retry-later, token kept.
+    clock.advance(25 * 60_000);
     env.apns.failNext(2, { status: 403, body: { reason: 'ExpiredProviderToken' } });
     const res2 = await a.send(requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000);
     t.is(res2.outcome, 'retry-later');
+    t.regex(res2.outcome === 'retry-later' ? res2.reason : '', /credentials refused/);
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 3);
+  } finally {
+    await a.close();
+  }
+});
+
+test.serial('403 ExpiredProviderToken for a token younger than 20 minutes: no new JWT, retry-later until Apple allows one', async (t) => {
+  const metrics = new MediatorMetrics();
+  const clock = tokenClock();
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast, metrics, tokenClock: clock.now });
+  try {
+    t.is((await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)).outcome, 'delivered');
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 1);
+    env.apns.expireProviderTokens();
+    const floor = 20 * 60_000;
+    let age = 0;
+    // The audit's case: four ExpiredProviderToken answers 200 ms apart (on the token's clock).
+    for (let i = 1; i <= 4; i++) {
+      clock.advance(200);
+      age += 200;
+      const res = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000);
+      t.is(res.outcome, 'retry-later', `push ${i}`);
+      if (res.outcome !== 'retry-later') continue;
+      t.regex(res.reason, /ExpiredProviderToken/);
+      // Until the token may be replaced (less the real milliseconds the pushes took).
+      t.true(res.retryAfterMs <= floor - age && res.retryAfterMs > floor - age - 1000, String(res.retryAfterMs));
+    }
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 1, 'no token minted inside 20 minutes');
+    t.is(metrics.upstreamAttempts.get({ platform: 'apns', status: '403' }), 4, 'one attempt per push, no retry with the same token');
+    // At 20 minutes the refused token is replaced and the push goes through.
+    clock.advance(floor - age);
+    t.is((await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)).outcome, 'delivered');
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 2);
+    // The regular refresh still runs: none at 39 minutes, a new token at 40, without a 403.
+    clock.advance(39 * 60_000);
+    t.is((await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)).outcome, 'delivered');
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 2);
+    clock.advance(60_000);
+    t.is((await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)).outcome, 'delivered');
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 3);
+    t.is(metrics.upstreamAttempts.get({ platform: 'apns', status: '403' }), 5);
+  } finally {
+    await a.close();
+  }
+});
+
+test.serial('429 TooManyProviderTokenUpdates: no new JWT (that is what Apple objects to), backoff and retry', async (t) => {
+  const metrics = new MediatorMetrics();
+  const a = new ApnsAdapter({ app: apnsApp(env, APNS_TOKEN_APP), log, retry: fast, metrics });
+  try {
+    env.apns.failNext(1, { status: 429, body: { reason: 'TooManyProviderTokenUpdates' } });
+    t.is((await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)).outcome, 'delivered');
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 1);
+    env.apns.failNext(1000, { status: 429, headers: { 'retry-after': '2' }, body: { reason: 'TooManyProviderTokenUpdates' } });
+    const res = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 300);
+    env.apns.scripted.length = 0;
+    t.deepEqual(res, { outcome: 'retry-later', reason: 'apns: TooManyProviderTokenUpdates', retryAfterMs: 2000 });
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 1);
   } finally {
     await a.close();
   }
@@ -270,5 +339,30 @@ test.serial('APNs unreachable: retry-later by the deadline', async (t) => {
     t.is(res.outcome, 'retry-later');
   } finally {
     await a.close();
+  }
+});
+
+test.serial('APNs accepts TCP but never completes TLS: retry-later by the deadline, not after the connect timeout', async (t) => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const a0 = { ...apnsApp(env, APNS_TOKEN_APP), endpoint: `https://127.0.0.1:${(silent.address() as AddressInfo).port}` };
+  // The pool's connect timeout (5 s) is longer than this push's deadline; the push must not wait for it.
+  const a = new ApnsAdapter({ app: a0, log, retry: fast, attemptTimeoutMs: 2000 });
+  try {
+    const started = Date.now();
+    const res = await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), started + 800);
+    const took = Date.now() - started;
+    t.is(res.outcome, 'retry-later');
+    t.regex(res.outcome === 'retry-later' ? res.reason : '', /ERR_UPSTREAM_TIMEOUT/);
+    t.true(took < 800 + 100, `answered after ${took} ms`);
+    t.true(sockets.size >= 1, 'the connection was accepted and left silent');
+  } finally {
+    await a.close();
+    for (const s of sockets) s.destroy();
+    silent.close();
   }
 });

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { PushRequest } from '../core/push/protocol.js';
 import { finalResult, runWithRetries, parseRetryAfter, type Attempt, type AttemptOutcome, type PushAdapter, type PushResult, type PushSink, type RetryPolicy, DEFAULT_RETRY } from './adapter.js';
-import { ProviderTokenSigner } from './apns-auth.js';
+import { PROVIDER_TOKEN_MIN_AGE_MS, ProviderTokenSigner } from './apns-auth.js';
 import { apnsPayloadLimit, apnsTopics, buildApnsNotification, DEFAULT_APNS_TTL, type ApnsTopics, type ApnsTtl } from './apns-payload.js';
 import type { ResponseSink } from './h2/stream.js';
 import { H2Pool, type H2Response } from './h2pool.js';
@@ -24,6 +24,11 @@ export interface ApnsAdapterOptions {
   attemptTimeoutMs?: number;
   maxQueue?: number;
   maxStreamsPerConnection?: number;
+  /**
+   * The provider token's clock (default Date.now): tests move it past the 20- and 40-minute
+   * marks. Deadlines and attempt timeouts always run on Date.now.
+   */
+  tokenClock?: () => number;
 }
 
 /** The request headers of one push (RFC 9113 §8.3.1 pseudo-headers, then Apple's). */
@@ -54,6 +59,8 @@ export class ApnsAdapter implements PushAdapter {
   private readonly authority: string;
   private readonly statusCells = new Map<number, CounterCell>();
   private readonly topics: ApnsTopics;
+  /** Per kind of token trouble, the token (by mint time) last warned about: one line per token. */
+  private readonly warned = { expired: -1, tooManyUpdates: -1 };
 
   constructor(private readonly opts: ApnsAdapterOptions) {
     const { app, metrics } = opts;
@@ -69,7 +76,7 @@ export class ApnsAdapter implements PushAdapter {
       tls.cert = app.auth.certPem;
       tls.key = app.auth.keyPem;
     } else {
-      this.signer = new ProviderTokenSigner(app.auth.teamId, app.auth.keyId, app.auth.key, Date.now, () =>
+      this.signer = new ProviderTokenSigner(app.auth.teamId, app.auth.keyId, app.auth.key, opts.tokenClock ?? Date.now, () =>
         metrics?.authRefreshes.inc({ platform: 'apns' }),
       );
     }
@@ -125,7 +132,7 @@ export class ApnsAdapter implements PushAdapter {
       authorization: undefined,
     };
     // The first attempt outside the retry loop and without a promise: most pushes end with it.
-    if (this.signer) headers.authorization = this.signer.header(now);
+    if (this.signer) headers.authorization = this.signer.header();
     const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - now));
     this.pool.requestTo(headers, body, timeout, false, new FirstAttempt(this, headers, body, deadline, sink), validated);
   }
@@ -163,9 +170,9 @@ export class ApnsAdapter implements PushAdapter {
   }
 
   /** Sends one attempt (with a fresh provider token when token auth is used). */
-  private exchange(headers: ApnsHeaders, body: Buffer, deadline: number, now = Date.now()): Promise<H2Response> {
-    if (this.signer) headers.authorization = this.signer.header(now);
-    const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - now));
+  private exchange(headers: ApnsHeaders, body: Buffer, deadline: number): Promise<H2Response> {
+    if (this.signer) headers.authorization = this.signer.header();
+    const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
     return this.pool.request(headers, body, timeout, false);
   }
 
@@ -196,12 +203,37 @@ export class ApnsAdapter implements PushAdapter {
           },
         );
       },
-      () => this.signer?.refresh(used),
+      () => this.renewToken(used),
       deadline,
       this.retry,
       (reason) => metrics?.upstreamRetries.inc({ platform: 'apns', reason }),
       first,
     );
+  }
+
+  /**
+   * After ExpiredProviderToken for `used`: 0 once a fresh token is in place, else the time until
+   * Apple allows one (the push is then answered retry-later with it; see ProviderTokenSigner).
+   */
+  private renewToken(used: string): number {
+    if (!this.signer) return 0;
+    const wait = this.signer.refresh(used);
+    if (wait > 0) {
+      this.warnOncePerToken(
+        'expired',
+        { keyId: this.signer.keyId, ageS: Math.round((PROVIDER_TOKEN_MIN_AGE_MS - wait) / 1000), retryAfterS: Math.ceil(wait / 1000) },
+        'APNs called a provider token younger than 20 minutes expired; keeping it until Apple allows a new one (is the clock right?)',
+      );
+    }
+    return wait;
+  }
+
+  /** Token trouble is the same for every push until the token changes: one log line per token. */
+  private warnOncePerToken(kind: 'expired' | 'tooManyUpdates', fields: Record<string, unknown>, msg: string): void {
+    const t = this.signer?.issuedAt ?? 0;
+    if (t === this.warned[kind]) return;
+    this.warned[kind] = t;
+    this.log.warn(fields, msg);
   }
 
   /** The attempts counter of one HTTP status, looked up once per status. */
@@ -225,6 +257,12 @@ export class ApnsAdapter implements PushAdapter {
     }
     if (DEAD_REASONS.has(reason) || status === 410) return { kind: 'token-dead', reason: `apns: ${reason}` };
     if (status === 403 && reason === 'ExpiredProviderToken') return { kind: 'reauth', reason: `apns: ${reason}` };
+    if (reason === 'TooManyProviderTokenUpdates') {
+      // This adapter mints at most one token per 20 minutes, so something else signs with the
+      // key too: another mediator, another app of this registry with the same key, a restart.
+      // Not a reason to mint (that is what Apple objects to): backoff, like any 429.
+      this.warnOncePerToken('tooManyUpdates', { keyId: this.signer?.keyId }, 'APNs says the provider token changes too often: is the same key used by another mediator, app or tool?');
+    }
     if (status === 429 || status >= 500 || reason === 'TooManyProviderTokenUpdates') {
       const delayMs = parseRetryAfter(retryAfter);
       return delayMs === undefined ? { kind: 'retry', reason: `apns: ${reason}` } : { kind: 'retry', reason: `apns: ${reason}`, delayMs };

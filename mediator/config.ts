@@ -17,9 +17,14 @@ export interface MediatorConfig {
   /** Requests worked on at once before new ones get 503 retry-later. */
   maxInFlight: number;
   maxBodyBytes: number;
-  /** Budget of one push including retries toward APNs/FCM. */
+  /**
+   * Budget of one push including retries toward APNs/FCM: every request is answered within it.
+   * Keep it below the client's per-attempt timeout with margin (sipis: push.attemptTimeoutS,
+   * 4 s), or the client gives up first, never hears the retry-later, and sends the same push
+   * again while the mediator still works on it.
+   */
   deadlineMs: number;
-  /** Budget of one HTTP/2 exchange with APNs/FCM. */
+  /** Budget of one HTTP/2 exchange with APNs/FCM (waiting for a connection included). */
   attemptTimeoutMs: number;
   /** On SIGTERM: how long in-flight pushes may take before they are answered retry-later. */
   shutdownGraceMs: number;
@@ -31,8 +36,11 @@ export const DEFAULTS: Omit<MediatorConfig, 'apiKeys' | 'appsFile'> = {
   logLevel: 'info',
   maxInFlight: 20_000,
   maxBodyBytes: 8192,
-  deadlineMs: 8000,
-  attemptTimeoutMs: 4000,
+  // A call push is worth little after a few seconds (the caller is waiting for the phone), and
+  // sipis waits 4 s per attempt: 3 s leaves it a second to hear our answer. An attempt gets 2 s,
+  // so one stuck on a dead connection leaves room for one more on another.
+  deadlineMs: 3000,
+  attemptTimeoutMs: 2000,
   shutdownGraceMs: 10_000,
 };
 

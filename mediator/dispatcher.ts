@@ -59,8 +59,9 @@ export class Dispatcher {
     return n;
   }
 
-  hasApp(appId: string): boolean {
-    return this.entries.has(appId);
+  /** The platform of `appId`, undefined for an app not in the registry. */
+  platformOf(appId: string): Platform | undefined {
+    return this.entries.get(appId)?.app.platform;
   }
 
   appIds(): string[] {

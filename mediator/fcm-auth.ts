@@ -6,7 +6,7 @@
  * pushes after expiry costs one token request, not thousands.
  */
 import type { Logger } from 'pino';
-import { MediatorError } from './errors.js';
+import { MediatorError, UpstreamError } from './errors.js';
 import type { H2Pool } from './h2pool.js';
 import { signJwt } from './jwt.js';
 import type { ServiceAccount } from './registry.js';
@@ -35,10 +35,15 @@ export class AccessTokenSource {
     this.authority = u.host;
   }
 
-  /** A valid access token, fetched if the cached one is missing or about to expire. */
-  get(): Promise<string> {
+  /**
+   * A valid access token, fetched if the cached one is missing or about to expire. The caller
+   * waits at most `waitMs` (its push's time left) even though the shared fetch may take longer:
+   * a push is answered by its deadline, and the fetch goes on for the pushes after it.
+   */
+  get(waitMs = this.timeoutMs): Promise<string> {
     if (this.token && Date.now() < this.expiresAt - EXPIRY_MARGIN_MS) return Promise.resolve(this.token);
-    return this.refresh();
+    const fetching = this.refresh();
+    return waitMs >= this.timeoutMs ? fetching : waitAtMost(fetching, Math.max(1, waitMs));
   }
 
   /** Drops `used` (the server said 401 for it) unless another caller already replaced it. */
@@ -93,4 +98,21 @@ export class AccessTokenSource {
     this.log.debug({ expiresInSec: ttlSec }, 'OAuth2 access token obtained');
     return this.token;
   }
+}
+
+/** `p`, or an ERR_UPSTREAM_TIMEOUT after `ms` if it has not settled by then. */
+function waitAtMost<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new UpstreamError('ERR_UPSTREAM_TIMEOUT', `no OAuth2 access token within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(t);
+        reject(err);
+      },
+    );
+  });
 }

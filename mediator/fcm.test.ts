@@ -174,3 +174,19 @@ test.serial('a token endpoint that refuses the assertion ends in retry-later, no
     await wrong.cleanup();
   }
 });
+
+test.serial('an OAuth2 token endpoint that is slow to answer: the push is answered by its deadline all the same', async (t) => {
+  const a = new FcmAdapter({ app: app(), log, retry: fast }); // a new adapter: no access token yet
+  env.fcm.delayMs = 2000;
+  try {
+    const started = Date.now();
+    const res = await a.send(requestFor('NotifyIncomingCall', FCM_APP, fcmToken()), started + 500);
+    const took = Date.now() - started;
+    t.is(res.outcome, 'retry-later');
+    t.regex(res.outcome === 'retry-later' ? res.reason : '', /access token/);
+    t.true(took < 500 + 100, `answered after ${took} ms`);
+  } finally {
+    env.fcm.delayMs = 0;
+    await a.close();
+  }
+});

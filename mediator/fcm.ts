@@ -76,7 +76,7 @@ export class FcmAdapter implements PushAdapter {
     const metrics = this.opts.metrics;
     let used = '';
     const attempt = async (): Promise<Attempt> => {
-      used = await this.tokens.get();
+      used = await this.tokens.get(deadline - Date.now());
       const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
       let res;
       try {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import http2 from 'node:http2';
-import { createServer, type Socket } from 'node:net';
+import { connect as netConnect, createServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { pino } from 'pino';
 import { makePushEnv, type PushEnv } from '../fixtures/push/env.js';
@@ -241,5 +241,67 @@ test.serial('answers in pieces: partial frames and multi-frame error bodies surv
     await pool.close();
     for (const s of sockets) s.destroy();
     peer.close();
+  }
+});
+
+test.serial("a request waiting for a connection times out on its own timeout; the connection attempt keeps the pool's", async (t) => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as { port: number }).port;
+  const pool = new H2Pool({ origin: `https://127.0.0.1:${port}`, tls: { ca: env.pki.ca.certPem }, connectTimeoutMs: 5000, log });
+  try {
+    const started = Date.now();
+    const settled = (ms: number) =>
+      pool.request(headers, '{}', ms).then(
+        () => ({ code: 'answered', after: Date.now() - started }),
+        (e: UpstreamError) => ({ code: e.code, after: Date.now() - started }),
+      );
+    // Queued in this order, expiring out of order: each one at its own time.
+    const [long, short] = await Promise.all([settled(600), settled(200)]);
+    t.is(short.code, 'ERR_UPSTREAM_TIMEOUT');
+    t.is(long.code, 'ERR_UPSTREAM_TIMEOUT');
+    t.true(short.after >= 190 && short.after < 300, `short after ${short.after} ms`);
+    t.true(long.after >= 590 && long.after < 700, `long after ${long.after} ms`);
+    t.is(pool.connectionCount, 1, 'the handshake goes on for the requests after them');
+    t.is(pool.queued, 0);
+  } finally {
+    await pool.close();
+    for (const s of sockets) s.destroy();
+    silent.close();
+  }
+});
+
+test.serial('time spent waiting for a connection counts against the stream timeout', async (t) => {
+  // The peer answers TLS only after 300 ms; a request with 400 ms has 100 ms left for its stream.
+  const held: Array<() => void> = [];
+  const proxy = createServer((client) => {
+    client.pause();
+    client.on('error', () => {});
+    held.push(() => {
+      const up = netConnect(env.apns.port, '127.0.0.1');
+      up.on('error', () => client.destroy());
+      client.pipe(up).pipe(client);
+      client.resume();
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const port = (proxy.address() as { port: number }).port;
+  const pool = new H2Pool({ origin: `https://127.0.0.1:${port}`, tls: { ca: env.pki.ca.certPem }, log });
+  env.apns.delayMs = 250;
+  try {
+    setTimeout(() => held.forEach((f) => f()), 300);
+    const started = Date.now();
+    const err = await t.throwsAsync(pool.request(headers, '{}', 400), { instanceOf: UpstreamError });
+    const took = Date.now() - started;
+    t.is(err?.code, 'ERR_UPSTREAM_TIMEOUT');
+    t.true(took < 500, `gave up after ${took} ms, not 300 + 400`);
+  } finally {
+    env.apns.delayMs = 0;
+    await pool.close();
+    proxy.close();
   }
 });

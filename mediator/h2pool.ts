@@ -8,7 +8,12 @@
  *    server can have processed it. A GOAWAY (RFC 9113 §6.8) marks the connection as draining,
  *    streams above its last-stream-id come back as ERR_UPSTREAM_UNPROCESSED, and so does any
  *    stream reset or closed without a response;
- *  - a dropped connection is replaced on demand; timeouts on connect and on each stream.
+ *  - a dropped connection is replaced on demand; timeouts on connect and on each stream;
+ *  - a request's timeout runs from `requestTo`, not from when it gets a stream: time spent
+ *    waiting for a connection (TCP, TLS, SETTINGS) or a free stream counts, so a caller that
+ *    passes the time left before its deadline hears back by then even from a peer that never
+ *    finishes its handshake. The connection attempt itself keeps its own timeout
+ *    (`connectTimeoutMs`): it is shared by every request waiting, and by the ones after them.
  * Retrying is the caller's business (it knows the deadline and the push semantics).
  *
  * The connections are our own HTTP/2 client (./h2/session.ts), not node:http2: a push is a
@@ -46,6 +51,8 @@ interface Pending {
   headers: OutgoingHttpHeaders;
   body: Buffer;
   timeoutMs: number;
+  /** Epoch ms at which the request times out, waiting or not. */
+  expiresAt: number;
   /** Collect the body of a 200 answer too (errors' bodies are always collected). */
   wantBody: boolean;
   sink: ResponseSink;
@@ -132,6 +139,14 @@ export class H2Pool {
   private readonly maxQueue: number;
   private readonly connectTimeoutMs: number;
   private readonly pingTimer: NodeJS.Timeout;
+  /**
+   * One timer for the earliest expiry among the queued requests. Left to fire when the queue
+   * empties (a sweep of nothing): a queue that fills and drains all the time under load would
+   * otherwise set and clear a timer per request.
+   */
+  private queueTimer: NodeJS.Timeout | undefined;
+  private queueTimerAt = 0;
+  private readonly sweepQueueBound = () => this.sweepQueue();
   private readonly url: URL;
   private readonly log: Logger;
 
@@ -203,7 +218,9 @@ export class H2Pool {
     const conn = this.queued === 0 ? this.pickConnection() : undefined;
     if (conn) return this.start(conn, headers, body, timeoutMs, wantBody, sink);
     if (this.queued >= this.maxQueue) return sink.reject(new UpstreamError('ERR_UPSTREAM_QUEUE_FULL', `${this.queued} requests already wait for a stream`));
-    this.queue.push({ headers, body, timeoutMs, wantBody, sink });
+    const expiresAt = Date.now() + timeoutMs;
+    this.queue.push({ headers, body, timeoutMs, expiresAt, wantBody, sink });
+    if (this.queueTimer === undefined || expiresAt < this.queueTimerAt) this.armQueueTimer(expiresAt);
     this.ensureCapacity();
   }
 
@@ -211,6 +228,7 @@ export class H2Pool {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.pingTimer);
+    this.disarmQueueTimer();
     this.failQueue(new UpstreamError('ERR_UPSTREAM_CLOSED', 'connection pool closed'));
     await Promise.all(
       this.conns.map((c) => {
@@ -327,7 +345,41 @@ export class H2Pool {
     const waiting = this.queue.splice(this.queueHead);
     this.queue.length = 0;
     this.queueHead = 0;
+    this.disarmQueueTimer();
     for (const p of waiting) p.sink.reject(err);
+  }
+
+  private armQueueTimer(at: number): void {
+    if (this.queueTimer !== undefined) clearTimeout(this.queueTimer);
+    this.queueTimerAt = at;
+    this.queueTimer = setTimeout(this.sweepQueueBound, Math.max(0, at - Date.now()));
+  }
+
+  private disarmQueueTimer(): void {
+    if (this.queueTimer !== undefined) clearTimeout(this.queueTimer);
+    this.queueTimer = undefined;
+  }
+
+  /** Fails the queued requests whose time is up (rare: only while nothing can take them). */
+  private sweepQueue(): void {
+    this.queueTimer = undefined;
+    const now = Date.now();
+    const expired: Pending[] = [];
+    let next = Infinity;
+    let kept = 0;
+    // Compacted in place, in order: the ones still waiting keep their turn.
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const p = this.queue[i]!;
+      if (p.expiresAt <= now) expired.push(p);
+      else {
+        this.queue[kept++] = p;
+        if (p.expiresAt < next) next = p.expiresAt;
+      }
+    }
+    this.queue.length = kept;
+    this.queueHead = 0;
+    if (next !== Infinity) this.armQueueTimer(next);
+    for (const p of expired) p.sink.reject(waitTimedOut(p.timeoutMs, this.opts.origin));
   }
 
   private pump(): void {
@@ -342,7 +394,8 @@ export class H2Pool {
         this.queue.splice(0, this.queueHead);
         this.queueHead = 0;
       }
-      this.start(conn, p.headers, p.body, p.timeoutMs, p.wantBody, p.sink);
+      // The stream gets what is left of the request's time; the sweep fails the ones with none.
+      this.start(conn, p.headers, p.body, Math.max(1, p.expiresAt - Date.now()), p.wantBody, p.sink);
     }
   }
 
@@ -363,6 +416,10 @@ export class H2Pool {
       c.session.ping(Math.min(Math.max(every, 1000), 10_000));
     }
   }
+}
+
+function waitTimedOut(timeoutMs: number, origin: string): UpstreamError {
+  return new UpstreamError('ERR_UPSTREAM_TIMEOUT', `no stream to ${origin} within ${timeoutMs} ms (connection not ready or every stream busy)`);
 }
 
 function isFieldValue(s: string): boolean {

@@ -1,5 +1,8 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { PUSH_VERBS, type PushResponse } from '../core/push/protocol.js';
 import { API_KEY, APNS_TOKEN_APP, FCM_APP, apnsToken, fcmToken, makePushEnv, type PushEnv } from '../fixtures/push/env.js';
@@ -100,6 +103,56 @@ test.serial('the edge refuses bad requests with a reason naming the field', asyn
   r = await post(big);
   t.is(r.status, 422);
   t.is(r.json.field, 'payload');
+});
+
+test.serial('a VoIP token with a verb it may not carry is refused at the edge: 400 tokenKind, nothing sent; FCM ignores tokenKind', async (t) => {
+  const before = env.apns.stats.streams;
+  const edge = med.metrics.edgeRejects.get({ reason: 'validation' });
+  const refused = med.metrics.pushes.get({ verb: 'NotifyTextMessage', platform: 'apns', outcome: 'rejected' });
+  const text = requestFor('NotifyTextMessage', APNS_TOKEN_APP, apnsToken(), 'voip');
+  const r = await post(text);
+  t.is(r.status, 400, 'refused by the mediator itself, not by APNs: 400 like every edge refusal (422 is for the push service)');
+  t.is(r.json.outcome, 'rejected');
+  t.is(r.json.field, 'tokenKind');
+  t.regex(r.json.outcome === 'rejected' ? r.json.reason : '', /VoIP token/);
+  t.is(env.apns.stats.streams, before, 'nothing reached APNs');
+  t.is(med.metrics.edgeRejects.get({ reason: 'validation' }), edge + 1);
+  t.is(med.metrics.pushes.get({ verb: 'NotifyTextMessage', platform: 'apns', outcome: 'rejected' }), refused + 1);
+  // The verbs a VoIP token may carry still go out.
+  t.is((await post(requestFor('NotifyIncomingCallMissed', APNS_TOKEN_APP, apnsToken(), 'voip'))).status, 200);
+  t.is((await post(requestFor('NotifyTextMessage', FCM_APP, fcmToken(), 'voip'))).status, 200);
+});
+
+test.serial('with the default deadline, a push to an APNs that never completes TLS is answered retry-later within the deadline', async (t) => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const appsFile = join(env.dir, 'apps-silent.json');
+  const silentApp = { ...env.apps.apps[APNS_TOKEN_APP], endpoint: `https://127.0.0.1:${(silent.address() as AddressInfo).port}` };
+  writeFileSync(appsFile, JSON.stringify({ apps: { [APNS_TOKEN_APP]: silentApp } }));
+  const m = await startMediator(config({ appsFile }), log);
+  try {
+    const started = performance.now();
+    const res = await fetch(`http://127.0.0.1:${m.port}/v1/push`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken())),
+    });
+    const took = performance.now() - started;
+    const json = (await res.json()) as PushResponse;
+    t.is(res.status, 503);
+    t.is(json.outcome, 'retry-later');
+    t.truthy(res.headers.get('retry-after'));
+    t.true(took < DEFAULTS.deadlineMs + 150, `answered after ${Math.round(took)} ms; deadline ${DEFAULTS.deadlineMs} ms`);
+    t.true(sockets.size >= 1, 'the connection was accepted and left silent');
+  } finally {
+    await m.shutdown(100);
+    for (const s of sockets) s.destroy();
+    silent.close();
+  }
 });
 
 test.serial('token dead is HTTP 404 with outcome token-dead; retry later is 503 with Retry-After', async (t) => {

@@ -2,7 +2,7 @@
  * The mediator's HTTP edge on uWebSockets.js: `POST /v1/push` (the unified push protocol,
  * core/push/protocol.ts), `GET /healthz`, `GET /metrics` (Prometheus text format).
  * Everything a request can get wrong is answered here, before any push service is touched:
- * bearer key (compared in constant time), body size, JSON, verb, app, fields.
+ * bearer key (compared in constant time), body size, JSON, verb, app, fields, token kind.
  * Every accepted request gets exactly one answer, also when the mediator shuts down.
  *
  * One request in flight per connection: uWS closes a connection whose next request arrives
@@ -25,6 +25,7 @@ import {
 import type { Platform, PushResult } from './adapter.js';
 import type { Dispatcher, DispatchSink } from './dispatcher.js';
 import { BATCH_BODY_FACTOR, BATCH_PATH, BatchAnswers, parseBatch } from './batch.js';
+import { voipTokenRefusal } from './apns-payload.js';
 import { JsonWriter } from './json.js';
 import type { MediatorMetrics } from './metrics.js';
 
@@ -37,6 +38,14 @@ export interface ServerOptions {
   dispatcher: Dispatcher;
   metrics: MediatorMetrics;
   log: Logger;
+}
+
+/** A valid request refused at the edge: the edge-rejects metric reason and the answer's fields. */
+interface EdgeRefusal {
+  metric: 'unknown-app' | 'validation';
+  platform: Platform | 'unknown';
+  reason: string;
+  field: string;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -319,9 +328,10 @@ export class PushServer {
     const v = validatePushRequest(json, this.limits);
     if (!v.ok) return this.reject(x, 400, 'validation', v.reason, v.field);
     const r = v.request;
-    if (!this.dispatcher.hasApp(r.appId)) {
-      this.metrics.pushes.inc({ verb: r.verb, platform: 'unknown', outcome: 'rejected' });
-      return this.reject(x, 400, 'unknown-app', `unknown app "${r.appId.slice(0, 255)}"`, 'appId');
+    const no = this.refusalOf(r);
+    if (no !== undefined) {
+      this.metrics.pushes.inc({ verb: r.verb, platform: no.platform, outcome: 'rejected' });
+      return this.reject(x, 400, no.metric, no.reason, no.field);
     }
     this.dispatch(x, r);
   }
@@ -352,14 +362,28 @@ export class PushServer {
         continue;
       }
       const r = it.request;
-      if (!this.dispatcher.hasApp(r.appId)) {
-        this.metrics.pushes.inc({ verb: r.verb, platform: 'unknown', outcome: 'rejected' });
-        this.metrics.edgeRejects.inc({ reason: 'unknown-app' });
-        this.finish(y, 400, JSON.stringify({ outcome: 'rejected', requestId: r.requestId, reason: `unknown app "${r.appId.slice(0, 255)}"`, field: 'appId' }), '');
+      const no = this.refusalOf(r);
+      if (no !== undefined) {
+        this.metrics.pushes.inc({ verb: r.verb, platform: no.platform, outcome: 'rejected' });
+        this.metrics.edgeRejects.inc({ reason: no.metric });
+        this.finish(y, 400, JSON.stringify({ outcome: 'rejected', requestId: r.requestId, reason: no.reason, field: no.field }), '');
         continue;
       }
       this.dispatch(y, r);
     }
+  }
+
+  /**
+   * Why a valid request is refused here all the same: its app is unknown, or it is an APNs push
+   * to a VoIP token that the verb may not use. Both are the client's to fix, so 400 like any
+   * other edge refusal (422 is for what the push service refuses). FCM has one token for
+   * everything and ignores tokenKind.
+   */
+  private refusalOf(r: PushRequest): EdgeRefusal | undefined {
+    const platform = this.dispatcher.platformOf(r.appId);
+    if (platform === undefined) return { metric: 'unknown-app', platform: 'unknown', reason: `unknown app "${r.appId.slice(0, 255)}"`, field: 'appId' };
+    const voip = platform === 'apns' ? voipTokenRefusal(r) : undefined;
+    return voip === undefined ? undefined : { metric: 'validation', platform, reason: voip, field: 'tokenKind' };
   }
 
   private reject(x: Exchange, status: number, metric: string, reason: string, field?: string, close = false): void {

@@ -51,7 +51,7 @@ export interface PushClientOptions {
   maxQueue?: number;
   /** HTTP requests in flight at most (default 64). */
   concurrency?: number;
-  /** one HTTP attempt (default 4 s). */
+  /** one HTTP attempt (default 4 s; keep it above the mediator's deadlineMs, see PUSH_CLIENT_DEFAULTS). */
   attemptTimeoutMs?: number;
   /** default deadline of a push including retries (default 10 s). */
   deadlineMs?: number;
@@ -62,6 +62,23 @@ export interface PushClientOptions {
   maxAttempts?: number;
   log?: Logger;
 }
+
+/**
+ * Defaults of the options above. attemptTimeoutMs stays above the mediator's deadlineMs (3 s,
+ * mediator/config.ts) with a second to spare: the mediator answers every push within its
+ * deadline, with retry-later and a Retry-After while APNs/FCM fail. An attempt cut off first
+ * hears none of that and sends the same push again while the mediator still works on it (twice
+ * the load on a push service already in trouble). sipis's own setting is push.attemptTimeoutS.
+ */
+export const PUSH_CLIENT_DEFAULTS = {
+  maxQueue: 10_000,
+  concurrency: 64,
+  attemptTimeoutMs: 4000,
+  deadlineMs: 10_000,
+  backoffBaseMs: 250,
+  backoffMaxMs: 4000,
+  maxAttempts: 6,
+} as const;
 
 interface Job {
   body: PushRequest;
@@ -85,14 +102,15 @@ export class PushClient {
   private readonly o: Required<Omit<PushClientOptions, 'registrar' | 'log' | 'url' | 'apiKey'>>;
 
   constructor(private readonly opts: PushClientOptions) {
+    const d = PUSH_CLIENT_DEFAULTS;
     this.o = {
-      maxQueue: opts.maxQueue ?? 10_000,
-      concurrency: opts.concurrency ?? 64,
-      attemptTimeoutMs: opts.attemptTimeoutMs ?? 4000,
-      deadlineMs: opts.deadlineMs ?? 10_000,
-      backoffBaseMs: opts.backoffBaseMs ?? 250,
-      backoffMaxMs: opts.backoffMaxMs ?? 4000,
-      maxAttempts: opts.maxAttempts ?? 6,
+      maxQueue: opts.maxQueue ?? d.maxQueue,
+      concurrency: opts.concurrency ?? d.concurrency,
+      attemptTimeoutMs: opts.attemptTimeoutMs ?? d.attemptTimeoutMs,
+      deadlineMs: opts.deadlineMs ?? d.deadlineMs,
+      backoffBaseMs: opts.backoffBaseMs ?? d.backoffBaseMs,
+      backoffMaxMs: opts.backoffMaxMs ?? d.backoffMaxMs,
+      maxAttempts: opts.maxAttempts ?? d.maxAttempts,
     };
     for (const [k, v] of Object.entries(this.o)) {
       if (!(Number.isFinite(v) && v > 0)) throw new PushError('ERR_PUSH_CONFIG', `push client ${k} must be a positive number, got ${v}`);

@@ -24,6 +24,13 @@ export type PushVerb = (typeof PUSH_VERBS)[number];
 export const CALL_VERBS: ReadonlySet<PushVerb> = new Set<PushVerb>(['NotifyIncomingCall']);
 
 /**
+ * Verbs an iOS PushKit VoIP token may carry: the call, and the two that end one (the app reports
+ * a call to CallKit and ends it at once). iOS 13+ kills an app that gets any other VoIP push, so
+ * the mediator refuses the rest (400, field tokenKind) and sipis does not send them.
+ */
+export const VOIP_VERBS: ReadonlySet<PushVerb> = new Set<PushVerb>(['NotifyIncomingCall', 'NotifyIncomingCallMissed', 'NotifyIncomingCallAnsweredElsewhere']);
+
+/**
  * Which of the device's tokens the request carries. iOS 13+ devices hold two: a PushKit VoIP
  * token (calls only; Apple kills apps that receive VoIP pushes without reporting a call) and a
  * remote-notification token for everything else. FCM has one token: either value is accepted.

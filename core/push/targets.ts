@@ -4,21 +4,15 @@
  * hold one token ('remote') that carries everything.
  */
 import type { Binding, PushTarget } from '../registrar/types.js';
-import { CALL_VERBS, type PushVerb } from './protocol.js';
-
-/**
- * Verbs a VoIP token may carry: the call and the two that end it (the app reports and ends the
- * call). Mirrors the mediator's rule (mediator/apns-payload.ts): anything else to a voip token
- * is refused there, so we do not send it.
- */
-const VOIP_ALLOWED: ReadonlySet<PushVerb> = new Set<PushVerb>(['NotifyIncomingCall', 'NotifyIncomingCallMissed', 'NotifyIncomingCallAnsweredElsewhere']);
+import { CALL_VERBS, VOIP_VERBS, type PushVerb } from './protocol.js';
 
 export function pickTarget(targets: readonly PushTarget[], verb: PushVerb): PushTarget | undefined {
   const voip = targets.find((t) => t.kind === 'voip');
   const remote = targets.find((t) => t.kind === 'remote');
   if (CALL_VERBS.has(verb)) return voip ?? remote;
   if (remote) return remote;
-  return voip && VOIP_ALLOWED.has(verb) ? voip : undefined;
+  // The mediator refuses anything else to a VoIP token: not sent at all.
+  return voip && VOIP_VERBS.has(verb) ? voip : undefined;
 }
 
 export function isBinding(x: Binding | PushTarget): x is Binding {

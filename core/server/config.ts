@@ -181,7 +181,7 @@ export const FIELDS: readonly Field[] = [
   { path: 'push.apiKey', env: 'SIPIS_MEDIATOR_API_KEY', flag: '--mediator-api-key', kind: 'string', help: 'the mediator API key (prefer the env or --mediator-api-key-file)' },
   { path: 'push.apiKeyFile', env: 'SIPIS_MEDIATOR_API_KEY_FILE', flag: '--mediator-api-key-file', kind: 'string', help: 'file holding the mediator API key' },
   { path: 'push.deadlineS', env: 'SIPIS_PUSH_DEADLINE', flag: '--push-deadline', kind: 'number', min: 0.1, max: 3600, help: 'budget of one push including retries, seconds (default 10)' },
-  { path: 'push.attemptTimeoutS', env: 'SIPIS_PUSH_ATTEMPT_TIMEOUT', flag: '--push-attempt-timeout', kind: 'number', min: 0.1, max: 600, help: 'one HTTP request to the mediator, seconds (default 4)' },
+  { path: 'push.attemptTimeoutS', env: 'SIPIS_PUSH_ATTEMPT_TIMEOUT', flag: '--push-attempt-timeout', kind: 'number', min: 0.1, max: 600, help: 'one HTTP request to the mediator, seconds (default 4; keep it above the mediator deadline, 3 s by default, or a retry-later is never heard)' },
   { path: 'tunnel.readinessTimeoutS', env: 'SIPIS_READINESS_TIMEOUT', flag: '--readiness-timeout', kind: 'number', min: 0.1, max: 3600, help: 'wait for a pushed phone to register, seconds; then 480 (default 120)' },
   { path: 'tunnel.reachableWindowS', env: 'SIPIS_REACHABLE_WINDOW', flag: '--reachable-window', kind: 'number', min: 0, max: 86400, help: 'a phone registered this recently gets the INVITE without a push, seconds (default 30)' },
   { path: 'tunnel.reachableGraceS', env: 'SIPIS_REACHABLE_GRACE', flag: '--reachable-grace', kind: 'number', min: 0, max: 3600, help: 'push a "reachable" phone silent this long after our INVITE, seconds (default 2)' },
