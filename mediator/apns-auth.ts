@@ -5,7 +5,7 @@
  * cached and refreshed inside that window. Certificate auth: a PKCS#12 (.p12) bundle read with
  * node-forge into the PEM key and certificate node:tls wants.
  */
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { MediatorError } from './errors.js';
 import { signJwt } from './jwt.js';
@@ -68,6 +68,24 @@ export class ProviderTokenSigner {
     this.token = `bearer ${jwt}`;
     this.minted = now;
     this.onMint?.();
+  }
+}
+
+/**
+ * One signer per APNs key (team id, key id and the key itself), shared by every app that signs
+ * with it and kept across registry reloads (SIGHUP): a provider token serves every topic of the
+ * team, and a token of its own per app, or a new one per reload, would update the team's token
+ * more often than the 20 minutes Apple allows.
+ */
+export class ProviderTokenSigners {
+  readonly #byKey = new Map<string, ProviderTokenSigner>();
+
+  get(teamId: string, keyId: string, key: KeyObject, onMint?: () => void): ProviderTokenSigner {
+    const der = key.export({ format: 'der', type: 'pkcs8' });
+    const id = `${teamId}\0${keyId}\0${createHash('sha256').update(der).digest('hex')}`;
+    let signer = this.#byKey.get(id);
+    if (!signer) this.#byKey.set(id, (signer = new ProviderTokenSigner(teamId, keyId, key, Date.now, onMint)));
+    return signer;
   }
 }
 

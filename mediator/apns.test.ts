@@ -5,6 +5,7 @@ import { PUSH_VERBS } from '../core/push/protocol.js';
 import { requestFor } from '../fixtures/push/requests.js';
 import { APNS_CERT_APP, APNS_TOKEN_APP, apnsApp, apnsToken, makePushEnv, type PushEnv } from '../fixtures/push/env.js';
 import { ApnsAdapter } from './apns.js';
+import { ProviderTokenSigners } from './apns-auth.js';
 import { MediatorMetrics } from './metrics.js';
 
 const log = pino({ level: 'silent' });
@@ -177,6 +178,22 @@ test.serial('403 ExpiredProviderToken for a token younger than 20 minutes: no ne
     t.is(metrics.upstreamAttempts.get({ platform: 'apns', status: '403' }), 5);
   } finally {
     await a.close();
+  }
+});
+
+test.serial('apps that sign with one APNs key share one provider token, and a registry reload keeps it (no update more often than Apple allows)', async (t) => {
+  const metrics = new MediatorMetrics();
+  const signers = new ProviderTokenSigners();
+  const app = apnsApp(env, APNS_TOKEN_APP);
+  // a second app of the same team and key (another app id; the mock knows one bundle), and the
+  // first app again as a registry reload makes it
+  const other = { ...app, appId: `${app.appId}.other` };
+  const adapters = [app, other, app].map((x) => new ApnsAdapter({ app: x, log, retry: fast, metrics, signers }));
+  try {
+    for (const a of adapters) t.is((await a.send(requestFor('NotifyIncomingCall', APNS_TOKEN_APP, apnsToken()), Date.now() + 5000)).outcome, 'delivered');
+    t.is(metrics.authRefreshes.get({ platform: 'apns' }), 1, 'one token minted for all three');
+  } finally {
+    for (const a of adapters) await a.close();
   }
 });
 

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { PushRequest } from '../core/push/protocol.js';
 import { finalResult, runWithRetries, parseRetryAfter, type Attempt, type AttemptOutcome, type PushAdapter, type PushResult, type PushSink, type RetryPolicy, DEFAULT_RETRY } from './adapter.js';
-import { PROVIDER_TOKEN_MIN_AGE_MS, ProviderTokenSigner } from './apns-auth.js';
+import { PROVIDER_TOKEN_MIN_AGE_MS, ProviderTokenSigner, ProviderTokenSigners } from './apns-auth.js';
 import { apnsPayloadLimit, apnsTopics, buildApnsNotification, DEFAULT_APNS_TTL, type ApnsTopics, type ApnsTtl } from './apns-payload.js';
 import type { ResponseSink } from './h2/stream.js';
 import { H2Pool, type H2Response } from './h2pool.js';
@@ -29,6 +29,8 @@ export interface ApnsAdapterOptions {
    * marks. Deadlines and attempt timeouts always run on Date.now.
    */
   tokenClock?: () => number;
+  /** signers shared with the other apps of the same key, and across reloads (the dispatcher's). */
+  signers?: ProviderTokenSigners;
 }
 
 /** The request headers of one push (RFC 9113 §8.3.1 pseudo-headers, then Apple's). */
@@ -76,9 +78,9 @@ export class ApnsAdapter implements PushAdapter {
       tls.cert = app.auth.certPem;
       tls.key = app.auth.keyPem;
     } else {
-      this.signer = new ProviderTokenSigner(app.auth.teamId, app.auth.keyId, app.auth.key, opts.tokenClock ?? Date.now, () =>
-        metrics?.authRefreshes.inc({ platform: 'apns' }),
-      );
+      const onMint = () => metrics?.authRefreshes.inc({ platform: 'apns' });
+      const { teamId, keyId, key } = app.auth;
+      this.signer = opts.signers && !opts.tokenClock ? opts.signers.get(teamId, keyId, key, onMint) : new ProviderTokenSigner(teamId, keyId, key, opts.tokenClock ?? Date.now, onMint);
     }
     this.pool = new H2Pool({
       origin: app.endpoint,

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { PushRequest } from '../core/push/protocol.js';
 import type { Platform, PushAdapter, PushResult, PushSink } from './adapter.js';
 import { ApnsAdapter } from './apns.js';
+import { ProviderTokenSigners } from './apns-auth.js';
 import { FcmAdapter } from './fcm.js';
 import type { MediatorMetrics } from './metrics.js';
 import type { AppConfig, Registry } from './registry.js';
@@ -37,6 +38,8 @@ export interface DispatchSink {
 }
 
 export class Dispatcher {
+  /** APNs provider-token signers by key, for every adapter this dispatcher makes, reloads included. */
+  private readonly signers = new ProviderTokenSigners();
   private entries = new Map<string, Entry>();
   private inFlightCount = 0;
   private readonly log: Logger;
@@ -180,7 +183,7 @@ export class Dispatcher {
   private makeAdapter(app: AppConfig): PushAdapter {
     if (this.opts.adapterFactory) return this.opts.adapterFactory(app);
     const common = { log: this.opts.log, metrics: this.opts.metrics, attemptTimeoutMs: this.opts.attemptTimeoutMs };
-    return app.platform === 'apns' ? new ApnsAdapter({ ...common, app }) : new FcmAdapter({ ...common, app });
+    return app.platform === 'apns' ? new ApnsAdapter({ ...common, app, signers: this.signers }) : new FcmAdapter({ ...common, app });
   }
 }
 
