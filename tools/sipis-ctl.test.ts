@@ -64,7 +64,7 @@ test('usage: --help exits 0, usage errors exit 2', async (t) => {
   const version = await ctl(['--version']);
   t.is(version.code, 0);
   t.is(version.out.trim(), `sipis-ctl ${VERSION}`);
-  for (const args of [[], ['frobnicate'], ['account'], ['account', 'add', '--bogus'], ['account', 'list', '--limit', 'x'], ['account', 'add'], ['account', 'list']]) {
+  for (const args of [[], ['frobnicate'], ['account'], ['account', 'add', '--bogus'], ['account', 'list', '--limit', 'x'], ['account', 'add'], ['account', 'add', 'sip:nopass@example.com'], ['account', 'list']]) {
     const r = await ctl(args);
     t.is(r.code, 2, `${args.join(' ')}: ${r.err}`);
     t.regex(r.err, /^sipis-ctl: /);

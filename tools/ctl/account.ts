@@ -108,7 +108,7 @@ export async function accountCommand(ctx: Context, argv: readonly string[]): Pro
       const p = parseArgs(rest, { values: ACCOUNT_VALUES, booleans: [...ACCOUNT_BOOLS, 'disabled'] });
       if (p.positionals.length !== 1) throw new UsageError('account add takes exactly one AOR (sip:user@domain)');
       const password = await readPassword(ctx, p);
-      if (password === undefined) throw new StoreError('STORE_INVALID', 'missing password: give --password-stdin (or --password)');
+      if (password === undefined) throw new UsageError('account add needs a password: give --password-stdin (or --password)');
       const patch = patchFrom(p);
       const store = await ctx.open();
       const a = await store.accounts.add({
