@@ -30,6 +30,8 @@ export function toUpstreamAccount(a: Account, password: string | null): Upstream
   };
   if (a.outboundProxy) u.outboundProxy = a.outboundProxy;
   if (a.realm) u.realm = a.realm;
+  // sipis sends over UDP only: the engine refuses a tcp/tls account without a UDP outbound proxy
+  if (a.transport !== 'udp') u.transport = a.transport;
   return u;
 }
 

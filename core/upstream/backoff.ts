@@ -17,6 +17,12 @@ export interface BackoffConfig {
   jitter: number;
   /** delay after an authentication/authorisation failure in ms (default 30 min). */
   authFailureMs: number;
+  /**
+   * the longest Retry-After honoured, in ms (default 24 h). Not `maxMs`: a server that asks for
+   * more than our backoff cap must still not hear from us sooner (RFC 3261 §21.5.4); this bound
+   * only keeps a broken header (`Retry-After: 4294967295`) from parking an account for ever.
+   */
+  retryAfterMaxMs: number;
 }
 
 export const DEFAULT_BACKOFF: Readonly<BackoffConfig> = Object.freeze({
@@ -24,6 +30,7 @@ export const DEFAULT_BACKOFF: Readonly<BackoffConfig> = Object.freeze({
   maxMs: 30 * 60_000,
   jitter: 0.2,
   authFailureMs: 30 * 60_000,
+  retryAfterMaxMs: 24 * 3_600_000,
 });
 
 /** A source of uniform numbers in [0, 1): Math.random in production, seeded in tests. */
@@ -46,12 +53,13 @@ export function backoffDelay(failures: number, cfg: BackoffConfig, random: Rando
 }
 
 /**
- * Delay honouring a Retry-After of `seconds`: never sooner than the server asked, at most the
- * cap, plus up to 10 % so that everyone told "come back in 60 s" does not return in the same ms.
+ * Delay honouring a Retry-After of `seconds` (RFC 3261 §20.33): never sooner than the server
+ * asked, whatever the backoff cap, bounded only by `retryAfterMaxMs`; plus up to 10 % (never
+ * minus) so that everyone told "come back in 60 s" does not return in the same millisecond.
  */
 export function retryAfterDelay(seconds: number, cfg: BackoffConfig, random: Random): number {
-  const ms = Math.min(Math.max(seconds, 1) * 1000, cfg.maxMs);
-  return Math.round(ms * (1 + 0.1 * random()));
+  const ms = Math.min(Math.max(seconds, 1) * 1000, cfg.retryAfterMaxMs);
+  return Math.ceil(ms * (1 + 0.1 * random()));
 }
 
 /** A small deterministic generator (mulberry32) for tests and benchmarks. */

@@ -26,14 +26,26 @@ test('jitter spreads delays (not all equal)', (t) => {
   t.true(seen.size > 50);
 });
 
-test('Retry-After is honoured: never sooner, at most 10 % later, capped', (t) => {
+test('Retry-After is honoured: never sooner, at most 10 % later, bounded only by 24 h', (t) => {
   const rnd = seededRandom(3);
   for (let i = 0; i < 100; i++) {
     const d = retryAfterDelay(120, DEFAULT_BACKOFF, rnd);
     t.true(d >= 120_000 && d <= 132_000);
   }
-  t.true(retryAfterDelay(999_999, DEFAULT_BACKOFF, rnd) <= DEFAULT_BACKOFF.maxMs * 1.1);
   t.is(retryAfterDelay(0, { ...DEFAULT_BACKOFF }, () => 0), 1000);
+});
+
+test('a Retry-After longer than the backoff cap is not cut short (RFC 3261 §21.5.4)', (t) => {
+  const rnd = seededRandom(4);
+  // two hours: longer than the 30 min cap of the exponential backoff
+  for (let i = 0; i < 100; i++) {
+    const d = retryAfterDelay(7200, DEFAULT_BACKOFF, rnd);
+    t.true(d >= 7_200_000 && d <= 7_920_000, `delay ${d}`);
+  }
+  // a nonsensical value is bounded, and the jitter still only adds
+  const huge = retryAfterDelay(4_294_967_295, DEFAULT_BACKOFF, () => 0);
+  t.is(huge, DEFAULT_BACKOFF.retryAfterMaxMs);
+  t.true(retryAfterDelay(4_294_967_295, DEFAULT_BACKOFF, () => 0.999) <= DEFAULT_BACKOFF.retryAfterMaxMs * 1.1);
 });
 
 test('contact user carries the account key and maps back, escaping what a SIP user part cannot hold', (t) => {

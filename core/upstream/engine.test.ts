@@ -358,3 +358,160 @@ test('a REGISTER that cannot be built fails that account only, with backoff', as
   t.is(engine.get('a')!.state, 'Registered');
   t.true(sent.length >= 4);
 });
+
+const failing = (id: string, over: Partial<RegistrationRecord>): RegistrationRecord => ({
+  accountId: id,
+  state: 'Error',
+  callId: `cid-${id}`,
+  cseq: 64,
+  expiresAt: null,
+  lastStatus: 503,
+  lastReason: 'Service Unavailable',
+  failures: 1,
+  retryAt: null,
+  failingSince: null,
+  ...over,
+});
+
+test('a restart keeps each failing account’s retry time, failure count and failing_since', async (t) => {
+  const unavailable: RegisterOutcome = { kind: 'response', response: { status: 503, contacts: [], challenges: [] } };
+  const { engine, sent, saved } = harness({}, () => unavailable);
+  const now = engine.now();
+  const since = now - 3_600_000;
+  const records = new Map<string, RegistrationRecord>([
+    ['unauth', failing('unauth', { state: 'Unauthorized', lastStatus: 401, failures: 2, retryAt: now + 60_000, failingSince: since })],
+    ['barred', failing('barred', { state: 'Unauthorized', lastStatus: 403, failures: 5, retryAt: now + 1_500_000, failingSince: since })],
+    ['unknown', failing('unknown', { lastStatus: 404, failures: 1, retryAt: now + 900_000, failingSince: since })],
+    ['busy', failing('busy', { failures: 3, retryAt: now + 45_000, failingSince: since })],
+    ['overdue', failing('overdue', { failures: 4, retryAt: now - 1000, failingSince: since })],
+  ]);
+  engine.load(['unauth', 'barred', 'unknown', 'busy', 'overdue'].map((id) => account(id)), records);
+  engine.start();
+  engine.pump();
+  await settle();
+  t.deepEqual(
+    sent.map((s) => s.accountId),
+    ['overdue'],
+    'only the account whose retry time has passed is sent at once',
+  );
+  t.is(engine.get('unauth')!.state, 'Unauthorized', 'the stored state is shown until the retry');
+  // the rows written at start-up say what the database said, not "1 failure, no retry"
+  await engine.flush();
+  const first = new Map(saved.flat().map((r) => [r.accountId, r]));
+  t.is(first.get('unauth')!.failures, 2);
+  t.is(first.get('unauth')!.retryAt, now + 60_000);
+  t.is(first.get('unauth')!.failingSince, since);
+  t.is(first.get('unauth')!.lastStatus, 401);
+  // the overdue one failed again: the backoff goes on from 4 failures (30 s · 2^4 ± 20 %)
+  const overdue = engine.get('overdue')!;
+  t.is(overdue.failures, 5);
+  t.is(overdue.failingSince, since);
+  t.true(overdue.retryAt - now >= 480_000 * 0.8, `backoff after the 5th failure: ${overdue.retryAt - now} ms`);
+  engine.advance(44_000);
+  await settle();
+  t.false(
+    sent.some((s) => s.accountId === 'busy'),
+    'no REGISTER before the stored Retry-After time',
+  );
+  engine.advance(1_000);
+  await settle();
+  t.is(sent.filter((s) => s.accountId === 'busy').length, 1);
+  t.is(engine.get('busy')!.failures, 4);
+  t.is(engine.get('busy')!.failingSince, since);
+  engine.advance(14_000);
+  await settle();
+  t.false(sent.some((s) => s.accountId === 'unauth'));
+  engine.advance(1_000);
+  await settle();
+  t.is(sent.filter((s) => s.accountId === 'unauth').length, 1);
+  t.false(sent.some((s) => s.accountId === 'barred' || s.accountId === 'unknown'));
+});
+
+test('a restart does not re-register a live binding early, even one whose refresh was failing', async (t) => {
+  const { engine, sent } = harness();
+  const now = engine.now();
+  const records = new Map<string, RegistrationRecord>([
+    ['live', failing('live', { state: 'Registered', expiresAt: now + 500_000, failures: 0, lastStatus: 200 })],
+    ['shaky', failing('shaky', { state: 'Registered', expiresAt: now + 300_000, failures: 2, retryAt: now + 120_000, failingSince: now - 60_000 })],
+  ]);
+  engine.load([account('live'), account('shaky')], records);
+  engine.start();
+  engine.pump();
+  await settle();
+  t.is(sent.length, 0);
+  t.is(engine.get('shaky')!.state, 'Registered');
+  t.is(engine.get('shaky')!.dueAt, now + 120_000, 'the failed refresh is retried when it was to be');
+  t.true(engine.get('live')!.dueAt > now + 40_000);
+});
+
+test('a binding whose refreshes keep failing stops being Registered when it runs out, not at the next retry', async (t) => {
+  let down = false;
+  const { engine, sent, saved } = harness({}, (spec) => {
+    if (down) return { kind: 'response', response: { status: 503, contacts: [], challenges: [] } };
+    return { kind: 'response', response: spec.authorization ? ok(spec) : { status: 401, contacts: [], challenges: [challenge] } };
+  });
+  await startRegistered(engine, [account('e', { expires: 3600 })]);
+  const m = engine.get('e')!;
+  t.is(m.state, 'Registered');
+  const end = m.registeredUntil;
+  down = true;
+  const n = sent.length;
+  let lateMs = 0;
+  // a 1 s manual clock over two hours: the 503s go on, the binding runs out in between
+  while (engine.now() < end + 3_600_000) {
+    engine.advance(1000);
+    await settle();
+    if (engine.now() >= end && (m.state === 'Registered' || engine.countByState().Registered !== 0)) lateMs = engine.now() - end;
+  }
+  t.true(sent.length - n >= 3, 'the refresh was retried with backoff');
+  t.is(lateMs, 0, `reported Registered ${lateMs} ms after the binding ran out`);
+  t.is(m.state, 'Error');
+  await engine.flush();
+  const row = saved.flat().filter((r) => r.accountId === 'e').at(-1)!;
+  t.is(row.state, 'Error');
+  t.is(row.expiresAt, null);
+  t.true(row.retryAt !== null && row.retryAt > engine.now(), 'retry_at is the next retry, not the wake-up at the binding’s end');
+});
+
+test('the binding’s end comes before a Retry-After longer than it: Error then, the REGISTER only after the Retry-After', async (t) => {
+  let down = false;
+  const { engine, sent } = harness({}, (spec) => {
+    if (down) return { kind: 'response', response: { status: 503, contacts: [], challenges: [], retryAfter: 7200 } };
+    return { kind: 'response', response: spec.authorization ? ok(spec) : { status: 401, contacts: [], challenges: [challenge] } };
+  });
+  await startRegistered(engine, [account('ra', { expires: 3600 })]);
+  const m = engine.get('ra')!;
+  const end = m.registeredUntil;
+  down = true;
+  engine.advance(m.dueAt - engine.now());
+  await settle();
+  const failedAt = engine.now();
+  t.is(m.state, 'Registered', 'the old binding still holds');
+  t.true(m.retryAt >= failedAt + 7_200_000, 'Retry-After of 2 h honoured over the 30 min backoff cap');
+  const n = sent.length;
+  engine.advance(end - engine.now());
+  t.is(m.state, 'Error');
+  t.is(engine.countByState().Error, 1);
+  engine.advance(failedAt + 7_199_000 - engine.now());
+  await settle();
+  t.is(sent.length, n, 'nothing sent before the Retry-After');
+  engine.advance(m.retryAt - engine.now());
+  await settle();
+  t.is(sent.length, n + 1);
+});
+
+test('an account transport other than udp reaches the sender; a change of transport re-registers', async (t) => {
+  const { engine, sent } = harness();
+  await startRegistered(engine, [account('tp')]);
+  t.is(sent.at(-1)!.transport, undefined, 'udp is the default and not spelt out');
+  const n = sent.length;
+  engine.upsertAccount(account('tp', { transport: 'tcp' }));
+  engine.advance(100);
+  await settle();
+  t.is(sent.length, n + 2, 'unREGISTER over the old way, REGISTER over the new one');
+  t.is(sent[n]!.expires, 0);
+  t.is(sent[n]!.transport, undefined);
+  t.is(sent[n + 1]!.transport, 'tcp');
+  const e = t.throws(() => engine.upsertAccount(account('tp', { transport: 'sctp' as 'tcp' })), { instanceOf: UpstreamError });
+  t.is(e?.code, 'ERR_UPSTREAM_BAD_ACCOUNT');
+});

@@ -67,6 +67,7 @@ export function checkAccount(a: UpstreamAccount): void {
   if (typeof a.aor !== 'string' || !/^sips?:[^@\s]+@[^\s]+$/i.test(a.aor)) throw bad(`AOR must be sip:user@domain, got ${JSON.stringify(a.aor)}`);
   if (typeof a.registrar !== 'string' || !/^sips?:\S+$/i.test(a.registrar)) throw bad(`registrar must be a sip: URI, got ${JSON.stringify(a.registrar)}`);
   if (a.outboundProxy !== undefined && !/^sips?:\S+$/i.test(a.outboundProxy)) throw bad(`outbound proxy must be a sip: URI, got ${JSON.stringify(a.outboundProxy)}`);
+  if (a.transport !== undefined && !['udp', 'tcp', 'tls'].includes(a.transport)) throw bad(`transport must be udp, tcp or tls, got ${JSON.stringify(a.transport)}`);
   if (a.expires !== undefined && (!Number.isInteger(a.expires) || a.expires < 0)) throw bad(`expires must be a non-negative integer, got ${a.expires}`);
 }
 
@@ -177,18 +178,23 @@ export class UpstreamEngine {
       const m = new Registration(a, rec, this.ctx.policy);
       // a binding that ran out while we were down is not Registered any more
       if (m.state === 'Registered' && m.registeredUntil <= now) {
-        m.state = 'Idle';
+        m.state = m.failures > 0 ? 'Error' : 'Idle';
         m.registeredUntil = 0;
       }
       this.accounts.set(a.id, m);
       this.markDirty(m);
-      m.beginExchange(false);
       this.heap.schedule(m, this.firstDue(m, now));
     }
     this.arm();
   }
 
   private firstDue(m: Registration, now: number): number {
+    if (m.retryAt > now) {
+      // a failing account waits for its stored retry time (backoff, Retry-After), bounded in
+      // case the row was written by a clock far ahead of ours
+      m.retryAt = Math.min(m.retryAt, now + Math.ceil(this.ctx.policy.backoff.retryAfterMaxMs * 1.1));
+      return m.wakeFor(m.retryAt, now);
+    }
     if (m.registeredUntil <= now) return now;
     const p = this.ctx.policy;
     const expires = m.wantedExpires(p);
@@ -242,7 +248,8 @@ export class UpstreamEngine {
       return;
     }
     const old = m.account;
-    const moved = old.registrar !== a.registrar || old.aor !== a.aor || (old.outboundProxy ?? '') !== (a.outboundProxy ?? '');
+    // a new transport is a new way to the registrar: the binding made over the old one is removed
+    const moved = old.registrar !== a.registrar || old.aor !== a.aor || (old.outboundProxy ?? '') !== (a.outboundProxy ?? '') || (old.transport ?? 'udp') !== (a.transport ?? 'udp');
     const authChanged = old.password !== a.password || old.authUser !== a.authUser || (old.realm ?? '') !== (a.realm ?? '');
     const expiresChanged = (old.expires ?? 0) !== (a.expires ?? 0);
     if (!moved && !authChanged && !expiresChanged) {
@@ -324,6 +331,8 @@ export class UpstreamEngine {
   private restart(m: Registration, now: number, unregister: boolean): void {
     m.generation++;
     m.inFlight = false;
+    // a change is acted on now, whatever retry was waiting (it was for the old settings)
+    m.retryAt = 0;
     m.wantUnregister = unregister;
     this.heap.schedule(m, now);
     this.arm();
@@ -362,6 +371,12 @@ export class UpstreamEngine {
     }
     // due heap entries: refreshes go now (slots permitting), the rest wait for tokens in order
     for (let m = this.heap.popDue(now); m; m = this.heap.popDue(now)) {
+      if (m.expireBinding(now)) {
+        // the end of a binding whose refresh failed, before the retry: report it, wait on
+        if (m.dirty) this.markDirty(m);
+        this.heap.schedule(m, m.retryAt);
+        continue;
+      }
       m.beginExchange(m.wantUnregister);
       m.paced = !(m.state === 'Registered' && m.registeredUntil > now && !m.wantUnregister);
       if (m.paced) this.ready.push({ m, gen: m.generation });

@@ -118,6 +118,12 @@ export class Registration implements HeapItem {
   failures = 0;
   /** epoch ms of the first failure since the last success; 0 when not failing. */
   failingSince = 0;
+  /**
+   * epoch ms the next exchange after a failure may start (backoff, Retry-After); 0 when none is
+   * waiting. Kept apart from `dueAt`, which may be earlier: the end of a binding whose refresh
+   * failed is a wake-up of its own (`wakeFor`), and it is what the row's retry_at says.
+   */
+  retryAt = 0;
   private challenge: KeptChallenge | undefined;
   private challengeIsProxy = false;
   private nc = 0;
@@ -131,7 +137,7 @@ export class Registration implements HeapItem {
 
   constructor(
     public account: UpstreamAccount,
-    record?: Pick<RegistrationRecord, 'callId' | 'cseq' | 'state' | 'expiresAt'>,
+    record?: Pick<RegistrationRecord, 'callId' | 'cseq' | 'state' | 'expiresAt'> & Partial<RegistrationRecord>,
     policy?: Pick<RegistrationPolicy, 'cseqBlock'>,
   ) {
     if (record) {
@@ -143,12 +149,50 @@ export class Registration implements HeapItem {
       this.dirty = true;
       if (record.state === 'Registered' && record.expiresAt) this.registeredUntil = record.expiresAt;
       this.state = record.state === 'Registered' ? 'Registered' : record.state === 'Registering' ? 'Idle' : record.state;
+      this.restoreFailures(record);
     } else {
       this.callId = newCallId();
       this.cseq = 0;
       this.cseqCeiling = 0;
       this.dirty = true;
     }
+  }
+
+  /**
+   * A restart continues a failing account where it was: the backoff goes on from the stored
+   * failure count, and a stored retry time (long backoff after 401/403/404, a Retry-After) is
+   * kept, so a crash loop does not send every misconfigured account to the provider again.
+   */
+  private restoreFailures(record: Partial<RegistrationRecord>): void {
+    this.lastStatus = record.lastStatus ?? null;
+    this.lastReason = record.lastReason ?? null;
+    const failures = record.failures ?? 0;
+    if (!(Number.isInteger(failures) && failures > 0)) return;
+    this.failures = failures;
+    this.failingSince = record.failingSince ?? 0;
+    this.retryAt = record.retryAt ?? 0;
+  }
+
+  /**
+   * When to wake for an exchange due at `at`: at the end of the binding first when it runs out
+   * before, so that the account stops being reported Registered then (`expireBinding`).
+   */
+  wakeFor(at: number, now: number): number {
+    return this.state === 'Registered' && this.registeredUntil > now && this.registeredUntil < at ? this.registeredUntil : at;
+  }
+
+  /**
+   * The due time came while the retry is still ahead: it was the end of the binding (see
+   * `wakeFor`). The account has no binding any more and its refreshes fail: Error. True when
+   * nothing is to be sent yet; the engine waits for `retryAt` then.
+   */
+  expireBinding(now: number): boolean {
+    if (this.retryAt <= now) return false;
+    if (this.registeredUntil <= now && this.state === 'Registered') {
+      this.registeredUntil = 0;
+      this.setState('Error');
+    }
+    return true;
   }
 
   /** Expires to ask for on the next registering REGISTER. */
@@ -165,6 +209,7 @@ export class Registration implements HeapItem {
   /** Marks the start of a new exchange (a refresh, a first registration, an unregistration). */
   beginExchange(unregister: boolean): void {
     this.unregistering = unregister;
+    this.retryAt = 0;
     this.exchangeRequests = 0;
     this.freshAuthSent = 0;
     this.asking = 0;
@@ -196,6 +241,7 @@ export class Registration implements HeapItem {
       generation: this.generation,
     };
     if (a.outboundProxy) spec.outboundProxy = a.outboundProxy;
+    if (a.transport && a.transport !== 'udp') spec.transport = a.transport;
     this.lastSentFresh = false;
     if (this.challenge) {
       this.nc += 1;
@@ -248,6 +294,7 @@ export class Registration implements HeapItem {
   private onSuccess(res: RegisterResponse, now: number, ctx: MachineContext): Decision {
     this.failures = 0;
     this.failingSince = 0;
+    this.retryAt = 0;
     if (this.unregistering) return this.finishUnregister(now, ctx);
     // RFC 3261 §10.2.4: the expiry granted is the one in our Contact in the 200, else Expires.
     const user = contactUserFor(this.account.id);
@@ -314,9 +361,11 @@ export class Registration implements HeapItem {
     if (!this.failingSince) this.failingSince = now;
     this.dirty = true;
     const delay = retryAfter !== undefined ? retryAfterDelay(retryAfter, ctx.policy.backoff, ctx.random) : backoffDelay(this.failures, ctx.policy.backoff, ctx.random);
-    // the old binding may still hold: keep saying Registered until it runs out
+    this.retryAt = now + delay;
+    // the old binding may still hold: keep saying Registered until it runs out, and no longer
+    // (wakeFor: a retry after its end wakes us at the end too)
     this.setState(this.registeredUntil > now ? 'Registered' : 'Error');
-    return { next: 'at', at: now + delay };
+    return { next: 'at', at: this.wakeFor(this.retryAt, now) };
   }
 
   private permanentFailure(state: 'Unauthorized' | 'Error', now: number, ctx: MachineContext): Decision {
@@ -325,7 +374,8 @@ export class Registration implements HeapItem {
     if (!this.failingSince) this.failingSince = now;
     this.dirty = true;
     this.setState(state);
-    return { next: 'at', at: now + backoffDelayLong(ctx) };
+    this.retryAt = now + backoffDelayLong(ctx);
+    return { next: 'at', at: this.retryAt };
   }
 
   /** One unREGISTER attempt only: the binding expires on its own anyway. */
@@ -367,7 +417,7 @@ export class Registration implements HeapItem {
       lastStatus: this.lastStatus,
       lastReason: this.lastReason,
       failures: this.failures,
-      retryAt: this.failures > 0 && this.heapIndex >= 0 ? this.dueAt : null,
+      retryAt: this.failures > 0 && this.retryAt > 0 ? this.retryAt : null,
       failingSince: this.failingSince || null,
     };
   }

@@ -10,7 +10,7 @@
 import { generateTag, parseMessage, parseUri, type SipMessage } from '../sip/index.js';
 import type { SipUri } from '../sip/types.js';
 import type { ClientTransactionUser, TransactionError, TransactionLayer } from '../transaction/index.js';
-import { SipResolver, type Endpoint } from '../transport/index.js';
+import { SipResolver, TransportError, type Endpoint } from '../transport/index.js';
 import { formatContact } from './contact.js';
 import { UpstreamError } from './errors.js';
 import type { RegisterOutcome, RegisterResponse, RegisterSpec, RegistrationSender } from './types.js';
@@ -57,6 +57,21 @@ export function toRegisterResponse(msg: SipMessage): RegisterResponse {
   return out;
 }
 
+/**
+ * The URI the REGISTER is sent to: the outbound proxy when there is one (its own URI says how to
+ * reach it, and the proxy carries the request on to the registrar however the provider wants),
+ * else the registrar. The account's transport is the registrar's: tcp or tls there is refused
+ * like a registrar URI with `;transport=tcp` (sipis speaks UDP; the resolver throws the same
+ * ERR_TRANSPORT_UNSUPPORTED), instead of a REGISTER over UDP the provider did not ask for.
+ */
+export function nextHop(spec: Pick<RegisterSpec, 'outboundProxy' | 'requestUri' | 'transport'>): string {
+  if (spec.outboundProxy) return spec.outboundProxy;
+  if (spec.transport && spec.transport !== 'udp') {
+    throw new TransportError('ERR_TRANSPORT_UNSUPPORTED', `transport=${spec.transport} is not UDP: route it through the bridge or an outbound proxy`);
+  }
+  return spec.requestUri;
+}
+
 export class SipRegistrationSender implements RegistrationSender {
   private readonly resolver: SipResolver;
   /** `User-Agent: …\r\n`, written once. */
@@ -87,7 +102,7 @@ export class SipRegistrationSender implements RegistrationSender {
   async send(spec: RegisterSpec): Promise<RegisterOutcome> {
     let targets: Endpoint[];
     try {
-      const hop = this.uri(spec.outboundProxy ?? spec.requestUri);
+      const hop = this.uri(nextHop(spec));
       targets = this.resolver.resolveLiteral(hop) ?? (await this.resolver.resolve(hop));
     } catch (err) {
       return { kind: 'timeout', reason: `cannot resolve next hop: ${(err as Error).message}` };

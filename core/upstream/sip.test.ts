@@ -213,3 +213,21 @@ test('IPv6: registers over [::1] with a bracketed Contact', async (t) => {
     await reg.close();
   }
 });
+
+test('account transport tcp/tls without an outbound proxy: Error "not UDP", nothing sent over UDP; through a UDP outbound proxy it registers', async (t) => {
+  const reg = await startTestRegistrar({ passwordFor: passwords });
+  const s = await setup(reg);
+  try {
+    s.engine.load([s.acc('tara', { transport: 'tcp' }), s.acc('tim', { transport: 'tls' })], new Map());
+    await until(() => s.engine.get('tara')?.state === 'Error' && s.engine.get('tim')?.state === 'Error', 5000, 'Error for a non-UDP account');
+    t.regex(s.engine.get('tara')!.lastReason ?? '', /transport=tcp is not UDP: route it through the bridge or an outbound proxy/);
+    t.regex(s.engine.get('tim')!.lastReason ?? '', /transport=tls is not UDP/);
+    t.is(reg.count('tara') + reg.count('tim'), 0, 'no REGISTER over UDP for an account that asked for tcp/tls');
+    // the outbound proxy's own URI decides how we reach it; it carries the REGISTER on
+    s.engine.load([s.acc('tony', { transport: 'tcp', outboundProxy: reg.uri })], new Map());
+    await until(() => s.engine.get('tony')?.state === 'Registered', 8000, 'registration through a UDP outbound proxy');
+  } finally {
+    await s.close();
+    await reg.close();
+  }
+});

@@ -24,12 +24,20 @@ export interface UpstreamAccount {
   registrar: string;
   /** when set, the REGISTER goes there (a pre-loaded Route, RFC 3261 §8.1.2) instead of the registrar. */
   outboundProxy?: string;
+  /**
+   * the transport the provider wants for its registrar (account.transport); absent = udp. sipis
+   * speaks UDP only: without an outbound proxy, tcp or tls cannot be sent (sender.ts).
+   */
+  transport?: AccountTransport;
   /** the digest realm expected: credentials are never sent to a challenge of another realm. */
   realm?: string;
   /** requested binding lifetime in seconds; 0 or absent → the engine's default. */
   expires?: number;
   enabled: boolean;
 }
+
+/** account.transport values (core/store validate.ts). */
+export type AccountTransport = 'udp' | 'tcp' | 'tls';
 
 /** What the engine asks the sender to put on the wire. */
 export interface RegisterSpec {
@@ -39,6 +47,8 @@ export interface RegisterSpec {
   /** To and From (the AOR). */
   aor: string;
   outboundProxy?: string;
+  /** the account's transport to the registrar when not udp (the sender refuses to send it). */
+  transport?: AccountTransport;
   callId: string;
   cseq: number;
   /** user part of our Contact (contact.ts); the sender adds our host:port. */
