@@ -155,8 +155,8 @@ test('423 → retry at once with Min-Expires, remembered for later exchanges', (
   t.is(d.next, 'at');
 });
 
-test('403 → Unauthorized, 404 → Error, both with the long backoff', (t) => {
-  for (const [status, state] of [[403, 'Unauthorized'], [404, 'Error']] as const) {
+test('403 → Unauthorized; 404, a redirect (not followed) and a 6xx (definitive, RFC 3261 §21.6) → Error; all with the long backoff', (t) => {
+  for (const [status, state] of [[403, 'Unauthorized'], [404, 'Error'], [302, 'Error'], [305, 'Error'], [603, 'Error'], [604, 'Error']] as const) {
     const c = ctx();
     const m = new Registration(account());
     m.beginExchange(false);

@@ -280,6 +280,11 @@ export class Registration implements HeapItem {
       // The provider says this account may not register here: wrong user, barred, unknown AOR.
       return this.permanentFailure(s === 403 ? 'Unauthorized' : 'Error', now, ctx);
     }
+    if ((s >= 300 && s < 400) || s >= 600) {
+      // A redirect (not followed: the account names its registrar) or a global failure, which
+      // §21.6 calls definitive: the same REGISTER soon would get the same answer
+      return this.permanentFailure('Error', now, ctx);
+    }
     return this.transientFailure(res.retryAfter, now, ctx);
   }
 
