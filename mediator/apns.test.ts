@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { silentTcpServer } from '../fixtures/net.js';
 import { pino } from 'pino';
 import { PUSH_VERBS } from '../core/push/protocol.js';
 import { requestFor } from '../fixtures/push/requests.js';
@@ -360,13 +360,8 @@ test.serial('APNs unreachable: retry-later by the deadline', async (t) => {
 });
 
 test.serial('APNs accepts TCP but never completes TLS: retry-later by the deadline, not after the connect timeout', async (t) => {
-  const sockets = new Set<Socket>();
-  const silent = createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  const a0 = { ...apnsApp(env, APNS_TOKEN_APP), endpoint: `https://127.0.0.1:${(silent.address() as AddressInfo).port}` };
+  const silent = await silentTcpServer();
+  const a0 = { ...apnsApp(env, APNS_TOKEN_APP), endpoint: `https://127.0.0.1:${silent.port}` };
   // The pool's connect timeout (5 s) is longer than this push's deadline; the push must not wait for it.
   const a = new ApnsAdapter({ app: a0, log, retry: fast, attemptTimeoutMs: 2000 });
   try {
@@ -376,10 +371,9 @@ test.serial('APNs accepts TCP but never completes TLS: retry-later by the deadli
     t.is(res.outcome, 'retry-later');
     t.regex(res.outcome === 'retry-later' ? res.reason : '', /ERR_UPSTREAM_TIMEOUT/);
     t.true(took < 800 + 100, `answered after ${took} ms`);
-    t.true(sockets.size >= 1, 'the connection was accepted and left silent');
+    t.true(silent.accepted.size >= 1, 'the connection was accepted and left silent');
   } finally {
     await a.close();
-    for (const s of sockets) s.destroy();
     silent.close();
   }
 });

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { silentTcpServer } from '../fixtures/net.js';
 import http2 from 'node:http2';
 import { connect as netConnect, createServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
@@ -60,20 +61,14 @@ test.serial('a header value HTTP/2 cannot carry is refused before anything is se
 });
 
 test.serial('a peer that accepts TCP but never completes TLS: connect timeout, queued requests fail', async (t) => {
-  const sockets = new Set<Socket>();
-  const silent = createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  const port = (silent.address() as { port: number }).port;
+  const silent = await silentTcpServer();
+  const port = silent.port;
   const pool = new H2Pool({ origin: `https://127.0.0.1:${port}`, tls: { ca: env.pki.ca.certPem }, connectTimeoutMs: 200, log });
   try {
     const err = await t.throwsAsync(pool.request(headers, '{}', 5000), { instanceOf: UpstreamError });
     t.is(err?.code, 'ERR_UPSTREAM_CONNECT');
   } finally {
     await pool.close();
-    for (const s of sockets) s.destroy();
     silent.close();
   }
 });
@@ -245,13 +240,8 @@ test.serial('answers in pieces: partial frames and multi-frame error bodies surv
 });
 
 test.serial("a request waiting for a connection times out on its own timeout; the connection attempt keeps the pool's", async (t) => {
-  const sockets = new Set<Socket>();
-  const silent = createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  const port = (silent.address() as { port: number }).port;
+  const silent = await silentTcpServer();
+  const port = silent.port;
   const pool = new H2Pool({ origin: `https://127.0.0.1:${port}`, tls: { ca: env.pki.ca.certPem }, connectTimeoutMs: 5000, log });
   try {
     const started = Date.now();
@@ -270,7 +260,6 @@ test.serial("a request waiting for a connection times out on its own timeout; th
     t.is(pool.queued, 0);
   } finally {
     await pool.close();
-    for (const s of sockets) s.destroy();
     silent.close();
   }
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
+import { silentTcpServer } from '../fixtures/net.js';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { PUSH_VERBS, type PushResponse } from '../core/push/protocol.js';
@@ -124,14 +124,9 @@ test.serial('a VoIP token with a verb it may not carry is refused at the edge: 4
 });
 
 test.serial('with the default deadline, a push to an APNs that never completes TLS is answered retry-later within the deadline', async (t) => {
-  const sockets = new Set<Socket>();
-  const silent = createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const silent = await silentTcpServer();
   const appsFile = join(env.dir, 'apps-silent.json');
-  const silentApp = { ...env.apps.apps[APNS_TOKEN_APP], endpoint: `https://127.0.0.1:${(silent.address() as AddressInfo).port}` };
+  const silentApp = { ...env.apps.apps[APNS_TOKEN_APP], endpoint: `https://127.0.0.1:${silent.port}` };
   writeFileSync(appsFile, JSON.stringify({ apps: { [APNS_TOKEN_APP]: silentApp } }));
   const m = await startMediator(config({ appsFile }), log);
   try {
@@ -147,10 +142,9 @@ test.serial('with the default deadline, a push to an APNs that never completes T
     t.is(json.outcome, 'retry-later');
     t.truthy(res.headers.get('retry-after'));
     t.true(took < DEFAULTS.deadlineMs + 150, `answered after ${Math.round(took)} ms; deadline ${DEFAULTS.deadlineMs} ms`);
-    t.true(sockets.size >= 1, 'the connection was accepted and left silent');
+    t.true(silent.accepted.size >= 1, 'the connection was accepted and left silent');
   } finally {
     await m.shutdown(100);
-    for (const s of sockets) s.destroy();
     silent.close();
   }
 });
