@@ -19,7 +19,9 @@ export type BridgeErrorCode =
   | 'ERR_SCAN_MISSING_HEADER'
   | 'ERR_SCAN_BAD_VIA'
   // configuration (config.ts): the process exits 2
-  | 'ERR_CONFIG';
+  | 'ERR_CONFIG'
+  /** a listener cannot bind its address (in use, not permitted). */
+  | 'ERR_LISTEN';
 
 export class BridgeError extends SipStackError {
   declare readonly code: BridgeErrorCode;

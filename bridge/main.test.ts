@@ -63,3 +63,19 @@ test('the binary relays, reloads on SIGHUP and exits 0 on SIGTERM', async (t) =>
   phone.close();
   t.is(await proc.stop('SIGTERM', 5000), 0);
 });
+
+test('a second bridge on a WebSocket port in use exits 1 instead of sharing it (uWS would bind it with SO_REUSEPORT)', async (t) => {
+  const peer = await udpPeer();
+  t.teardown(() => peer.wire.close());
+  const ws = await freeTcpPort();
+  const start = async () =>
+    startProc(process.execPath, [bin, '--tcp', `127.0.0.1:${await freeTcpPort()}`, '--ws', `127.0.0.1:${ws}`, '--udp', '127.0.0.1:0', '--backend', `127.0.0.1:${peer.port}`], { env: { PATH: process.env.PATH } });
+  const first = await start();
+  t.teardown(() => void first.stop('SIGKILL'));
+  await first.waitFor(/sipis-bridge listening/);
+  const second = await start();
+  t.teardown(() => void second.stop('SIGKILL'));
+  t.is(await second.exited, 1);
+  t.regex(second.output(), new RegExp(`sipis-bridge: cannot start: cannot listen on 127\\.0\\.0\\.1:${ws} for ws`));
+  t.is(await first.stop('SIGTERM', 5000), 0, 'the first one ran on');
+});

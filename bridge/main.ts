@@ -38,6 +38,8 @@ async function main(): Promise<number> {
       process.stderr.write(`sipis-bridge: ${err.message}\n`);
       return 2;
     }
+    // one line a person reads first (a port in use, …), then the structured record
+    process.stderr.write(`sipis-bridge: cannot start: ${(err as Error).message}\n`);
     log.fatal({ err }, 'cannot start');
     return 1;
   }

@@ -10,6 +10,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import uWS from 'uWebSockets.js';
+import { listenExclusive } from '../core/uws-listen.js';
 import type { BridgeContext } from './context.js';
 import { BridgeError } from './errors.js';
 import type { ListenerInfo, PhoneFlow } from './flow.js';
@@ -160,8 +161,8 @@ export class WsListener {
   }
 
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    const token = await new Promise<uWS.us_listen_socket | false>((resolve) => this.#app.listen(host, port, resolve));
-    if (!token) throw new BridgeError('ERR_CONFIG', `cannot listen on ${hostport(host, port)} for ${this.info.transport}`);
+    const token = await listenExclusive(this.#app, host, port);
+    if (!token) throw new BridgeError('ERR_LISTEN', `cannot listen on ${hostport(host, port)} for ${this.info.transport} (address in use?)`);
     this.#token = token;
     const bound = { host, port: uWS.us_socket_local_port(token as unknown as uWS.us_socket) };
     if (this.#advertise === undefined) this.#advertise = hostport(host, bound.port);

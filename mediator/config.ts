@@ -32,7 +32,7 @@ export interface MediatorConfig {
 
 export const DEFAULTS: Omit<MediatorConfig, 'apiKeys' | 'appsFile'> = {
   host: '127.0.0.1',
-  port: 8088,
+  port: 8090,
   logLevel: 'info',
   maxInFlight: 20_000,
   maxBodyBytes: 8192,
@@ -44,7 +44,7 @@ export const DEFAULTS: Omit<MediatorConfig, 'apiKeys' | 'appsFile'> = {
   shutdownGraceMs: 10_000,
 };
 
-export const USAGE = `usage: sipis-mediator --config FILE [options]
+export const USAGE = `usage: sipis-mediator [--config FILE] [options]
 
 Turns the SIPIS unified push protocol (POST /v1/push, see mediator/PROTOCOL.md) into
 APNs and FCM HTTP v1 requests.
@@ -53,12 +53,12 @@ options (each overrides the config file and the environment):
   --config FILE        JSON config file (keys: host, port, apiKeys, appsFile, logLevel,
                        maxInFlight, maxBodyBytes, deadlineMs, attemptTimeoutMs, shutdownGraceMs)
   --host HOST          listen address               (SIPIS_MEDIATOR_HOST, default 127.0.0.1)
-  --port PORT          listen port, 0 = any free    (SIPIS_MEDIATOR_PORT, default 8088)
+  --port PORT          listen port, 0 = any free    (SIPIS_MEDIATOR_PORT, default 8090)
   --api-key KEY        client bearer key, repeatable (SIPIS_MEDIATOR_API_KEYS, comma-separated;
                        prefer the environment or the file: flags show in ps)
   --apps FILE          app registry JSON            (SIPIS_MEDIATOR_APPS_FILE)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (SIPIS_MEDIATOR_LOG_LEVEL)
-  --help               print this and exit
+  -h, --help           print this and exit
   --version            print the version and exit
 
 signals: SIGHUP reloads the app registry (kept as it was if the new one is invalid);
@@ -96,7 +96,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): CliResult {
         'api-key': { type: 'string', multiple: true },
         apps: { type: 'string' },
         'log-level': { type: 'string' },
-        help: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {

@@ -10,6 +10,8 @@ export type MediatorErrorCode =
   | 'ERR_MEDIATOR_USAGE'
   | 'ERR_MEDIATOR_REGISTRY'
   | 'ERR_MEDIATOR_CREDENTIALS'
+  /** the port cannot be bound (in use, not permitted). */
+  | 'ERR_MEDIATOR_LISTEN'
   | 'ERR_UPSTREAM_UNPROCESSED'
   | 'ERR_UPSTREAM_TIMEOUT'
   | 'ERR_UPSTREAM_CONNECT'

@@ -23,10 +23,13 @@ function run(args: string[], extraEnv: Record<string, string> = {}) {
   return startProc(process.execPath, [bin, ...args], { env: { ...process.env, ...extraEnv } });
 }
 
-test('--help prints usage and --version the version; both exit 0', async (t) => {
+test('--help and -h print usage and --version the version; all exit 0', async (t) => {
   const p = run(['--help']);
   t.is(await p.exited, 0);
-  t.regex(p.output(), /usage: sipis-mediator --config FILE/);
+  t.regex(p.output(), /usage: sipis-mediator \[--config FILE\]/);
+  const h = run(['-h']);
+  t.is(await h.exited, 0);
+  t.is(h.output(), p.output());
   const v = run(['--version']);
   t.is(await v.exited, 0);
   t.is(v.output().trim(), `sipis-mediator ${VERSION}`);
@@ -44,18 +47,33 @@ test('usage errors exit 2: unknown flag, missing apps file, no key', async (t) =
   t.regex(p3.output(), /apiKeys/);
 });
 
-test('an invalid config or registry exits 1 naming the field, without echoing secrets', async (t) => {
+test('an invalid config or registry exits 2 (as sipis and sipis-bridge) naming the field, without echoing secrets', async (t) => {
   const cfg = join(env.dir, 'bad.json');
   writeFileSync(cfg, JSON.stringify({ apiKeys: [API_KEY], appsFile: 'apps.json', port: 'eighty' }));
   const p1 = run(['--config', cfg]);
-  t.is(await p1.exited, 1);
+  t.is(await p1.exited, 2);
   t.regex(p1.output(), /port \(from .*bad\.json\): must be an integer/);
   const apps = join(env.dir, 'bad-apps.json');
   writeFileSync(apps, JSON.stringify({ apps: { a: { platform: 'apns', bundleId: 'a.b', environment: 'sandbox', auth: { type: 'certificate', p12File: 'push.p12', passphrase: 'not-the-passphrase' } } } }));
   const p2 = run(['--apps', apps, '--port', '0'], { SIPIS_MEDIATOR_API_KEYS: API_KEY });
-  t.is(await p2.exited, 1);
+  t.is(await p2.exited, 2);
   t.regex(p2.output(), /apps\["a"\]\.auth\.p12File/);
   t.notRegex(p2.output(), /not-the-passphrase/);
+});
+
+test('a second mediator on a port in use exits 1 instead of sharing the port (uWS would bind it with SO_REUSEPORT)', async (t) => {
+  const first = run(['--apps', env.appsFile, '--port', '0', '--log-level', 'info'], { SIPIS_MEDIATOR_API_KEYS: API_KEY });
+  try {
+    const line = await first.waitFor(/"port":\d+[^\n]*sipis-mediator listening/);
+    const port = /"port":(\d+)/.exec(line)![1]!;
+    const second = run(['--apps', env.appsFile, '--port', port], { SIPIS_MEDIATOR_API_KEYS: API_KEY });
+    t.is(await second.exited, 1);
+    t.regex(second.output(), new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    t.is(health.status, 200, 'the first one still serves');
+  } finally {
+    await first.stop();
+  }
 });
 
 test('precedence: flags over environment over file', (t) => {

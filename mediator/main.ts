@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * sipis-mediator: the unified push protocol in, APNs and FCM out.
- * Exit codes: 0 after --help or a clean SIGTERM drain, 2 on a usage error, 1 when the
- * configuration or the app registry is invalid (the error names the field).
+ * Exit codes, as sipis and sipis-bridge: 0 after --help or a clean SIGTERM drain, 2 on a usage
+ * error or an invalid configuration or app registry (the error names the field), 1 when it
+ * cannot start (the port is taken, …).
  */
 import { pino } from 'pino';
 import { loadConfig, USAGE } from './config.js';
@@ -21,11 +22,8 @@ async function main(): Promise<number | undefined> {
   } catch (err) {
     if (err instanceof MediatorError) {
       process.stderr.write(`sipis-mediator: ${err.message}\n`);
-      if (err.code === 'ERR_MEDIATOR_USAGE') {
-        process.stderr.write(USAGE);
-        return 2;
-      }
-      return 1;
+      if (err.code === 'ERR_MEDIATOR_USAGE') process.stderr.write(USAGE);
+      return 2;
     }
     throw err;
   }
@@ -45,7 +43,8 @@ async function main(): Promise<number | undefined> {
     mediator = await startMediator(config, log);
   } catch (err) {
     process.stderr.write(`sipis-mediator: ${(err as Error).message}\n`);
-    return 1;
+    // an invalid registry or credential file is a configuration error; a port taken is not
+    return err instanceof MediatorError && err.code !== 'ERR_MEDIATOR_LISTEN' ? 2 : 1;
   }
   const m = mediator;
   process.on('SIGHUP', () => {

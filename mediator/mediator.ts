@@ -52,7 +52,7 @@ export async function startMediator(config: MediatorConfig, log: Logger, extra: 
     port = await server.listen();
   } catch (err) {
     await dispatcher.close();
-    throw new MediatorError('ERR_MEDIATOR_CONFIG', `listen: ${(err as Error).message}`, { cause: err, field: 'port' });
+    throw new MediatorError('ERR_MEDIATOR_LISTEN', `listen: ${(err as Error).message}`, { cause: err, field: 'port' });
   }
   log.info({ host: config.host, port, apps: dispatcher.appIds() }, 'sipis-mediator listening');
   let stopping: Promise<void> | undefined;

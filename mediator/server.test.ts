@@ -204,6 +204,17 @@ test.serial('/healthz and /metrics', async (t) => {
   t.regex(m, /sipis_mediator_in_flight 0/);
 });
 
+test.serial('the admin pages answer HEAD as GET (load balancer checks) and other methods 405 with Allow', async (t) => {
+  for (const path of ['/healthz', '/metrics']) {
+    const head = await fetch(`${base}${path}`, { method: 'HEAD' });
+    t.is(head.status, 200, path);
+    t.is(await head.text(), '');
+    const post = await fetch(`${base}${path}`, { method: 'POST', body: '{}' });
+    t.is(post.status, 405, path);
+    t.is(post.headers.get('allow'), 'GET, HEAD');
+  }
+});
+
 test.serial('registry reload: a valid file is applied, an invalid one refused and the old one kept', async (t) => {
   const saved = JSON.parse(JSON.stringify(env.apps)) as typeof env.apps;
   try {

@@ -13,6 +13,7 @@
  */
 import type { Logger } from 'pino';
 import uWS from 'uWebSockets.js';
+import { listenExclusive } from '../core/uws-listen.js';
 import {
   DEFAULT_LIMITS,
   PUSH_PATH,
@@ -59,6 +60,15 @@ const STATUS_TEXT: Record<number, string> = {
   422: '422 Unprocessable Content',
   503: '503 Service Unavailable',
 };
+
+/** The client's address, for a log line; '' when uWS can no longer tell (an aborted response). */
+function remoteOf(res: uWS.HttpResponse): string {
+  try {
+    return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+  } catch {
+    return '';
+  }
+}
 
 // Constant parts of every answer as bytes: uWS copies a string argument to UTF-8 each call.
 const STATUS_BYTES = new Map(Object.entries(STATUS_TEXT).map(([k, v]) => [Number(k), Buffer.from(v)]));
@@ -181,14 +191,24 @@ export class PushServer {
     this.app = uWS.App();
     this.app.post(PUSH_PATH, (res, req) => this.onPush(res, req, false));
     this.app.post(BATCH_PATH, (res, req) => this.onPush(res, req, true));
-    this.app.get('/healthz', (res) => {
-      const body = JSON.stringify({ status: this.draining ? 'draining' : 'ok', apps: opts.dispatcher.appIds().length, inFlight: opts.dispatcher.inFlight });
-      res.cork(() => res.writeStatus(this.draining ? STATUS_TEXT[503]! : STATUS_TEXT[200]!).writeHeader('content-type', 'application/json').end(body));
-    });
-    this.app.get('/metrics', (res) => {
-      const body = opts.metrics.registry.render();
-      res.cork(() => res.writeStatus(STATUS_TEXT[200]!).writeHeader('content-type', 'text/plain; version=0.0.4').end(body));
-    });
+    // the admin pages answer GET and HEAD (a load balancer's health check often uses HEAD),
+    // anything else 405 with Allow, like the admin ports of sipis and the bridge
+    const page = (path: string, status: () => number, type: string, render: () => string): void => {
+      this.app.get(path, (res) => {
+        const body = render();
+        res.cork(() => res.writeStatus(STATUS_TEXT[status()]!).writeHeader('content-type', type).end(body));
+      });
+      this.app.head(path, (res) => {
+        res.cork(() => res.writeStatus(STATUS_TEXT[status()]!).writeHeader('content-type', type).endWithoutBody());
+      });
+      this.app.any(path, (res) => {
+        res.cork(() => res.writeStatus(STATUS_TEXT[405]!).writeHeader('allow', 'GET, HEAD').writeHeader('content-type', 'text/plain').end('method not allowed\n'));
+      });
+    };
+    page('/healthz', () => (this.draining ? 503 : 200), 'application/json', () =>
+      JSON.stringify({ status: this.draining ? 'draining' : 'ok', apps: opts.dispatcher.appIds().length, inFlight: opts.dispatcher.inFlight }),
+    );
+    page('/metrics', () => 200, 'text/plain; version=0.0.4', () => opts.metrics.registry.render());
     this.app.any('/*', (res, req) => {
       const isPushPath = req.getUrl() === PUSH_PATH || req.getUrl() === BATCH_PATH;
       // Not 404 on a wrong path: 404 is how this protocol says "token dead".
@@ -198,12 +218,10 @@ export class PushServer {
 
   /** Binds; resolves with the bound port (useful with port 0). */
   listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.app.listen(this.opts.host, this.opts.port, (sock) => {
-        if (!sock) return reject(new Error(`cannot listen on ${this.opts.host}:${this.opts.port}`));
-        this.listenSocket = sock;
-        resolve(uWS.us_socket_local_port(sock));
-      });
+    return listenExclusive(this.app, this.opts.host, this.opts.port).then((sock) => {
+      if (!sock) throw new Error(`cannot listen on ${this.opts.host}:${this.opts.port} (address in use?)`);
+      this.listenSocket = sock;
+      return uWS.us_socket_local_port(sock);
     });
   }
 
@@ -388,6 +406,8 @@ export class PushServer {
 
   private reject(x: Exchange, status: number, metric: string, reason: string, field?: string, close = false): void {
     this.metrics.edgeRejects.inc({ reason: metric });
+    // the remote address tells an operator which client is misconfigured (a wrong key is never logged)
+    this.log.info({ status, reason: metric, remote: remoteOf(x.res) }, 'push request refused');
     const body: PushResponse = field === undefined ? { outcome: 'rejected', reason } : { outcome: 'rejected', reason, field };
     x.done = true;
     this.reply(x.res, status, body, close);
@@ -411,6 +431,9 @@ export class PushServer {
           .str(result.pushId)
           .raw(platform === 'fcm' ? ',"platform":"fcm"}' : ',"platform":"apns"}')
           .view();
+        if (this.log.isLevelEnabled('debug')) {
+          this.log.debug({ appId: x.appId, requestId: x.requestId, verb: x.verb, platform: p, ms: Math.round(performance.now() - x.started) }, 'push delivered');
+        }
         return this.finish(x, 200, body, '');
       }
       case 'token-dead':
