@@ -73,6 +73,10 @@ test.serial('usage and config errors exit 2 and name the problem', async (t) => 
   const q = startProc(process.execPath, [main], { env: { ...process.env, SIPIS_DB_URL: '', DATABASE_URL: '' } });
   t.is(await q.exited, 2, q.output());
   t.regex(q.output(), /databaseUrl/);
+  // a keyring that is not one is found when the store opens: still a configuration error
+  const r = startProc(process.execPath, [main, '--listen', '127.0.0.1:0', '--admin-port', '-1', '--db-url', await pg.createDatabase('sipis_badkey'), '--secret-key', 'k1:not-base64!', ...digest]);
+  t.is(await r.exited, 2, r.output());
+  t.regex(r.output(), /sipis: secretKey: key "k1" is not base64/);
 });
 
 test.serial('the database dies while running: refreshes go on from memory, states are written once it is back', async (t) => {

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { startSipis } from './app.js';
 import { loadConfig, requireRuntime, usage, parseArgs } from './config.js';
 import { ServerError } from './errors.js';
+import { isStoreError } from '../store/errors.js';
 import { applyV8Flags, missingNodeFlags } from './v8-flags.js';
 import { VERSION, versionRequested } from '../version.js';
 
@@ -44,7 +45,8 @@ async function main(argv: string[]): Promise<number> {
     const e = err as Error & { code?: string };
     log.fatal({ code: e.code, err: e.cause ?? e }, e.message);
     process.stderr.write(`sipis: ${e.message}\n`);
-    return e instanceof ServerError && e.code === 'ERR_CONFIG_INVALID' ? 2 : 1;
+    // a malformed keyring is found only when the store opens, but it is a configuration error
+    return (e instanceof ServerError && e.code === 'ERR_CONFIG_INVALID') || isStoreError(e, 'STORE_KEY') ? 2 : 1;
   }
   if (server.adminAddress) log.info({ admin: `http://${server.adminAddress.address}:${server.adminAddress.port}` }, 'admin HTTP ready');
   // SIGTERM: unregister nothing (bindings stay valid at the providers), flush states, exit 0
