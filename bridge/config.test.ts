@@ -1,7 +1,8 @@
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { repoRoot } from '../fixtures/paths.js';
 import { loadConfig, usage } from './config.js';
 import { BridgeError } from './errors.js';
 
@@ -84,4 +85,20 @@ test('--help wins over everything and the usage lists every option with its vari
   const helpColumn = (line: string) => line.search(/(?<=\S {2,})\S/);
   const columns = new Set(u.split('\n').filter((l) => l.startsWith('  --')).map(helpColumn));
   t.is(columns.size, 1, [...columns].join(','));
+});
+
+test('the config file example in bridge/README.md loads, every setting as its flag would set it', (t) => {
+  const readme = readFileSync(join(repoRoot, 'bridge', 'README.md'), 'utf8');
+  const example = /```json\n([\s\S]*?)```/.exec(readme)?.[1];
+  t.truthy(example, 'the README has the example');
+  const dir = mkdtempSync(join(tmpdir(), 'bridge-readme-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'bridge.json'), example!);
+  const c = loadConfig(['--config', join(dir, 'bridge.json')], {}).config;
+  t.deepEqual(c.listen.wss, { host: '0.0.0.0', port: 8443 });
+  t.is(c.backends.length, 2);
+  t.is(c.backends[0]!.weight, 2);
+  t.deepEqual(c.probe, { intervalMs: 2000, failures: 3, successes: 1 });
+  t.is(c.limits.maxConnectionsPerAddress, 200);
+  t.deepEqual(c.wsOrigins, ['https://app.example.com']);
 });
