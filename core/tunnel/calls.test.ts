@@ -6,6 +6,8 @@
  */
 import test from 'ava';
 import { createSocket } from 'node:dgram';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { SDP } from '../../fixtures/e2e/peer.js';
 import { CALL_ID_HEADER, PUSH_STATUS_HEADER, REASON_HEADER } from './index.js';
 import { startHarness, type Harness } from './testing/harness.js';
@@ -604,4 +606,26 @@ test('only the devices that cannot be reached are pushed: an awake one gets the 
   await inv.ack();
   await awake.acks.next();
   t.pass();
+});
+
+test('an operator can follow a call in the info log: start (devices, push or not), answered (setup time), a missed one with its outcome', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  const h = await startHarness({ logger: pino({ level: 'info' }, sink) });
+  t.teardown(() => h.close());
+  await confirmedCall(h);
+  const { inv } = await cancelWhileRinging(h, false);
+  await inv.response(487);
+  const calls = lines.filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('incoming call'));
+  t.like(calls[0], { msg: 'incoming call', devices: 1, invited: 1, push: false });
+  t.is(typeof calls[0]!.sipCallId, 'string');
+  t.like(calls[1], { msg: 'incoming call answered', call: calls[0]!.call });
+  t.is(typeof calls[1]!.setupMs, 'number');
+  t.like(calls[2], { msg: 'incoming call' });
+  t.like(calls[3], { msg: 'incoming call ended', call: calls[2]!.call, outcome: 'missed' });
 });

@@ -172,7 +172,9 @@ export class IncomingCalls implements CallHooks {
         if (b.pushTargets.length > 0) awakeWithPush = true;
       } else if (b.pushTargets.length > 0) asleepWithPush = true;
     }
-    if (st.legs.size === 0 || asleepWithPush) this.push(st);
+    const pushing = st.legs.size === 0 || asleepWithPush;
+    ctx.log?.info({ call: call.id, account: accountId, sipCallId: req.callId, devices: bindings.length, invited: st.legs.size, push: pushing }, 'incoming call');
+    if (pushing) this.push(st);
     else if (awakeWithPush && ctx.config.reachableGraceMs > 0) {
       st.grace = ctx.layer.wheel.schedule(ctx.config.reachableGraceMs, () => {
         st.grace = null;
@@ -262,7 +264,9 @@ export class IncomingCalls implements CallHooks {
     const st = this.states.get(call.id)?.st;
     if (!st) return;
     this.ctx.counters.callsAnswered++;
-    this.ctx.setupTime.observe(performance.now() - st.startedAt);
+    const setupMs = performance.now() - st.startedAt;
+    this.ctx.setupTime.observe(setupMs);
+    this.ctx.log?.info({ call: call.id, account: call.accountId, setupMs: Math.round(setupMs) }, 'incoming call answered');
     this.stopWaiting(st);
     registerPair(this.ctx, call.pair!, () => call.finish());
     this.db(st, (s) => s.finishPendingCall(call.id, 'answered'));
@@ -419,6 +423,7 @@ export class IncomingCalls implements CallHooks {
     if (outcome === 'answered-elsewhere') ctx.counters.callsAnsweredElsewhere++;
     if (outcome === 'no-response') ctx.counters.callsNoResponse++;
     if (outcome === 'failed') ctx.counters.callsFailed++;
+    ctx.log?.info({ call: call.id, account: call.accountId, outcome }, 'incoming call ended');
     this.db(st, (s) => s.finishPendingCall(call.id, outcome));
     if (outcome === 'answered' || outcome === 'failed') return;
     const verb = outcome === 'answered-elsewhere' ? 'NotifyIncomingCallAnsweredElsewhere' : 'NotifyIncomingCallMissed';
