@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createResponse, parseMessage, type SipMessage } from '../sip/index.js';
+import { createResponse, parseMessage, serializeMessage, type SipMessage } from '../sip/index.js';
 import { Dialog } from './dialog.js';
 import { DialogStore } from './store.js';
 import { routeRequest } from './route.js';
@@ -105,5 +105,7 @@ test('forked early dialogs stay apart (same Call-ID and local tag, different rem
   t.is(b.remoteTarget, 'sip:bob@10.0.0.33');
   t.is(a.state, 'early');
   t.is(store.fromResponse(inv, createResponse(inv, 100)), undefined);
-  t.throws(() => Dialog.asUac(inv, createResponse(inv, 180)), { code: 'ERR_DIALOG_NO_TAG' } as never);
+  // a 180 without a To tag (createResponse adds one to anything above 100: §8.2.6.2)
+  const untagged = parseMessage(Buffer.from(serializeMessage(createResponse(inv, 100)).toString('latin1').replace('SIP/2.0 100 Trying', 'SIP/2.0 180 Ringing'), 'latin1'));
+  t.throws(() => Dialog.asUac(inv, untagged), { code: 'ERR_DIALOG_NO_TAG' } as never);
 });

@@ -80,6 +80,11 @@ test('createResponse: 100 copies Timestamp; existing To tag kept; body and heade
   }
   t.true(serializeMessage(createResponse(req, 180, undefined, { toTag: 'ok2' })).toString().includes(';tag=ok2\r\n'));
   t.throws(() => createResponse(r, 200), { instanceOf: SipParseError });
+  // a Content-Type cannot carry a header line of its own behind it
+  t.is(t.throws(() => createResponse(req, 200, 'OK', { body: 'x', contentType: 'text/plain\r\nX: 1' }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
+  // an ACK is never answered (§17)
+  const ack = parseMessage(Buffer.from(INVITE.toString().replace(/^INVITE /, 'ACK ').replace('CSeq: 1 INVITE', 'CSeq: 1 ACK')));
+  t.is(t.throws(() => createResponse(ack, 200), { instanceOf: SipParseError }).code, 'BAD_START_LINE');
 });
 
 test('a built response reads and re-parses like a parsed one', (t) => {
@@ -153,7 +158,10 @@ test('createResponse indexes many copied lines and extra headers as a parse of i
     t.is(res.via.length, 40);
     t.is(res.recordRoute.length, status > 100 && status < 300 ? 20 : 0);
     t.deepEqual(res.cseq, { seq: 7, method: 'INVITE' });
-    t.is(res.to.tag, 'toTag' in opts ? opts.toTag : undefined);
+    if ('toTag' in opts) t.is(res.to.tag, opts.toTag);
+    else if (status === 100) t.is(res.to.tag, undefined);
+    // §8.2.6.2 / §8.2.7: without one given, a tag computed from the request, the same each time
+    else t.is(res.to.tag, createResponse(req, status, undefined, opts).to.tag);
     t.is(res.body.toString(), 'body' in opts ? opts.body : '');
   }
 });
@@ -206,6 +214,9 @@ test('createRequest rejects what would not parse', (t) => {
   t.is(t.throws(() => createRequest({ method: 'OPTIONS', uri: 'sip:a@b.example', headers: headers.slice(1) }), { instanceOf: SipParseError }).code, 'MISSING_HEADER');
   t.is(t.throws(() => createRequest({ method: 'OPTIONS', uri: 'sip:a@b.example', headers: [...headers, ['X', 'a\r\nInjected: 1']] }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
   t.is(t.throws(() => createRequest({ method: 'OP TIONS', uri: 'sip:a@b.example', headers }), { instanceOf: SipParseError }).code, 'BAD_START_LINE');
+  // nothing given can start a line of its own: not the Request-URI, not the Content-Type
+  t.is(t.throws(() => createRequest({ method: 'OPTIONS', uri: 'sip:a@b.example SIP/2.0\r\nX: y', headers }), { instanceOf: SipParseError }).code, 'BAD_URI');
+  t.is(t.throws(() => createRequest({ method: 'OPTIONS', uri: 'sip:a@b.example', headers, body: 'x', contentType: 'text/plain\r\nX: 1' }), { instanceOf: SipParseError }).code, 'BAD_HEADER_VALUE');
 });
 
 test('mutation copies untouched bytes and writes only the change', (t) => {

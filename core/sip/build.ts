@@ -3,7 +3,7 @@
  * UA needs (branch §8.1.1.7, tag §19.3).
  */
 import { Buffer } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { SipParseError } from './errors.js';
 import { TOKEN as TOKEN_TABLE, isToken } from './chars.js';
 import { H, idFromName } from './header-names.js';
@@ -61,10 +61,27 @@ export interface CreateRequestInit {
 function checkHeaders(headers: Array<[string, string]>): void {
   for (const [name, value] of headers) {
     if (!isToken(name)) throw new SipParseError('BAD_HEADER', `invalid header field name ${JSON.stringify(name)}`);
-    if (value.indexOf('\r') >= 0 || value.indexOf('\n') >= 0) {
-      throw new SipParseError('BAD_HEADER_VALUE', 'header value contains CR or LF', name);
-    }
+    checkLine(value, name);
   }
+}
+
+/** A value written on a header line of its own: a CR or LF in it would start another header. */
+function checkLine(value: string, name: string): void {
+  if (value.indexOf('\r') >= 0 || value.indexOf('\n') >= 0) {
+    throw new SipParseError('BAD_HEADER_VALUE', 'header value contains CR or LF', name);
+  }
+}
+
+/**
+ * The Request-URI as createRequest writes it: no whitespace or control character (§25.1 has
+ * none in any URI; a space would end it early, a CR LF would inject header lines behind it).
+ */
+function checkRequestUriText(uri: string): void {
+  for (let i = 0; i < uri.length; i++) {
+    const c = uri.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) throw new SipParseError('BAD_URI', `invalid Request-URI ${JSON.stringify(uri.slice(0, 100))}: whitespace or a control character`);
+  }
+  if (uri.length === 0) throw new SipParseError('BAD_URI', 'empty Request-URI');
 }
 
 function toBuffer(body: Buffer | Uint8Array | string | undefined): Buffer {
@@ -80,7 +97,9 @@ function toBuffer(body: Buffer | Uint8Array | string | undefined): Buffer {
  */
 export function createRequest(init: CreateRequestInit): SipMessage {
   if (!isToken(init.method)) throw new SipParseError('BAD_START_LINE', `invalid method ${JSON.stringify(init.method)}`);
+  checkRequestUriText(init.uri);
   checkHeaders(init.headers);
+  if (init.contentType !== undefined) checkLine(init.contentType, 'Content-Type');
   const body = toBuffer(init.body);
   let text = `${init.method} ${init.uri} SIP/2.0\r\n`;
   let hasMaxForwards = false;
@@ -160,6 +179,7 @@ function tokenText(s: string): boolean {
  */
 export function createResponse(request: SipMessage, status: number, reason?: string, opts: CreateResponseOptions = NO_OPTIONS): SipMessage {
   if (!request.isRequest) throw new SipParseError('BAD_START_LINE', 'createResponse needs a request');
+  if ((request._method ?? request.method) === 'ACK') throw new SipParseError('BAD_START_LINE', 'an ACK is never answered (RFC 3261 §17)');
   if (!Number.isInteger(status) || status < 100 || status > 699) {
     throw new SipParseError('BAD_START_LINE', `invalid status code ${status}`);
   }
@@ -167,7 +187,9 @@ export function createResponse(request: SipMessage, status: number, reason?: str
     throw new SipParseError('BAD_START_LINE', 'reason phrase contains CR or LF');
   }
   const extra = opts.headers ?? EMPTY;
-  const toTag = opts.toTag;
+  // §8.2.6.2: every response but a 100 carries a To tag; a caller that keeps no transaction
+  // state gets the stateless one of §8.2.7 (the same for every retransmission of the request)
+  const toTag = opts.toTag ?? (status > 100 && request.to.tag === undefined ? statelessTag(request) : undefined);
   // the last tag checked is remembered with its ';tag=' text: a dialog's responses share one
   if (toTag !== undefined && toTag !== lastTag) {
     if (!tokenText(toTag)) throw new SipParseError('BAD_HEADER_VALUE', 'invalid To tag', 'To');
@@ -175,6 +197,7 @@ export function createResponse(request: SipMessage, status: number, reason?: str
     lastTagText = ';tag=' + toTag + '\r\n';
   }
   if (extra.length > 0) checkHeaders(extra);
+  if (opts.contentType !== undefined) checkLine(opts.contentType, 'Content-Type');
   const body = opts.body === undefined ? NO_BODY : toBuffer(opts.body);
   const ix = request._ix;
   const h = ix.h;
@@ -294,6 +317,17 @@ export function createResponse(request: SipMessage, status: number, reason?: str
   const res = new SipMessage(raw, index, src);
   res._pending = true;
   return res;
+}
+
+/**
+ * A To tag computed from the request (RFC 3261 §8.2.7: a stateless UAS generates its tags in a
+ * stateless manner): Call-ID, From tag, CSeq and the top Via's branch identify the request, so
+ * its retransmissions get the same tag and other requests another.
+ */
+function statelessTag(request: SipMessage): string {
+  const h = createHash('sha256');
+  h.update(`${request.callId}\n${request.from.tag ?? ''}\n${request.cseq.seq}\n${request.topVia?.branch ?? ''}`);
+  return h.digest('hex').slice(0, 16);
 }
 
 /** The last To tag createResponse checked (a token), and `;tag=<tag>` CRLF. */
