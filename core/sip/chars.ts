@@ -254,13 +254,28 @@ export function tokenEnd(b: Uint8Array, i: number, end: number): number {
   return i;
 }
 
-/** b[i] is '"': index just after the closing quote, -1 when unterminated. */
+/**
+ * b[i] is '"': index just after the closing quote, -1 when unterminated or invalid. §25.1:
+ * qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII, quoted-pair = "\" (%x00-09 /
+ * %x0B-0C / %x0E-7F): no control character but HTAB and a fold's CR LF, none escaped but CR, LF.
+ */
 export function quotedEnd(b: Uint8Array, i: number, end: number): number {
   i++;
   while (i < end) {
     const c = b[i]!;
-    if (c === 0x5c) i += 2;
-    else if (c === 0x22) return i + 1;
+    if (c === 0x5c) {
+      const d = b[i + 1];
+      if (d === 0x0d || d === 0x0a) return -1;
+      i += 2;
+    } else if (c === 0x22) return i + 1;
+    else if (c < 0x20 && c !== 0x09) {
+      // LWS: CR LF (or a bare LF) and whitespace
+      if (c === 0x0d && b[i + 1] === 0x0a) i++;
+      else if (c !== 0x0a) return -1;
+      const d = b[i + 1];
+      if (d !== 0x20 && d !== 0x09) return -1;
+      i += 2;
+    } else if (c === 0x7f) return -1;
     else i++;
   }
   return -1;

@@ -214,11 +214,12 @@ function contactParam(b: Uint8Array): boolean {
 }
 
 /**
- * quotedEnd over the scan buffer that gives up (-1) at a CR or LF: a line scan must not run
- * into the next line. Aligned words with none of '"', '\\', CR, LF are skipped four bytes at a
- * time (a +sip.instance value is ~50 bytes): a word may hold one of them when it has a byte
- * below 0x0e, (x - 0x0e0e0e0e) & ~x & 0x80808080, or a byte equal to '"' or '\\' (a zero byte in
- * x ^ 0x22222222 or x ^ 0x5c5c5c5c); such a word is read byte by byte.
+ * quotedEnd over the scan buffer that gives up (-1) at a CR or LF (a line scan must not run
+ * into the next line) or another control character but HTAB. Aligned words with none of '"',
+ * '\\', a control character or DEL are skipped four bytes at a time (a +sip.instance value is
+ * ~50 bytes): a word may hold one when it has a byte below 0x20, (x - 0x20202020) & ~x &
+ * 0x80808080, or a byte equal to '"', '\\' or DEL (a zero byte in x ^ 0x22222222, x ^ 0x5c5c5c5c
+ * or x ^ 0x7f7f7f7f); such a word is read byte by byte.
  */
 function quotedEndInLine(i: number, end: number): number {
   const b = BYTES;
@@ -230,14 +231,16 @@ function quotedEndInLine(i: number, end: number): number {
         const x = w[i >> 2]!;
         const q = x ^ 0x22222222;
         const s = x ^ 0x5c5c5c5c;
-        if ((((x - 0x0e0e0e0e) & ~x) | ((q - 0x01010101) & ~q) | ((s - 0x01010101) & ~s)) & 0x80808080) break;
+        const d = x ^ 0x7f7f7f7f;
+        if ((((x - 0x20202020) & ~x) | ((q - 0x01010101) & ~q) | ((s - 0x01010101) & ~s) | ((d - 0x01010101) & ~d)) & 0x80808080) break;
         i += 4;
       }
       if (i >= end) break;
     }
     const c = b[i]!;
     if (c === 0x22) return i + 1;
-    if (c === 0x0d || c === 0x0a) return -1;
+    // CR, LF (this scan stays in its line) and every other control character but HTAB (§25.1 qdtext)
+    if (c < 0x20 ? c !== 0x09 : c === 0x7f) return -1;
     if (c === 0x5c) {
       // a quoted-pair may not escape the line end either
       const d = b[i + 1];

@@ -65,6 +65,45 @@ function tooLong(max: number, header: string): never {
   fail('HEADER_TOO_LONG', `header field longer than ${max} bytes`, header);
 }
 
+/**
+ * RFC 3261 §25.1: header values are TEXT-UTF8char and LWS, a reason phrase has no control
+ * character either; CR and LF only end lines (and a fold's line). So b[s..e) may hold no control
+ * character but HTAB and, in a folded value (`folded`), the CR LF (or bare LF) before each
+ * continuation line's whitespace. A lone CR matters most: some stacks end a line there, so a
+ * header hidden behind one would be read by the next hop and not by us. Used for the text no
+ * grammar walks (the values of the fields the parser does not validate, the reason phrase, a
+ * Retry-After's comment); the grammars of the validated ones refuse control characters, their
+ * quoted strings included (chars.ts quotedEnd, name-addr.ts quotedEndInLine).
+ * Four bytes at a time until a word has a byte below 0x20, (x - 0x20202020) & ~x & 0x80808080,
+ * or a DEL (a zero byte of x ^ 0x7f7f7f7f): from there byte by byte (a value with an HTAB or
+ * a fold, both rare).
+ */
+export function controlFree(s: number, e: number, folded: boolean): boolean {
+  const b = BYTES;
+  const view = VIEW;
+  let i = s;
+  // unaligned words (DataView) up to the first that may hold one, then byte by byte
+  for (; i + 4 <= e; i += 4) {
+    const x = view.getInt32(i, true);
+    const y = x ^ 0x7f7f7f7f;
+    if ((((x - 0x20202020) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) break;
+  }
+  for (; i < e; i++) {
+    const c = b[i]!;
+    if (c < 0x20 ? c !== 0x09 : c === 0x7f) {
+      // a fold: CR LF (or a bare LF, which the framing takes for a line end) then SP or HTAB
+      if (!folded) return false;
+      if (c === 0x0d && b[i + 1] === 0x0a) i++;
+      if (b[i] !== 0x0a || i + 1 >= e || (b[i + 1] !== 0x20 && b[i + 1] !== 0x09)) return false;
+    }
+  }
+  return true;
+}
+
+function controlCharacter(name: string | undefined): never {
+  fail(name === undefined ? 'BAD_START_LINE' : 'BAD_HEADER_VALUE', name === undefined ? 'control character in the reason phrase' : 'control character (or a CR not followed by LF) in the value', name);
+}
+
 function nameAt(buf: Uint8Array, s: number, e: number): string {
   return Buffer.from(buf.buffer, buf.byteOffset + s, Math.min(e - s, 100)).toString('latin1');
 }
@@ -114,6 +153,7 @@ function scanStatusLine(buf: Uint8Array, p: number, end: number, ix: MessageInde
   ix.status = d0 * 100 + d1 * 10 + d2;
   ix.reasonStart = Math.min(i + 5, end);
   ix.reasonEnd = end;
+  if (!controlFree(ix.reasonStart, end, false)) controlCharacter(undefined);
 }
 
 /**
@@ -272,6 +312,11 @@ export function scanMessage(src: Src, limits: ParseLimits, stream: boolean): Mes
         cl = v;
       }
       if (checked) checkField(id, n, vs, ve);
+      // The values no grammar walks, and what the trims above took off any value: from the
+      // name's end to the line's own CR LF, so that no CR before it goes unseen with the
+      // whitespace (CR CR LF would end the header block early for some stacks). A validated
+      // field in its common shape never gets here: its one-pass scan ends at its CR LF.
+      if (!controlFree(ne, buf[q - 1] === 0x0d ? q - 1 : q, folded !== 0)) controlCharacter(nameAt(buf, ls, ne));
     }
     if (o === h.length) for (let k = 0; k < 16 * STEP; k++) h.push(0);
     h[o] = ls;

@@ -148,12 +148,12 @@ export function checkField(id: number, i: number, s: number, e: number): void {
       break;
     case H.CALL_ID: {
       once(callIdAt >= 0, id);
-      // callid = word [ "@" word ] (§25.1): non-empty, no whitespace inside
+      // callid = word [ "@" word ] (§25.1): non-empty, no whitespace or control character inside
       if (s === e) bad(id, 'Call-ID');
       let hi = 0;
       for (let k = s; k < e; k++) {
         const c = b[k]!;
-        if (c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a) bad(id, 'Call-ID');
+        if (c <= 0x20 || c === 0x7f) bad(id, 'Call-ID');
         hi |= c;
       }
       callIdAt = i;
@@ -216,7 +216,7 @@ function lineEnd(i: number, limit: number): number {
 }
 
 /**
- * The first byte <= 0x20 at or after s (limit when none), with CALL_ID_HIGH the OR of the bytes
+ * The first byte <= 0x20 or DEL at or after s (limit when none), with CALL_ID_HIGH the OR of the bytes
  * before it (>= 0x80 when one of them is not ASCII). Four bytes per step once aligned: a word
  * with no byte below 0x21 has (x - 0x21212121) & ~x & 0x80808080 === 0 (the usual "has a byte
  * less than n" test, exact for n <= 0x80; bytes >= 0x80 never count as less); the word that
@@ -229,7 +229,7 @@ function callIdEnd(s: number, limit: number): number {
   let k = s;
   while (k < limit && (k & 3) !== 0) {
     const c = b[k]!;
-    if (c <= 0x20) {
+    if (c <= 0x20 || c === 0x7f) {
       CALL_ID_HIGH = hi;
       return k;
     }
@@ -239,14 +239,16 @@ function callIdEnd(s: number, limit: number): number {
   let words = 0;
   while (k + 4 <= limit) {
     const x = w[k >> 2]!;
-    if (((x - 0x21212121) & ~x & 0x80808080) !== 0) break;
+    // a byte below 0x21, or a DEL (a zero byte of x ^ 0x7f7f7f7f): the bytes loop finds which
+    const y = x ^ 0x7f7f7f7f;
+    if ((((x - 0x21212121) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) break;
     words |= x;
     k += 4;
   }
   if ((words & 0x80808080) !== 0) hi |= 0x80;
   for (; k < limit; k++) {
     const c = b[k]!;
-    if (c <= 0x20) break;
+    if (c <= 0x20 || c === 0x7f) break;
     hi |= c;
   }
   CALL_ID_HIGH = hi;
