@@ -105,6 +105,23 @@ test.serial('the edge refuses bad requests with a reason naming the field', asyn
   t.is(r.json.field, 'payload');
 });
 
+test.serial('the clean-up verbs: NotifyExpiryWarning is an alert with its text and expiresAt, NotifyInstanceOff an alert with its text and reason, on APNs and FCM', async (t) => {
+  const expiresAt = '2030-01-01T12:00:00.000Z';
+  const apnsTok = apnsToken();
+  let r = await post({ ...requestFor('NotifyExpiryWarning', APNS_TOKEN_APP, apnsTok), payload: { expiresAt, text: 'calls stop soon' } });
+  t.is(r.status, 200, JSON.stringify(r.json));
+  const got = env.apns.received.find((x) => x.token === apnsTok);
+  t.like(got?.payload.sipis as Record<string, unknown>, { verb: 'NotifyExpiryWarning', expiresAt });
+  t.deepEqual((got?.payload.aps as { alert?: unknown }).alert, { body: 'calls stop soon' });
+  t.is(got?.pushType, 'alert');
+  const fcmTok = fcmToken();
+  r = await post({ ...requestFor('NotifyInstanceOff', FCM_APP, fcmTok), payload: { reason: 'unseen', text: 'calls are off' } });
+  t.is(r.status, 200, JSON.stringify(r.json));
+  const msg = env.fcm.received.find((x) => x.message.token === fcmTok)?.message;
+  t.like(msg?.data, { verb: 'NotifyInstanceOff', reason: 'unseen' });
+  t.like(msg?.notification as object, { body: 'calls are off' });
+});
+
 test.serial('a VoIP token with a verb it may not carry is refused at the edge: 400 tokenKind, nothing sent; FCM ignores tokenKind', async (t) => {
   const before = env.apns.stats.streams;
   const edge = med.metrics.edgeRejects.get({ reason: 'validation' });

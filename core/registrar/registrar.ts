@@ -241,7 +241,7 @@ export class DeviceRegistrar extends EventEmitter {
       counter('sipis_device_digest_replays_total', 'device digest answers whose nonce count did not grow (replays), challenged again', c.replayed),
       counter('sipis_device_spoofed_flow_total', 'X-Sipis-Flow headers ignored from addresses that are not bridges', c.spoofedFlow),
       counter('sipis_device_bindings_expired_total', 'bindings removed by expiry', c.expired),
-      counter('sipis_device_bindings_removed_total', 'bindings removed by the device, a dead token or a failed flow', c.removed),
+      counter('sipis_device_bindings_removed_total', 'bindings removed by the device, a dead token, a failed flow or the clean-up of stale devices', c.removed),
       counter('sipis_device_store_errors_total', 'binding writes the database refused or missed', c.storeErrors),
       counter('sipis_device_auth_blocks_total', 'device addresses refused for a while after too many failed digests (REGISTER and own requests)', this.guard.counters.blocksStarted),
       counter('sipis_device_auth_blocked_requests_total', 'requests from blocked device addresses, refused with 403 unread', this.guard.counters.refused),
@@ -303,6 +303,26 @@ export class DeviceRegistrar extends EventEmitter {
       this.counters.removed++;
       this.emit('removed', rec.binding, reason);
     }
+  }
+
+  /**
+   * Bindings whose rows are already deleted from the database by someone else: the clean-up
+   * sweep (core/server/cleanup.ts) removes stale devices with a DELETE that re-checks `last_seen`,
+   * so a REGISTER racing it keeps its binding. Memory follows the way it does for an Expires: 0
+   * (the record dropped, `removed` counted, 'removed' emitted with `reason`). An id not in memory
+   * (a REGISTER that came after the DELETE made a new row, with a new id) is skipped. Returns the
+   * bindings dropped.
+   */
+  bindingsDeleted(ids: readonly string[], reason: RemovalReason): Binding[] {
+    const gone: Binding[] = [];
+    for (const id of ids) {
+      const rec = this.table.remove(id);
+      if (!rec) continue;
+      this.counters.removed++;
+      gone.push(rec.binding);
+    }
+    for (const b of gone) this.emit('removed', b, reason);
+    return gone;
   }
 
   /**

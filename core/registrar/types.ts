@@ -56,7 +56,8 @@ export interface Binding {
   flowFailed?: boolean;
 }
 
-export type RemovalReason = 'expired' | 'unregistered' | 'token-dead' | 'flow-failed';
+/** `stale`: the clean-up sweep removed a device not seen for days (core/server/cleanup.ts). */
+export type RemovalReason = 'expired' | 'unregistered' | 'token-dead' | 'flow-failed' | 'stale';
 
 export interface RegisteredInfo {
   /** true when the binding existed before this REGISTER. */

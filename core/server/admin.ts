@@ -4,7 +4,8 @@
  *   GET /healthz  200 {"ok":true,…} or 503 with the failing checks (database, transport)
  *   GET /metrics  Prometheus text
  *   GET /status   JSON summary: accounts counted by state (Idle, Registering, Registered,
- *                 Unauthorized, Error) and a few totals
+ *                 Unauthorized, Error), a few totals, and the clean-up sweep's state with the
+ *                 accounts it switched off and why (`cleanup.switchedOff`)
  *   GET /about    JSON: name, version, Node.js version, pid, start time, uptime, domain
  * Load balancers and Kubernetes probes give up after 1–3 s and count that as a failure, while a
  * query on a database that does not answer waits 5 s for a connection (the pool's acquire

@@ -8,6 +8,9 @@
  * tunnel and text messages, and routes the layer's requests between them; the accounts they see
  * come from the engine through an AOR index (accounts.ts), and requests to an account's Contact
  * are believed only from its provider's resolved addresses (provider-sources.ts).
+ *
+ * With cleanup.enabled (the default), cleanup.ts sweeps stale devices and failing accounts of
+ * this shard every cleanup.intervalS.
  */
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -26,6 +29,7 @@ import type { Tunnel } from '../tunnel/index.js';
 import { AccountIndex } from './accounts.js';
 import { VERSION } from '../version.js';
 import { AdminServer, CHECK_DEADLINE_MS, databaseCheck, settleWithin, type HealthReport } from './admin.js';
+import { CleanupSweeper } from './cleanup.js';
 import type { SipisConfig } from './config.js';
 import { startDevices, type Devices } from './devices.js';
 import { ServerError } from './errors.js';
@@ -48,6 +52,8 @@ export interface SipisServer {
   /** the mediator's client: undefined without devices or without push.mediatorUrl. */
   push: PushClient | undefined;
   tunnel: Tunnel | undefined;
+  /** the clean-up sweep: undefined with cleanup.enabled off. */
+  cleanup: CleanupSweeper | undefined;
   admin: AdminServer | undefined;
   adminAddress: AddressInfo | undefined;
   /** accounts loaded at start-up. */
@@ -62,6 +68,8 @@ export interface StartOptions {
   engine?: Partial<ConstructorParameters<typeof UpstreamEngine>[0]>;
   /** transaction timers for tests (T1 etc.). */
   timers?: { T1?: number; T2?: number; T4?: number };
+  /** the clean-up sweep's clock (ms) and first pass, for tests (default Date.now, the interval up to a minute). */
+  cleanup?: { now?: () => number; firstDelayMs?: number };
 }
 
 /** The first external address of a family, for a wildcard bind without --advertise. */
@@ -221,6 +229,11 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     }
   }
   engine.start();
+  let cleanup: CleanupSweeper | undefined;
+  if (cfg.cleanup.enabled) {
+    cleanup = new CleanupSweeper({ store, config: cfg.cleanup, owns, registrar: devices?.registrar, push: devices?.push, log, ...(opts.cleanup?.now ? { now: opts.cleanup.now } : {}) });
+    cleanup.start(opts.cleanup?.firstDelayMs);
+  }
   log.info({ listen: transport.endpoints, accounts: loaded, rate: cfg.upstream.registerRate }, 'sipis started');
 
   // bounded (admin.ts): probes time out after 1–3 s, a dead database would hold them 5 s
@@ -261,6 +274,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
       counter('sipis_datagram_parse_errors_total', 'datagrams that did not parse', tc.parseErrors),
       counter('sipis_send_errors_total', 'UDP send errors', tc.sendErrors),
       ...(devices?.metrics() ?? []),
+      ...(cleanup?.metrics() ?? []),
     ];
     return formatMetrics(list);
   };
@@ -270,10 +284,16 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     const r = await settleWithin(store.pool.query<{ n: string }>('SELECT count(*) AS n FROM message WHERE delivered_at IS NULL'), CHECK_DEADLINE_MS);
     return r !== undefined && 'value' in r ? Number(r.value[0]?.n ?? 0) : null;
   };
+  /** accounts the clean-up switched off, with their reasons; null when the database cannot be asked. */
+  const switchedOff = async () => {
+    if (store.pool.down) return null;
+    const r = await settleWithin(store.cleanup.switchedOff(10), CHECK_DEADLINE_MS);
+    return r !== undefined && 'value' in r ? r.value : null;
+  };
   const status = async () => {
     const d = devices?.status();
     // the rest comes from memory: with the database away /status still answers, within the deadline
-    const [db, pending] = await Promise.all([databaseCheck(store.pool), d ? pendingMessages() : null]);
+    const [db, pending, off] = await Promise.all([databaseCheck(store.pool), d ? pendingMessages() : null, switchedOff()]);
     return {
       accounts: engine.countByState(),
       total: engine.size,
@@ -285,6 +305,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
       pendingMessages: pending,
       calls: d ? { incoming: d.calls.incoming, outgoing: d.calls.outgoing, dialogs: d.calls.dialogs } : null,
       pushesPending: d ? d.pushesPending : null,
+      cleanup: { ...(cleanup?.status() ?? { enabled: false }), switchedOff: off },
       domain: cfg.domain,
       listen: transport.endpoints,
       database: db.ok ? 'up' : 'down',
@@ -309,6 +330,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     try {
       adminAddress = await admin.listen(cfg.admin.host, cfg.admin.port);
     } catch (err) {
+      cleanup?.close();
       devices?.close();
       providers.close();
       await engine.stop();
@@ -333,12 +355,14 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     registrar: devices?.registrar,
     push: devices?.push,
     tunnel: devices?.tunnel,
+    cleanup,
     admin,
     adminAddress,
     loaded,
     close() {
       closing ??= (async () => {
         unfollow();
+        cleanup?.close();
         // calls in progress are dropped (memory only); bindings and messages stay in the database
         devices?.close();
         providers.close();

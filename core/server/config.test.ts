@@ -161,3 +161,50 @@ test('device, push, tunnel and provider settings: defaults, every source, readab
   t.notRegex(e!.message, /hunter2/);
   t.regex(usage(), /--mediator-url[^]*SIPIS_MEDIATOR_API_KEY/);
 });
+
+test('clean-up settings: sipis-facts defaults, every source, and errors that say what is wrong', (t) => {
+  const d = loadConfig([], {}).cleanup;
+  t.deepEqual(d, { enabled: true, staleAfterS: 3 * 86400, premiumStaleAfterS: 7 * 86400, failingAfterS: 12 * 3600, warningsS: [43200, 3600], intervalS: 300, batchSize: 500, maxPerPass: 20_000 });
+  withFile(JSON.stringify({ cleanup: { staleAfterS: 86400, warningsS: [7200, 600], batchSize: 100 } }), (file) => {
+    const c = loadConfig(['--config', file, '--cleanup-interval', '60'], { SIPIS_CLEANUP_PREMIUM_STALE_AFTER: '172800', SIPIS_CLEANUP_FAILING_AFTER: '7200' }).cleanup;
+    t.like(c, { staleAfterS: 86400, premiumStaleAfterS: 172800, failingAfterS: 7200, intervalS: 60, batchSize: 100 });
+    t.deepEqual(c.warningsS, [7200, 600]);
+  });
+  t.deepEqual(loadConfig(['--cleanup-warnings', '3600, 600'], {}).cleanup.warningsS, [3600, 600]);
+  t.deepEqual(loadConfig(['--cleanup-warnings='], {}).cleanup.warningsS, [], 'no warnings at all');
+  t.false(loadConfig(['--cleanup', 'off'], {}).cleanup.enabled);
+  t.false(loadConfig([], { SIPIS_CLEANUP: 'no' }).cleanup.enabled);
+
+  const err = (args: string[], env: NodeJS.ProcessEnv = {}) => t.throws(() => loadConfig(args, env), { instanceOf: ServerError })!;
+  let e = err(['--cleanup-warnings', '12h,1h']);
+  t.is(e.field, 'cleanup.warningsS');
+  t.regex(e.message, /flag --cleanup-warnings.*whole numbers, got "12h"/);
+  e = err(['--cleanup-premium-stale-after', '86400']);
+  t.is(e.field, 'cleanup.premiumStaleAfterS');
+  t.regex(e.message, /at least cleanup\.staleAfterS \(259200\)/);
+  e = err(['--cleanup-stale-after', '36000']);
+  t.is(e.field, 'cleanup.warningsS', 'the 12 h warning would come before the device is even 0 s old');
+  t.regex(e.message, /43200 s before removal must be shorter than cleanup\.staleAfterS \(36000 s\)/);
+  e = err(['--cleanup-failing-after', '7200']);
+  t.is(e.field, 'cleanup.warningsS');
+  t.regex(e.message, /must not be longer than cleanup\.failingAfterS \(7200 s\)/);
+  t.is(loadConfig(['--cleanup-failing-after', '7200', '--cleanup-warnings', '7200,600'], {}).cleanup.failingAfterS, 7200, 'a warning as early as the failing age: when the failure starts');
+  e = err(['--cleanup-warnings', '3600,3600']);
+  t.regex(e.message, /twice/);
+  e = err(['--cleanup-interval', '3600']);
+  t.is(e.field, 'cleanup.intervalS');
+  t.regex(e.message, /shorter than the shortest warning \(3600 s\)/);
+  t.is(loadConfig(['--cleanup-interval', '7200', '--cleanup-warnings='], {}).cleanup.intervalS, 7200, 'without warnings any interval will do');
+  t.is(err(['--cleanup-stale-after', '10']).field, 'cleanup.staleAfterS');
+  t.is(err(['--cleanup-batch', '5000']).field, 'cleanup.batchSize');
+  t.is(err(['--cleanup-batch', '600', '--cleanup-max-per-pass', '500']).field, 'cleanup.maxPerPass');
+  t.is(err(['--cleanup', 'sometimes']).field, 'cleanup.enabled');
+  withFile(JSON.stringify({ cleanup: { warningsS: 'soon' } }), (file) => {
+    t.is(err(['--config', file]).field, 'cleanup.warningsS');
+  });
+  withFile(JSON.stringify({ cleanup: { staleAfter: 5 } }), (file) => {
+    t.is(err(['--config', file]).field, 'cleanup.staleAfter', 'a misspelt setting');
+  });
+  t.regex(usage(), /--cleanup-stale-after VALUE +remove a device not seen[^\n]*\[SIPIS_CLEANUP_STALE_AFTER\]/);
+  t.regex(usage(), /--cleanup-warnings VALUE[^\n]*default 43200,3600/);
+});

@@ -84,7 +84,7 @@ export interface SipisConfig {
   };
   /** the client of sipis-mediator (core/push). */
   push: {
-    /** mediator base URL, e.g. `http://127.0.0.1:8089`; absent: no pushes (sleeping phones cannot be woken). */
+    /** mediator base URL, e.g. `http://127.0.0.1:8090`; absent: no pushes (sleeping phones cannot be woken). */
     mediatorUrl: string | undefined;
     /** the mediator's API key (prefer the env or a file: never logged). */
     apiKey: string | undefined;
@@ -103,6 +103,28 @@ export interface SipisConfig {
     reachableGraceS: number;
     /** MESSAGE bodies above this get 413 (RFC 3428 §8). */
     maxMessageBytes: number;
+  };
+  /**
+   * The clean-up sweep (core/server/cleanup.ts): stale devices removed, accounts whose upstream
+   * registration keeps failing switched off, warning pushes before both. Durations in seconds.
+   */
+  cleanup: {
+    /** off: nothing is removed or switched off, no warning is pushed. */
+    enabled: boolean;
+    /** a device binding not seen (no REGISTER) for this long is removed (3 days). */
+    staleAfterS: number;
+    /** the same for devices of premium accounts (7 days); at least staleAfterS. */
+    premiumStaleAfterS: number;
+    /** an enabled account whose registration has failed without a break for this long is switched off (12 h). */
+    failingAfterS: number;
+    /** warning pushes this long before a removal or a switch-off (12 h and 1 h). */
+    warningsS: number[];
+    /** time between two sweeps (5 min); a sweep never overlaps the previous one. */
+    intervalS: number;
+    /** rows per statement. */
+    batchSize: number;
+    /** rows looked at per sweep, devices and accounts each; the next sweep goes on from there. */
+    maxPerPass: number;
   };
   /** where providers' requests (INVITE, MESSAGE to an account's Contact) may come from. */
   providers: {
@@ -128,11 +150,12 @@ export function defaultConfig(): SipisConfig {
     devices: { enabled: true, digestSecret: undefined, digestSecretFile: undefined, algorithms: ['MD5', 'SHA-256'], expiresMinS: 60, expiresDefaultS: 3600, expiresMaxS: 7 * 24 * 3600, bridges: [], flowTimerS: 0, requestAuth: 'udp', authFailLimit: 10, authFailWindowS: 60, authBlockS: 300 },
     push: { mediatorUrl: undefined, apiKey: undefined, apiKeyFile: undefined, deadlineS: 10, attemptTimeoutS: 4 },
     tunnel: { readinessTimeoutS: 120, reachableWindowS: 30, reachableGraceS: 2, maxMessageBytes: 4 * 1024 * 1024 },
+    cleanup: { enabled: true, staleAfterS: 3 * 86400, premiumStaleAfterS: 7 * 86400, failingAfterS: 12 * 3600, warningsS: [12 * 3600, 3600], intervalS: 300, batchSize: 500, maxPerPass: 20_000 },
     providers: { addresses: [], refreshS: 300 },
   };
 }
 
-type Kind = 'string' | 'list' | 'int' | 'number' | 'level' | 'bool';
+type Kind = 'string' | 'list' | 'int' | 'number' | 'level' | 'bool' | 'ints';
 
 interface Field {
   /** dotted path in the JSON file and in SipisConfig. */
@@ -177,7 +200,7 @@ export const FIELDS: readonly Field[] = [
   { path: 'devices.authFailLimit', env: 'SIPIS_AUTH_FAIL_LIMIT', flag: '--auth-fail-limit', kind: 'int', min: 0, max: 1_000_000, help: 'failed device digests from one address that block it (REGISTER and own requests); 0 = never (default 10)' },
   { path: 'devices.authFailWindowS', env: 'SIPIS_AUTH_FAIL_WINDOW', flag: '--auth-fail-window', kind: 'int', min: 1, max: 86400, help: 'the window those failures are counted in, seconds (default 60)' },
   { path: 'devices.authBlockS', env: 'SIPIS_AUTH_BLOCK', flag: '--auth-block', kind: 'int', min: 1, max: 7 * 86400, help: 'how long a blocked address gets 403 unread, seconds (default 300)' },
-  { path: 'push.mediatorUrl', env: 'SIPIS_MEDIATOR_URL', flag: '--mediator-url', kind: 'string', help: 'sipis-mediator base URL, e.g. http://127.0.0.1:8089 (none: no pushes)' },
+  { path: 'push.mediatorUrl', env: 'SIPIS_MEDIATOR_URL', flag: '--mediator-url', kind: 'string', help: 'sipis-mediator base URL, e.g. http://127.0.0.1:8090 (none: no pushes)' },
   { path: 'push.apiKey', env: 'SIPIS_MEDIATOR_API_KEY', flag: '--mediator-api-key', kind: 'string', help: 'the mediator API key (prefer the env or --mediator-api-key-file)' },
   { path: 'push.apiKeyFile', env: 'SIPIS_MEDIATOR_API_KEY_FILE', flag: '--mediator-api-key-file', kind: 'string', help: 'file holding the mediator API key' },
   { path: 'push.deadlineS', env: 'SIPIS_PUSH_DEADLINE', flag: '--push-deadline', kind: 'number', min: 0.1, max: 3600, help: 'budget of one push including retries, seconds (default 10)' },
@@ -186,6 +209,14 @@ export const FIELDS: readonly Field[] = [
   { path: 'tunnel.reachableWindowS', env: 'SIPIS_REACHABLE_WINDOW', flag: '--reachable-window', kind: 'number', min: 0, max: 86400, help: 'a phone registered this recently gets the INVITE without a push, seconds (default 30)' },
   { path: 'tunnel.reachableGraceS', env: 'SIPIS_REACHABLE_GRACE', flag: '--reachable-grace', kind: 'number', min: 0, max: 3600, help: 'push a "reachable" phone silent this long after our INVITE, seconds (default 2)' },
   { path: 'tunnel.maxMessageBytes', env: 'SIPIS_MAX_MESSAGE_BYTES', flag: '--max-message-bytes', kind: 'int', min: 1, max: 64 * 1024 * 1024, help: 'MESSAGE bodies above this get 413 (default 4194304)' },
+  { path: 'cleanup.enabled', env: 'SIPIS_CLEANUP', flag: '--cleanup', kind: 'bool', help: 'remove stale devices and switch off accounts whose registration keeps failing, with warning pushes (default on)' },
+  { path: 'cleanup.staleAfterS', env: 'SIPIS_CLEANUP_STALE_AFTER', flag: '--cleanup-stale-after', kind: 'int', min: 60, max: 3650 * 86400, help: 'remove a device not seen (no REGISTER) for this long, seconds (default 259200 = 3 days)' },
+  { path: 'cleanup.premiumStaleAfterS', env: 'SIPIS_CLEANUP_PREMIUM_STALE_AFTER', flag: '--cleanup-premium-stale-after', kind: 'int', min: 60, max: 3650 * 86400, help: 'the same for devices of premium accounts, seconds (default 604800 = 7 days)' },
+  { path: 'cleanup.failingAfterS', env: 'SIPIS_CLEANUP_FAILING_AFTER', flag: '--cleanup-failing-after', kind: 'int', min: 60, max: 3650 * 86400, help: 'switch off an account whose provider registration has failed this long without a break, seconds (default 43200 = 12 h)' },
+  { path: 'cleanup.warningsS', env: 'SIPIS_CLEANUP_WARNINGS', flag: '--cleanup-warnings', kind: 'ints', min: 1, max: 3650 * 86400, help: 'warning pushes this long before a removal or a switch-off, seconds, comma-separated; empty = none (default 43200,3600)' },
+  { path: 'cleanup.intervalS', env: 'SIPIS_CLEANUP_INTERVAL', flag: '--cleanup-interval', kind: 'number', min: 0.1, max: 86400, help: 'time between two clean-up sweeps, seconds; shorter than the shortest warning (default 300)' },
+  { path: 'cleanup.batchSize', env: 'SIPIS_CLEANUP_BATCH', flag: '--cleanup-batch', kind: 'int', min: 1, max: 1000, help: 'rows per clean-up statement (default 500)' },
+  { path: 'cleanup.maxPerPass', env: 'SIPIS_CLEANUP_MAX_PER_PASS', flag: '--cleanup-max-per-pass', kind: 'int', min: 1, max: 10_000_000, help: 'devices (and accounts) looked at per sweep at most; the next sweep goes on from there (default 20000)' },
   { path: 'providers.addresses', env: 'SIPIS_PROVIDER_ADDRESSES', flag: '--provider-addresses', kind: 'list', help: 'extra provider addresses or CIDRs allowed to send calls and messages to accounts' },
   { path: 'providers.refreshS', env: 'SIPIS_PROVIDER_REFRESH', flag: '--provider-refresh', kind: 'number', min: 1, max: 86400, help: 'how often provider host names are resolved again, seconds (default 300)' },
 ];
@@ -210,6 +241,16 @@ function convert(f: Field, raw: unknown, source: string): unknown {
       if (f.kind === 'int' && !Number.isInteger(n)) throw bad(f.path, `${where} must be an integer, got ${n}`);
       if ((f.min !== undefined && n < f.min) || (f.max !== undefined && n > f.max)) throw bad(f.path, `${where} must be between ${f.min} and ${f.max}, got ${n}`);
       return n;
+    }
+    case 'ints': {
+      const list = typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter((x) => x !== '') : raw;
+      if (!Array.isArray(list)) throw bad(f.path, `${where} must be a list of whole numbers, got ${JSON.stringify(raw)}`);
+      return list.map((x: unknown) => {
+        const n = typeof x === 'string' && x.trim() !== '' ? Number(x) : x;
+        if (typeof n !== 'number' || !Number.isInteger(n)) throw bad(f.path, `${where} must be a list of whole numbers, got ${JSON.stringify(x)}`);
+        if ((f.min !== undefined && n < f.min) || (f.max !== undefined && n > f.max)) throw bad(f.path, `${where}: each must be between ${f.min} and ${f.max}, got ${n}`);
+        return n;
+      });
     }
     case 'level':
       if (typeof raw !== 'string' || !LOG_LEVELS.includes(raw as LogLevel)) throw bad(f.path, `${where} must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
@@ -315,7 +356,26 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   if (c.upstream.backoffMaxS < c.upstream.backoffBaseS) throw bad('upstream.backoffMaxS', `must be >= upstream.backoffBaseS (${c.upstream.backoffBaseS})`);
   if (c.shard.backends.length > 0 && !c.shard.self) throw bad('shard.self', 'is required when shard.backends is set');
   checkDevices(c);
+  checkCleanup(c);
   return c;
+}
+
+/** The clean-up's durations must make sense together (checked even when it is off: it may be turned on). */
+function checkCleanup(c: SipisConfig): void {
+  const k = c.cleanup;
+  if (k.premiumStaleAfterS < k.staleAfterS) {
+    throw bad('cleanup.premiumStaleAfterS', `must be at least cleanup.staleAfterS (${k.staleAfterS}): premium devices are kept longer, not shorter; got ${k.premiumStaleAfterS}`);
+  }
+  if (new Set(k.warningsS).size !== k.warningsS.length) throw bad('cleanup.warningsS', `lists a warning twice: ${k.warningsS.join(',')}`);
+  for (const w of k.warningsS) {
+    if (w >= k.staleAfterS) throw bad('cleanup.warningsS', `a warning ${w} s before removal must be shorter than cleanup.staleAfterS (${k.staleAfterS} s)`);
+    // a warning as early as the failing age goes out when the failure starts
+    if (w > k.failingAfterS) throw bad('cleanup.warningsS', `a warning ${w} s before switch-off must not be longer than cleanup.failingAfterS (${k.failingAfterS} s)`);
+  }
+  if (k.warningsS.length > 0 && k.intervalS >= Math.min(...k.warningsS)) {
+    throw bad('cleanup.intervalS', `must be shorter than the shortest warning (${Math.min(...k.warningsS)} s), or that warning could be skipped; got ${k.intervalS}`);
+  }
+  if (k.maxPerPass < k.batchSize) throw bad('cleanup.maxPerPass', `must be at least cleanup.batchSize (${k.batchSize}), got ${k.maxPerPass}`);
 }
 
 /** Digest algorithms the registrar can challenge with (core/sip/digest-algorithms.ts). */

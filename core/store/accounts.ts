@@ -27,6 +27,10 @@ export interface Account {
   hasPassword: boolean;
   /** keyring id that sealed the password; null when none or still pending. */
   passwordKeyId: string | null;
+  /** why the clean-up switched the account off ('registration failing since …'); null otherwise. */
+  disabledReason: string | null;
+  /** when the account was disabled; null while enabled. */
+  disabledAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -79,6 +83,7 @@ export function accountColumns(alias = ''): string {
   return `${p}id, ${p}aor, ${p}auth_user, ${p}realm, ${p}registrar, ${p}outbound_proxy, ${p}transport, ${p}expires,
   ${p}enabled, ${p}display_name, ${p}premium, ${p}shard_key,
   (${p}password_enc IS NOT NULL OR ${p}password_plain IS NOT NULL) AS has_password, ${p}password_key_id,
+  ${p}disabled_reason, ${epochMs(`${p}disabled_at`)} AS disabled_ms,
   ${epochMs(`${p}created_at`)} AS created_ms, ${epochMs(`${p}updated_at`)} AS updated_ms`;
 }
 
@@ -104,6 +109,8 @@ export interface AccountRow {
   shard_key: string;
   has_password: boolean;
   password_key_id: string | null;
+  disabled_reason: string | null;
+  disabled_ms: number | null;
   created_ms: number;
   updated_ms: number;
 }
@@ -124,6 +131,8 @@ export function accountFromRow(r: AccountRow): Account {
     shardKey: r.shard_key,
     hasPassword: r.has_password,
     passwordKeyId: r.password_key_id,
+    disabledReason: r.disabled_reason,
+    disabledAt: r.disabled_ms === null ? null : new Date(r.disabled_ms),
     createdAt: new Date(r.created_ms),
     updatedAt: new Date(r.updated_ms),
   };

@@ -29,6 +29,19 @@ export {
   type AccountWithRegistration,
 } from './registrations.js';
 export { DeviceStore, type BindingInput, type DeviceBinding, type PushToken, type PushTokenInput } from './devices.js';
+export {
+  CleanupStore,
+  type CleanupAges,
+  type CleanupCandidate,
+  type CandidatePage,
+  type CleanupToken,
+  type WarnedDevice,
+  type RemovedDevice,
+  type WarnedAccount,
+  type SwitchedOffAccount,
+  type AccountDevice,
+  type SwitchedOffSummary,
+} from './cleanup.js';
 export { MessageStore, type MessageInput, type StoredMessage, type CallOutcome, type PendingCallInput, type MissedCall } from './messages.js';
 export { AccountChangeListener, ACCOUNT_CHANNEL, type AccountChange, type ResyncReason } from './listener.js';
 export { parseAor, normalizeServerUri, shardKeyOf, checkTransport, TRANSPORTS, type Transport } from './validate.js';

@@ -5,6 +5,7 @@ import { formatKeyEntry, parseKeyring } from './config.js';
 import { StoreError } from './errors.js';
 import { migrate } from './migrate.js';
 import { migrations } from './migrations/index.js';
+import { Pool } from './pool.js';
 import type { RegistrationState } from './registrations.js';
 import { Store, type AccountChangeEvent } from './store.js';
 import { shardKeyOf } from './validate.js';
@@ -364,6 +365,102 @@ test('device bindings, push tokens, dead tokens, stale clean-up', async (t) => {
     t.is((await store.devices.listBindings(premium.id)).length, 1);
     t.true(await store.devices.removeBinding(premium.id, 'vip-phone'));
     t.false(await store.devices.removeBinding(premium.id, 'vip-phone'));
+  } finally {
+    await store.close();
+  }
+});
+
+test('schema v2 (clean-up): an upgrade keeps the rows; disabled_reason and the failure clock go when an account is enabled again, by any writer', async (t) => {
+  const url = await pg.createDatabase(`v2_${process.pid}`);
+  const pool = new Pool({ url });
+  await pool.start();
+  try {
+    // a database of schema v1 with an account, its failing registration and a device
+    await migrate(pool, undefined, [migrations[0]!]);
+    await pool.query("INSERT INTO account (aor, auth_user, registrar, enabled) VALUES ('sip:old@example.com', 'old', 'sip:example.com', false)");
+    await pool.query("INSERT INTO upstream_registration (account_id, state, failures, failing_since) SELECT id, 'Error', 7, now() - interval '13 hours' FROM account");
+    await pool.query("INSERT INTO device (account_id, instance_id, contact, expires_at) SELECT id, 'i1', 'sip:c@10.0.0.1', now() + interval '1 day' FROM account");
+    t.deepEqual((await migrate(pool)).applied, [2]);
+  } finally {
+    await pool.close();
+  }
+  const store = await Store.open({ url, keyring, listen: false });
+  try {
+    const old = (await store.accounts.getByAor('sip:old@example.com'))!;
+    t.like(old, { enabled: false, disabledReason: null, disabledAt: null }, 'rows from v1: no reason, no date');
+    const dev = await store.pool.query<{ warning_stage: number; warned_due_at: Date | null }>('SELECT warning_stage, warned_due_at FROM device');
+    t.deepEqual(dev.map((d) => [d.warning_stage, d.warned_due_at]), [[0, null]]);
+
+    // an operator disables: dated, no reason
+    const a = await store.accounts.add({ aor: 'sip:a@example.com', password: 'x' });
+    const b = await store.accounts.add({ aor: 'sip:b@example.com', password: 'x' });
+    t.like(a, { disabledReason: null, disabledAt: null });
+    const disabled = await store.accounts.setEnabled(a.id, false);
+    t.is(disabled.disabledReason, null);
+    t.true(disabled.disabledAt instanceof Date && Math.abs(disabled.disabledAt.getTime() - Date.now()) < 60_000);
+    // the clean-up switches one off with its reason (its own statement sets both)
+    await store.registrations.saveMany([a.id, b.id].map((id) => ({ accountId: id, state: 'Error', callId: 'c', cseq: 1, contact: null, expiresAt: null, lastStatus: 503, lastReason: 'Busy', retryAt: new Date(Date.now() + 60_000), failures: 3, failingSince: new Date(Date.now() - 13 * 3600_000) }) satisfies RegistrationState));
+    await store.pool.query("UPDATE upstream_registration SET warned_due_at = now(), warning_stage = 2");
+    await store.pool.query("UPDATE account SET enabled = false, disabled_reason = 'registration failing since then', disabled_at = '2030-01-01T00:00:00Z' WHERE id = $1", [b.id]);
+    const off = (await store.accounts.get(b.id))!;
+    t.like(off, { enabled: false, disabledReason: 'registration failing since then' });
+    t.is(off.disabledAt?.toISOString(), '2030-01-01T00:00:00.000Z');
+    t.like(await store.accounts.setEnabled(b.id, false), { disabledReason: 'registration failing since then' }, 'disabling again keeps the reason');
+
+    // plain SQL enables both at once (one statement): reasons, dates and failure clocks go
+    await store.pool.query('UPDATE account SET enabled = true WHERE id = ANY($1::bigint[])', [`{${a.id},${b.id}}`]);
+    for (const id of [a.id, b.id]) {
+      t.like(await store.accounts.get(id), { enabled: true, disabledReason: null, disabledAt: null });
+      t.like(await store.registrations.get(id), { failingSince: null, failures: 0, retryAt: null, state: 'Error', callId: 'c' }, 'the rest is the engine\'s to write');
+    }
+    t.deepEqual((await store.pool.query<{ s: number }>('SELECT warning_stage AS s FROM upstream_registration ORDER BY account_id')).map((r) => r.s), [2, 0, 0], 'the account still disabled keeps its record');
+    // an update that does not enable leaves a failing enabled account alone
+    await store.registrations.saveMany([{ accountId: a.id, state: 'Error', callId: 'c', cseq: 2, contact: null, expiresAt: null, lastStatus: 503, lastReason: null, retryAt: null, failures: 1, failingSince: new Date() }]);
+    await store.accounts.update(a.id, { displayName: 'A' });
+    t.is((await store.registrations.get(a.id))!.failures, 1);
+  } finally {
+    await store.close();
+  }
+});
+
+test('clean-up queries: claims are taken once, a refreshed device is not removed, a re-enabled account not switched off', async (t) => {
+  const { store } = await freshStore();
+  try {
+    const ages = { staleMs: 3 * 86400_000, premiumStaleMs: 7 * 86400_000, failingMs: 12 * 3600_000, warningsMs: [12 * 3600_000, 3600_000] };
+    const acc = await store.accounts.add({ aor: 'sip:c@example.com', password: 'x' });
+    const exp = new Date(Date.now() + 86400_000);
+    const d1 = await store.devices.upsertBinding({ accountId: acc.id, instanceId: 'i1', contact: 'c', expiresAt: exp, pushTokens: [{ kind: 'remote', provider: 'fcm', appId: 'app', token: 'tok-1' }, { kind: 'voip', provider: 'apns', token: 'dead-tok' }] });
+    const d2 = await store.devices.upsertBinding({ accountId: acc.id, instanceId: 'i2', contact: 'c', expiresAt: exp });
+    await store.devices.markTokenDead('dead-tok');
+    await store.pool.query("UPDATE device SET last_seen = now() - interval '3 days 1 minute'");
+    const now = new Date();
+    const page = await store.cleanup.deviceCandidates(now, ages, 0, 10);
+    t.deepEqual(page.rows.map((r) => [r.id, r.due, r.shardKey]), [[d1, true, 'c@example.com'], [d2, true, 'c@example.com']]);
+    t.is(page.nextAfterId, null);
+    t.is((await store.cleanup.deviceCandidates(now, ages, 0, 1)).nextAfterId, d1, 'keyset paging');
+    // d2's phone registers between the scan and the removal: it stays
+    await store.devices.upsertBinding({ accountId: acc.id, instanceId: 'i2', contact: 'c', expiresAt: exp });
+    const gone = await store.cleanup.removeDevices([d1, d2], now, ages);
+    t.deepEqual(gone.map((g) => [g.deviceId, g.instanceId, g.tokens.map((x) => x.token)]), [[d1, 'i1', ['tok-1']]], 'with its live tokens, read before the delete');
+    t.deepEqual((await store.devices.listBindings(acc.id)).map((b) => b.id), [d2]);
+    // warnings: once per stage and due time
+    await store.pool.query("UPDATE device SET last_seen = now() - interval '2 days 12 hours 1 minute'");
+    t.deepEqual((await store.cleanup.warnDevices([d2], new Date(), ages)).map((w) => [w.deviceId, w.stage]), [[d2, 1]]);
+    t.deepEqual(await store.cleanup.warnDevices([d2], new Date(), ages), []);
+    t.deepEqual(await store.cleanup.removeDevices([d2], new Date(), ages), [], 'not due yet');
+    // accounts: switched off only while enabled and still failing long enough
+    await store.registrations.saveMany([{ accountId: acc.id, state: 'Error', callId: 'x', cseq: 1, contact: null, expiresAt: null, lastStatus: 404, lastReason: 'Not Found', retryAt: null, failures: 2, failingSince: new Date(Date.now() - 12 * 3600_000 - 60_000) }]);
+    const cands = await store.cleanup.accountCandidates(new Date(), ages, 0, 10);
+    t.deepEqual(cands.rows.map((r) => [r.id, r.due]), [[acc.id, true]]);
+    await store.accounts.setEnabled(acc.id, false);
+    await store.accounts.setEnabled(acc.id, true);
+    t.deepEqual(await store.cleanup.switchOffAccounts([acc.id], new Date(), ages), [], 're-enabled meanwhile: the failure clock was stopped');
+    await store.registrations.saveMany([{ accountId: acc.id, state: 'Error', callId: 'x', cseq: 1, contact: null, expiresAt: null, lastStatus: 404, lastReason: 'Not Found', retryAt: null, failures: 2, failingSince: new Date(Date.now() - 12 * 3600_000 - 60_000) }]);
+    const off = await store.cleanup.switchOffAccounts([acc.id], new Date(), ages);
+    t.is(off.length, 1);
+    t.regex(off[0]!.reason, /^registration failing since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(last: Error 404 Not Found\)$/);
+    t.deepEqual(await store.cleanup.switchOffAccounts([acc.id], new Date(), ages), [], 'once');
+    t.like(await store.cleanup.switchedOff(), { total: 1 });
   } finally {
     await store.close();
   }

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { AccountStore } from './accounts.js';
+import { CleanupStore } from './cleanup.js';
 import type { Keyring } from './config.js';
 import { DeviceStore } from './devices.js';
 import { AccountChangeListener, type AccountChange, type ResyncReason } from './listener.js';
@@ -44,6 +45,8 @@ export class Store {
   readonly registrations: RegistrationStore;
   readonly devices: DeviceStore;
   readonly messages: MessageStore;
+  /** the clean-up sweep's queries (stale devices, failing accounts, warnings). */
+  readonly cleanup: CleanupStore;
   /** what the migration at open did (null when opened with migrate: false). */
   migration: MigrateResult | null = null;
   private listener: AccountChangeListener | null = null;
@@ -60,6 +63,7 @@ export class Store {
     this.registrations = new RegistrationStore(pool);
     this.devices = new DeviceStore(pool);
     this.messages = new MessageStore(pool);
+    this.cleanup = new CleanupStore(pool);
   }
 
   /** connects, migrates, starts listening; STORE_UNAVAILABLE when the database is unreachable. */

@@ -74,7 +74,7 @@ async function resolveOrFail(store: Store, ref: string): Promise<Account> {
 }
 
 function accountJson(a: Account): Record<string, unknown> {
-  return { ...a, createdAt: a.createdAt.toISOString(), updatedAt: a.updatedAt.toISOString() };
+  return { ...a, disabledAt: a.disabledAt?.toISOString() ?? null, createdAt: a.createdAt.toISOString(), updatedAt: a.updatedAt.toISOString() };
 }
 
 function printAccount(ctx: Context, a: Account, extra: ReadonlyArray<readonly [string, unknown]> = []): void {
@@ -92,6 +92,8 @@ function printAccount(ctx: Context, a: Account, extra: ReadonlyArray<readonly [s
       ['realm', a.realm],
       ['display name', a.displayName],
       ['enabled', a.enabled],
+      // set by the clean-up when it switched the account off (registration failing for too long)
+      ...(a.enabled ? [] : ([['disabled at', a.disabledAt], ['disabled reason', a.disabledReason ?? 'by an operator']] as const)),
       ['premium', a.premium],
       ['shard key', a.shardKey],
       ['created', a.createdAt],

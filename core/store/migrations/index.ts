@@ -3,6 +3,7 @@
  * .sql files into dist/). A migration, once released, is never edited: add the next one.
  */
 import * as m001 from './001_initial.js';
+import * as m002 from './002_cleanup.js';
 
 export interface Migration {
   version: number;
@@ -10,6 +11,6 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [m001];
+export const migrations: readonly Migration[] = [m001, m002];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
