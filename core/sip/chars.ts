@@ -213,6 +213,26 @@ export function unescapePct(s: string): string {
   return text.indexOf('\ufffd') >= 0 ? buf.toString('latin1') : text;
 }
 
+/** The octets %-escaped text stands for (§19.1.2): each valid escape one byte, the rest its UTF-8. */
+export function unescapeOctets(s: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x25 && i + 2 < s.length) {
+      const h = hexVal(s.charCodeAt(i + 1));
+      const l = hexVal(s.charCodeAt(i + 2));
+      if (h >= 0 && l >= 0) {
+        bytes.push((h << 4) | l);
+        i += 2;
+        continue;
+      }
+    }
+    if (c < 0x80) bytes.push(c);
+    else for (const b of Buffer.from(String.fromCharCode(c), 'utf8')) bytes.push(b);
+  }
+  return Buffer.from(bytes);
+}
+
 /** ASCII lowercase without allocating when the string is already lowercase. */
 export function lower(s: string): string {
   for (let i = 0; i < s.length; i++) {

@@ -137,8 +137,10 @@ export class DigestServer {
    * minted by us for this realm. Expiry is judged by the caller.
    */
   checkNonce(nonce: string, realm: string): number | undefined {
-    // base64url of 52 bytes is exactly 70 characters; anything else is not ours.
-    if (nonce.length !== 70 || !/^[A-Za-z0-9_-]+$/.test(nonce)) return undefined;
+    // base64url of 52 bytes is exactly 70 characters, the last one with its 4 unused bits zero
+    // (A, Q, g or w): anything else is not ours, not even a spelling of one of ours that
+    // decodes to the same bytes (a replay cache keyed on the text would see 16 nonces)
+    if (nonce.length !== 70 || !/^[A-Za-z0-9_-]+[AQgw]$/.test(nonce)) return undefined;
     const raw = Buffer.from(nonce, 'base64url');
     if (raw.length !== NONCE_BYTES) return undefined;
     const head = raw.subarray(0, TS_BYTES + RAND_BYTES);

@@ -267,6 +267,10 @@ test('tampered, foreign and malformed nonces are bad-nonce', (t) => {
   }
   t.like(verify(other.createNonce(realm, NOW)), { reason: 'bad-nonce' });
   t.like(verify(server.createNonce('other.realm', NOW)), { reason: 'bad-nonce' });
+  // the last character's 4 unused bits: another spelling of the same bytes is not our nonce
+  const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = B64.indexOf(good[69]!);
+  for (let k = 1; k < 16; k++) t.like(verify(good.slice(0, 69) + B64[last + k]), { ok: false, reason: 'bad-nonce' }, `last bits ${k}`);
   for (const junk of ['', 'dcd98b7102dd2f0e8b11d0f600bfb0c093', good + 'A', good.slice(0, 69) + '=', '!'.repeat(70)]) {
     t.like(verify(junk), { reason: 'bad-nonce' }, JSON.stringify(junk));
   }

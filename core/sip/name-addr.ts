@@ -529,6 +529,11 @@ export function scanContactAt(b: Uint8Array, start: number, end: number): boolea
   return scanNameAddrAt(b, start, end, true, true);
 }
 
+/** Whether the Contact element scanContactAt validated last was `*`. */
+export function lastContactIsStar(): boolean {
+  return N[N_STAR] === 1;
+}
+
 /** One Contact element; may end at a ',' (STOP[0]). */
 export function scanContact(src: Src, start: number, end: number): ContactView | null {
   return scanContactAt(src.b, start, end) ? new ContactView(src) : null;

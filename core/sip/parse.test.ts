@@ -438,3 +438,11 @@ test('control characters (§25.1): none in a value, quoted string, comment or re
   t.is(ok.header('x-bare-fold'), 'a b');
   t.is(ok.contact.length, 1);
 });
+
+test("Contact: '*' only alone (§20.10 STAR / 1#contact-param; §10.3 step 6 answers 400 otherwise)", (t) => {
+  const reg = (contacts: string[]) => req('REGISTER sip:b.example SIP/2.0', [...contacts, 'Expires: 0'], '', [...base.slice(0, 4), 'CSeq: 1 REGISTER']);
+  t.true(parseMessage(reg(['Contact: *'])).contact[0]!.star);
+  for (const c of [['Contact: *, <sip:a@192.0.2.1>'], ['Contact: <sip:a@192.0.2.1>, *'], ['Contact: *', 'm: <sip:a@192.0.2.1>']]) {
+    t.is(code(t, reg(c), 'BAD_HEADER_VALUE').header, 'Contact', c.join(' | '));
+  }
+});

@@ -4,7 +4,9 @@
  * makes them differ, the user/ttl/method/maddr/transport parameters must match when either URI
  * has them, other parameters are compared only when both have them, and URI headers must all match.
  */
+import { unescapeOctets, unescapePct } from './chars.js';
 import type { Params, SipUri } from './types.js';
+import { rawUserinfo } from './uri.js';
 
 const MUST_MATCH = ['user', 'ttl', 'method', 'maddr', 'transport'];
 
@@ -42,6 +44,28 @@ function telDigits(n: string | undefined): string {
   return out.toLowerCase();
 }
 
+/**
+ * §19.1.4 compares user and password as octets once unescaped; their decoded text can be equal
+ * for different octets (`caf%E9` is not UTF-8 and decodes as latin1 'café', like `caf%C3%A9`), so
+ * equal text is checked again on the octets of the parts as written, while they still decode to
+ * that text (a part set since it was parsed has nothing else than its text).
+ */
+function sameUserinfoOctets(a: SipUri, b: SipUri): boolean {
+  if (a.user === undefined || (a.raw.indexOf('%') < 0 && b.raw.indexOf('%') < 0)) return true;
+  const x = rawUserinfo(a);
+  const y = rawUserinfo(b);
+  if (x === undefined || y === undefined) return true;
+  for (let k = 0; k < 2; k++) {
+    const p = x[k];
+    const q = y[k];
+    if (p === undefined || q === undefined) continue;
+    const text = k === 0 ? a.user : a.password;
+    if (unescapePct(p) !== text || unescapePct(q) !== text) continue;
+    if (!unescapeOctets(p).equals(unescapeOctets(q))) return false;
+  }
+  return true;
+}
+
 export function uriEquals(a: SipUri, b: SipUri): boolean {
   if (a.scheme !== b.scheme) return false;
   if (a.opaque !== undefined || b.opaque !== undefined) return a.opaque === b.opaque;
@@ -51,7 +75,7 @@ export function uriEquals(a: SipUri, b: SipUri): boolean {
     for (const [k, v] of a.params) if (!b.params.has(k) || !sameParamValue(v, b.params.get(k))) return false;
     return true;
   }
-  if (a.user !== b.user || a.password !== b.password) return false;
+  if (a.user !== b.user || a.password !== b.password || !sameUserinfoOctets(a, b)) return false;
   if (a.host !== b.host || a.port !== b.port) return false;
   return paramsEqual(a.params, b.params) && headersEqual(a.headers, b.headers);
 }

@@ -158,3 +158,20 @@ test('Via: parse one element', (t) => {
     t.is(parseVia(bad), null, bad);
   }
 });
+
+test('escapes: "%" HEXDIG HEXDIG only (§25.1); compared as octets (§19.1.4) and written back as they came', (t) => {
+  for (const bad of ['sip:b%zzob@example.com', 'sip:b%4@example.com', 'sip:a:p%4@h.example', 'sip:a@h.example;x=%zz', 'sip:a@h.example;maddr=%', 'sip:a@h.example?X=%zz']) {
+    t.is(t.throws(() => parseUri(bad), { instanceOf: SipParseError })?.code, 'BAD_URI', bad);
+  }
+  t.is(parseUri('sip:a@h.example;x=%41').params.get('x'), 'A');
+  // %E9 is not UTF-8 and decodes as latin1 'é', like the UTF-8 %C3%A9: the same text, other octets
+  const latin = parseUri('sip:caf%E9@example.com');
+  const utf8 = parseUri('sip:caf%C3%A9@example.com');
+  t.is(latin.user, utf8.user);
+  t.false(uriEquals(latin, utf8));
+  t.true(uriEquals(utf8, parseUri('sip:caf%c3%a9@EXAMPLE.com')));
+  t.true(uriEquals(parseUri('sip:%61lice:p%41ss@h.example'), parseUri('sip:alice:pAss@h.example')));
+  t.is(formatUri(latin), 'sip:caf%E9@example.com');
+  latin.user = 'bob';
+  t.is(formatUri(latin), 'sip:bob@example.com', 'a user set since the parse is written from its text');
+});

@@ -216,12 +216,14 @@ export class UriView implements SipUri {
 const UI_AT = 1;
 const UI_COLON = 2;
 const UI_BAD = 3;
+/** '%': an escape, which must be "%" HEXDIG HEXDIG (§25.1 escaped). */
+const UI_PCT = 4;
 const USERINFO = new Uint8Array(256);
 const PNAME_STOP = new Uint8Array(256);
 const PVALUE_STOP = new Uint8Array(256);
 for (let c = 0; c < 256; c++) {
   const ok = URI_CHAR[c] === 1;
-  USERINFO[c] = !ok ? UI_BAD : c === 0x40 ? UI_AT : c === 0x3a ? UI_COLON : 0;
+  USERINFO[c] = !ok ? UI_BAD : c === 0x40 ? UI_AT : c === 0x3a ? UI_COLON : c === 0x25 ? UI_PCT : 0;
   PNAME_STOP[c] = !ok || c === 0x3b || c === 0x3d || c === 0x3f ? 1 : 0;
   PVALUE_STOP[c] = !ok || c === 0x3b || c === 0x3f ? 1 : 0;
 }
@@ -229,8 +231,18 @@ for (let c = 0; c < 256; c++) {
 const PS_NAME = 1;
 const PS_VALUE = 2;
 const PS_AT = 4;
+/** '%', where both runs stop to check the escape. */
+const PS_PCT = 8;
 const PSTOP = new Uint8Array(256);
-for (let c = 0; c < 256; c++) PSTOP[c] = (PNAME_STOP[c]! * PS_NAME) | (PVALUE_STOP[c]! * PS_VALUE) | (c === 0x40 ? PS_AT : 0);
+for (let c = 0; c < 256; c++) PSTOP[c] = (PNAME_STOP[c]! * PS_NAME) | (PVALUE_STOP[c]! * PS_VALUE) | (c === 0x40 ? PS_AT : 0) | (c === 0x25 ? PS_PCT : 0);
+/** 1 for the hexadecimal digits. */
+const HEXDIG = new Uint8Array(256);
+for (const c of '0123456789abcdefABCDEF') HEXDIG[c.charCodeAt(0)] = 1;
+
+/** b[k] is '%': whether an escape, "%" HEXDIG HEXDIG, starts there (and ends before e). */
+function escapeAt(b: Uint8Array, k: number, e: number): boolean {
+  return k + 2 < e && HEXDIG[b[k + 1]!] === 1 && HEXDIG[b[k + 2]!] === 1;
+}
 
 /** Offsets found by the last validateUri (see the U_* slots). */
 // 32 slots, not 14: a typed array of more than 64 bytes (64 is still on it) lives off the V8 heap, so TurboFan
@@ -328,6 +340,11 @@ export function validateUriBytes(s: number, e: number, bracketed: boolean): numb
       if (colon < 0) colon = k;
       continue;
     }
+    if (t === UI_PCT) {
+      if (!escapeAt(b, k, e)) return -1;
+      k += 2;
+      continue;
+    }
     if (b[k] === 0x3e && bracketed) break;
     return -1;
   }
@@ -373,19 +390,30 @@ function validateSipParts(e: number, bracketed: boolean, rest: number, at: numbe
   // uri-parameters = *( ";" pname [ "=" pvalue ] ), then [ "?" headers ]
   // one constant table with a bit per question (a table chosen at run time would be checked
   // on every byte): the speculative pass also stops at '@'
-  const nameStop = spec ? PS_NAME | PS_AT : PS_NAME;
-  const valueStop = spec ? PS_VALUE | PS_AT : PS_VALUE;
+  // (both runs also stop at '%' to check the escape, then go on)
+  const nameStop = spec ? PS_NAME | PS_AT | PS_PCT : PS_NAME | PS_PCT;
+  const valueStop = spec ? PS_VALUE | PS_AT | PS_PCT : PS_VALUE | PS_PCT;
   const paramsS = h;
   while (h < e) {
     const c = b[h]!;
     if (c !== 0x3b) break;
     h++;
     const ns = h;
-    while (h < e && (pstop[b[h]!]! & nameStop) === 0) h++;
+    for (;;) {
+      while (h < e && (pstop[b[h]!]! & nameStop) === 0) h++;
+      if (h >= e || b[h] !== 0x25) break;
+      if (!escapeAt(b, h, e)) return -1;
+      h += 3;
+    }
     if (h === ns) return spec ? RETRY : -1; // ";;" or ";=x"
     if (h < e && b[h] === 0x3d) {
       h++;
-      while (h < e && (pstop[b[h]!]! & valueStop) === 0) h++;
+      for (;;) {
+        while (h < e && (pstop[b[h]!]! & valueStop) === 0) h++;
+        if (h >= e || b[h] !== 0x25) break;
+        if (!escapeAt(b, h, e)) return -1;
+        h += 3;
+      }
     }
   }
   const paramsE = h;
@@ -397,10 +425,16 @@ function validateSipParts(e: number, bracketed: boolean, rest: number, at: numbe
     hdrS = h;
     for (;;) {
       const ns = h;
-      while (h < e && b[h] !== 0x3d && b[h] !== 0x26 && URI_CHAR[b[h]!] === 1) h++;
+      while (h < e && b[h] !== 0x3d && b[h] !== 0x26 && URI_CHAR[b[h]!] === 1) {
+        if (b[h] === 0x25 && !escapeAt(b, h, e)) return -1;
+        h++;
+      }
       if (h === ns || h >= e || b[h] !== 0x3d) return -1;
       h++;
-      while (h < e && b[h] !== 0x26 && URI_CHAR[b[h]!] === 1) h++;
+      while (h < e && b[h] !== 0x26 && URI_CHAR[b[h]!] === 1) {
+        if (b[h] === 0x25 && !escapeAt(b, h, e)) return -1;
+        h++;
+      }
       if (h >= e || b[h] !== 0x26) break;
       h++;
     }
@@ -537,14 +571,37 @@ function formatParams(params: Params): string {
   return out;
 }
 
-/** Writes a URI from its parts, escaping what each component does not allow. */
+/**
+ * The user and password of a sip/sips URI's `raw` text as written (escapes kept), or undefined
+ * when it has none or `raw` is not such a URI. '@' is allowed unescaped in no part of a SIP URI
+ * but ends the userinfo (§25.1), so the first one does.
+ */
+export function rawUserinfo(uri: SipUri): [user: string, password: string | undefined] | undefined {
+  const raw = uri.raw;
+  const colon = raw.indexOf(':');
+  const at = raw.indexOf('@');
+  if (colon < 0 || at < colon || uri.opaque !== undefined || uri.scheme === 'tel') return undefined;
+  const info = raw.slice(colon + 1, at);
+  const k = info.indexOf(':');
+  return k < 0 ? [info, undefined] : [info.slice(0, k), info.slice(k + 1)];
+}
+
+/**
+ * Writes a URI from its parts, escaping what each component does not allow. A user or password
+ * still as parsed is written as it came (its escapes kept): decoded text cannot always be
+ * escaped back to the same octets (an escaped byte that is not UTF-8 decodes as latin1).
+ */
 export function formatUri(uri: SipUri): string {
   if (uri.opaque !== undefined) return `${uri.scheme}:${uri.opaque}`;
   if (uri.scheme === 'tel') return `tel:${escapeComponent(uri.user ?? '', PARAM_OK + '+')}${formatParams(uri.params)}`;
   let out = uri.scheme + ':';
   if (uri.user !== undefined) {
-    out += escapeComponent(uri.user, USER_OK);
-    if (uri.password !== undefined) out += ':' + escapeComponent(uri.password, PASSWORD_OK);
+    const info = rawUserinfo(uri);
+    out += info !== undefined && unescapePct(info[0]) === uri.user ? info[0] : escapeComponent(uri.user, USER_OK);
+    if (uri.password !== undefined) {
+      const p = info?.[1];
+      out += ':' + (p !== undefined && unescapePct(p) === uri.password ? p : escapeComponent(uri.password, PASSWORD_OK));
+    }
     out += '@';
   }
   out += uri.host;

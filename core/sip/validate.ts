@@ -21,7 +21,7 @@ import { CANONICAL, H } from './header-names.js';
 import { lastUriHasSipHeaders, validateUri } from './uri.js';
 import { CSEQ_METHOD, numberValue, retryAfterValue, scanCSeq, validDate } from './values.js';
 import { STOP as STOP_CELL } from './params.js';
-import { nameAddrView, scanContact, scanContactAt, scanNameAddr, scanNameAddrAt, scanNameAddrElement, scanNameAddrLine, type NameAddrView } from './name-addr.js';
+import { lastContactIsStar, nameAddrView, scanContact, scanContactAt, scanNameAddr, scanNameAddrAt, scanNameAddrElement, scanNameAddrLine, type NameAddrView } from './name-addr.js';
 import { scanVia, scanViaLine, type ViaView } from './via.js';
 import { STRIDE } from './scanner.js';
 import { SCRATCH as SCAN_BUFFER, SCRATCH_VIEW, SCRATCH_WORDS, useBytes } from './scratch.js';
@@ -63,6 +63,8 @@ let cseqMe = 0;
 let maxForwards = -1;
 let expires = -1;
 let contacts = 0;
+/** Contact values that are `*` (§20.10: STAR / 1#contact-param, so `*` must be the only one). */
+let stars = 0;
 let routes = 0;
 let recordRoutes = 0;
 
@@ -102,6 +104,7 @@ function nameAddrList(b: Uint8Array, s: number, e: number, id: number): number {
     i = elementStart(b, i, e, id);
     const ok = id === H.CONTACT ? scanContactAt(b, i, e) : scanNameAddrAt(b, i, e, true, false);
     if (!ok) bad(id, 'value');
+    if (id === H.CONTACT && lastContactIsStar()) stars++;
     n++;
     i = STOP[0]!;
     if (i >= e) return n;
@@ -121,7 +124,7 @@ export function beginFields(s: Src): void {
   cseqSeq = -1;
   maxForwards = -1;
   expires = -1;
-  contacts = routes = recordRoutes = 0;
+  contacts = routes = recordRoutes = stars = 0;
 }
 
 /** Validates the Request-URI b[s..e) (RFC 3261 §19.1, §19.1.1 table: no escaped headers). */
@@ -396,6 +399,7 @@ export function finishFields(m: SipMessage, mask: number): void {
   if (to === undefined && has(mask, H.TO)) missing(H.TO);
   if (callIdAt < 0) missing(H.CALL_ID);
   if (cseqSeq < 0) missing(H.CSEQ);
+  if (stars > 0 && contacts > 1) bad(H.CONTACT, "Contact: '*' with other values (§20.10)");
   const ix = m._ix;
   // RFC 4475 §3.1.2.16-17: the CSeq method must equal the request method (case-sensitive)
   if (ix.isRequest) {
