@@ -94,10 +94,23 @@ test('--pcap counts the SIP messages of a recorded capture', (t) => {
 test('--pcap with invalid messages exits 1, and --verbose names each error', (t) => {
   const frame = (payload: string) => ({ ts: 1, data: ethernet(ipv4('192.0.2.1', '192.0.2.2', 17, udp(5060, 5060, Buffer.from(payload)))) });
   const file = join(dir, 'mixed.pcap');
-  writeFileSync(file, writePcap([frame(invite), frame('OPTIONS sip:x SIP/2.0\r\nVia: junk\r\n\r\n'), frame('\r\n\r\n')]));
+  // SIP whatever its shape (RFC 4475 §3.1.2.14's SIP/7.0, §3.1.2.6's broken Request-URI), a
+  // keep-alive, and a payload that is no SIP at all (an RTP-like binary datagram)
+  const rtp = Buffer.from([0x80, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]).toString('latin1');
+  writeFileSync(
+    file,
+    writePcap([
+      frame(invite),
+      frame('OPTIONS sip:x SIP/2.0\r\nVia: junk\r\n\r\n'),
+      frame(invite.toString().replace('SIP/2.0\r\n', 'SIP/7.0\r\n')),
+      frame(invite.toString().replace(/^INVITE \S+/, 'INVITE sip:user@example.com; lr')),
+      frame('\r\n\r\n'),
+      { ts: 1, data: ethernet(ipv4('192.0.2.1', '192.0.2.2', 17, udp(4000, 4002, Buffer.from(rtp, 'latin1')))) },
+    ]),
+  );
   const r = run(['--pcap', file, '--verbose']);
   t.is(r.status, 1);
-  t.regex(r.stdout, /2 SIP messages, 1 valid, 1 invalid, 1 other/);
+  t.regex(r.stdout, /4 SIP messages, 1 valid, 3 invalid; 1 keep-alives, 1 other payloads/);
   t.regex(r.stderr, /message 2 \(192\.0\.2\.1:5060 -> 192\.0\.2\.2:5060\/udp, t=1\.000000\): [A-Z_]+: /);
 });
 
@@ -107,4 +120,22 @@ test('--pcap on a file that is not a capture exits 1 with the reader error', (t)
   const r = run(['--pcap', file]);
   t.is(r.status, 1);
   t.regex(r.stderr, /PCAP_BAD_MAGIC/);
+});
+
+test('a CRLF keep-alive is one, not an invalid message; bytes after the body are reported; -- ends the options', (t) => {
+  const ka = join(dir, 'keepalive.sip');
+  writeFileSync(ka, '\r\n\r\n');
+  const r = run([ka]);
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout), { type: 'keep-alive', bytes: 4 });
+  const two = join(dir, 'trailing.sip');
+  writeFileSync(two, invite + 'OPTIONS sip:x SIP/2.0\r\n');
+  const out = JSON.parse(run([two]).stdout) as { bodyLength: number; trailingBytes: number };
+  t.is(out.bodyLength, 4);
+  t.is(out.trailingBytes, 'OPTIONS sip:x SIP/2.0\r\n'.length);
+  const dash = join(dir, '-odd-name.sip');
+  writeFileSync(dash, invite);
+  const inDir = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', timeout: 20_000 });
+  t.is(inDir(['--', '-odd-name.sip']).status, 0);
+  t.is(inDir(['-odd-name.sip']).status, 2, 'without --, a name that starts with - is an option');
 });

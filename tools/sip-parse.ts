@@ -10,11 +10,13 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseMessage, SipParseError, type SipMessage } from '../core/sip/index.js';
-import { PcapError, readCapture, looksLikeSip, newCaptureStats } from './pcap/index.js';
+import { PcapError, readCapture, looksLikeSip, isKeepAlivePayload, newCaptureStats } from './pcap/index.js';
 
-const USAGE = `usage: sip-parse FILE|-            print the message in FILE (or stdin) as JSON
+const USAGE = `usage: sip-parse [--] FILE|-       print the message in FILE (or stdin) as JSON
+                                     (a CRLF keep-alive as {"type": "keep-alive"})
        sip-parse --pcap FILE [--verbose] [--json]
-                                     count valid and invalid SIP messages in a capture
+                                     count valid and invalid SIP messages in a capture (pcap or
+                                     pcapng; keep-alives and payloads that are not SIP apart)
 exit status: 0 valid, 1 invalid, 2 usage error`;
 
 class UsageError extends Error {}
@@ -54,6 +56,8 @@ export function describeMessage(msg: SipMessage): Record<string, unknown> {
   d.authorization = msg.authorization;
   d.proxyAuthorization = msg.proxyAuthorization;
   d.bodyLength = msg.body.length;
+  // bytes after the body (RFC 4475 §3.1.1.11: a datagram holding more than the message)
+  d.trailingBytes = msg.trailingBytes;
   return d;
 }
 
@@ -89,6 +93,11 @@ function errorText(e: unknown): string {
 
 function parseOne(path: string): number {
   const bytes = readInput(path);
+  // a CRLF keep-alive (RFC 5626 §4.4.1; §7.5) is what it is, not an invalid message
+  if (isKeepAlivePayload(bytes)) {
+    process.stdout.write(`${JSON.stringify({ type: 'keep-alive', bytes: bytes.length }, null, 2)}\n`);
+    return 0;
+  }
   let out: string;
   try {
     out = toJson(parseMessage(bytes));
@@ -111,6 +120,11 @@ function parsePcap(path: string, verbose: boolean, json: boolean): number {
   let fileError: string | undefined;
   try {
     for (const p of readCapture(bytes, { stats })) {
+      if (isKeepAlivePayload(p.payload)) {
+        // a datagram's keep-alive; a stream's are counted by its framer
+        stats.keepAlives++;
+        continue;
+      }
       if (!looksLikeSip(p.payload)) {
         other++;
         continue;
@@ -133,7 +147,7 @@ function parsePcap(path: string, verbose: boolean, json: boolean): number {
     fileError = errorText(e);
   }
   if (json) process.stdout.write(`${JSON.stringify({ file: path, messages: n, valid, invalid, other, error: fileError, capture: stats })}\n`);
-  else process.stdout.write(`${path}: ${n} SIP messages, ${valid} valid, ${invalid} invalid, ${other} other payloads\n`);
+  else process.stdout.write(`${path}: ${n} SIP messages, ${valid} valid, ${invalid} invalid; ${stats.keepAlives} keep-alives, ${other} other payloads\n`);
   if (fileError) process.stderr.write(`capture error: ${fileError}\n`);
   return invalid > 0 || fileError ? 1 : 0;
 }
@@ -144,9 +158,12 @@ export function main(argv: string[]): number {
     let verbose = false;
     let json = false;
     const files: string[] = [];
+    let options = true;
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i]!;
-      if (a === '--help' || a === '-h') {
+      if (!options) files.push(a);
+      else if (a === '--') options = false;
+      else if (a === '--help' || a === '-h') {
         process.stdout.write(`${USAGE}\n`);
         return 0;
       } else if (a === '--pcap') {

@@ -100,9 +100,26 @@ export function readCaptureFile(path: string, opts: ReadCaptureOptions = {}): Ge
   return readCapture(readFileSync(path), opts);
 }
 
-/** Does this payload start like a SIP request or response (and not like a keep-alive)? */
+/**
+ * Is this payload meant as a SIP message, valid or not (not a keep-alive, RTP, STUN, DNS…)? The
+ * question is not whether it parses, which is the parser's to answer, but whether to count it as
+ * SIP at all: a start line that begins with `SIP/` or names a SIP version after its first word
+ * (any version, spacing or method characters: RFC 4475's invalid messages count), or, for one
+ * whose start line is broken beyond that, a Via and a Call-ID among its first lines (long or
+ * compact names). CRLFs before the start line are skipped (RFC 3261 §7.5).
+ */
 export function looksLikeSip(payload: Buffer): boolean {
-  if (payload.length < 12) return false;
-  const line = payload.subarray(0, Math.min(payload.length, 512)).toString('latin1').split('\r\n', 1)[0]!;
-  return /^SIP\/2\.0 \d{3} /.test(line) || /^[A-Za-z!%*_+`'~.-]+ \S+ SIP\/2\.0$/.test(line);
+  const head = payload.subarray(0, Math.min(payload.length, 2048)).toString('latin1').replace(/^[\r\n]+/, '');
+  if (head.length < 8) return false;
+  const eol = head.search(/\r?\n/);
+  const line = eol < 0 ? head : head.slice(0, eol);
+  if (/^SIP\/\d/i.test(line) || /^\S+[ \t].*\bSIP\/\d+\.\d+\s*$/i.test(line)) return true;
+  return /\n(via|v)[ \t]*:/i.test(head) && /\n(call-id|i)[ \t]*:/i.test(head);
+}
+
+/** Is this payload only CR and LF bytes: a keep-alive (RFC 5626 §4.4.1 double CRLF, or a lone CRLF)? */
+export function isKeepAlivePayload(payload: Buffer): boolean {
+  if (payload.length === 0) return false;
+  for (const c of payload) if (c !== 0x0d && c !== 0x0a) return false;
+  return true;
 }
