@@ -66,6 +66,17 @@ function sameUserinfoOctets(a: SipUri, b: SipUri): boolean {
   return true;
 }
 
+/** Two IPv6 references for one address, written differently ([2001:db8::1], [2001:DB8:0:0:0:0:0:1]: RFC 5118 §4.3). */
+function sameIpv6(x: string, y: string): boolean {
+  if (x.charCodeAt(0) !== 0x5b || y.charCodeAt(0) !== 0x5b) return false;
+  try {
+    // the WHATWG URL parser writes an IPv6 host in its canonical form (RFC 5952)
+    return new URL(`http://${x}/`).hostname === new URL(`http://${y}/`).hostname;
+  } catch {
+    return false;
+  }
+}
+
 export function uriEquals(a: SipUri, b: SipUri): boolean {
   if (a.scheme !== b.scheme) return false;
   if (a.opaque !== undefined || b.opaque !== undefined) return a.opaque === b.opaque;
@@ -76,6 +87,6 @@ export function uriEquals(a: SipUri, b: SipUri): boolean {
     return true;
   }
   if (a.user !== b.user || a.password !== b.password || !sameUserinfoOctets(a, b)) return false;
-  if (a.host !== b.host || a.port !== b.port) return false;
+  if ((a.host !== b.host && !sameIpv6(a.host, b.host)) || a.port !== b.port) return false;
   return paramsEqual(a.params, b.params) && headersEqual(a.headers, b.headers);
 }

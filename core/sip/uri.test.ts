@@ -172,6 +172,9 @@ test('escapes: "%" HEXDIG HEXDIG only (§25.1); compared as octets (§19.1.4) an
   t.true(uriEquals(utf8, parseUri('sip:caf%c3%a9@EXAMPLE.com')));
   t.true(uriEquals(parseUri('sip:%61lice:p%41ss@h.example'), parseUri('sip:alice:pAss@h.example')));
   t.is(formatUri(latin), 'sip:caf%E9@example.com');
+  // one IPv6 address, two spellings (RFC 5118 §4.3)
+  t.true(uriEquals(parseUri('sip:a@[2001:db8::1]:5060'), parseUri('sip:a@[2001:DB8:0:0:0:0:0:1]:5060')));
+  t.false(uriEquals(parseUri('sip:a@[2001:db8::1]'), parseUri('sip:a@[2001:db8::2]')));
   latin.user = 'bob';
   t.is(formatUri(latin), 'sip:bob@example.com', 'a user set since the parse is written from its text');
 });
