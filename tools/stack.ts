@@ -258,7 +258,7 @@ function bannerText(s: { addresses: StackAddresses; databaseUrl: string; keyFile
     `  bridge TCP           ${hp(a.bridge.tcp)}`,
     `  bridge TLS           ${hp(a.bridge.tls)}   (test CA, certificate for 127.0.0.1 / localhost)`,
     `  bridge WebSocket     ws://${hp(a.bridge.ws)}`,
-    `  sipis admin          ${a.admin.sipis ? `${a.admin.sipis}/healthz  ${a.admin.sipis}/metrics  ${a.admin.sipis}/status` : '(off)'}`,
+    `  sipis admin          ${a.admin.sipis ? `${a.admin.sipis}/healthz  /metrics  /status  /stats  /about` : '(off)'}`,
     `  bridge admin         ${a.admin.bridge}/healthz  ${a.admin.bridge}/metrics`,
     `  mediator             ${a.admin.mediator}/healthz  ${a.admin.mediator}/metrics  (API key ${API_KEY})`,
     `  mock APNs / FCM      ${a.apns}  ${a.fcm}`,

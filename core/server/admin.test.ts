@@ -114,6 +114,12 @@ test('sipis with its database stopped: /healthz answers a probe in time with 503
   const about = (await (await get('/about')).json()) as { name: string; version: string; node: string; uptimeS: number };
   t.like(about, { name: 'sipis', version: VERSION, node: process.version });
   t.true(Number.isInteger(about.uptimeS));
+  // /stats: the numbers of /metrics as JSON (sipis-facts: about, stats and a JSON summary)
+  const stats = (await (await get('/stats')).json()) as Record<string, unknown>;
+  t.is(stats.since, (about as unknown as { startedAt: string }).startedAt);
+  t.is(typeof stats.datagrams_in, 'number');
+  t.like(stats.upstream_registrations as object, { 'state=Registered': 0 });
+  t.regex(await (await get('/nowhere')).text(), /try .*\/about, \/stats/);
   await pg.kill('fast');
   try {
     // twice: the first notices the lost connection, the second finds the pool reconnecting

@@ -7,6 +7,7 @@
  *                 Unauthorized, Error), a few totals, and the clean-up sweep's state with the
  *                 accounts it switched off and why (`cleanup.switchedOff`)
  *   GET /about    JSON: name, version, Node.js version, pid, start time, uptime, domain
+ *   GET /stats    JSON: the counters and gauges of /metrics since the start, for a person
  * Load balancers and Kubernetes probes give up after 1–3 s and count that as a failure, while a
  * query on a database that does not answer waits 5 s for a connection (the pool's acquire
  * timeout) or 30 s for its result: `databaseCheck` answers within CHECK_DEADLINE_MS instead, for
@@ -67,6 +68,8 @@ export interface AdminHandlers {
   status(): Promise<unknown> | unknown;
   /** what runs here: name, version, since when (absent: 404). */
   about?(): unknown;
+  /** the counters of /metrics as JSON, with the time they count from (absent: 404). */
+  stats?(): Promise<unknown> | unknown;
 }
 
 export class AdminServer {
@@ -110,8 +113,12 @@ export class AdminServer {
         case '/about':
           if (this.handlers.about) return send(res, 200, 'application/json', JSON.stringify(this.handlers.about(), null, 2) + '\n');
           break;
+        case '/stats':
+          if (this.handlers.stats) return send(res, 200, 'application/json', JSON.stringify(await this.handlers.stats(), null, 2) + '\n');
+          break;
       }
-      return send(res, 404, 'text/plain', `not found: try /healthz, /metrics, /status${this.handlers.about ? ', /about' : ''}\n`);
+      const pages = ['/healthz', '/metrics', '/status', ...(this.handlers.about ? ['/about'] : []), ...(this.handlers.stats ? ['/stats'] : [])];
+      return send(res, 404, 'text/plain', `not found: try ${pages.join(', ')}\n`);
     } catch (err) {
       this.log?.error({ err, path }, 'admin request failed');
       send(res, 500, 'text/plain', 'internal error\n');

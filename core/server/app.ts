@@ -33,7 +33,7 @@ import { CleanupSweeper } from './cleanup.js';
 import type { SipisConfig } from './config.js';
 import { startDevices, type Devices } from './devices.js';
 import { ServerError } from './errors.js';
-import { counter, formatMetrics, gauge, type Metric } from './metrics.js';
+import { counter, formatMetrics, gauge, statsJson, type Metric } from './metrics.js';
 import { ProviderSources } from './provider-sources.js';
 import { followAccountChanges, loadIntoEngine, toStored, type AccountMirror } from './upstream-store.js';
 
@@ -248,7 +248,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
       },
     };
   };
-  const metrics = (): string => {
+  const metricList = (): Metric[] => {
     const by = engine.countByState();
     const c = engine.counters;
     const tc = transport.counters;
@@ -276,8 +276,9 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
       ...(devices?.metrics() ?? []),
       ...(cleanup?.metrics() ?? []),
     ];
-    return formatMetrics(list);
+    return list;
   };
+  const metrics = (): string => formatMetrics(metricList());
   /** messages waiting for a phone (the whole database: shards share it); null when it cannot be asked. */
   const pendingMessages = async (): Promise<number | null> => {
     if (store.pool.down) return null;
@@ -326,7 +327,8 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
       domain: cfg.domain,
       listen: transport.endpoints,
     });
-    admin = new AdminServer({ health, metrics, status, about }, log.child({ component: 'admin' }));
+    const stats = () => ({ since: new Date(startedAt).toISOString(), uptimeS: Math.floor((Date.now() - startedAt) / 1000), ...statsJson(metricList()) });
+    admin = new AdminServer({ health, metrics, status, about, stats }, log.child({ component: 'admin' }));
     try {
       adminAddress = await admin.listen(cfg.admin.host, cfg.admin.port);
     } catch (err) {

@@ -56,6 +56,36 @@ export function formatMetrics(metrics: readonly Metric[]): string {
   return out;
 }
 
+/**
+ * The same numbers as a JSON object for a person or a script that does not speak Prometheus
+ * (GET /stats): the name without `sipis_` and `_total`, a lone sample as its value, labelled
+ * samples as `{"label=value,…": value}`, a histogram as its count and sum.
+ */
+export function statsJson(metrics: readonly Metric[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const m of metrics) {
+    const key = m.name.replace(/^sipis_/, '').replace(/_total$/, '');
+    if (m.type === 'histogram') {
+      out[key] = { count: m.count, sum: m.sum };
+      continue;
+    }
+    if (m.samples.length === 1 && !m.samples[0]!.labels) {
+      out[key] = m.samples[0]!.value;
+      continue;
+    }
+    const by: Record<string, number> = {};
+    for (const x of m.samples) {
+      by[
+        Object.entries(x.labels ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',')
+      ] = x.value;
+    }
+    out[key] = by;
+  }
+  return out;
+}
+
 export const counter = (name: string, help: string, value: number): Metric => ({ name, help, type: 'counter', samples: [{ value }] });
 export const gauge = (name: string, help: string, value: number): Metric => ({ name, help, type: 'gauge', samples: [{ value }] });
 export const histogram = (name: string, help: string, h: { bounds: readonly number[]; cumulative: readonly number[]; sum: number; count: number }): HistogramMetric => ({
