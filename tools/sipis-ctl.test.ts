@@ -250,6 +250,13 @@ test('account import: JSON Lines from a file or stdin, idempotent, errors name t
   });
   t.is(bad.code, 1);
   t.regex(bad.err, /line 3: invalid transport/);
+  // one AOR twice in the file: refused naming both lines, not one of them silently dropped
+  const twice = await ctl(['account', 'import', '-'], {
+    env,
+    stdin: [JSON.stringify({ aor: 'sip:tw@example.com', password: 'a' }), JSON.stringify({ aor: 'sip:tw@example.com', password: 'b' })].join('\n'),
+  });
+  t.is(twice.code, 1);
+  t.regex(twice.err, /line 2: AOR sip:tw@example.com is already on line 1/);
   const typo = await ctl(['account', 'import', '-'], { env, stdin: JSON.stringify({ aor: 'sip:t@example.com', pasword: 'x' }) });
   t.is(typo.code, 1);
   t.regex(typo.err, /line 1: unknown key "pasword"/);

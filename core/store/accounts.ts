@@ -275,10 +275,19 @@ export class AccountStore {
       if (!cur) throw new StoreError('STORE_NOT_FOUND', `no account with id ${id}`);
       return cur;
     }
-    const rows = await this.pool.query<AccountRow>(
-      `UPDATE account SET ${names.map((n, i) => `${n} = $${i + 2}`).join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
-      [id, ...Object.values(cols)] as never,
-    );
+    let rows: AccountRow[];
+    try {
+      rows = await this.pool.query<AccountRow>(
+        `UPDATE account SET ${names.map((n, i) => `${n} = $${i + 2}`).join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
+        [id, ...Object.values(cols)] as never,
+      );
+    } catch (err) {
+      // the one unique key an update can hit: the AOR (the same words as add, not PostgreSQL's)
+      if (err instanceof StoreError && err.code === 'STORE_CONFLICT' && cols.aor !== undefined) {
+        throw new StoreError('STORE_CONFLICT', `an account with AOR ${String(cols.aor)} already exists`, { cause: err });
+      }
+      throw err;
+    }
     if (!rows[0]) throw new StoreError('STORE_NOT_FOUND', `no account with id ${id}`);
     return accountFromRow(rows[0]);
   }

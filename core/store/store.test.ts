@@ -116,6 +116,7 @@ test('accounts: add, read, update, duplicates, bad input, remove', async (t) => 
     t.is(await store.accounts.password(b.id), 'new-bob');
     const clash = await t.throwsAsync(store.accounts.update(b.id, { aor: 'sip:Alice@example.com' }), { instanceOf: StoreError });
     t.is(clash.code, 'STORE_CONFLICT');
+    t.is(clash.message, 'an account with AOR sip:Alice@example.com already exists', 'in our words, as add says it');
     t.false(clash.message.includes('new-bob'));
     const missing = await t.throwsAsync(store.accounts.update(987654, { expires: 100 }), { instanceOf: StoreError });
     t.is(missing.code, 'STORE_NOT_FOUND');

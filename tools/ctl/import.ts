@@ -92,11 +92,18 @@ export async function importCommand(ctx: Context, argv: readonly string[]): Prom
     batch = [];
     lineOf.length = 0;
   };
+  // an AOR given twice is a mistake whose intent cannot be guessed (which password?): refused,
+  // like any bad row, where ON CONFLICT DO NOTHING would silently keep the first
+  const seen = new Map<string, number>();
   for await (const line of lines) {
     lineNo++;
     if (!line.trim() || line.trimStart().startsWith('#')) continue;
+    const input = toInput(line, lineNo);
+    const first = seen.get(input.aor);
+    if (first !== undefined) throw new StoreError('STORE_INVALID', `line ${lineNo}: AOR ${input.aor} is already on line ${first} (${inserted} imported before it)`);
+    seen.set(input.aor, lineNo);
     lineOf.push(lineNo);
-    batch.push(toInput(line, lineNo));
+    batch.push(input);
     if (batch.length >= CHUNK) await flush();
   }
   await flush();
