@@ -4,7 +4,7 @@
  * for a short while so a burst of REGISTERs (401 round, refreshes) costs one query per account.
  * The cache holds passwords in memory only; they are never logged.
  */
-import type { Store } from '../store/index.js';
+import { StoreError, type Store } from '../store/index.js';
 
 export interface DeviceAccount {
   id: string;
@@ -60,6 +60,8 @@ export class StoreAccountDirectory implements AccountDirectory {
     const now = Date.now();
     const hit = this.cache.get(shardKey);
     if (hit && now - hit.at < ttl) return hit.accounts;
+    // a database known to be down: fail now rather than after the pool's acquire timeout
+    if (this.store.pool.down) throw new StoreError('STORE_UNAVAILABLE', 'database unavailable (reconnecting)');
     const rows = await this.store.accounts.findByShardKey(shardKey);
     const accounts: DeviceAccount[] = [];
     for (const a of rows) {
