@@ -35,7 +35,7 @@ import { startDevices, type Devices } from './devices.js';
 import { ServerError } from './errors.js';
 import { counter, formatMetrics, gauge, statsJson, type Metric } from './metrics.js';
 import { ProviderSources } from './provider-sources.js';
-import { followAccountChanges, loadIntoEngine, toStored, type AccountMirror } from './upstream-store.js';
+import { followAccountChanges, loadIntoEngine, toStored, unregisterDisabled, type AccountMirror } from './upstream-store.js';
 
 export interface SipisServer {
   config: SipisConfig;
@@ -214,6 +214,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     // subscribe before loading so no change between the load and the subscription is lost
     unfollow = followAccountChanges(store, engine, owns, upLog, mirror);
     loaded = await loadIntoEngine(store, engine, owns, upLog, mirror);
+    await unregisterDisabled(store, engine, owns, upLog);
   } catch (err) {
     await unwind();
     throw new ServerError('ERR_STARTUP_DB', `cannot load accounts: ${(err as Error).message}`, { cause: err });

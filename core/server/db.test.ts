@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
-import { freeTcpPort } from '../../fixtures/net.js';
+import { freeTcpPort, freeUdpPort } from '../../fixtures/net.js';
 import { startPostgres, type PostgresCluster } from '../../fixtures/postgres.js';
 import { startProc } from '../../fixtures/proc.js';
 import { startTestRegistrar, type TestRegistrar } from '../../fixtures/registrar.js';
@@ -110,13 +110,14 @@ test.serial('the database dies while running: refreshes go on from memory, state
   }
 });
 
-test.serial('SIGTERM keeps the binding (no unREGISTER) and a restart reuses Call-ID and schedule', async (t) => {
+test.serial('SIGTERM keeps the binding (no unREGISTER) and a restart reuses Call-ID and schedule; an account disabled while sipis was down is unREGISTERed at the next start', async (t) => {
   const url = await pg.createDatabase('sipis_restart');
   const store = await Store.open({ url, keyring: (await import('../store/index.js')).parseKeyring(key), listen: false });
   const reg2 = await startTestRegistrar({ passwordFor: (u) => `${u}-pw`, maxExpires: 300 });
   try {
     const a = await store.accounts.add({ aor: 'sip:emil@sipis.test', password: 'emil-pw', registrar: reg2.uri, expires: 300 });
-    const args = [main, '--listen', '127.0.0.1:0', '--admin-port', '-1', '--db-url', url, '--secret-key', key, ...digest, '--log-level', 'info'];
+    // one address for every run, as a deployment has: the Contact registered is the same
+    const args = [main, '--listen', `127.0.0.1:${await freeUdpPort()}`, '--admin-port', '-1', '--db-url', url, '--secret-key', key, ...digest, '--log-level', 'info'];
     const run1 = startProc(process.execPath, args);
     await until(() => reg2.bindings('emil').length === 1, 10_000, 'registration by the binary');
     await sleep(1500); // one flush interval
@@ -135,6 +136,15 @@ test.serial('SIGTERM keeps the binding (no unREGISTER) and a restart reuses Call
     t.is(reg2.count('emil'), n, 'a binding valid for minutes is not re-registered at start-up');
     run2.child.kill('SIGTERM');
     t.is(await run2.exited, 0);
+    // disabled while no sipis ran: the next start withdraws the binding it left at the provider
+    await store.accounts.setEnabled(a.id, false);
+    const run3 = startProc(process.execPath, args);
+    await until(() => reg2.bindings('emil').length === 0, 10_000, 'the unREGISTER of the account disabled while sipis was down');
+    t.is(reg2.log.at(-1)!.expires, 0);
+    await run3.waitFor(/provider bindings withdrawn/, 5000);
+    run3.child.kill('SIGTERM');
+    t.is(await run3.exited, 0);
+    t.not((await store.registrations.get(a.id))?.state, 'Registered');
   } finally {
     await store.close();
     await reg2.close();

@@ -101,6 +101,40 @@ export async function loadIntoEngine(store: Store, engine: UpstreamEngine, owns:
   return n;
 }
 
+/**
+ * Start-up, after loadIntoEngine: an account disabled while no sipis ran (sipis-ctl, plain SQL)
+ * may still be registered at its provider, which would keep routing its calls to us until the
+ * binding runs out. Those whose last saved state is a binding not yet expired are loaded as they
+ * were and withdrawn at once, as a live disable would (unREGISTER, then forgotten). Returns how
+ * many.
+ */
+export async function unregisterDisabled(store: Store, engine: UpstreamEngine, owns: (shardKey: string) => boolean, log?: Logger): Promise<number> {
+  let after: number | null = 0;
+  let n = 0;
+  while (after !== null) {
+    const page = await store.registrations.loadPage({ afterId: after, limit: 1000, shard: owns, disabledRegistered: true });
+    const accounts = await withPasswords(
+      store,
+      page.rows.map((r) => r.account),
+      log,
+    );
+    const records = new Map<string, RegistrationRecord>();
+    for (const r of page.rows) {
+      const rec = r.registration && toRecord(r.registration);
+      if (rec) records.set(rec.accountId, rec);
+    }
+    engine.load(
+      accounts.map((a) => ({ ...a, enabled: true })),
+      records,
+    );
+    for (const a of accounts) engine.removeAccount(a.id, { deleted: false });
+    n += accounts.length;
+    after = page.nextAfterId;
+  }
+  if (n > 0) log?.info({ accounts: n }, 'accounts disabled while sipis was down: their provider bindings withdrawn');
+  return n;
+}
+
 /** Every account (enabled or not) this shard owns, for a resync diff. */
 async function loadAll(store: Store, owns: (shardKey: string) => boolean, log?: Logger): Promise<UpstreamAccount[]> {
   const out: UpstreamAccount[] = [];

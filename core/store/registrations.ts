@@ -143,19 +143,24 @@ export class RegistrationStore {
    * Start-up load for the engine: enabled accounts with their saved state, in id order, one
    * keyset page at a time (see AccountStore.list for `shard` and paging semantics).
    */
-  async loadPage(opts: { afterId?: number; limit?: number; shard?: (shardKey: string) => boolean } = {}): Promise<Page<AccountWithRegistration>> {
+  async loadPage(opts: { afterId?: number; limit?: number; shard?: (shardKey: string) => boolean; disabledRegistered?: boolean } = {}): Promise<Page<AccountWithRegistration>> {
     const limit = Math.min(10_000, Math.max(1, opts.limit ?? 1000));
+    // `disabledRegistered`: instead, the disabled accounts whose last known state is a binding
+    // still running at the provider (disabled while no sipis was there to unREGISTER them)
+    const which = opts.disabledRegistered
+      ? `NOT a.enabled AND r.state = 'Registered' AND r.expires_at > now()`
+      : 'a.enabled';
     // flat columns with epoch-ms timestamps: ~3× faster to decode than row_to_json or
     // timestamptz values, which matters when a shard loads a million accounts at start-up
     const rows = await this.pool.execute<AccountRow & FlatRegistration>(
-      'registration_load_page',
+      opts.disabledRegistered ? 'registration_load_disabled_page' : 'registration_load_page',
       `SELECT ${accountColumns('a')},
               r.account_id AS r_account_id, r.state AS r_state, r.call_id AS r_call_id, r.cseq AS r_cseq,
               r.contact AS r_contact, ${epochMs('r.expires_at')} AS r_expires_ms, r.last_status AS r_last_status,
               r.last_reason AS r_last_reason, ${epochMs('r.retry_at')} AS r_retry_ms, r.failures AS r_failures,
               ${epochMs('r.failing_since')} AS r_failing_ms, ${epochMs('r.updated_at')} AS r_updated_ms
        FROM account a LEFT JOIN upstream_registration r ON r.account_id = a.id
-       WHERE a.enabled AND a.id > $1 ORDER BY a.id LIMIT $2`,
+       WHERE ${which} AND a.id > $1 ORDER BY a.id LIMIT $2`,
       [opts.afterId ?? 0, limit],
     );
     const nextAfterId = rows.length === limit ? Number(rows[rows.length - 1]!.id) : null;
