@@ -82,11 +82,14 @@ export function controlFree(s: number, e: number, folded: boolean): boolean {
   const b = BYTES;
   const view = VIEW;
   let i = s;
-  // unaligned words (DataView) up to the first that may hold one, then byte by byte
-  for (; i + 4 <= e; i += 4) {
+  // unaligned words (DataView), two at a time, up to the first pair that may hold one, then
+  // byte by byte
+  for (; i + 8 <= e; i += 8) {
     const x = view.getInt32(i, true);
+    const z = view.getInt32(i + 4, true);
     const y = x ^ 0x7f7f7f7f;
-    if ((((x - 0x20202020) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) break;
+    const w = z ^ 0x7f7f7f7f;
+    if ((((x - 0x20202020) & ~x) | ((y - 0x01010101) & ~y) | ((z - 0x20202020) & ~z) | ((w - 0x01010101) & ~w)) & 0x80808080) break;
   }
   for (; i < e; i++) {
     const c = b[i]!;
