@@ -4,7 +4,7 @@
  * LISTEN/NOTIFY account changes into engine calls (one reload per account at a time, in order).
  */
 import type { Logger } from 'pino';
-import type { Account, AccountChangeEvent, RegistrationState as StoredRegistration, Store } from '../store/index.js';
+import type { Account, AccountChangeEvent, AccountWithRegistration, RegistrationState as StoredRegistration, Store } from '../store/index.js';
 import type { UpstreamEngine } from '../upstream/engine.js';
 import type { RegistrationRecord, UpstreamAccount } from '../upstream/types.js';
 
@@ -77,22 +77,28 @@ async function withPasswords(store: Store, accounts: Account[], log?: Logger): P
   return accounts.map((a) => toUpstreamAccount(a, passwords.get(a.id) ?? null));
 }
 
+/** A page of accounts with their saved rows, as the engine loads them (passwords opened). */
+async function forEngine(store: Store, rows: readonly AccountWithRegistration[], log?: Logger): Promise<{ accounts: UpstreamAccount[]; records: Map<string, RegistrationRecord> }> {
+  const accounts = await withPasswords(
+    store,
+    rows.map((r) => r.account),
+    log,
+  );
+  const records = new Map<string, RegistrationRecord>();
+  for (const r of rows) {
+    const rec = r.registration && toRecord(r.registration);
+    if (rec) records.set(rec.accountId, rec);
+  }
+  return { accounts, records };
+}
+
 /** Start-up: every enabled account this shard owns, with its saved registration row. */
 export async function loadIntoEngine(store: Store, engine: UpstreamEngine, owns: (shardKey: string) => boolean, log?: Logger, mirror?: AccountMirror): Promise<number> {
   let after: number | null = 0;
   let n = 0;
   while (after !== null) {
     const page = await store.registrations.loadPage({ afterId: after, limit: 1000, shard: owns });
-    const accounts = await withPasswords(
-      store,
-      page.rows.map((r) => r.account),
-      log,
-    );
-    const records = new Map<string, RegistrationRecord>();
-    for (const r of page.rows) {
-      const rec = r.registration && toRecord(r.registration);
-      if (rec) records.set(rec.accountId, rec);
-    }
+    const { accounts, records } = await forEngine(store, page.rows, log);
     engine.load(accounts, records);
     if (mirror) for (const a of accounts) mirror.put(a);
     n += accounts.length;
@@ -113,16 +119,7 @@ export async function unregisterDisabled(store: Store, engine: UpstreamEngine, o
   let n = 0;
   while (after !== null) {
     const page = await store.registrations.loadPage({ afterId: after, limit: 1000, shard: owns, disabledRegistered: true });
-    const accounts = await withPasswords(
-      store,
-      page.rows.map((r) => r.account),
-      log,
-    );
-    const records = new Map<string, RegistrationRecord>();
-    for (const r of page.rows) {
-      const rec = r.registration && toRecord(r.registration);
-      if (rec) records.set(rec.accountId, rec);
-    }
+    const { accounts, records } = await forEngine(store, page.rows, log);
     engine.load(
       accounts.map((a) => ({ ...a, enabled: true })),
       records,

@@ -186,28 +186,14 @@ function hexVal(c: number): number {
  */
 export function unescapePct(s: string): string {
   if (s.indexOf('%') < 0) return s;
-  const bytes: number[] = [];
+  const buf = unescapeOctets(s);
   let ascii = true;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x25 && i + 2 < s.length) {
-      const h = hexVal(s.charCodeAt(i + 1));
-      const l = hexVal(s.charCodeAt(i + 2));
-      if (h >= 0 && l >= 0) {
-        const b = (h << 4) | l;
-        if (b >= 0x80) ascii = false;
-        bytes.push(b);
-        i += 2;
-        continue;
-      }
-    }
-    if (c >= 0x80) {
-      // already-decoded text (e.g. a UTF-8 header value): keep its UTF-8 bytes
+  for (let i = 0; i < buf.length; i++) {
+    if (buf[i]! >= 0x80) {
       ascii = false;
-      for (const b of Buffer.from(String.fromCharCode(c), 'utf8')) bytes.push(b);
-    } else bytes.push(c);
+      break;
+    }
   }
-  const buf = Buffer.from(bytes);
   if (ascii) return buf.toString('latin1');
   const text = buf.toString('utf8');
   return text.indexOf('\ufffd') >= 0 ? buf.toString('latin1') : text;
