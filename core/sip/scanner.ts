@@ -70,15 +70,15 @@ function tooLong(max: number, header: string): never {
  * character either; CR and LF only end lines (and a fold's line). So b[s..e) may hold no control
  * character but HTAB and, in a folded value (`folded`), the CR LF (or bare LF) before each
  * continuation line's whitespace. A lone CR matters most: some stacks end a line there, so a
- * header hidden behind one would be read by the next hop and not by us. Used for the text no
- * grammar walks (the values of the fields the parser does not validate, the reason phrase, a
- * Retry-After's comment); the grammars of the validated ones refuse control characters, their
- * quoted strings included (chars.ts quotedEnd, name-addr.ts quotedEndInLine).
- * Four bytes at a time until a word has a byte below 0x20, (x - 0x20202020) & ~x & 0x80808080,
- * or a DEL (a zero byte of x ^ 0x7f7f7f7f): from there byte by byte (a value with an HTAB or
- * a fold, both rare).
+ * header hidden behind one would be read by the next hop and not by us. Used for the reason
+ * phrase and every field framed by the general path (the values no grammar walks, a Retry-After's
+ * comment, the whitespace its trims take off); a validated field read in its common shape is left
+ * to its grammar, which refuses control characters, in quoted strings too (chars.ts quotedEnd,
+ * name-addr.ts quotedEndInLine). Eight bytes a step until a word has a byte below 0x20,
+ * (x - 0x20202020) & ~x & 0x80808080, or a DEL (a zero byte of x ^ 0x7f7f7f7f): from there byte
+ * by byte (a value with an HTAB or a fold, both rare).
  */
-export function controlFree(s: number, e: number, folded: boolean): boolean {
+function controlFree(s: number, e: number, folded: boolean): boolean {
   const b = BYTES;
   const view = VIEW;
   let i = s;
