@@ -515,3 +515,25 @@ test('an account transport other than udp reaches the sender; a change of transp
   const e = t.throws(() => engine.upsertAccount(account('tp', { transport: 'sctp' as 'tcp' })), { instanceOf: UpstreamError });
   t.is(e?.code, 'ERR_UPSTREAM_BAD_ACCOUNT');
 });
+
+test('disabling a failing account clears its failure clock in the row written; re-enabled while its unREGISTER is pending, it starts a new one', async (t) => {
+  // every REGISTER gets 503: the account is failing from its first answer on
+  const { engine, saved } = harness({ rate: 1, burst: 1, flushIntervalMs: 10 }, () => ({ kind: 'response', response: { status: 503, contacts: [], challenges: [] } }));
+  const since = 1_000_000 - 3_600_000;
+  engine.load([account('f')], new Map([['f', failing('f', { state: 'Error', lastStatus: 503, failures: 3, retryAt: null, failingSince: since, expiresAt: 1_000_000 + 600_000, callId: 'c-f', cseq: 5 })]]));
+  engine.start();
+  // its binding may still be up, so disabling it sends an unREGISTER; re-enabled before it is done
+  engine.upsertAccount(account('f', { enabled: false }));
+  engine.upsertAccount(account('f'));
+  t.is(engine.get('f')!.failingSince, 0, 're-enabled: a new run, counted afresh');
+  // disabled for good: the Idle row written carries no failure
+  engine.upsertAccount(account('f', { enabled: false }));
+  for (let i = 0; i < 5; i++) {
+    engine.advance(1000);
+    await settle();
+  }
+  await engine.flush();
+  const rows = saved.flat().filter((r) => r.accountId === 'f');
+  t.true(rows.length > 0);
+  t.like(rows.at(-1), { state: 'Idle', failingSince: null, failures: 0 });
+});

@@ -304,9 +304,14 @@ export class UpstreamEngine {
     this.accounts.delete(accountId);
     this.heap.cancel(m);
     m.generation++;
-    if (persistIdle && m.state !== 'Idle') {
+    // a disabled account is failing no more: its row must not keep (or, written late, bring
+    // back after a re-enable cleared it) the failure clock the clean-up switches accounts off by
+    if (persistIdle && (m.state !== 'Idle' || m.failingSince !== 0 || m.failures !== 0)) {
       m.state = 'Idle';
       m.registeredUntil = 0;
+      m.failingSince = 0;
+      m.failures = 0;
+      m.retryAt = 0;
       this.markDirty(m);
     } else {
       this.writer?.forget(m);

@@ -398,11 +398,16 @@ export class Registration implements HeapItem {
     }
   }
 
-  /** Forgets auth state (new password or user): the next REGISTER starts without credentials. */
+  /**
+   * Forgets auth state (new password or user, or re-enabled): the next REGISTER starts without
+   * credentials, and the failure clock starts over (new settings, new run: the clean-up's 12 h
+   * count from a failure of these, not of what came before).
+   */
   resetAuth(): void {
     this.challenge = undefined;
     this.nc = 0;
     this.failures = 0;
+    this.failingSince = 0;
   }
 
   /** Starts over with a new Call-ID (new registrar: RFC 3261 §10.2.4 keeps one Call-ID per registrar). */
