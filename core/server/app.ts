@@ -333,7 +333,7 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     try {
       adminAddress = await admin.listen(cfg.admin.host, cfg.admin.port);
     } catch (err) {
-      cleanup?.close();
+      void cleanup?.close(0);
       devices?.close();
       providers.close();
       await engine.stop();
@@ -365,7 +365,8 @@ export async function startSipis(cfg: SipisConfig, opts: StartOptions = {}): Pro
     close() {
       closing ??= (async () => {
         unfollow();
-        cleanup?.close();
+        // before the push client and the store go: a pass's committed work gets its pushes
+        await cleanup?.close();
         // calls in progress are dropped (memory only); bindings and messages stay in the database
         devices?.close();
         providers.close();

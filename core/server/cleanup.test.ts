@@ -104,7 +104,7 @@ async function rig(t: ExecutionContext, extra: string[] = [], mediatorUrl = `htt
     },
     async age(ms) {
       await sipis.store.pool.query(
-        `UPDATE device SET last_seen = last_seen - $1::bigint * interval '1 millisecond', warned_due_at = warned_due_at - $1::bigint * interval '1 millisecond'`,
+        `UPDATE device SET last_seen = last_seen - $1::bigint * interval '1 millisecond', warned_due_at = warned_due_at - $1::bigint * interval '1 millisecond', warned_at = warned_at - $1::bigint * interval '1 millisecond'`,
         [ms],
       );
     },
@@ -228,7 +228,7 @@ test.serial('a REGISTER cancels the pending removal and the warnings start over;
   t.is(r.sipis.registrar!.bindingsOf(String(alice)).length, 1);
 });
 
-test.serial('a failing account: warned when the failure starts and at 11 h, switched off at 12 h (unREGISTER, push, reason in sipis-ctl and /status); enabling it again clears both', async (t) => {
+test.serial('a failing account: warned once it has failed for 10 minutes and at 11 h, switched off at 12 h (unREGISTER, push, reason in sipis-ctl and /status); enabling it again clears both', async (t) => {
   const r = await rig(t);
   const sweep = r.sipis.cleanup!;
   const carol = await r.account('carol', { expires: 600 });
@@ -246,7 +246,9 @@ test.serial('a failing account: warned when the failure starts and at 11 h, swit
   await until(async () => (await r.sipis.store.registrations.get(carol))?.failingSince != null, 10_000, 'the failure recorded');
   const since = (await r.sipis.store.registrations.get(carol))!.failingSince!.getTime();
 
-  t.like(await sweep.runOnce(), { ok: true, accountWarnings: 1, accountsSwitchedOff: 0 }, 'the 12 h warning goes out as the failure starts');
+  t.like(await sweep.runOnce(), { ok: true, accountWarnings: 0, accountsSwitchedOff: 0 }, 'a failure of a few minutes is no reason to alert anybody');
+  r.clock.offset = 10 * MIN + 1000;
+  t.like(await sweep.runOnce(), { ok: true, accountWarnings: 1, accountsSwitchedOff: 0 }, 'the 12 h warning once it has failed for 10 minutes');
   t.like(await sweep.runOnce(), { accountWarnings: 0 });
   r.clock.offset = 11 * HOUR + MIN;
   t.like(await sweep.runOnce(), { accountWarnings: 1, accountsSwitchedOff: 0 });
@@ -347,7 +349,7 @@ test.serial('only the accounts of its shard; two sweeps at once never act twice 
   for (const tok of [myTok, ...theirToks]) t.deepEqual(reasons(tok), ['warning', 'off:unseen'], 'one warning, one last push');
 });
 
-test.serial('the database dies: sweeps fail, are counted, sipis goes on; once it is back the next sweep removes what is due', async (t) => {
+test.serial('the database dies: sweeps fail, are counted, sipis goes on; once it is back the missed warning goes out, and the removal an hour later', async (t) => {
   const r = await rig(t, ['--cleanup-interval', '0.3'], undefined, { firstDelayMs: 0 });
   const sweep = r.sipis.cleanup!;
   const alice = await r.account('alice');
@@ -369,11 +371,19 @@ test.serial('the database dies: sweeps fail, are counted, sipis goes on; once it
   } finally {
     await pg.start();
   }
-  await until(() => r.sipis.registrar!.bindingsOf(String(alice)).length === 0, 30_000, 'the removal once the database is back');
+  // its warnings were missed while the database was away: warned first, removed an hour later
+  await until(() => sweep.counters.deviceWarnings === 1, 30_000, 'the warning once the database is back');
+  t.is(r.sipis.registrar!.bindingsOf(String(alice)).length, 1, 'nobody is removed untold');
+  await sweep.drained();
+  t.deepEqual(reasons(tok), ['warning']);
+  const at = Date.parse(String(reprovisions(tok)[0]!.expiresAt));
+  t.true(at >= Date.now() + r.clock.offset + HOUR - 5000, 'the removal announced an hour ahead, not in the past');
+  r.clock.offset += HOUR;
+  await until(() => r.sipis.registrar!.bindingsOf(String(alice)).length === 0, 30_000, 'the removal an hour after the warning');
   t.is((await r.sipis.store.devices.listBindings(alice, { includeExpired: true })).length, 0);
   await until(() => sweep.lastError === undefined, 5000, 'a clean sweep');
   await sweep.drained();
-  t.deepEqual(reasons(tok), ['off:unseen']);
+  t.deepEqual(reasons(tok), ['warning', 'off:unseen']);
 });
 
 test.serial('the mediator is down: warnings are claimed and the removal happens on time all the same', async (t) => {

@@ -20,10 +20,18 @@
  * `sipis-ctl account disable`'s: `enabled = false` on the row, whose NOTIFY makes the owner's
  * upstream engine send the unREGISTER; the reason is kept in `account.disabled_reason`.
  *
+ * Nobody is removed or switched off untold: the act waits until a warning for that due time
+ * went out at least the shortest warning offset before (so a device whose warnings were missed,
+ * while sipis or the database was down or when the sweep was first deployed, is warned first
+ * and removed an hour later), and an account is warned only after 10 minutes of failure (a
+ * provider's blip is no reason to alert its users).
+ *
  * Pushes are best-effort: sent after the database work, never awaited by the pass, at most
- * MAX_PENDING_PUSHES at a time (the push client's queue is shared with calls). A warning counts
- * as sent when it is claimed; a mediator that is down loses it, and delays nothing. A database
- * that is down fails the pass (logged, counted); the next one tries again.
+ * MAX_PENDING_PUSHES at a time (the push client's queue is shared with calls): a page is acted
+ * on only when its pushes fit, waiting for earlier ones to drain for up to half an interval,
+ * else left to the next pass. A warning counts as sent when it is claimed; a mediator that is
+ * down loses it, and delays nothing. A database that is down fails the pass (logged, counted);
+ * the next one tries again.
  */
 import type { Logger } from 'pino';
 import { pickTarget, type PushClient, type SendOutcome } from '../push/index.js';
@@ -32,8 +40,8 @@ import type { CleanupAges, CleanupCandidate, CleanupToken, Store, SwitchedOffSum
 import type { SipisConfig } from './config.js';
 import { counter, gauge, type Metric } from './metrics.js';
 
-/** pushes of the clean-up outstanding at most (queued or in flight at the push client); more are dropped. */
-export const MAX_PENDING_PUSHES = 1000;
+/** pushes of the clean-up outstanding at most (queued or in flight at the push client): a pass waits for room. */
+export const MAX_PENDING_PUSHES = 256;
 
 export type CleanupReason = 'expiring' | 'removed' | 'registration-failing' | 'registration-failed';
 const REASONS: readonly CleanupReason[] = ['expiring', 'removed', 'registration-failing', 'registration-failed'];
@@ -126,11 +134,25 @@ export class CleanupSweeper {
     this.log.info({ intervalS: this.opts.config.intervalS, staleAfterS: this.opts.config.staleAfterS, premiumStaleAfterS: this.opts.config.premiumStaleAfterS, failingAfterS: this.opts.config.failingAfterS, warningsS: this.opts.config.warningsS }, 'clean-up sweep armed');
   }
 
-  /** Stops the timer; a pass in progress finishes its statement, pushes in flight finish. */
-  close(): void {
+  /**
+   * Stops the timer; resolves when the pass in progress has ended (it stops after its current
+   * page: what a statement committed is acted on, its pushes handed out) and the pushes in flight
+   * have their outcome, or after `graceMs`, whichever comes first.
+   */
+  async close(graceMs = 3000): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+      timer.unref();
+    });
+    await Promise.race([(async () => {
+      await this.running;
+      await this.drained();
+    })(), grace]);
+    clearTimeout(timer);
   }
 
   /** One pass now, or the one already running. Never rejects. */
@@ -200,6 +222,26 @@ export class CleanupSweeper {
     return this.opts.store.cleanup.switchedOff(limit);
   }
 
+  /**
+   * Waits until `n` more pushes fit under MAX_PENDING_PUSHES (an account's go to each of its
+   * devices: n is a floor), or false at `deadline` or shutdown.
+   */
+  private async room(n: number, deadline: number): Promise<boolean> {
+    const want = Math.min(n, MAX_PENDING_PUSHES);
+    while (this.pending.size + want > MAX_PENDING_PUSHES) {
+      const left = deadline - Date.now();
+      if (this.closed || left <= 0) return false;
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.min(left, 1000));
+        timer.unref();
+      });
+      await Promise.race([...this.pending, expired]);
+      clearTimeout(timer);
+    }
+    return true;
+  }
+
   private arm(delayMs: number): void {
     if (this.closed) return;
     this.timer = setTimeout(() => {
@@ -247,6 +289,8 @@ export class CleanupSweeper {
   ): Promise<void> {
     const { batchSize, maxPerPass } = this.opts.config;
     let budget = maxPerPass;
+    // a pass waits for its pushes to drain at most half an interval, then leaves the rest to the next
+    const deadline = Date.now() + (this.opts.config.intervalS * 1000) / 2;
     while (budget > 0 && !this.closed) {
       const limit = Math.min(batchSize, budget);
       const after = this.cursor[kind];
@@ -254,7 +298,11 @@ export class CleanupSweeper {
       report.examined += page.rows.length;
       budget -= page.rows.length;
       const mine = page.rows.filter((r) => this.opts.owns(r.shardKey));
-      if (mine.length > 0) await act(mine);
+      if (mine.length > 0) {
+        // pushes are claimed only when they can be sent: a claimed warning that is dropped is lost
+        if (!(await this.room(mine.length, deadline))) return;
+        await act(mine);
+      }
       // the end of the table: the next pass starts from the beginning again
       this.cursor[kind] = page.nextAfterId ?? 0;
       if (page.nextAfterId === null) return;
@@ -281,8 +329,10 @@ export class CleanupSweeper {
           this.notify(d.accountId, d.tokens, 'removed');
         }
       }
+      // the rest, overdue ones too: a device whose warnings were missed is warned before it goes
+      const gone = new Set(removed.map((d) => d.deviceId));
       const warned = await store.warnDevices(
-        mine.filter((r) => !r.due).map((r) => r.id),
+        mine.filter((r) => !gone.has(r.id)).map((r) => r.id),
         now,
         this.ages,
       );
@@ -304,8 +354,9 @@ export class CleanupSweeper {
         now,
         this.ages,
       );
+      const offIds = new Set(off.map((a) => a.accountId));
       const warned = await store.warnAccounts(
-        mine.filter((r) => !r.due).map((r) => r.id),
+        mine.filter((r) => !offIds.has(r.id)).map((r) => r.id),
         now,
         this.ages,
       );
@@ -318,7 +369,6 @@ export class CleanupSweeper {
       if (off.length + warned.length === 0) return;
       // whom to tell: every device of those accounts (best-effort, like the pushes themselves)
       const devices = await store.devicesOf([...off.map((a) => a.accountId), ...warned.map((a) => a.accountId)]);
-      const offIds = new Set(off.map((a) => a.accountId));
       const dueOf = new Map(warned.map((a) => [a.accountId, new Date(a.dueAt).toISOString()]));
       for (const d of devices) {
         if (offIds.has(d.accountId)) this.notify(d.accountId, d.tokens, 'registration-failed');

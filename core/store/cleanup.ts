@@ -123,6 +123,16 @@ const tokensOf = (alias: string): string => `(SELECT json_agg(json_build_object(
 const DEVICE_DUE = `(d.last_seen + CASE WHEN a.premium THEN $3::bigint ELSE $2::bigint END * interval '1 millisecond')`;
 const DEVICE_STAGE = `(SELECT count(*)::int FROM unnest($4::bigint[]) AS o(ms) WHERE ${DEVICE_DUE} - o.ms * interval '1 millisecond' <= $1::timestamptz)`;
 const DEVICE_SENT = `(CASE WHEN d.warned_due_at = ${DEVICE_DUE} THEN d.warning_stage ELSE 0 END)`;
+/** the shortest warning offset of $4 (ms): the last warning goes at least that long before the act. */
+const MIN_WARN_4 = `(SELECT coalesce(min(o.ms), 0) FROM unnest($4::bigint[]) AS o(ms))`;
+/**
+ * When the device's removal happens: its due time, or, when no warning went out for it in time
+ * (sipis or the database was down, the sweep was just deployed, a threshold changed), the
+ * shortest warning offset after its first warning: nobody is removed without being told.
+ */
+const DEVICE_ACT_AT = `GREATEST(${DEVICE_DUE}, $1::timestamptz + ${MIN_WARN_4} * interval '1 millisecond')`;
+/** warned for this due time, the shortest offset ago or earlier (or no warnings configured). */
+const DEVICE_TOLD = `(cardinality($4::bigint[]) = 0 OR (${DEVICE_SENT} > 0 AND d.warned_at <= $1::timestamptz - ${MIN_WARN_4} * interval '1 millisecond'))`;
 
 /** $5 horizon ms (no device seen since now − horizon needs anything), $6 after id, $7 limit. */
 const DEVICE_CANDIDATES = `
@@ -134,20 +144,19 @@ ORDER BY d.id LIMIT $7`;
 
 /** $5 device ids. */
 const DEVICE_WARN = `
-UPDATE device d SET warned_due_at = ${DEVICE_DUE}, warning_stage = ${DEVICE_STAGE}
+UPDATE device d SET warned_due_at = ${DEVICE_DUE}, warning_stage = ${DEVICE_STAGE}, warned_at = $1::timestamptz
 FROM account a
-WHERE a.id = d.account_id AND d.id = ANY($5::bigint[])
-  AND ${DEVICE_DUE} > $1::timestamptz AND ${DEVICE_STAGE} > ${DEVICE_SENT}
-RETURNING d.id, d.account_id, ${epochMs(DEVICE_DUE)} AS due_ms, d.warning_stage AS stage, ${tokensOf('d')} AS tokens`;
+WHERE a.id = d.account_id AND d.id = ANY($5::bigint[]) AND ${DEVICE_STAGE} > ${DEVICE_SENT}
+RETURNING d.id, d.account_id, ${epochMs(DEVICE_ACT_AT)} AS due_ms, d.warning_stage AS stage, ${tokensOf('d')} AS tokens`;
 
 /**
- * $4 device ids. The outer SELECT reads the tokens from the statement's snapshot, taken before
+ * $5 device ids. The outer SELECT reads the tokens from the statement's snapshot, taken before
  * the DELETE (and its cascade to push_token) ran: the final push goes to them.
  */
 const DEVICE_REMOVE = `
 WITH gone AS (
   DELETE FROM device d USING account a
-  WHERE a.id = d.account_id AND d.id = ANY($4::bigint[]) AND ${DEVICE_DUE} <= $1::timestamptz
+  WHERE a.id = d.account_id AND d.id = ANY($5::bigint[]) AND ${DEVICE_DUE} <= $1::timestamptz AND ${DEVICE_TOLD}
   RETURNING d.id, d.account_id, d.instance_id, ${epochMs('d.last_seen')} AS last_seen_ms
 )
 SELECT g.id, g.account_id, g.instance_id, g.last_seen_ms, ${tokensOf('g')} AS tokens FROM gone g ORDER BY g.id`;
@@ -156,6 +165,16 @@ SELECT g.id, g.account_id, g.instance_id, g.last_seen_ms, ${tokensOf('g')} AS to
 const ACCOUNT_DUE = `(r.failing_since + ${ms('$2')})`;
 const ACCOUNT_STAGE = `(SELECT count(*)::int FROM unnest($3::bigint[]) AS o(ms) WHERE ${ACCOUNT_DUE} - o.ms * interval '1 millisecond' <= $1::timestamptz)`;
 const ACCOUNT_SENT = `(CASE WHEN r.warned_due_at = ${ACCOUNT_DUE} THEN r.warning_stage ELSE 0 END)`;
+/** the shortest warning offset of $3 (ms). */
+const MIN_WARN_3 = `(SELECT coalesce(min(o.ms), 0) FROM unnest($3::bigint[]) AS o(ms))`;
+/** as DEVICE_ACT_AT: the switch-off time, never sooner than the shortest offset after a first warning. */
+const ACCOUNT_ACT_AT = `GREATEST(${ACCOUNT_DUE}, $1::timestamptz + ${MIN_WARN_3} * interval '1 millisecond')`;
+const ACCOUNT_TOLD = `(cardinality($3::bigint[]) = 0 OR (${ACCOUNT_SENT} > 0 AND r.warned_at <= $1::timestamptz - ${MIN_WARN_3} * interval '1 millisecond'))`;
+/**
+ * A provider's blip is not worth an alert: an account is warned only once it has failed for
+ * this long (with the default offsets its first warning would else go with its first failure).
+ */
+export const ACCOUNT_WARN_AFTER_MS = 10 * 60_000;
 
 /** $4 horizon ms, $5 after id, $6 limit. */
 const ACCOUNT_CANDIDATES = `
@@ -167,14 +186,14 @@ ORDER BY r.account_id LIMIT $6`;
 
 /** $4 account ids. The engine's state writes never touch the two warning columns. */
 const ACCOUNT_WARN = `
-UPDATE upstream_registration r SET warned_due_at = ${ACCOUNT_DUE}, warning_stage = ${ACCOUNT_STAGE}
+UPDATE upstream_registration r SET warned_due_at = ${ACCOUNT_DUE}, warning_stage = ${ACCOUNT_STAGE}, warned_at = $1::timestamptz
 FROM account a
 WHERE a.id = r.account_id AND a.enabled AND r.account_id = ANY($4::bigint[]) AND r.failing_since IS NOT NULL
-  AND ${ACCOUNT_DUE} > $1::timestamptz AND ${ACCOUNT_STAGE} > ${ACCOUNT_SENT}
-RETURNING r.account_id, ${epochMs(ACCOUNT_DUE)} AS due_ms, r.warning_stage AS stage, ${epochMs('r.failing_since')} AS failing_ms`;
+  AND r.failing_since <= $1::timestamptz - interval '${ACCOUNT_WARN_AFTER_MS} milliseconds' AND ${ACCOUNT_STAGE} > ${ACCOUNT_SENT}
+RETURNING r.account_id, ${epochMs(ACCOUNT_ACT_AT)} AS due_ms, r.warning_stage AS stage, ${epochMs('r.failing_since')} AS failing_ms`;
 
 /**
- * $1 now, $2 failing ms, $3 account ids. The same UPDATE `sipis-ctl account disable` makes
+ * $1 now, $2 failing ms, $3 warning offsets, $4 account ids. The same UPDATE `sipis-ctl account disable` makes
  * (enabled = false), so the account triggers notify every sipis and the owner's upstream engine
  * unREGISTERs; the reason says since when and what the last answer was (no secrets in it).
  */
@@ -183,8 +202,8 @@ UPDATE account a SET enabled = false, disabled_at = $1::timestamptz,
   disabled_reason = 'registration failing since ' || to_char(r.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
     || ' (last: ' || r.state || coalesce(' ' || r.last_status, '') || coalesce(' ' || nullif(r.last_reason, ''), '') || ')'
 FROM upstream_registration r
-WHERE r.account_id = a.id AND a.id = ANY($3::bigint[]) AND a.enabled
-  AND r.failing_since IS NOT NULL AND ${ACCOUNT_DUE} <= $1::timestamptz
+WHERE r.account_id = a.id AND a.id = ANY($4::bigint[]) AND a.enabled
+  AND r.failing_since IS NOT NULL AND ${ACCOUNT_DUE} <= $1::timestamptz AND ${ACCOUNT_TOLD}
 RETURNING a.id, a.aor, ${epochMs('r.failing_since')} AS failing_ms, a.disabled_reason`;
 
 const ACCOUNT_DEVICES = `
@@ -243,7 +262,8 @@ export class CleanupStore {
       DEVICE_WARN,
       [now, ages.staleMs, ages.premiumStaleMs, ids(ages.warningsMs), ids(deviceIds)],
     );
-    return rows.map((r) => ({ deviceId: Number(r.id), accountId: Number(r.account_id), dueAt: r.due_ms, stage: Number(r.stage), tokens: tokensFrom(r.tokens) }));
+    // (an UPDATE returns its rows in no particular order: by id, as the other calls do)
+    return rows.map((r) => ({ deviceId: Number(r.id), accountId: Number(r.account_id), dueAt: r.due_ms, stage: Number(r.stage), tokens: tokensFrom(r.tokens) })).sort((a, b) => a.deviceId - b.deviceId);
   }
 
   /** Deletes those of these devices still due at `now`; returns them with their live tokens. */
@@ -252,7 +272,7 @@ export class CleanupStore {
     const rows = await this.pool.execute<{ id: string; account_id: string; instance_id: string; last_seen_ms: number; tokens: TokenJson[] | null }>(
       'cleanup_device_remove',
       DEVICE_REMOVE,
-      [now, ages.staleMs, ages.premiumStaleMs, ids(deviceIds)],
+      [now, ages.staleMs, ages.premiumStaleMs, ids(ages.warningsMs), ids(deviceIds)],
     );
     return rows.map((r) => ({ deviceId: Number(r.id), accountId: Number(r.account_id), instanceId: r.instance_id, lastSeen: r.last_seen_ms, tokens: tokensFrom(r.tokens) }));
   }
@@ -279,7 +299,7 @@ export class CleanupStore {
       ACCOUNT_WARN,
       [now, ages.failingMs, ids(ages.warningsMs), ids(accountIds)],
     );
-    return rows.map((r) => ({ accountId: Number(r.account_id), dueAt: r.due_ms, stage: Number(r.stage), failingSince: r.failing_ms }));
+    return rows.map((r) => ({ accountId: Number(r.account_id), dueAt: r.due_ms, stage: Number(r.stage), failingSince: r.failing_ms })).sort((a, b) => a.accountId - b.accountId);
   }
 
   /** Disables those of these accounts still enabled and failing for `failingMs` at `now`, with the reason. */
@@ -288,7 +308,7 @@ export class CleanupStore {
     const rows = await this.pool.execute<{ id: string; aor: string; failing_ms: number; disabled_reason: string }>(
       'cleanup_account_switch_off',
       ACCOUNT_SWITCH_OFF,
-      [now, ages.failingMs, ids(accountIds)],
+      [now, ages.failingMs, ids(ages.warningsMs), ids(accountIds)],
     );
     return rows.map((r) => ({ accountId: Number(r.id), aor: r.aor, failingSince: r.failing_ms, reason: r.disabled_reason }));
   }

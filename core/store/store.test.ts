@@ -439,6 +439,13 @@ test('clean-up queries: claims are taken once, a refreshed device is not removed
     t.deepEqual(page.rows.map((r) => [r.id, r.due, r.shardKey]), [[d1, true, 'c@example.com'], [d2, true, 'c@example.com']]);
     t.is(page.nextAfterId, null);
     t.is((await store.cleanup.deviceCandidates(now, ages, 0, 1)).nextAfterId, d1, 'keyset paging');
+    // overdue but never warned (the sweep was down, or just deployed): warned first, with the
+    // removal announced an hour ahead, and removed only an hour after that
+    const late = await store.cleanup.warnDevices([d1, d2], now, ages);
+    t.deepEqual(late.map((w) => [w.deviceId, w.stage]), [[d1, 2], [d2, 2]], 'every passed stage in one warning');
+    t.is(late[0]!.dueAt, now.getTime() + 3600_000);
+    t.deepEqual(await store.cleanup.removeDevices([d1, d2], now, ages), [], 'not before an hour after its warning');
+    await store.pool.query("UPDATE device SET warned_at = warned_at - interval '1 hour'");
     // d2's phone registers between the scan and the removal: it stays
     await store.devices.upsertBinding({ accountId: acc.id, instanceId: 'i2', contact: 'c', expiresAt: exp });
     const gone = await store.cleanup.removeDevices([d1, d2], now, ages);
@@ -457,6 +464,9 @@ test('clean-up queries: claims are taken once, a refreshed device is not removed
     await store.accounts.setEnabled(acc.id, true);
     t.deepEqual(await store.cleanup.switchOffAccounts([acc.id], new Date(), ages), [], 're-enabled meanwhile: the failure clock was stopped');
     await store.registrations.saveMany([{ accountId: acc.id, state: 'Error', callId: 'x', cseq: 1, contact: null, expiresAt: null, lastStatus: 404, lastReason: 'Not Found', retryAt: null, failures: 2, failingSince: new Date(Date.now() - 12 * 3600_000 - 60_000) }]);
+    t.deepEqual(await store.cleanup.switchOffAccounts([acc.id], new Date(), ages), [], 'never warned: not switched off untold');
+    t.is((await store.cleanup.warnAccounts([acc.id], new Date(), ages)).length, 1);
+    await store.pool.query("UPDATE upstream_registration SET warned_at = warned_at - interval '1 hour'");
     const off = await store.cleanup.switchOffAccounts([acc.id], new Date(), ages);
     t.is(off.length, 1);
     t.regex(off[0]!.reason, /^registration failing since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(last: Error 404 Not Found\)$/);

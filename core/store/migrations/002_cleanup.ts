@@ -26,11 +26,13 @@ CREATE INDEX account_switched_off ON account (disabled_at DESC) WHERE disabled_r
 
 ALTER TABLE device
   ADD COLUMN warned_due_at timestamptz,                -- the removal time the warnings were for
-  ADD COLUMN warning_stage smallint NOT NULL DEFAULT 0; -- warnings sent for it (0, 1, 2, …)
+  ADD COLUMN warning_stage smallint NOT NULL DEFAULT 0, -- warnings sent for it (0, 1, 2, …)
+  ADD COLUMN warned_at     timestamptz;                -- when the last one was claimed
 
 ALTER TABLE upstream_registration
   ADD COLUMN warned_due_at timestamptz,                -- the switch-off time the warnings were for
-  ADD COLUMN warning_stage smallint NOT NULL DEFAULT 0;
+  ADD COLUMN warning_stage smallint NOT NULL DEFAULT 0,
+  ADD COLUMN warned_at     timestamptz;
 
 -- v1's function plus the disabled_* bookkeeping
 CREATE OR REPLACE FUNCTION sipis_account_before() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -55,7 +57,7 @@ END $fn$;
 CREATE FUNCTION sipis_account_reenabled() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
   UPDATE upstream_registration r
-     SET failing_since = NULL, failures = 0, retry_at = NULL, warned_due_at = NULL, warning_stage = 0, updated_at = now()
+     SET failing_since = NULL, failures = 0, retry_at = NULL, warned_due_at = NULL, warning_stage = 0, warned_at = NULL, updated_at = now()
     FROM new_rows n JOIN old_rows o ON o.id = n.id
    WHERE r.account_id = n.id AND n.enabled AND NOT o.enabled
      AND (r.failing_since IS NOT NULL OR r.failures <> 0 OR r.retry_at IS NOT NULL OR r.warning_stage <> 0);
