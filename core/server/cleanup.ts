@@ -115,7 +115,7 @@ export class CleanupSweeper {
   private closed = false;
   private readonly pending = new Set<Promise<void>>();
   /** keyset cursors: a pass cut short by maxPerPass resumes here. */
-  private cursor = { devices: 0, accounts: 0 };
+  private cursor = { devices: '', accounts: '' };
   lastPassAt: number | undefined;
   lastSuccessAt: number | undefined;
   lastError: string | undefined;
@@ -304,8 +304,8 @@ export class CleanupSweeper {
         await act(mine);
       }
       // the end of the table: the next pass starts from the beginning again
-      this.cursor[kind] = page.nextAfterId ?? 0;
-      if (page.nextAfterId === null) return;
+      this.cursor[kind] = page.next ?? '';
+      if (page.next === null) return;
     }
   }
 

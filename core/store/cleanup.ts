@@ -48,8 +48,8 @@ export interface CleanupCandidate {
 
 export interface CandidatePage {
   rows: CleanupCandidate[];
-  /** keyset cursor of the next page; null when the scan is complete. */
-  nextAfterId: number | null;
+  /** keyset cursor of the next page (opaque: hand it back as `after`); null when the scan is complete. */
+  next: string | null;
 }
 
 /** A live push token of a device (dead ones are left out). */
@@ -134,13 +134,17 @@ const DEVICE_ACT_AT = `GREATEST(${DEVICE_DUE}, $1::timestamptz + ${MIN_WARN_4} *
 /** warned for this due time, the shortest offset ago or earlier (or no warnings configured). */
 const DEVICE_TOLD = `(cardinality($4::bigint[]) = 0 OR (${DEVICE_SENT} > 0 AND d.warned_at <= $1::timestamptz - ${MIN_WARN_4} * interval '1 millisecond'))`;
 
-/** $5 horizon ms (no device seen since now − horizon needs anything), $6 after id, $7 limit. */
+/**
+ * $5 horizon ms (no device seen since now − horizon needs anything), ($6 last_seen, $7 id) the
+ * keyset cursor, $8 limit. In (last_seen, id) order: the device_last_seen index (last_seen, id)
+ * reads only the devices older than the horizon, not the live majority of the table.
+ */
 const DEVICE_CANDIDATES = `
-SELECT d.id, d.account_id, a.shard_key, ${epochMs(DEVICE_DUE)} AS due_ms, ${DEVICE_DUE} <= $1::timestamptz AS due
+SELECT d.id, d.account_id, a.shard_key, ${epochMs(DEVICE_DUE)} AS due_ms, ${DEVICE_DUE} <= $1::timestamptz AS due, d.last_seen::text AS seen
 FROM device d JOIN account a ON a.id = d.account_id
-WHERE d.last_seen <= $1::timestamptz - ${ms('$5')} AND d.id > $6
+WHERE d.last_seen <= $1::timestamptz - ${ms('$5')} AND (d.last_seen, d.id) > ($6::timestamptz, $7::bigint)
   AND (${DEVICE_DUE} <= $1::timestamptz OR ${DEVICE_STAGE} > ${DEVICE_SENT})
-ORDER BY d.id LIMIT $7`;
+ORDER BY d.last_seen, d.id LIMIT $8`;
 
 /** $5 device ids. */
 const DEVICE_WARN = `
@@ -215,6 +219,8 @@ interface CandidateRow {
   shard_key: string;
   due_ms: number;
   due: boolean;
+  /** devices: last_seen as PostgreSQL writes it (microseconds kept), for the cursor. */
+  seen?: string;
 }
 
 function tokensFrom(json: TokenJson[] | null): CleanupToken[] {
@@ -222,9 +228,10 @@ function tokensFrom(json: TokenJson[] | null): CleanupToken[] {
 }
 
 function page(rows: CandidateRow[], limit: number): CandidatePage {
+  const last = rows[rows.length - 1];
   return {
     rows: rows.map((r) => ({ id: Number(r.id), accountId: Number(r.account_id), shardKey: r.shard_key, dueAt: r.due_ms, due: r.due })),
-    nextAfterId: rows.length === limit ? Number(rows[rows.length - 1]!.id) : null,
+    next: rows.length === limit && last ? (last.seen === undefined ? last.id : `${last.seen}|${last.id}`) : null,
   };
 }
 
@@ -233,10 +240,10 @@ const ids = (list: readonly number[]): string => arrayLiteral(list.map((i) => Ma
 export class CleanupStore {
   constructor(private readonly pool: Pool) {}
 
-  /** devices to warn or remove at `now`, keyset-paged by id. */
-  async deviceCandidates(now: Date, ages: CleanupAges, afterId: number, limit: number): Promise<CandidatePage> {
-    // nothing seen since (shortest age − longest warning) before now can need anything yet:
-    // lets the device_last_seen index skip the live majority
+  /** devices to warn or remove at `now`, keyset-paged by (last_seen, id); `after` '' to start. */
+  async deviceCandidates(now: Date, ages: CleanupAges, after: string, limit: number): Promise<CandidatePage> {
+    const bar = after.lastIndexOf('|');
+    // nothing seen since (shortest age − longest warning) before now can need anything yet
     const horizon = Math.max(0, Math.min(ages.staleMs, ages.premiumStaleMs) - Math.max(0, ...ages.warningsMs));
     // not a prepared statement: planned with this pass's values each time (a prepared one can
     // turn to a generic plan after five runs, one that cannot use the horizon)
@@ -246,7 +253,8 @@ export class CleanupStore {
       ages.premiumStaleMs,
       ids(ages.warningsMs),
       horizon,
-      afterId,
+      bar < 0 ? '-infinity' : after.slice(0, bar),
+      bar < 0 ? 0 : Number(after.slice(bar + 1)),
       limit,
     ]);
     return page(rows, limit);
@@ -279,8 +287,9 @@ export class CleanupStore {
     return rows.map((r) => ({ deviceId: Number(r.id), accountId: Number(r.account_id), instanceId: r.instance_id, lastSeen: r.last_seen_ms, tokens: tokensFrom(r.tokens) }));
   }
 
-  /** enabled accounts failing long enough to be warned or switched off at `now`, keyset-paged by id. */
-  async accountCandidates(now: Date, ages: CleanupAges, afterId: number, limit: number): Promise<CandidatePage> {
+  /** enabled accounts failing long enough to be warned or switched off at `now`, keyset-paged by id; `after` '' to start. */
+  async accountCandidates(now: Date, ages: CleanupAges, after: string, limit: number): Promise<CandidatePage> {
+    const afterId = after === '' ? 0 : Number(after);
     const horizon = Math.max(0, ages.failingMs - Math.max(0, ...ages.warningsMs));
     // planned each time, as deviceCandidates: the generic plan of this one walked 1M rows of
     // upstream_registration's primary key (153-176 ms) instead of the failing_since index (25-37 ms)

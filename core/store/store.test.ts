@@ -435,10 +435,12 @@ test('clean-up queries: claims are taken once, a refreshed device is not removed
     await store.devices.markTokenDead('dead-tok');
     await store.pool.query("UPDATE device SET last_seen = now() - interval '3 days 1 minute'");
     const now = new Date();
-    const page = await store.cleanup.deviceCandidates(now, ages, 0, 10);
+    const page = await store.cleanup.deviceCandidates(now, ages, '', 10);
     t.deepEqual(page.rows.map((r) => [r.id, r.due, r.shardKey]), [[d1, true, 'c@example.com'], [d2, true, 'c@example.com']]);
-    t.is(page.nextAfterId, null);
-    t.is((await store.cleanup.deviceCandidates(now, ages, 0, 1)).nextAfterId, d1, 'keyset paging');
+    t.is(page.next, null);
+    const first = await store.cleanup.deviceCandidates(now, ages, '', 1);
+    t.deepEqual(first.rows.map((r) => r.id), [d1]);
+    t.deepEqual((await store.cleanup.deviceCandidates(now, ages, first.next!, 1)).rows.map((r) => r.id), [d2], 'keyset paging from the cursor');
     // overdue but never warned (the sweep was down, or just deployed): warned first, with the
     // removal announced an hour ahead, and removed only an hour after that
     const late = await store.cleanup.warnDevices([d1, d2], now, ages);
@@ -458,7 +460,7 @@ test('clean-up queries: claims are taken once, a refreshed device is not removed
     t.deepEqual(await store.cleanup.removeDevices([d2], new Date(), ages), [], 'not due yet');
     // accounts: switched off only while enabled and still failing long enough
     await store.registrations.saveMany([{ accountId: acc.id, state: 'Error', callId: 'x', cseq: 1, contact: null, expiresAt: null, lastStatus: 404, lastReason: 'Not Found', retryAt: null, failures: 2, failingSince: new Date(Date.now() - 12 * 3600_000 - 60_000) }]);
-    const cands = await store.cleanup.accountCandidates(new Date(), ages, 0, 10);
+    const cands = await store.cleanup.accountCandidates(new Date(), ages, '', 10);
     t.deepEqual(cands.rows.map((r) => [r.id, r.due]), [[acc.id, true]]);
     await store.accounts.setEnabled(acc.id, false);
     await store.accounts.setEnabled(acc.id, true);

@@ -29,6 +29,10 @@ ALTER TABLE device
   ADD COLUMN warning_stage smallint NOT NULL DEFAULT 0, -- warnings sent for it (0, 1, 2, …)
   ADD COLUMN warned_at     timestamptz;                -- when the last one was claimed
 
+-- the sweep reads stale devices in (last_seen, id) order from the old end: only those, not the table
+DROP INDEX device_last_seen;
+CREATE INDEX device_last_seen ON device (last_seen, id);
+
 ALTER TABLE upstream_registration
   ADD COLUMN warned_due_at timestamptz,                -- the switch-off time the warnings were for
   ADD COLUMN warning_stage smallint NOT NULL DEFAULT 0,
