@@ -119,20 +119,30 @@ const ms = (p: string): string => `${p}::bigint * interval '1 millisecond'`;
 const tokensOf = (alias: string): string => `(SELECT json_agg(json_build_object('kind', t.kind, 'provider', t.provider, 'app_id', t.app_id,
     'token', t.token, 'pn_param', t.pn_param) ORDER BY t.kind) FROM push_token t WHERE t.device_id = ${alias}.id AND t.dead_at IS NULL)`;
 
+/**
+ * The warning bookkeeping of a row (`alias`, with its warned_due_at, warning_stage, warned_at)
+ * whose act is due at `due`, the warning offsets (ms) in the bigint[] parameter `offsets`, at $1:
+ * - stage: how many warnings are due by now;
+ * - sent: how many went out for this due time;
+ * - actAt: when the act happens: its due time or, when no warning went out for it in time (sipis
+ *   or the database was down, the sweep was just deployed, a threshold changed), the shortest
+ *   offset after its first warning: nobody is acted on without being told;
+ * - told: warned for this due time the shortest offset ago or earlier (or no warnings configured).
+ */
+function warningTerms(alias: string, due: string, offsets: string): { stage: string; sent: string; actAt: string; told: string } {
+  const min = `(SELECT coalesce(min(o.ms), 0) FROM unnest(${offsets}::bigint[]) AS o(ms))`;
+  const sent = `(CASE WHEN ${alias}.warned_due_at = ${due} THEN ${alias}.warning_stage ELSE 0 END)`;
+  return {
+    stage: `(SELECT count(*)::int FROM unnest(${offsets}::bigint[]) AS o(ms) WHERE ${due} - o.ms * interval '1 millisecond' <= $1::timestamptz)`,
+    sent,
+    actAt: `GREATEST(${due}, $1::timestamptz + ${min} * interval '1 millisecond')`,
+    told: `(cardinality(${offsets}::bigint[]) = 0 OR (${sent} > 0 AND ${alias}.warned_at <= $1::timestamptz - ${min} * interval '1 millisecond'))`,
+  };
+}
+
 // Devices: $1 now, $2 stale ms, $3 premium stale ms, $4 warning offsets (bigint[]).
 const DEVICE_DUE = `(d.last_seen + CASE WHEN a.premium THEN $3::bigint ELSE $2::bigint END * interval '1 millisecond')`;
-const DEVICE_STAGE = `(SELECT count(*)::int FROM unnest($4::bigint[]) AS o(ms) WHERE ${DEVICE_DUE} - o.ms * interval '1 millisecond' <= $1::timestamptz)`;
-const DEVICE_SENT = `(CASE WHEN d.warned_due_at = ${DEVICE_DUE} THEN d.warning_stage ELSE 0 END)`;
-/** the shortest warning offset of $4 (ms): the last warning goes at least that long before the act. */
-const MIN_WARN_4 = `(SELECT coalesce(min(o.ms), 0) FROM unnest($4::bigint[]) AS o(ms))`;
-/**
- * When the device's removal happens: its due time, or, when no warning went out for it in time
- * (sipis or the database was down, the sweep was just deployed, a threshold changed), the
- * shortest warning offset after its first warning: nobody is removed without being told.
- */
-const DEVICE_ACT_AT = `GREATEST(${DEVICE_DUE}, $1::timestamptz + ${MIN_WARN_4} * interval '1 millisecond')`;
-/** warned for this due time, the shortest offset ago or earlier (or no warnings configured). */
-const DEVICE_TOLD = `(cardinality($4::bigint[]) = 0 OR (${DEVICE_SENT} > 0 AND d.warned_at <= $1::timestamptz - ${MIN_WARN_4} * interval '1 millisecond'))`;
+const DEVICE = warningTerms('d', DEVICE_DUE, '$4');
 
 /**
  * $5 horizon ms (no device seen since now − horizon needs anything), ($6 last_seen, $7 id) the
@@ -143,15 +153,15 @@ const DEVICE_CANDIDATES = `
 SELECT d.id, d.account_id, a.shard_key, ${epochMs(DEVICE_DUE)} AS due_ms, ${DEVICE_DUE} <= $1::timestamptz AS due, d.last_seen::text AS seen
 FROM device d JOIN account a ON a.id = d.account_id
 WHERE d.last_seen <= $1::timestamptz - ${ms('$5')} AND (d.last_seen, d.id) > ($6::timestamptz, $7::bigint)
-  AND (${DEVICE_DUE} <= $1::timestamptz OR ${DEVICE_STAGE} > ${DEVICE_SENT})
+  AND (${DEVICE_DUE} <= $1::timestamptz OR ${DEVICE.stage} > ${DEVICE.sent})
 ORDER BY d.last_seen, d.id LIMIT $8`;
 
 /** $5 device ids. */
 const DEVICE_WARN = `
-UPDATE device d SET warned_due_at = ${DEVICE_DUE}, warning_stage = ${DEVICE_STAGE}, warned_at = $1::timestamptz
+UPDATE device d SET warned_due_at = ${DEVICE_DUE}, warning_stage = ${DEVICE.stage}, warned_at = $1::timestamptz
 FROM account a
-WHERE a.id = d.account_id AND d.id = ANY($5::bigint[]) AND ${DEVICE_STAGE} > ${DEVICE_SENT}
-RETURNING d.id, d.account_id, ${epochMs(DEVICE_ACT_AT)} AS due_ms, d.warning_stage AS stage, ${tokensOf('d')} AS tokens`;
+WHERE a.id = d.account_id AND d.id = ANY($5::bigint[]) AND ${DEVICE.stage} > ${DEVICE.sent}
+RETURNING d.id, d.account_id, ${epochMs(DEVICE.actAt)} AS due_ms, d.warning_stage AS stage, ${tokensOf('d')} AS tokens`;
 
 /**
  * $5 device ids. The outer SELECT reads the tokens from the statement's snapshot, taken before
@@ -160,20 +170,14 @@ RETURNING d.id, d.account_id, ${epochMs(DEVICE_ACT_AT)} AS due_ms, d.warning_sta
 const DEVICE_REMOVE = `
 WITH gone AS (
   DELETE FROM device d USING account a
-  WHERE a.id = d.account_id AND d.id = ANY($5::bigint[]) AND ${DEVICE_DUE} <= $1::timestamptz AND ${DEVICE_TOLD}
+  WHERE a.id = d.account_id AND d.id = ANY($5::bigint[]) AND ${DEVICE_DUE} <= $1::timestamptz AND ${DEVICE.told}
   RETURNING d.id, d.account_id, d.instance_id, ${epochMs('d.last_seen')} AS last_seen_ms
 )
 SELECT g.id, g.account_id, g.instance_id, g.last_seen_ms, ${tokensOf('g')} AS tokens FROM gone g ORDER BY g.id`;
 
 // Accounts: $1 now, $2 failing ms, $3 warning offsets (bigint[]).
 const ACCOUNT_DUE = `(r.failing_since + ${ms('$2')})`;
-const ACCOUNT_STAGE = `(SELECT count(*)::int FROM unnest($3::bigint[]) AS o(ms) WHERE ${ACCOUNT_DUE} - o.ms * interval '1 millisecond' <= $1::timestamptz)`;
-const ACCOUNT_SENT = `(CASE WHEN r.warned_due_at = ${ACCOUNT_DUE} THEN r.warning_stage ELSE 0 END)`;
-/** the shortest warning offset of $3 (ms). */
-const MIN_WARN_3 = `(SELECT coalesce(min(o.ms), 0) FROM unnest($3::bigint[]) AS o(ms))`;
-/** as DEVICE_ACT_AT: the switch-off time, never sooner than the shortest offset after a first warning. */
-const ACCOUNT_ACT_AT = `GREATEST(${ACCOUNT_DUE}, $1::timestamptz + ${MIN_WARN_3} * interval '1 millisecond')`;
-const ACCOUNT_TOLD = `(cardinality($3::bigint[]) = 0 OR (${ACCOUNT_SENT} > 0 AND r.warned_at <= $1::timestamptz - ${MIN_WARN_3} * interval '1 millisecond'))`;
+const ACCOUNT = warningTerms('r', ACCOUNT_DUE, '$3');
 /**
  * A provider's blip is not worth an alert: an account is warned only once it has failed for
  * this long (with the default offsets its first warning would else go with its first failure).
@@ -185,16 +189,16 @@ const ACCOUNT_CANDIDATES = `
 SELECT r.account_id AS id, r.account_id, a.shard_key, ${epochMs(ACCOUNT_DUE)} AS due_ms, ${ACCOUNT_DUE} <= $1::timestamptz AS due
 FROM upstream_registration r JOIN account a ON a.id = r.account_id
 WHERE a.enabled AND r.failing_since IS NOT NULL AND r.failing_since <= $1::timestamptz - ${ms('$4')} AND r.account_id > $5
-  AND (${ACCOUNT_DUE} <= $1::timestamptz OR ${ACCOUNT_STAGE} > ${ACCOUNT_SENT})
+  AND (${ACCOUNT_DUE} <= $1::timestamptz OR ${ACCOUNT.stage} > ${ACCOUNT.sent})
 ORDER BY r.account_id LIMIT $6`;
 
 /** $4 account ids. The engine's state writes never touch the two warning columns. */
 const ACCOUNT_WARN = `
-UPDATE upstream_registration r SET warned_due_at = ${ACCOUNT_DUE}, warning_stage = ${ACCOUNT_STAGE}, warned_at = $1::timestamptz
+UPDATE upstream_registration r SET warned_due_at = ${ACCOUNT_DUE}, warning_stage = ${ACCOUNT.stage}, warned_at = $1::timestamptz
 FROM account a
 WHERE a.id = r.account_id AND a.enabled AND r.account_id = ANY($4::bigint[]) AND r.failing_since IS NOT NULL
-  AND r.failing_since <= $1::timestamptz - interval '${ACCOUNT_WARN_AFTER_MS} milliseconds' AND ${ACCOUNT_STAGE} > ${ACCOUNT_SENT}
-RETURNING r.account_id, ${epochMs(ACCOUNT_ACT_AT)} AS due_ms, r.warning_stage AS stage, ${epochMs('r.failing_since')} AS failing_ms`;
+  AND r.failing_since <= $1::timestamptz - interval '${ACCOUNT_WARN_AFTER_MS} milliseconds' AND ${ACCOUNT.stage} > ${ACCOUNT.sent}
+RETURNING r.account_id, ${epochMs(ACCOUNT.actAt)} AS due_ms, r.warning_stage AS stage, ${epochMs('r.failing_since')} AS failing_ms`;
 
 /**
  * $1 now, $2 failing ms, $3 warning offsets, $4 account ids. The same UPDATE `sipis-ctl account disable` makes
@@ -207,7 +211,7 @@ UPDATE account a SET enabled = false, disabled_at = $1::timestamptz,
     || ' (last: ' || r.state || coalesce(' ' || r.last_status, '') || coalesce(' ' || nullif(r.last_reason, ''), '') || ')'
 FROM upstream_registration r
 WHERE r.account_id = a.id AND a.id = ANY($4::bigint[]) AND a.enabled
-  AND r.failing_since IS NOT NULL AND ${ACCOUNT_DUE} <= $1::timestamptz AND ${ACCOUNT_TOLD}
+  AND r.failing_since IS NOT NULL AND ${ACCOUNT_DUE} <= $1::timestamptz AND ${ACCOUNT.told}
 RETURNING a.id, a.aor, ${epochMs('r.failing_since')} AS failing_ms, a.disabled_reason`;
 
 const ACCOUNT_DEVICES = `
