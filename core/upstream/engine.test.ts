@@ -537,3 +537,20 @@ test('disabling a failing account clears its failure clock in the row written; r
   t.true(rows.length > 0);
   t.like(rows.at(-1), { state: 'Idle', failingSince: null, failures: 0 });
 });
+
+test('disabling a failing account whose binding is still up: the row written after its unREGISTER carries no failure clock either', async (t) => {
+  // a refresh failing while the binding holds (Registered, failing_since set); every answer 503
+  const { engine, saved } = harness({ rate: 1, burst: 1, flushIntervalMs: 10 }, () => ({ kind: 'response', response: { status: 503, contacts: [], challenges: [] } }));
+  const since = 1_000_000 - 3_600_000;
+  engine.load([account('g')], new Map([['g', failing('g', { state: 'Registered', lastStatus: 503, failures: 1, retryAt: null, failingSince: since, expiresAt: 1_000_000 + 600_000, callId: 'c-g', cseq: 5 })]]));
+  engine.start();
+  engine.upsertAccount(account('g', { enabled: false }));
+  for (let i = 0; i < 10; i++) {
+    engine.advance(1000);
+    await settle();
+  }
+  await engine.flush();
+  t.is(engine.get('g'), undefined, 'dropped after its one unREGISTER');
+  const rows = saved.flat().filter((r) => r.accountId === 'g');
+  t.like(rows.at(-1), { state: 'Idle', failingSince: null, failures: 0 });
+});

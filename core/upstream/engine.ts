@@ -304,18 +304,8 @@ export class UpstreamEngine {
     this.accounts.delete(accountId);
     this.heap.cancel(m);
     m.generation++;
-    // a disabled account is failing no more: its row must not keep (or, written late, bring
-    // back after a re-enable cleared it) the failure clock the clean-up switches accounts off by
-    if (persistIdle && (m.state !== 'Idle' || m.failingSince !== 0 || m.failures !== 0)) {
-      m.state = 'Idle';
-      m.registeredUntil = 0;
-      m.failingSince = 0;
-      m.failures = 0;
-      m.retryAt = 0;
-      this.markDirty(m);
-    } else {
-      this.writer?.forget(m);
-    }
+    if (persistIdle && (m.state !== 'Idle' || m.failingSince !== 0 || m.failures !== 0)) this.retire(m);
+    else this.writer?.forget(m);
   }
 
   private unregisterDetached(m: Registration, old: UpstreamAccount, now: number): void {
@@ -485,9 +475,23 @@ export class UpstreamEngine {
           this.accounts.delete(m.account.id);
           this.heap.cancel(m);
         }
-        if (m.persist) this.markDirty(m);
+        if (m.persist) this.retire(m);
         return;
     }
+  }
+
+  /**
+   * The last row of an account this engine lets go of while it stays (disabled): Idle, and no
+   * failure clock. A disabled account is failing no more, and a row written late must not bring
+   * back a failing_since that a re-enable has cleared (the clean-up would switch it off again).
+   */
+  private retire(m: Registration): void {
+    m.state = 'Idle';
+    m.registeredUntil = 0;
+    m.failingSince = 0;
+    m.failures = 0;
+    m.retryAt = 0;
+    this.markDirty(m);
   }
 
   /** Keeps exactly one native timer, set for the earliest thing that can happen. */
