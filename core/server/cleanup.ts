@@ -36,7 +36,8 @@
 import type { Logger } from 'pino';
 import { pickTarget, type PushClient, type SendOutcome } from '../push/index.js';
 import type { PushTarget } from '../registrar/types.js';
-import type { CleanupAges, CleanupCandidate, CleanupToken, Store, SwitchedOffSummary } from '../store/index.js';
+import type { CleanupAges, CleanupCandidate, CleanupToken, Store } from '../store/index.js';
+import { settleWithin } from './admin.js';
 import type { SipisConfig } from './config.js';
 import { counter, gauge, type Metric } from './metrics.js';
 
@@ -143,16 +144,13 @@ export class CleanupSweeper {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, graceMs);
-      timer.unref();
-    });
-    await Promise.race([(async () => {
-      await this.running;
-      await this.drained();
-    })(), grace]);
-    clearTimeout(timer);
+    await settleWithin(
+      (async () => {
+        await this.running;
+        await this.drained();
+      })(),
+      graceMs,
+    );
   }
 
   /** One pass now, or the one already running. Never rejects. */
@@ -166,10 +164,6 @@ export class CleanupSweeper {
   /** resolves when every push handed out so far has its outcome (tests, shutdown). */
   async drained(): Promise<void> {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
-  }
-
-  get pendingPushes(): number {
-    return this.pending.size;
   }
 
   /** pushes sent (or not) for a reason and outcome. */
@@ -218,10 +212,6 @@ export class CleanupSweeper {
     };
   }
 
-  switchedOff(limit?: number): Promise<SwitchedOffSummary> {
-    return this.opts.store.cleanup.switchedOff(limit);
-  }
-
   /**
    * Waits until `n` more pushes fit under MAX_PENDING_PUSHES (an account's go to each of its
    * devices: n is a floor), or false at `deadline` or shutdown.
@@ -231,13 +221,7 @@ export class CleanupSweeper {
     while (this.pending.size + want > MAX_PENDING_PUSHES) {
       const left = deadline - Date.now();
       if (this.closed || left <= 0) return false;
-      let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, Math.min(left, 1000));
-        timer.unref();
-      });
-      await Promise.race([...this.pending, expired]);
-      clearTimeout(timer);
+      await settleWithin(Promise.race([...this.pending]), Math.min(left, 1000));
     }
     return true;
   }
