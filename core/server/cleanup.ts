@@ -35,7 +35,7 @@
  */
 import type { Logger } from 'pino';
 import { pickTarget, type PushClient, type SendOutcome } from '../push/index.js';
-import type { PushTarget } from '../registrar/types.js';
+import { pushTargetsOf } from '../registrar/stored.js';
 import type { CleanupAges, CleanupCandidate, CleanupToken, Store } from '../store/index.js';
 import { settleWithin } from './admin.js';
 import type { SipisConfig } from './config.js';
@@ -370,7 +370,7 @@ export class CleanupSweeper {
     if (!push) return this.count(reason, 'no-mediator');
     const warning = reason === 'expiring' || reason === 'registration-failing';
     const verb = warning ? 'NotifyExpiryWarning' : 'NotifyInstanceOff';
-    const target = pickTarget(tokens.filter((t) => t.kind === 'voip' || t.kind === 'remote').map(toTarget), verb);
+    const target = pickTarget(pushTargetsOf(tokens), verb);
     if (!target) return this.count(reason, 'no-token');
     if (this.pending.size >= MAX_PENDING_PUSHES) return this.count(reason, 'dropped');
     const opts = { selector: String(accountId) };
@@ -396,10 +396,4 @@ export class CleanupSweeper {
     const k = `${reason} ${outcome}`;
     this.pushCounts.set(k, (this.pushCounts.get(k) ?? 0) + 1);
   }
-}
-
-function toTarget(t: CleanupToken): PushTarget {
-  const target: PushTarget = { provider: t.provider, kind: t.kind as PushTarget['kind'], appId: t.appId ?? '', token: t.token };
-  if (t.pnParam !== null) target.param = t.pnParam;
-  return target;
 }
