@@ -4,7 +4,7 @@
  * for a short while so a burst of REGISTERs (401 round, refreshes) costs one query per account.
  * The cache holds passwords in memory only; they are never logged.
  */
-import { StoreError, type Store } from '../store/index.js';
+import type { Store } from '../store/index.js';
 
 export interface DeviceAccount {
   id: string;
@@ -61,7 +61,7 @@ export class StoreAccountDirectory implements AccountDirectory {
     const hit = this.cache.get(shardKey);
     if (hit && now - hit.at < ttl) return hit.accounts;
     // a database known to be down: fail now rather than after the pool's acquire timeout
-    if (this.store.pool.down) throw new StoreError('STORE_UNAVAILABLE', 'database unavailable (reconnecting)');
+    this.store.pool.failIfDown();
     const rows = await this.store.accounts.findByShardKey(shardKey);
     const accounts: DeviceAccount[] = [];
     for (const a of rows) {

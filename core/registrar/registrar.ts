@@ -14,7 +14,7 @@ import type { DigestAlgorithm } from '../sip/digest.js';
 import { DigestServer } from '../sip/digest.js';
 import { unsupportedRequire, type AuthCredentials, type SipMessage } from '../sip/index.js';
 import { RegistrarBindingStore } from '../store/bindings-registrar.js';
-import { StoreError, isStoreError, type DeviceBinding, type Store } from '../store/index.js';
+import { isStoreError, type DeviceBinding, type Store } from '../store/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
 import { StoreAccountDirectory, type AccountDirectory, type DeviceAccount } from './accounts.js';
 import { RegistrarError } from './errors.js';
@@ -565,7 +565,7 @@ export class DeviceRegistrar extends EventEmitter {
     try {
       // a database known to be down answers at once: the pool would hold the REGISTER for its
       // acquire timeout (5 s), past the phone's first retransmissions, before the same 503
-      if (this.opts.store.pool.down) throw new StoreError('STORE_UNAVAILABLE', 'database unavailable (reconnecting)');
+      this.opts.store.pool.failIfDown();
       return await fn();
     } catch (err) {
       this.counters.storeErrors++;

@@ -84,6 +84,14 @@ export class Pool extends EventEmitter implements Queryable {
     return this.isDown;
   }
 
+  /**
+   * Throws STORE_UNAVAILABLE at once when the database is known to be down, for a caller that
+   * answers someone waiting (a phone's REGISTER) and should not sit out `acquireTimeoutMs` first.
+   */
+  failIfDown(): void {
+    if (this.isDown) throw new StoreError('STORE_UNAVAILABLE', 'database unavailable (reconnecting)');
+  }
+
   /** open connections, busy ones included. */
   get connections(): number {
     return this.all.size;
