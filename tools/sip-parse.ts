@@ -9,8 +9,8 @@
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { parseMessage, SipParseError, type SipMessage } from '../core/sip/index.js';
-import { PcapError, readCapture, looksLikeSip, isKeepAlivePayload, newCaptureStats } from './pcap/index.js';
+import { isKeepAlive, parseMessage, SipParseError, type SipMessage } from '../core/sip/index.js';
+import { PcapError, readCapture, looksLikeSip, newCaptureStats } from './pcap/index.js';
 
 const USAGE = `usage: sip-parse [--] FILE|-       print the message in FILE (or stdin) as JSON
                                      (a CRLF keep-alive as {"type": "keep-alive"})
@@ -94,7 +94,7 @@ function errorText(e: unknown): string {
 function parseOne(path: string): number {
   const bytes = readInput(path);
   // a CRLF keep-alive (RFC 5626 §4.4.1; §7.5) is what it is, not an invalid message
-  if (isKeepAlivePayload(bytes)) {
+  if (isKeepAlive(bytes)) {
     process.stdout.write(`${JSON.stringify({ type: 'keep-alive', bytes: bytes.length }, null, 2)}\n`);
     return 0;
   }
@@ -120,7 +120,7 @@ function parsePcap(path: string, verbose: boolean, json: boolean): number {
   let fileError: string | undefined;
   try {
     for (const p of readCapture(bytes, { stats })) {
-      if (isKeepAlivePayload(p.payload)) {
+      if (isKeepAlive(p.payload)) {
         // a datagram's keep-alive; a stream's are counted by its framer
         stats.keepAlives++;
         continue;

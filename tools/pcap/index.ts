@@ -117,9 +117,3 @@ export function looksLikeSip(payload: Buffer): boolean {
   return /\n(via|v)[ \t]*:/i.test(head) && /\n(call-id|i)[ \t]*:/i.test(head);
 }
 
-/** Is this payload only CR and LF bytes: a keep-alive (RFC 5626 §4.4.1 double CRLF, or a lone CRLF)? */
-export function isKeepAlivePayload(payload: Buffer): boolean {
-  if (payload.length === 0) return false;
-  for (const c of payload) if (c !== 0x0d && c !== 0x0a) return false;
-  return true;
-}
