@@ -173,7 +173,8 @@ export function unquote(s: string, start: number, end: number): string {
   return out;
 }
 
-function hexVal(c: number): number {
+/** The value of a hexadecimal digit, -1 for any other char. */
+export function hexVal(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   c |= 0x20;
   if (c >= 0x61 && c <= 0x66) return c - 0x57;

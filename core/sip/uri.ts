@@ -5,7 +5,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { SipParseError } from './errors.js';
-import { HOST as HOST_TABLE, URI_CHAR as URI_CHAR_TABLE, ipv6ReferenceEnd, lower, unescapePct } from './chars.js';
+import { HOST as HOST_TABLE, URI_CHAR as URI_CHAR_TABLE, hexVal, ipv6ReferenceEnd, lower, unescapePct } from './chars.js';
 import { latin1, utf8 } from './header-value.js';
 import { SCRATCH as SCAN_BUFFER, SCRATCH_VIEW, useBytes } from './scratch.js';
 import type { Params, SipUri } from './types.js';
@@ -235,13 +235,9 @@ const PS_AT = 4;
 const PS_PCT = 8;
 const PSTOP = new Uint8Array(256);
 for (let c = 0; c < 256; c++) PSTOP[c] = (PNAME_STOP[c]! * PS_NAME) | (PVALUE_STOP[c]! * PS_VALUE) | (c === 0x40 ? PS_AT : 0) | (c === 0x25 ? PS_PCT : 0);
-/** 1 for the hexadecimal digits. */
-const HEXDIG = new Uint8Array(256);
-for (const c of '0123456789abcdefABCDEF') HEXDIG[c.charCodeAt(0)] = 1;
-
 /** b[k] is '%': whether an escape, "%" HEXDIG HEXDIG, starts there (and ends before e). */
 function escapeAt(b: Uint8Array, k: number, e: number): boolean {
-  return k + 2 < e && HEXDIG[b[k + 1]!] === 1 && HEXDIG[b[k + 2]!] === 1;
+  return k + 2 < e && hexVal(b[k + 1]!) >= 0 && hexVal(b[k + 2]!) >= 0;
 }
 
 /** Offsets found by the last validateUri (see the U_* slots). */
