@@ -25,6 +25,7 @@ import { UdpTransport } from '../transport/index.js';
 import { shardPredicate, startSipis, type SipisServer } from './app.js';
 import { CleanupSweeper } from './cleanup.js';
 import { loadConfig } from './config.js';
+import { until } from '../../fixtures/wait.js';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -50,13 +51,6 @@ test.after.always(async () => {
   await pg?.stop();
 });
 
-async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Rig {
   sipis: SipisServer;

@@ -16,15 +16,9 @@ import { Store, formatKeyEntry, generateKey } from '../store/index.js';
 import { startSipis } from './app.js';
 import { loadConfig } from './config.js';
 import { NODE_FLAGS } from './v8-flags.js';
+import { until } from '../../fixtures/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 // the binary compiled next to this test (whatever the output folder)
 const main = fileURLToPath(new URL('./main.js', import.meta.url));
 const digest = ['--digest-secret', 'db-test-digest-secret-0123456789'];

@@ -21,6 +21,7 @@ import { startSipis, type SipisServer } from './app.js';
 import { loadConfig } from './config.js';
 import { readSecret } from './devices.js';
 import { ServerError } from './errors.js';
+import { until } from '../../fixtures/wait.js';
 
 const key = formatKeyEntry('k1', generateKey());
 // sipsak (Debian package `sipsak`): a SIP test tool that is not ours, used as a phone below
@@ -36,13 +37,6 @@ test.after.always(async () => {
   await pg?.stop();
 });
 
-async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function udpFrom(address: string): Promise<Socket> {
   const sock = createSocket('udp4');
